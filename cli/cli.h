@@ -1,0 +1,66 @@
+/* cli.h - what the subcommands share: loading a model from --model or
+ * --arch, reading an image, naming classes, threads, and error reporting.
+ * Only cli/ (and tui/) print and choose exit codes. */
+#ifndef ADVEX_CLI_H
+#define ADVEX_CLI_H
+
+#include "modelfile.h"
+#include "net.h"
+
+/* Exit statuses of every subcommand. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Options every model-using command accepts. */
+struct cli_model_opts {
+	const char *model;	/* --model FILE */
+	const char *arch;	/* --arch NAME (built-in, random weights) */
+	unsigned long seed;	/* --seed for --arch */
+	int threads;		/* --threads, 0 = all cores */
+};
+
+/* getopt_long codes of the shared model options. */
+enum {
+	OPT_MODEL = 1000, OPT_ARCH, OPT_SEED, OPT_THREADS, OPT_JSON,
+	OPT_FIRST_FREE	/* subcommands number their own options from here */
+};
+
+/* struct option entries for the shared model options. */
+#define CLI_MODEL_OPTIONS                                    \
+	{ "model", required_argument, NULL, OPT_MODEL },     \
+	{ "arch", required_argument, NULL, OPT_ARCH },       \
+	{ "seed", required_argument, NULL, OPT_SEED },       \
+	{ "threads", required_argument, NULL, OPT_THREADS }
+
+/* Help text for them, to print in each command's --help. */
+extern const char cli_model_help[];
+
+/* Handle one shared option; returns 1 if it was one, 0 if not, -1 on a bad
+ * value (message printed). */
+int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
+		  const char *arg);
+
+/* The subcommands: argv[0] is the subcommand name. */
+int cmd_info(int argc, char **argv);
+int cmd_diagnose(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Print "advex: msg" to stderr; returns EXIT_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "advex CMD: msg" and "try 'advex CMD --help'"; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Apply --threads (0 = every online core). */
+void cli_set_threads(int threads);
+/* Parse a positive integer option value; -1 when invalid. */
+long cli_parse_long(const char *s, long min, long max);
+
+/* Open the model named by the options (exactly one of --model / --arch)
+ * and build a net for max_batch images. Prints the error itself. */
+int cli_load_net(const struct cli_model_opts *o, const char *cmd,
+		 int max_batch, int want_param_grads, struct net **out);
+
+/* Class index from a name or a number, or -1 (message printed). */
+int cli_class_index(const struct net_info *in, const char *s);
+
+#endif

@@ -1,0 +1,116 @@
+/* act.c - ReLU, softmax and log-softmax, forward and backward (see act.h).
+ *
+ * Softmax and log-softmax subtract the row max before exp: exp(z - max) is
+ * at most 1, so logits in the thousands (common after an attack pushes
+ * them) neither overflow nor turn into inf/inf = NaN.
+ */
+#include "act.h"
+
+#include <math.h>
+
+/* x (n), y (n); x == y allowed */
+void act_relu_forward(const float *x, float *y, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* y (n) forward output, dy (n), dx (n); dy == dx allowed */
+void act_relu_backward(const float *y, const float *dy, float *dx, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static float act_row_max(int k, const float *z)
+{
+	float m = z[0];
+	int j;
+
+	for (j = 1; j < k; j++)
+		if (z[j] > m)
+			m = z[j];
+	return m;
+}
+
+/* z (N,K), p (N,K); z == p allowed */
+void act_softmax_forward(int n, int k, const float *z, float *p)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		const float *zi = z + (size_t)i * k;
+		float *pi = p + (size_t)i * k;
+		float m = act_row_max(k, zi), sum = 0.0f, inv;
+
+		for (j = 0; j < k; j++) {
+			pi[j] = expf(zi[j] - m);
+			sum += pi[j];
+		}
+		/* sum >= 1: the max element contributes exp(0). */
+		inv = 1.0f / sum;
+		for (j = 0; j < k; j++)
+			pi[j] *= inv;
+	}
+}
+
+/* p (N,K) forward output, dp (N,K), dz (N,K); dp == dz allowed */
+void act_softmax_backward(int n, int k, const float *p, const float *dp,
+			  float *dz)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		const float *pi = p + (size_t)i * k, *dpi = dp + (size_t)i * k;
+		float *dzi = dz + (size_t)i * k;
+		float dot = 0.0f;
+
+		for (j = 0; j < k; j++)
+			dot += dpi[j] * pi[j];
+		for (j = 0; j < k; j++)
+			dzi[j] = pi[j] * (dpi[j] - dot);
+	}
+}
+
+/* z (N,K), lp (N,K); z == lp allowed */
+void act_log_softmax_forward(int n, int k, const float *z, float *lp)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		const float *zi = z + (size_t)i * k;
+		float *lpi = lp + (size_t)i * k;
+		float m = act_row_max(k, zi), sum = 0.0f, log_sum;
+
+		for (j = 0; j < k; j++)
+			sum += expf(zi[j] - m);
+		log_sum = logf(sum);
+		/* (z - m) - log_sum, not z - (m + log_sum): with large logits
+		 * the latter rounds at the scale of m and loses the small
+		 * log-probabilities of the likely classes. */
+		for (j = 0; j < k; j++)
+			lpi[j] = (zi[j] - m) - log_sum;
+	}
+}
+
+/* lp (N,K) forward output, dlp (N,K), dz (N,K); dlp == dz allowed */
+void act_log_softmax_backward(int n, int k, const float *lp, const float *dlp,
+			      float *dz)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		const float *lpi = lp + (size_t)i * k, *dlpi = dlp + (size_t)i * k;
+		float *dzi = dz + (size_t)i * k;
+		float sum = 0.0f;
+
+		for (j = 0; j < k; j++)
+			sum += dlpi[j];
+		for (j = 0; j < k; j++)
+			dzi[j] = dlpi[j] - expf(lpi[j]) * sum;
+	}
+}

@@ -1,0 +1,251 @@
+/* conv.c - 2-D convolution on one image as im2col + one GEMM (see conv.h).
+ *
+ * col is the (C*KH*KW) x (OH*OW) patch matrix: row (c,i,j) holds, for every
+ * output position, the input pixel that kernel tap (i,j) of channel c sees.
+ * Then forward is  y(K, OH*OW) = w(K, C*KH*KW) * col,
+ * backward to the input is  col = w^T * dy  followed by col2im (a scatter-add
+ * back onto the image), and the weight gradient is  dw += dy * col^T.
+ *
+ * A 1x1 stride-1 unpadded kernel needs no unrolling: the image (C, H*W) is
+ * already the patch matrix, so those calls use x / dx directly.
+ */
+#include "conv.h"
+
+#include <string.h>
+
+#include "blas.h"
+
+int conv_shape_init(struct conv_shape *s)
+{
+	long oh, ow;
+
+	if (s->c <= 0 || s->h <= 0 || s->w <= 0 || s->k <= 0 || s->kh <= 0 ||
+	    s->kw <= 0 || s->sh <= 0 || s->sw <= 0 || s->ph < 0 || s->pw < 0)
+		return -1;
+	/* In long so that h + 2*ph cannot overflow. */
+	oh = (long)s->h + 2L * s->ph - s->kh;
+	ow = (long)s->w + 2L * s->pw - s->kw;
+	if (oh < 0 || ow < 0)
+		return -1;
+	s->oh = (int)(oh / s->sh + 1);
+	s->ow = (int)(ow / s->sw + 1);
+	return 0;
+}
+
+static int conv_is_1x1(const struct conv_shape *s)
+{
+	return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 &&
+	       s->ph == 0 && s->pw == 0;
+}
+
+size_t conv_col_size(const struct conv_shape *s)
+{
+	if (conv_is_1x1(s))
+		return 0;
+	return (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
+}
+
+/* Output indices o in [*lo, *hi) whose input index o*stride - pad + tap lies
+ * in [0, n_in). Computed once per kernel tap so the copy loops below run
+ * without a bounds test per element. */
+static void conv_valid_range(int n_out, int stride, int pad, int tap, int n_in,
+			     int *lo, int *hi)
+{
+	int off = pad - tap;	/* input index = o*stride - off */
+	int lim = n_in + off;	/* input index < n_in  <=>  o*stride < lim */
+	int a = off > 0 ? (off + stride - 1) / stride : 0;
+	int b = lim > 0 ? (lim + stride - 1) / stride : 0;
+
+	if (b > n_out)
+		b = n_out;
+	if (a > b)
+		a = b;
+	*lo = a;
+	*hi = b;
+}
+
+/* The valid output window of kernel tap (ki,kj): rows [y_lo,y_hi) and
+ * columns [x_lo,x_hi) read real pixels, the rest read padding. */
+struct conv_tap {
+	int ki, kj;
+	int y_lo, y_hi, x_lo, x_hi;
+};
+
+static void conv_tap_init(const struct conv_shape *s, int ki, int kj,
+			  struct conv_tap *t)
+{
+	t->ki = ki;
+	t->kj = kj;
+	conv_valid_range(s->oh, s->sh, s->ph, ki, s->h, &t->y_lo, &t->y_hi);
+	conv_valid_range(s->ow, s->sw, s->pw, kj, s->w, &t->x_lo, &t->x_hi);
+}
+
+/* restrict below: col is caller workspace, never the image itself; it lets
+ * the compiler vectorize the copy loops without a runtime overlap check. */
+
+/* One row of col for one channel xc (H,W) and one tap: row (OH*OW) is fully
+ * written, zeros where the tap sees padding. */
+static void conv_im2col_tap(const struct conv_shape *s, const struct conv_tap *t,
+			    const float *restrict xc, float *restrict row)
+{
+	size_t ow = (size_t)s->ow;
+	int n = t->x_hi - t->x_lo, oy, i;
+
+	if (n <= 0 || t->y_lo >= t->y_hi) {
+		memset(row, 0, (size_t)s->oh * ow * sizeof *row);
+		return;
+	}
+	memset(row, 0, (size_t)t->y_lo * ow * sizeof *row);
+	memset(row + (size_t)t->y_hi * ow, 0,
+	       (size_t)(s->oh - t->y_hi) * ow * sizeof *row);
+	for (oy = t->y_lo; oy < t->y_hi; oy++) {
+		float *d = row + (size_t)oy * ow;
+		const float *src = xc + (size_t)(oy * s->sh - s->ph + t->ki) * s->w +
+			(t->x_lo * s->sw - s->pw + t->kj);
+
+		memset(d, 0, (size_t)t->x_lo * sizeof *d);
+		if (s->sw == 1) {
+			memcpy(d + t->x_lo, src, (size_t)n * sizeof *d);
+		} else {
+			float *dd = d + t->x_lo;
+
+			for (i = 0; i < n; i++)
+				dd[i] = src[(size_t)i * s->sw];
+		}
+		memset(d + t->x_hi, 0, (size_t)(s->ow - t->x_hi) * sizeof *d);
+	}
+}
+
+/* The reverse of conv_im2col_tap: add row (OH*OW) onto channel dxc (H,W),
+ * dropping the entries that came from padding. */
+static void conv_col2im_tap(const struct conv_shape *s, const struct conv_tap *t,
+			    const float *restrict row, float *restrict dxc)
+{
+	int n = t->x_hi - t->x_lo, oy, i;
+
+	if (n <= 0)
+		return;
+	for (oy = t->y_lo; oy < t->y_hi; oy++) {
+		const float *src = row + (size_t)oy * s->ow + t->x_lo;
+		float *d = dxc + (size_t)(oy * s->sh - s->ph + t->ki) * s->w +
+			(t->x_lo * s->sw - s->pw + t->kj);
+
+		if (s->sw == 1) {
+			for (i = 0; i < n; i++)
+				d[i] += src[i];
+		} else {
+			for (i = 0; i < n; i++)
+				d[(size_t)i * s->sw] += src[i];
+		}
+	}
+}
+
+/* x (C,H,W) -> col (C*KH*KW, OH*OW), rows ordered (c, ki, kj) to match the
+ * weight layout (K, C, KH, KW). */
+static void conv_im2col(const struct conv_shape *s, const float *x, float *col)
+{
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	struct conv_tap t;
+	int ci, ki, kj;
+
+	/* col is written front to back; one input plane stays in cache for
+	 * all its KH*KW taps. */
+	for (ci = 0; ci < s->c; ci++)
+		for (ki = 0; ki < s->kh; ki++)
+			for (kj = 0; kj < s->kw; kj++) {
+				conv_tap_init(s, ki, kj, &t);
+				conv_im2col_tap(s, &t, x + ci * hw,
+						col + (((size_t)ci * s->kh + ki) *
+						       s->kw + kj) * ohow);
+			}
+}
+
+/* col (C*KH*KW, OH*OW) -> dx (C,H,W), overwritten. */
+static void conv_col2im(const struct conv_shape *s, const float *col, float *dx)
+{
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	struct conv_tap t;
+	int ci, ki, kj;
+
+	memset(dx, 0, (size_t)s->c * hw * sizeof *dx);
+	/* Channel outermost: the taps of one channel all add into the same
+	 * H*W plane, which then stays in cache. */
+	for (ci = 0; ci < s->c; ci++)
+		for (ki = 0; ki < s->kh; ki++)
+			for (kj = 0; kj < s->kw; kj++) {
+				conv_tap_init(s, ki, kj, &t);
+				conv_col2im_tap(s, &t,
+						col + (((size_t)ci * s->kh + ki) *
+						       s->kw + kj) * ohow,
+						dx + ci * hw);
+			}
+}
+
+/* x (C,H,W), w (K,C,KH,KW), b (K) or NULL, y (K,OH,OW),
+ * col (conv_col_size floats) */
+void conv_forward(const struct conv_shape *s, const float *x, const float *w,
+		  const float *b, float *y, float *col)
+{
+	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow, k, i;
+	const float *patches = x;
+
+	if (!conv_is_1x1(s)) {
+		conv_im2col(s, x, col);
+		patches = col;
+	}
+	blas_sgemm(0, 0, s->k, ohow, ckk, 1.0f, w, ckk, patches, ohow, 0.0f,
+		   y, ohow);
+	if (!b)
+		return;
+	for (k = 0; k < s->k; k++) {
+		float *yk = y + (size_t)k * ohow, bk = b[k];
+
+		for (i = 0; i < ohow; i++)
+			yk[i] += bk;
+	}
+}
+
+/* dy (K,OH,OW), w (K,C,KH,KW), dx (C,H,W), col (conv_col_size floats) */
+void conv_backward_input(const struct conv_shape *s, const float *dy,
+			 const float *w, float *dx, float *col)
+{
+	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow;
+
+	if (conv_is_1x1(s)) {
+		/* The patch matrix is dx itself: write it directly. */
+		blas_sgemm(1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy, ohow, 0.0f,
+			   dx, ohow);
+		return;
+	}
+	blas_sgemm(1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy, ohow, 0.0f, col,
+		   ohow);
+	conv_col2im(s, col, dx);
+}
+
+/* x (C,H,W), dy (K,OH,OW), dw (K,C,KH,KW) accumulated, db (K) accumulated or
+ * NULL, col (conv_col_size floats) */
+void conv_backward_params(const struct conv_shape *s, const float *x,
+			  const float *dy, float *dw, float *db, float *col)
+{
+	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow, k, i;
+	const float *patches = x;
+
+	if (!conv_is_1x1(s)) {
+		/* Recomputed rather than kept from the forward pass, so one
+		 * col buffer serves every layer of a network. */
+		conv_im2col(s, x, col);
+		patches = col;
+	}
+	blas_sgemm(0, 1, s->k, ckk, ohow, 1.0f, dy, ohow, patches, ohow, 1.0f,
+		   dw, ckk);
+	if (!db)
+		return;
+	for (k = 0; k < s->k; k++) {
+		const float *dyk = dy + (size_t)k * ohow;
+		float sum = 0.0f;
+
+		for (i = 0; i < ohow; i++)
+			sum += dyk[i];
+		db[k] += sum;
+	}
+}

@@ -1,0 +1,44 @@
+/* conv.h - 2-D convolution on one image, forward and backward.
+ *
+ * The reference algorithm is im2col + one GEMM (darknet's shape): the input
+ * patches are unrolled into a (C*KH*KW) x (OH*OW) matrix "col" and multiplied
+ * by the (K) x (C*KH*KW) weight matrix. Backward to the input is the
+ * transposed product followed by col2im. Faster algorithms (Winograd for
+ * 3x3 stride 1) slot in behind the same calls later.
+ *
+ * Layouts: x (C,H,W), w (K,C,KH,KW) as PyTorch stores it, b (K), y (K,OH,OW).
+ */
+#ifndef ADVEX_CONV_H
+#define ADVEX_CONV_H
+
+#include <stddef.h>
+
+struct conv_shape {
+	int c, h, w;	/* input channels, height, width */
+	int k;		/* output channels */
+	int kh, kw;	/* kernel size */
+	int sh, sw;	/* stride */
+	int ph, pw;	/* zero padding on each side */
+	int oh, ow;	/* output size, filled by conv_shape_init */
+};
+
+/* Compute oh/ow from the other fields. Returns 0, or -1 when a field is
+ * non-positive (padding may be 0) or the output would be empty. */
+int conv_shape_init(struct conv_shape *s);
+
+/* Floats of workspace the calls below need in `col` (0 when none). */
+size_t conv_col_size(const struct conv_shape *s);
+
+/* y = conv(x, w) + b; b may be NULL. y is overwritten. */
+void conv_forward(const struct conv_shape *s, const float *x, const float *w,
+		  const float *b, float *y, float *col);
+
+/* dx = gradient of the loss w.r.t. x given dy (K,OH,OW); dx is overwritten. */
+void conv_backward_input(const struct conv_shape *s, const float *dy,
+			 const float *w, float *dx, float *col);
+
+/* dw += dL/dw and db += dL/db (db may be NULL) for one image. */
+void conv_backward_params(const struct conv_shape *s, const float *x,
+			  const float *dy, float *dw, float *db, float *col);
+
+#endif

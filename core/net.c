@@ -1,0 +1,922 @@
+/* net.c - a sequential network built from a model file (see net.h).
+ *
+ * Layout: one parameter block (and, on request, one gradient block) holds
+ * every weight; each layer points into it. act[i] is the input of layer i
+ * (act[0] is the preprocessed image, act[n] the output); flatten and dropout
+ * alias their input because they do not change the numbers. Backward runs
+ * through two ping-pong gradient buffers sized for the largest boundary.
+ */
+#include "net.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "conv.h"
+#include "dense.h"
+#include "pool.h"
+
+#define NET_MAX_CLASSES 4096
+
+struct layer {
+	enum net_op op;
+	char name[128];		/* parameter prefix, "" when none */
+	char kind[48];		/* for the layer table */
+	int in_c, in_h, in_w;	/* input of one image */
+	int out_c, out_h, out_w; /* output of one image (h = w = 1 when flat) */
+	int in_flat, out_flat;	/* the tensor is a vector (after flatten) */
+	struct conv_shape conv;	/* NET_CONV */
+	struct pool_shape pool;	/* NET_MAXPOOL, NET_AVGPOOL */
+	size_t w_off, b_off;	/* offsets into the parameter block */
+	size_t nw, nb;		/* counts; nb == 0 when there is no bias */
+	int folded_bn;		/* a batch norm was folded into w/b */
+	int alias;		/* output aliases the input (flatten, dropout) */
+	float *out;		/* max_batch outputs, or the input when alias */
+	int32_t *argmax;	/* NET_MAXPOOL: max_batch * output size */
+};
+
+struct net {
+	struct net_info info;
+	char **classes;		/* n_classes strings */
+	char *source;
+	struct layer *layers;	/* info.n_layers */
+	float *params, *grads;	/* one block each; grads may be NULL */
+	float *input;		/* act[0]: max_batch preprocessed images */
+	float *gbuf[2];		/* gradient ping-pong buffers */
+	float *col;		/* conv workspace */
+	double *norms;		/* n_layers + 1 */
+	double pixel_norm;
+	int batch;		/* batch of the last forward */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static size_t layer_out_size(const struct layer *l)
+{
+	return (size_t)l->out_c * l->out_h * l->out_w;
+}
+
+static size_t layer_in_size(const struct layer *l)
+{
+	return (size_t)l->in_c * l->in_h * l->in_w;
+}
+
+static double l2(const float *x, size_t n)
+{
+	double s = 0.0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s += (double)x[i] * x[i];
+	return sqrt(s);
+}
+
+/* Parse a metadata value that is itself JSON. */
+static json_t *meta_json(const struct modelfile *mf, const char *key,
+			 int required, char *err)
+{
+	const char *s = modelfile_meta(mf, key);
+	json_error_t je;
+	json_t *j;
+
+	if (!s) {
+		if (required)
+			status_set(err, ST_ERR_FORMAT,
+				   "%s: metadata '%s' missing (not an advex model file? see advex-import)",
+				   modelfile_path(mf), key);
+		return NULL;
+	}
+	j = json_loads(s, JSON_DECODE_ANY, &je);
+	if (!j)
+		status_set(err, ST_ERR_FORMAT, "%s: metadata '%s' is not JSON: %s",
+			   modelfile_path(mf), key, je.text);
+	return j;
+}
+
+static int json_int_pair(json_t *o, const char *key, int def, int *a, int *b)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v) {
+		*a = *b = def;
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		*a = *b = (int)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_array(v) && json_array_size(v) == 2 &&
+	    json_is_integer(json_array_get(v, 0)) &&
+	    json_is_integer(json_array_get(v, 1))) {
+		*a = (int)json_integer_value(json_array_get(v, 0));
+		*b = (int)json_integer_value(json_array_get(v, 1));
+		return 0;
+	}
+	return -1;
+}
+
+/* The "op" of a layer spec, "" when absent. */
+static const char *spec_op(json_t *spec)
+{
+	const char *op = json_string_value(json_object_get(spec, "op"));
+
+	return op ? op : "";
+}
+
+static int json_bool(json_t *o, const char *key, int def)
+{
+	json_t *v = json_object_get(o, key);
+
+	return v ? json_is_true(v) : def;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+struct loader {
+	const struct modelfile *mf;
+	struct net *n;
+	char *used;		/* one flag per tensor: named by the arch */
+	char *err;
+	int idx;		/* layer being read, for messages */
+};
+
+/* Find NAME.suffix with exactly the given shape; mark it used. */
+static const struct mf_tensor *need_tensor(struct loader *ld, const char *name,
+					   const char *suffix, int ndim,
+					   const int64_t *shape)
+{
+	char full[192], want[128] = "", got[128] = "";
+	const struct mf_tensor *t;
+	int i, same;
+
+	snprintf(full, sizeof full, "%s.%s", name, suffix);
+	t = modelfile_find(ld->mf, full);
+	if (!t) {
+		status_set(ld->err, ST_ERR_FORMAT,
+			   "%s: tensor '%s' missing (layer %d needs it)",
+			   modelfile_path(ld->mf), full, ld->idx);
+		return NULL;
+	}
+	same = t->ndim == ndim;
+	for (i = 0; same && i < ndim; i++)
+		same = t->shape[i] == shape[i];
+	if (!same) {
+		for (i = 0; i < ndim; i++)
+			snprintf(want + strlen(want), sizeof want - strlen(want),
+				 "%s%lld", i ? "," : "", (long long)shape[i]);
+		for (i = 0; i < t->ndim; i++)
+			snprintf(got + strlen(got), sizeof got - strlen(got),
+				 "%s%lld", i ? "," : "", (long long)t->shape[i]);
+		status_set(ld->err, ST_ERR_SHAPE,
+			   "%s: tensor '%s' has shape [%s] but layer %d needs [%s]",
+			   modelfile_path(ld->mf), full, got, ld->idx, want);
+		return NULL;
+	}
+	for (i = 0; i < modelfile_count(ld->mf); i++)
+		if (modelfile_tensor(ld->mf, i) == t)
+			ld->used[i] = 1;
+	return t;
+}
+
+/* Shapes and parameter counts of one layer (first pass, no data yet). */
+static int layer_plan(struct loader *ld, json_t *spec, struct layer *l,
+		      size_t *nparams)
+{
+	const char *path = modelfile_path(ld->mf);
+	const char *op = json_string_value(json_object_get(spec, "op"));
+	const char *name = json_string_value(json_object_get(spec, "name"));
+	int a, b;
+
+	if (!op)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: advex.arch layer %d has no \"op\"", path, ld->idx), -1;
+	snprintf(l->name, sizeof l->name, "%s", name ? name : "");
+	l->out_flat = l->in_flat;
+	l->out_c = l->in_c;
+	l->out_h = l->in_h;
+	l->out_w = l->in_w;
+	if (!strcmp(op, "conv2d")) {
+		struct conv_shape *s = &l->conv;
+		json_t *o = json_object_get(spec, "out");
+
+		l->op = NET_CONV;
+		s->c = l->in_c;
+		s->h = l->in_h;
+		s->w = l->in_w;
+		s->k = json_is_integer(o) ? (int)json_integer_value(o) : 0;
+		if (!name || l->in_flat ||
+		    json_int_pair(spec, "kernel", 0, &s->kh, &s->kw) ||
+		    json_int_pair(spec, "stride", 1, &s->sh, &s->sw) ||
+		    json_int_pair(spec, "padding", 0, &s->ph, &s->pw) ||
+		    conv_shape_init(s))
+			goto bad;
+		l->out_c = s->k;
+		l->out_h = s->oh;
+		l->out_w = s->ow;
+		l->nw = (size_t)s->k * s->c * s->kh * s->kw;
+		l->nb = json_bool(spec, "bias", 1) ? (size_t)s->k : 0;
+		snprintf(l->kind, sizeof l->kind, "conv2d %dx%d/%d p%d", s->kh,
+			 s->kw, s->sh, s->ph);
+	} else if (!strcmp(op, "relu")) {
+		l->op = NET_RELU;
+		snprintf(l->kind, sizeof l->kind, "relu");
+	} else if (!strcmp(op, "maxpool") || !strcmp(op, "avgpool")) {
+		struct pool_shape *s = &l->pool;
+
+		l->op = op[0] == 'm' ? NET_MAXPOOL : NET_AVGPOOL;
+		s->c = l->in_c;
+		s->h = l->in_h;
+		s->w = l->in_w;
+		s->ceil_mode = json_bool(spec, "ceil_mode", 0);
+		s->count_include_pad = json_bool(spec, "count_include_pad", 1);
+		if (l->in_flat ||
+		    json_int_pair(spec, "kernel", 0, &s->kh, &s->kw) ||
+		    json_int_pair(spec, "stride", 0, &a, &b) ||
+		    json_int_pair(spec, "padding", 0, &s->ph, &s->pw))
+			goto bad;
+		/* PyTorch: the stride defaults to the kernel */
+		s->sh = a ? a : s->kh;
+		s->sw = b ? b : s->kw;
+		if (pool_shape_init(s))
+			goto bad;
+		l->out_h = s->oh;
+		l->out_w = s->ow;
+		snprintf(l->kind, sizeof l->kind, "%s %dx%d/%d", op, s->kh, s->kw,
+			 s->sh);
+	} else if (!strcmp(op, "gap")) {
+		l->op = NET_GAP;
+		if (l->in_flat)
+			goto bad;
+		l->out_h = l->out_w = 1;
+		snprintf(l->kind, sizeof l->kind, "global avgpool");
+	} else if (!strcmp(op, "flatten")) {
+		l->op = NET_FLATTEN;
+		l->alias = 1;
+		l->out_c = l->in_c * l->in_h * l->in_w;
+		l->out_h = l->out_w = 1;
+		l->out_flat = 1;
+		snprintf(l->kind, sizeof l->kind, "flatten");
+	} else if (!strcmp(op, "dense")) {
+		json_t *o = json_object_get(spec, "out");
+
+		l->op = NET_DENSE;
+		if (!name || !l->in_flat || !json_is_integer(o) ||
+		    json_integer_value(o) < 1)
+			goto bad;
+		l->out_c = (int)json_integer_value(o);
+		l->nw = (size_t)l->out_c * l->in_c;
+		l->nb = json_bool(spec, "bias", 1) ? (size_t)l->out_c : 0;
+		snprintf(l->kind, sizeof l->kind, "dense");
+	} else if (!strcmp(op, "dropout")) {
+		l->op = NET_DROPOUT;
+		l->alias = 1;
+		snprintf(l->kind, sizeof l->kind, "dropout");
+	} else if (!strcmp(op, "softmax")) {
+		l->op = NET_SOFTMAX;
+		if (!l->in_flat)
+			goto bad;
+		snprintf(l->kind, sizeof l->kind, "softmax");
+	} else {
+		return status_set(ld->err, ST_ERR_UNSUPPORTED,
+				  "%s: advex.arch layer %d: unknown op '%s'", path,
+				  ld->idx, op), -1;
+	}
+	*nparams += l->nw + l->nb;
+	return 0;
+bad:
+	return status_set(ld->err, ST_ERR_FORMAT,
+			  "%s: advex.arch layer %d (%s%s%s): missing or invalid fields for input %dx%dx%d",
+			  path, ld->idx, op, name ? " " : "", name ? name : "",
+			  l->in_c, l->in_h, l->in_w), -1;
+}
+
+/* Fold an inference batch norm into the preceding conv or dense:
+ * w' = w * g/sqrt(v+eps) per output, b' = (b - m) * g/sqrt(v+eps) + beta. */
+static int fold_bn(struct loader *ld, json_t *spec, struct layer *prev)
+{
+	const char *name = json_string_value(json_object_get(spec, "name"));
+	json_t *e = json_object_get(spec, "eps");
+	double eps = json_is_number(e) ? json_number_value(e) : 1e-5;
+	int64_t shape[1] = { prev->out_c };
+	const struct mf_tensor *t[4];
+	static const char *const part[4] = { "weight", "bias", "running_mean",
+					     "running_var" };
+	float *w, *b, *v[4];
+	size_t per, k, j;
+	int i, ok = 1;
+
+	if (!name)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: advex.arch layer %d (batchnorm) has no name",
+				  modelfile_path(ld->mf), ld->idx), -1;
+	for (i = 0; i < 4; i++)
+		if (!(t[i] = need_tensor(ld, name, part[i], 1, shape)))
+			return -1;
+	for (i = 0; i < 4; i++) {
+		v[i] = malloc(sizeof(float) * (size_t)prev->out_c);
+		ok = ok && v[i];
+	}
+	if (!ok) {
+		for (i = 0; i < 4; i++)
+			free(v[i]);
+		return status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+				  modelfile_path(ld->mf)), -1;
+	}
+	for (i = 0; i < 4; i++)
+		modelfile_read_f32(t[i], v[i]);
+	w = ld->n->params + prev->w_off;
+	b = ld->n->params + prev->b_off;
+	per = prev->nw / (size_t)prev->out_c;
+	for (k = 0; k < (size_t)prev->out_c; k++) {
+		double s = v[0][k] / sqrt((double)v[3][k] + eps);
+		double bias = prev->nb ? b[k] : 0.0;
+
+		for (j = 0; j < per; j++)
+			w[k * per + j] = (float)(w[k * per + j] * s);
+		b[k] = (float)((bias - v[2][k]) * s + v[1][k]);
+	}
+	prev->nb = (size_t)prev->out_c;
+	prev->folded_bn = 1;
+	for (i = 0; i < 4; i++)
+		free(v[i]);
+	return 0;
+}
+
+static int read_preprocessing(struct loader *ld)
+{
+	struct net_info *in = &ld->n->info;
+	const char *path = modelfile_path(ld->mf);
+	const char *s;
+	json_t *j, *m, *sd;
+	int i, ok;
+
+	j = meta_json(ld->mf, "advex.input", 1, ld->err);
+	if (!j)
+		return -1;
+	ok = json_is_array(j) && json_array_size(j) == 3;
+	for (i = 0; ok && i < 3; i++)
+		ok = json_is_integer(json_array_get(j, (size_t)i)) &&
+		     json_integer_value(json_array_get(j, (size_t)i)) >= 1 &&
+		     json_integer_value(json_array_get(j, (size_t)i)) <= 4096;
+	if (ok) {
+		in->in_c = (int)json_integer_value(json_array_get(j, 0));
+		in->in_h = (int)json_integer_value(json_array_get(j, 1));
+		in->in_w = (int)json_integer_value(json_array_get(j, 2));
+	}
+	json_decref(j);
+	if (!ok || in->in_c != 3)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: metadata 'advex.input' must be [3, H, W]", path), -1;
+	s = modelfile_meta(ld->mf, "advex.scale");
+	in->scale = s ? strtof(s, NULL) : 1.0f;
+	m = meta_json(ld->mf, "advex.mean", 0, ld->err);
+	sd = meta_json(ld->mf, "advex.std", 0, ld->err);
+	ok = 1;
+	for (i = 0; i < 3; i++) {
+		json_t *mv = m ? json_array_get(m, (size_t)i) : NULL;
+		json_t *sv = sd ? json_array_get(sd, (size_t)i) : NULL;
+
+		in->mean[i] = mv ? (float)json_number_value(mv) : 0.0f;
+		in->std[i] = sv ? (float)json_number_value(sv) : 1.0f;
+		ok = ok && (!m || json_is_number(mv)) && (!sd || json_is_number(sv)) &&
+		     in->std[i] > 0.0f;
+	}
+	json_decref(m);
+	json_decref(sd);
+	if (!ok || !(in->scale > 0.0f))
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: metadata advex.scale/mean/std must be numbers (3 each), scale and std > 0",
+				  path), -1;
+	s = modelfile_meta(ld->mf, "advex.channel_order");
+	in->bgr = s && !strcmp(s, "BGR");
+	if (s && !in->bgr && strcmp(s, "RGB"))
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: metadata advex.channel_order must be RGB or BGR, not '%s'",
+				  path, s), -1;
+	s = modelfile_meta(ld->mf, "advex.removed_softmax");
+	in->removed_softmax = s && !strcmp(s, "true");
+	return 0;
+}
+
+static int read_classes(struct loader *ld, int n_out)
+{
+	struct net *n = ld->n;
+	json_t *j = meta_json(ld->mf, "advex.classes", 0, ld->err);
+	int i;
+
+	if (n_out < 1 || n_out > NET_MAX_CLASSES)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: the network has %d outputs (1..%d allowed)",
+				  modelfile_path(ld->mf), n_out, NET_MAX_CLASSES), -1;
+	if (j && (!json_is_array(j) || json_array_size(j) != (size_t)n_out)) {
+		json_decref(j);
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: metadata advex.classes must list %d names",
+				  modelfile_path(ld->mf), n_out), -1;
+	}
+	n->classes = calloc((size_t)n_out, sizeof *n->classes);
+	if (!n->classes) {
+		json_decref(j);
+		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+	}
+	for (i = 0; i < n_out; i++) {
+		const char *s = j ? json_string_value(json_array_get(j, (size_t)i)) : NULL;
+		char def[32];
+
+		snprintf(def, sizeof def, "class%d", i);
+		n->classes[i] = strdup(s ? s : def);
+		if (!n->classes[i]) {
+			json_decref(j);
+			return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		}
+	}
+	json_decref(j);
+	n->info.n_classes = n_out;
+	n->info.classes = (const char *const *)n->classes;
+	return 0;
+}
+
+/* Plan every layer, then allocate and copy the weights. */
+static int build_layers(struct loader *ld, json_t *arch)
+{
+	struct net *n = ld->n;
+	size_t nparams = 0, np = json_array_size(arch), i;
+	int c, h, w, flat = 0, nl = 0;
+
+	n->layers = calloc(np ? np : 1, sizeof *n->layers);
+	if (!n->layers)
+		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+	c = n->info.in_c;
+	h = n->info.in_h;
+	w = n->info.in_w;
+	for (i = 0; i < np; i++) {
+		json_t *spec = json_array_get(arch, i);
+		struct layer *l = &n->layers[nl];
+
+		ld->idx = (int)i;
+		if (!strcmp(spec_op(spec), "batchnorm"))
+			continue;	/* folded into the previous layer below */
+		if (nl && n->layers[nl - 1].op == NET_SOFTMAX)
+			return status_set(ld->err, ST_ERR_FORMAT,
+					  "%s: advex.arch layer %d: softmax must be the last layer",
+					  modelfile_path(ld->mf), (int)i), -1;
+		l->in_c = c;
+		l->in_h = h;
+		l->in_w = w;
+		l->in_flat = flat;
+		if (layer_plan(ld, spec, l, &nparams))
+			return -1;
+		/* A conv followed by a batch norm gets a bias to fold into. */
+		if ((l->op == NET_CONV || l->op == NET_DENSE) && !l->nb &&
+		    i + 1 < np &&
+		    !strcmp(spec_op(json_array_get(arch, i + 1)), "batchnorm")) {
+			l->nb = (size_t)l->out_c;
+			nparams += l->nb;
+		}
+		c = l->out_c;
+		h = l->out_h;
+		w = l->out_w;
+		flat = l->out_flat;
+		nl++;
+	}
+	if (!nl || !flat)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: advex.arch must end in a flat output (flatten/dense)",
+				  modelfile_path(ld->mf)), -1;
+	n->info.n_layers = nl;
+	n->info.n_params = nparams;
+	n->info.outputs_probs = n->layers[nl - 1].op == NET_SOFTMAX;
+	return read_classes(ld, c);
+}
+
+static int load_weights(struct loader *ld, json_t *arch)
+{
+	struct net *n = ld->n;
+	size_t off = 0, i, np = json_array_size(arch);
+	int li = -1;
+
+	for (i = 0; i < np; i++) {
+		json_t *spec = json_array_get(arch, i);
+		struct layer *l;
+		const struct mf_tensor *t;
+		int64_t shape[4];
+
+		ld->idx = (int)i;
+		if (!strcmp(spec_op(spec), "batchnorm")) {
+			if (li < 0 || (n->layers[li].op != NET_CONV &&
+				       n->layers[li].op != NET_DENSE) ||
+			    n->layers[li].folded_bn)
+				return status_set(ld->err, ST_ERR_FORMAT,
+						  "%s: advex.arch layer %d: batchnorm must follow a conv2d or dense",
+						  modelfile_path(ld->mf), (int)i), -1;
+			if (fold_bn(ld, spec, &n->layers[li]))
+				return -1;
+			continue;
+		}
+		l = &n->layers[++li];
+		if (!l->nw)
+			continue;
+		l->w_off = off;
+		l->b_off = off + l->nw;
+		off += l->nw + l->nb;
+		if (l->op == NET_CONV) {
+			shape[0] = l->conv.k;
+			shape[1] = l->conv.c;
+			shape[2] = l->conv.kh;
+			shape[3] = l->conv.kw;
+			t = need_tensor(ld, l->name, "weight", 4, shape);
+		} else {
+			shape[0] = l->out_c;
+			shape[1] = l->in_c;
+			t = need_tensor(ld, l->name, "weight", 2, shape);
+		}
+		if (!t)
+			return -1;
+		modelfile_read_f32(t, n->params + l->w_off);
+		memset(n->params + l->b_off, 0, sizeof(float) * l->nb);
+		if (json_bool(spec, "bias", 1)) {
+			shape[0] = l->out_c;
+			if (!(t = need_tensor(ld, l->name, "bias", 1, shape)))
+				return -1;
+			modelfile_read_f32(t, n->params + l->b_off);
+		}
+	}
+	return 0;
+}
+
+static int check_unused(struct loader *ld)
+{
+	int i;
+
+	for (i = 0; i < modelfile_count(ld->mf); i++) {
+		const struct mf_tensor *t = modelfile_tensor(ld->mf, i);
+
+		if (!ld->used[i] && !strstr(t->name, "num_batches_tracked"))
+			return status_set(ld->err, ST_ERR_FORMAT,
+					  "%s: tensor '%s' is not used by the architecture in advex.arch",
+					  modelfile_path(ld->mf), t->name), -1;
+	}
+	return 0;
+}
+
+static int alloc_buffers(struct net *n, int want_grads, char *err)
+{
+	size_t max_act = (size_t)n->info.in_c * n->info.in_h * n->info.in_w;
+	size_t col = 0, mb = (size_t)n->info.max_batch;
+	int i, ok = 1;
+
+	n->params = malloc(sizeof(float) * (n->info.n_params ? n->info.n_params : 1));
+	if (want_grads)
+		n->grads = calloc(n->info.n_params ? n->info.n_params : 1, sizeof(float));
+	n->input = malloc(sizeof(float) * max_act * mb);
+	n->norms = calloc((size_t)n->info.n_layers + 1, sizeof(double));
+	ok = n->params && n->input && n->norms && (!want_grads || n->grads);
+	for (i = 0; ok && i < n->info.n_layers; i++) {
+		struct layer *l = &n->layers[i];
+		size_t out = layer_out_size(l) * mb;
+
+		if (layer_out_size(l) > max_act)
+			max_act = layer_out_size(l);
+		if (l->op == NET_CONV && conv_col_size(&l->conv) > col)
+			col = conv_col_size(&l->conv);
+		if (l->alias)
+			continue;
+		l->out = malloc(sizeof(float) * out);
+		ok = l->out != NULL;
+		if (ok && l->op == NET_MAXPOOL)
+			ok = (l->argmax = malloc(sizeof(int32_t) * out)) != NULL;
+	}
+	for (i = 0; ok && i < 2; i++)
+		ok = (n->gbuf[i] = malloc(sizeof(float) * max_act * mb)) != NULL;
+	if (ok && col)
+		ok = (n->col = malloc(sizeof(float) * col)) != NULL;
+	if (!ok)
+		return status_set(err, ST_ERR_NOMEM,
+				  "out of memory for %zu parameters and batch %d",
+				  n->info.n_params, n->info.max_batch), -1;
+	return 0;
+}
+
+/* Aliasing layers point at their input's buffer. */
+static void link_aliases(struct net *n)
+{
+	float *prev = n->input;
+	int i;
+
+	for (i = 0; i < n->info.n_layers; i++) {
+		if (n->layers[i].alias)
+			n->layers[i].out = prev;
+		prev = n->layers[i].out;
+	}
+}
+
+enum status net_create(const struct modelfile *mf, int max_batch,
+		       int want_param_grads, struct net **out, char *err)
+{
+	struct loader ld = { .mf = mf, .err = err };
+	struct net *n;
+	json_t *arch = NULL;
+	const char *src;
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	if (max_batch < 1)
+		return status_set(err, ST_ERR_ARG, "batch size must be >= 1");
+	n = calloc(1, sizeof *n);
+	ld.used = calloc((size_t)modelfile_count(mf) + 1, 1);
+	if (!n || !ld.used) {
+		free(n);
+		free(ld.used);
+		return status_set(err, ST_ERR_NOMEM, "out of memory");
+	}
+	ld.n = n;
+	n->info.max_batch = max_batch;
+	src = modelfile_meta(mf, "advex.source");
+	n->source = strdup(src ? src : "");
+	n->info.source = n->source;
+	if (read_preprocessing(&ld))
+		goto done;
+	arch = meta_json(mf, "advex.arch", 1, err);
+	if (!arch)
+		goto done;
+	if (!json_is_array(arch) || !json_array_size(arch)) {
+		status_set(err, ST_ERR_FORMAT,
+			   "%s: metadata advex.arch must be a non-empty JSON list",
+			   modelfile_path(mf));
+		goto done;
+	}
+	for (i = 0; i < json_array_size(arch); i++)
+		if (!json_is_string(json_object_get(json_array_get(arch, i), "op"))) {
+			status_set(err, ST_ERR_FORMAT,
+				   "%s: advex.arch layer %zu has no \"op\"",
+				   modelfile_path(mf), i);
+			goto done;
+		}
+	if (build_layers(&ld, arch) || alloc_buffers(n, want_param_grads, err))
+		goto done;
+	link_aliases(n);
+	if (load_weights(&ld, arch) || check_unused(&ld))
+		goto done;
+	rc = 0;
+done:
+	json_decref(arch);
+	free(ld.used);
+	if (rc) {
+		net_free(n);
+		return ST_ERR_FORMAT;
+	}
+	*out = n;
+	return ST_OK;
+}
+
+void net_free(struct net *n)
+{
+	int i;
+
+	if (!n)
+		return;
+	for (i = 0; n->layers && i < n->info.n_layers; i++) {
+		if (!n->layers[i].alias)
+			free(n->layers[i].out);
+		free(n->layers[i].argmax);
+	}
+	for (i = 0; n->classes && i < n->info.n_classes; i++)
+		free(n->classes[i]);
+	free(n->classes);
+	free(n->layers);
+	free(n->params);
+	free(n->grads);
+	free(n->input);
+	free(n->gbuf[0]);
+	free(n->gbuf[1]);
+	free(n->col);
+	free(n->norms);
+	free(n->source);
+	free(n);
+}
+
+const struct net_info *net_get_info(const struct net *n)
+{
+	return &n->info;
+}
+
+void net_layer(const struct net *n, int i, struct net_layer_info *li)
+{
+	const struct layer *l = &n->layers[i];
+
+	li->op = l->op;
+	li->kind = l->kind;
+	li->name = l->name;
+	li->c = l->out_c;
+	li->h = l->out_h;
+	li->w = l->out_w;
+	li->flat = l->out_flat;
+	li->params = l->nw + l->nb;
+	li->folded_bn = l->folded_bn;
+}
+
+/* ---- forward / backward -------------------------------------------------- */
+
+/* pixels (RGB, [0,1]) -> what the first layer expects */
+static void preprocess(struct net *n, const float *x, int batch)
+{
+	const struct net_info *in = &n->info;
+	size_t hw = (size_t)in->in_h * in->in_w, i;
+	int b, c;
+
+	for (b = 0; b < batch; b++)
+		for (c = 0; c < 3; c++) {
+			int src = in->bgr ? 2 - c : c;
+			const float *xs = x + ((size_t)b * 3 + src) * hw;
+			float *d = n->input + ((size_t)b * 3 + c) * hw;
+			float s = in->scale / in->std[c], o = in->mean[c] / in->std[c];
+
+			for (i = 0; i < hw; i++)
+				d[i] = xs[i] * s - o;
+		}
+}
+
+static void layer_forward(struct net *n, struct layer *l, const float *x,
+			  int batch)
+{
+	size_t is = layer_in_size(l), os = layer_out_size(l);
+	const float *w = n->params + l->w_off;
+	const float *bias = l->nb ? n->params + l->b_off : NULL;
+	int b;
+
+	switch (l->op) {
+	case NET_CONV:
+		for (b = 0; b < batch; b++)
+			conv_forward(&l->conv, x + b * is, w, bias, l->out + b * os,
+				     n->col);
+		break;
+	case NET_RELU:
+		act_relu_forward(x, l->out, os * (size_t)batch);
+		break;
+	case NET_MAXPOOL:
+		for (b = 0; b < batch; b++)
+			pool_max_forward(&l->pool, x + b * is, l->out + b * os,
+					 l->argmax + b * os);
+		break;
+	case NET_AVGPOOL:
+		for (b = 0; b < batch; b++)
+			pool_avg_forward(&l->pool, x + b * is, l->out + b * os);
+		break;
+	case NET_GAP:
+		for (b = 0; b < batch; b++)
+			pool_global_forward(l->in_c, l->in_h * l->in_w, x + b * is,
+					    l->out + b * os);
+		break;
+	case NET_DENSE:
+		dense_forward(batch, l->in_c, l->out_c, x, w, bias, l->out);
+		break;
+	case NET_SOFTMAX:
+		act_softmax_forward(batch, l->out_c, x, l->out);
+		break;
+	case NET_FLATTEN:
+	case NET_DROPOUT:
+		break;
+	}
+}
+
+const float *net_forward(struct net *n, const float *x, int batch)
+{
+	const float *cur = n->input;
+	int i;
+
+	if (batch > n->info.max_batch)
+		batch = n->info.max_batch;
+	n->batch = batch;
+	preprocess(n, x, batch);
+	for (i = 0; i < n->info.n_layers; i++) {
+		layer_forward(n, &n->layers[i], cur, batch);
+		cur = n->layers[i].out;
+	}
+	return cur;
+}
+
+/* dy (batch, out) -> dx (batch, in); parameter gradients accumulated.
+ * Returns the buffer that holds dx (dy itself for layers that pass it on). */
+static float *layer_backward(struct net *n, struct layer *l, const float *x,
+			     float *dy, float *dx, int need_dx)
+{
+	size_t is = layer_in_size(l), os = layer_out_size(l);
+	const float *w = n->params + l->w_off;
+	float *dw = n->grads ? n->grads + l->w_off : NULL;
+	float *db = n->grads && l->nb ? n->grads + l->b_off : NULL;
+	int b, batch = n->batch;
+
+	switch (l->op) {
+	case NET_CONV:
+		for (b = 0; b < batch; b++) {
+			if (dw)
+				conv_backward_params(&l->conv, x + b * is, dy + b * os,
+						     dw, db, n->col);
+			if (need_dx)
+				conv_backward_input(&l->conv, dy + b * os, w,
+						    dx + b * is, n->col);
+		}
+		return dx;
+	case NET_RELU:
+		act_relu_backward(l->out, dy, dy, os * (size_t)batch);
+		return dy;
+	case NET_MAXPOOL:
+		for (b = 0; b < batch; b++)
+			pool_max_backward(&l->pool, dy + b * os, l->argmax + b * os,
+					  dx + b * is);
+		return dx;
+	case NET_AVGPOOL:
+		for (b = 0; b < batch; b++)
+			pool_avg_backward(&l->pool, dy + b * os, dx + b * is);
+		return dx;
+	case NET_GAP:
+		for (b = 0; b < batch; b++)
+			pool_global_backward(l->in_c, l->in_h * l->in_w, dy + b * os,
+					     dx + b * is);
+		return dx;
+	case NET_DENSE:
+		if (dw)
+			dense_backward_params(batch, l->in_c, l->out_c, x, dy, dw, db);
+		if (need_dx)
+			dense_backward_input(batch, l->in_c, l->out_c, dy, w, dx);
+		return dx;
+	case NET_SOFTMAX:
+		act_softmax_backward(batch, l->out_c, l->out, dy, dx);
+		return dx;
+	case NET_FLATTEN:
+	case NET_DROPOUT:
+		break;
+	}
+	return dy;
+}
+
+void net_backward(struct net *n, const float *dout, float *dx)
+{
+	const struct net_info *in = &n->info;
+	int nl = in->n_layers, i, batch = n->batch;
+	size_t outsz = layer_out_size(&n->layers[nl - 1]) * (size_t)batch;
+	size_t hw = (size_t)in->in_h * in->in_w, k;
+	float *g = n->gbuf[0];
+
+	memcpy(g, dout, sizeof(float) * outsz);
+	n->norms[nl] = l2(g, outsz);
+	for (i = nl - 1; i >= 0; i--) {
+		struct layer *l = &n->layers[i];
+		const float *x = i ? n->layers[i - 1].out : n->input;
+		float *other = g == n->gbuf[0] ? n->gbuf[1] : n->gbuf[0];
+		int need_dx = i > 0 || dx != NULL;
+
+		g = layer_backward(n, l, x, g, other, need_dx);
+		if (need_dx)
+			n->norms[i] = l2(g, layer_in_size(l) * (size_t)batch);
+	}
+	if (!dx)
+		return;
+	/* through the preprocessing: d pixel = d input * scale / std */
+	for (int b = 0; b < batch; b++)
+		for (int c = 0; c < 3; c++) {
+			int dst = in->bgr ? 2 - c : c;
+			const float *gs = g + ((size_t)b * 3 + c) * hw;
+			float *d = dx + ((size_t)b * 3 + dst) * hw;
+			float s = in->scale / in->std[c];
+
+			for (k = 0; k < hw; k++)
+				d[k] = gs[k] * s;
+		}
+	n->pixel_norm = l2(dx, 3 * hw * (size_t)batch);
+}
+
+const double *net_grad_norms(const struct net *n)
+{
+	return n->norms;
+}
+
+double net_pixel_grad_norm(const struct net *n)
+{
+	return n->pixel_norm;
+}
+
+float *net_params(struct net *n, size_t *count)
+{
+	if (count)
+		*count = n->info.n_params;
+	return n->params;
+}
+
+float *net_param_grads(struct net *n, size_t *count)
+{
+	if (count)
+		*count = n->grads ? n->info.n_params : 0;
+	return n->grads;
+}
+
+void net_zero_grads(struct net *n)
+{
+	if (n->grads)
+		memset(n->grads, 0, sizeof(float) * n->info.n_params);
+}

@@ -1,0 +1,83 @@
+/* net.h - a sequential network built from a model file: forward, backward,
+ * per-layer gradient norms.
+ *
+ * The network owns every buffer it needs, sized once for max_batch images
+ * when it is created: net_forward and net_backward allocate nothing.
+ * Inputs are always pixels in [0,1], RGB, NCHW; the model's preprocessing
+ * (scale, mean/std, BGR order) runs inside as the first stage, so the input
+ * gradient is in pixel units.
+ */
+#ifndef ADVEX_NET_H
+#define ADVEX_NET_H
+
+#include <stddef.h>
+
+#include "modelfile.h"
+#include "status.h"
+
+struct net;
+
+enum net_op {
+	NET_CONV, NET_RELU, NET_MAXPOOL, NET_AVGPOOL, NET_GAP, NET_FLATTEN,
+	NET_DENSE, NET_DROPOUT, NET_SOFTMAX
+};
+
+/* One row of the layer table (`advex info`). */
+struct net_layer_info {
+	enum net_op op;
+	const char *kind;	/* "conv2d 3x3/1 p1", "relu", ... static or owned by net */
+	const char *name;	/* parameter name prefix, "" when none */
+	int c, h, w;		/* output shape of one image */
+	int flat;		/* output is a vector of c values */
+	size_t params;		/* parameters after batch-norm folding */
+	int folded_bn;		/* 1 when a batch norm was folded into it */
+};
+
+struct net_info {
+	int in_c, in_h, in_w;	/* input shape */
+	int n_classes;
+	const char *const *classes; /* n_classes names, owned by net */
+	float scale;		/* model sees pixel*scale ... */
+	float mean[3], std[3];	/* ... minus mean, over std, per channel */
+	int bgr;		/* 1: channels reversed before the first layer */
+	int outputs_probs;	/* 1: the last layer is a softmax */
+	int removed_softmax;	/* 1: an importer stripped a final softmax */
+	int n_layers;
+	size_t n_params;
+	int max_batch;
+	const char *source;	/* advex.source, "" when absent */
+};
+
+/* Build a network from an opened model file. The file may be closed after.
+ * want_param_grads: allocate a gradient block for every parameter. */
+enum status net_create(const struct modelfile *mf, int max_batch,
+		       int want_param_grads, struct net **out, char *err);
+void net_free(struct net *n);
+
+const struct net_info *net_get_info(const struct net *n);
+void net_layer(const struct net *n, int i, struct net_layer_info *li);
+
+/* x: (batch, C, H, W) pixels. Returns the output rows (batch, n_classes),
+ * owned by the net and valid until the next net_forward. The output is the
+ * logits unless the model's last layer is a softmax. */
+const float *net_forward(struct net *n, const float *x, int batch);
+
+/* Backward from dout (batch, n_classes) = dLoss/doutput of the last forward.
+ * Writes dx (batch, C, H, W) in pixel units when dx is non-NULL. Accumulates
+ * parameter gradients when the net was created with want_param_grads and
+ * net_zero_grads decides when they reset. Records gradient norms. */
+void net_backward(struct net *n, const float *dout, float *dx);
+
+/* L2 norm of the gradient at each layer boundary from the last backward,
+ * over the whole batch: norms[i] for i in 0..n_layers is the gradient w.r.t.
+ * the input of layer i (i == n_layers: w.r.t. the network output);
+ * norms[-1] does not exist - the pixel gradient norm is separate, below. */
+const double *net_grad_norms(const struct net *n);
+double net_pixel_grad_norm(const struct net *n);
+
+/* Parameters and their gradients as one block each (llm.c style). */
+float *net_params(struct net *n, size_t *count);
+float *net_param_grads(struct net *n, size_t *count);
+void net_zero_grads(struct net *n);
+
+#endif

@@ -1,0 +1,228 @@
+/* pool.c - max, average and global-average pooling on one image (see pool.h).
+ *
+ * Window placement, output size and the average-pool divisor follow PyTorch
+ * exactly, so that imported models give the same numbers.
+ */
+#include "pool.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Floor division for a possibly negative numerator (d > 0). */
+static long pool_div_floor(long n, long d)
+{
+	long q = n / d;
+
+	return (n % d != 0 && n < 0) ? q - 1 : q;
+}
+
+/* One output dimension as PyTorch's pooling_output_shape; <= 0 when empty. */
+static long pool_out_dim(int in, int k, int stride, int pad, int ceil_mode)
+{
+	long num = (long)in + 2L * pad - k + (ceil_mode ? stride - 1 : 0);
+	long out = pool_div_floor(num, stride) + 1;
+
+	/* In ceil mode the last window must still start inside the input or
+	 * its left padding, otherwise it would cover only right padding. */
+	if (ceil_mode && (out - 1) * stride >= (long)in + pad)
+		out--;
+	return out;
+}
+
+int pool_shape_init(struct pool_shape *s)
+{
+	long oh, ow;
+
+	if (s->c <= 0 || s->h <= 0 || s->w <= 0 || s->kh <= 0 || s->kw <= 0 ||
+	    s->sh <= 0 || s->sw <= 0 || s->ph < 0 || s->pw < 0 ||
+	    s->ph > s->kh / 2 || s->pw > s->kw / 2)
+		return -1;
+	oh = pool_out_dim(s->h, s->kh, s->sh, s->ph, s->ceil_mode);
+	ow = pool_out_dim(s->w, s->kw, s->sw, s->pw, s->ceil_mode);
+	if (oh <= 0 || ow <= 0)
+		return -1;
+	s->oh = (int)oh;
+	s->ow = (int)ow;
+	return 0;
+}
+
+/* The part of a window that lies on real pixels: [*lo, *hi) of [0, n). */
+static void pool_clip(int start, int k, int n, int *lo, int *hi)
+{
+	int end = start + k;
+
+	*lo = start < 0 ? 0 : start;
+	*hi = end > n ? n : end;
+}
+
+/* x (C,H,W), y (C,OH,OW), argmax (C,OH,OW) */
+void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
+		      int32_t *argmax)
+{
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	int ci, oy, ox, iy, ix;
+
+	for (ci = 0; ci < s->c; ci++) {
+		const float *xc = x + ci * hw;
+		float *yc = y + ci * ohow;
+		int32_t *ac = argmax + ci * ohow;
+
+		for (oy = 0; oy < s->oh; oy++) {
+			int y_lo, y_hi;
+
+			pool_clip(oy * s->sh - s->ph, s->kh, s->h, &y_lo, &y_hi);
+			for (ox = 0; ox < s->ow; ox++) {
+				int x_lo, x_hi, best_i;
+				float best;
+
+				pool_clip(ox * s->sw - s->pw, s->kw, s->w, &x_lo,
+					  &x_hi);
+				/* Padding never wins: start from the first
+				 * real pixel, which every window has. */
+				best_i = y_lo * s->w + x_lo;
+				best = xc[best_i];
+				for (iy = y_lo; iy < y_hi; iy++)
+					for (ix = x_lo; ix < x_hi; ix++) {
+						float v = xc[iy * s->w + ix];
+
+						/* The first maximum wins, a
+						 * NaN always does (as
+						 * PyTorch), so NaN shows. */
+						if (v > best || isnan(v)) {
+							best = v;
+							best_i = iy * s->w + ix;
+						}
+					}
+				yc[oy * s->ow + ox] = best;
+				ac[oy * s->ow + ox] = best_i;
+			}
+		}
+	}
+}
+
+/* dy (C,OH,OW), argmax (C,OH,OW), dx (C,H,W) */
+void pool_max_backward(const struct pool_shape *s, const float *dy,
+		       const int32_t *argmax, float *dx)
+{
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow, i;
+	int ci;
+
+	memset(dx, 0, (size_t)s->c * hw * sizeof *dx);
+	for (ci = 0; ci < s->c; ci++) {
+		const float *dyc = dy + ci * ohow;
+		const int32_t *ac = argmax + ci * ohow;
+		float *dxc = dx + ci * hw;
+
+		/* += : overlapping windows can share a winner. */
+		for (i = 0; i < ohow; i++)
+			dxc[ac[i]] += dyc[i];
+	}
+}
+
+/* The divisor of one average window along one axis, as PyTorch: the window
+ * clipped to the padded input when padding counts, else to the real input. */
+static int pool_avg_extent(int start, int k, int n, int pad, int include_pad)
+{
+	int lo, hi;
+
+	if (include_pad) {
+		int end = start + k;
+
+		return (end > n + pad ? n + pad : end) - start;
+	}
+	pool_clip(start, k, n, &lo, &hi);
+	return hi - lo;
+}
+
+/* x (C,H,W), y (C,OH,OW) */
+void pool_avg_forward(const struct pool_shape *s, const float *x, float *y)
+{
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	int ci, oy, ox, iy, ix;
+
+	for (ci = 0; ci < s->c; ci++) {
+		const float *xc = x + ci * hw;
+		float *yc = y + ci * ohow;
+
+		for (oy = 0; oy < s->oh; oy++) {
+			int y0 = oy * s->sh - s->ph, y_lo, y_hi;
+			int ny = pool_avg_extent(y0, s->kh, s->h, s->ph,
+						 s->count_include_pad);
+
+			pool_clip(y0, s->kh, s->h, &y_lo, &y_hi);
+			for (ox = 0; ox < s->ow; ox++) {
+				int x0 = ox * s->sw - s->pw, x_lo, x_hi;
+				int nx = pool_avg_extent(x0, s->kw, s->w, s->pw,
+							 s->count_include_pad);
+				float sum = 0.0f;
+
+				pool_clip(x0, s->kw, s->w, &x_lo, &x_hi);
+				for (iy = y_lo; iy < y_hi; iy++)
+					for (ix = x_lo; ix < x_hi; ix++)
+						sum += xc[iy * s->w + ix];
+				yc[oy * s->ow + ox] = sum / (float)(ny * nx);
+			}
+		}
+	}
+}
+
+/* dy (C,OH,OW), dx (C,H,W) */
+void pool_avg_backward(const struct pool_shape *s, const float *dy, float *dx)
+{
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	int ci, oy, ox, iy, ix;
+
+	memset(dx, 0, (size_t)s->c * hw * sizeof *dx);
+	for (ci = 0; ci < s->c; ci++) {
+		const float *dyc = dy + ci * ohow;
+		float *dxc = dx + ci * hw;
+
+		for (oy = 0; oy < s->oh; oy++) {
+			int y0 = oy * s->sh - s->ph, y_lo, y_hi;
+			int ny = pool_avg_extent(y0, s->kh, s->h, s->ph,
+						 s->count_include_pad);
+
+			pool_clip(y0, s->kh, s->h, &y_lo, &y_hi);
+			for (ox = 0; ox < s->ow; ox++) {
+				int x0 = ox * s->sw - s->pw, x_lo, x_hi;
+				int nx = pool_avg_extent(x0, s->kw, s->w, s->pw,
+							 s->count_include_pad);
+				float g = dyc[oy * s->ow + ox] / (float)(ny * nx);
+
+				pool_clip(x0, s->kw, s->w, &x_lo, &x_hi);
+				for (iy = y_lo; iy < y_hi; iy++)
+					for (ix = x_lo; ix < x_hi; ix++)
+						dxc[iy * s->w + ix] += g;
+			}
+		}
+	}
+}
+
+/* x (C,HW), y (C) */
+void pool_global_forward(int c, int hw, const float *x, float *y)
+{
+	int ci, i;
+
+	for (ci = 0; ci < c; ci++) {
+		const float *xc = x + (size_t)ci * hw;
+		float sum = 0.0f;
+
+		for (i = 0; i < hw; i++)
+			sum += xc[i];
+		y[ci] = sum / (float)hw;
+	}
+}
+
+/* dy (C), dx (C,HW) */
+void pool_global_backward(int c, int hw, const float *dy, float *dx)
+{
+	int ci, i;
+
+	for (ci = 0; ci < c; ci++) {
+		float *dxc = dx + (size_t)ci * hw;
+		float g = dy[ci] / (float)hw;
+
+		for (i = 0; i < hw; i++)
+			dxc[i] = g;
+	}
+}

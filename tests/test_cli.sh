@@ -1,0 +1,104 @@
+#!/bin/sh
+# test_cli.sh - the command line as a user meets it: help, the layer table,
+# diagnose on a built-in VGG16, and one-line errors with exit codes.
+# Environment (set by make check): ADVEX, PYTHON.
+ADVEX=${ADVEX:-./advex}
+PYTHON=${PYTHON:-/usr/bin/python3}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+n=0
+fails=0
+ok() { # ok COND-EXIT-STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
+}
+
+# A PNG written by a few lines of our own (zlib + struct), RGB8 and gray.
+"$PYTHON" - "$T" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, color):
+    ch = 3 if color == 2 else 1
+    rows = b''.join(b'\0' + bytes(((x * 7 + y * 3 + c * 50) % 256)
+                                  for x in range(w) for c in range(ch)) for y in range(h))
+    def chunk(t, d):
+        return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, color, 0, 0, 0))
+                + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+png(sys.argv[1] + '/x.png', 96, 96, 2)
+png(sys.argv[1] + '/gray.png', 96, 96, 0)
+png(sys.argv[1] + '/small.png', 32, 32, 2)
+PY
+
+"$ADVEX" --help >"$T/out" 2>&1
+ok $? "advex --help exits 0"
+grep -q "info" "$T/out" && grep -q "diagnose" "$T/out" && grep -q "bench" "$T/out"
+ok $? "--help lists info, diagnose and bench"
+for c in info diagnose bench; do
+	"$ADVEX" $c --help >"$T/out" 2>&1 && grep -q -- "--threads" "$T/out"
+	ok $? "advex $c --help documents its options (--threads among them)"
+done
+"$ADVEX" frobnicate >/dev/null 2>&1
+ok $(($? != 2)) "an unknown command exits 2"
+
+"$ADVEX" info --arch vgg16 >"$T/out" 2>&1
+ok $? "info --arch vgg16 runs"
+grep -q "parameters     50415434" "$T/out"
+ok $? "vgg16 classic head: 50,415,434 parameters (14,714,688 conv body + 35,700,746 head)"
+grep -q "^30   maxpool 2x2/2 .* 512x3x3" "$T/out" && grep -q "^31   flatten .* 4608" "$T/out"
+ok $? "vgg16 at 96x96: 13 convs and 5 pools end in 512x3x3, flattened to 4608"
+"$ADVEX" info --arch vgg16-small | grep -q "parameters     14760778"
+ok $? "vgg16 small head: 14,760,778 parameters (4608->10 head: 46,090)"
+
+"$ADVEX" diagnose --arch vgg16-small --image "$T/x.png" --target dog --json \
+	--grad-out "$T/g.npy" >"$T/d.json" 2>"$T/err"
+ok $? "diagnose --arch vgg16-small --target dog --json --grad-out runs"
+"$PYTHON" - "$T/d.json" "$T/g.npy" <<'PY'
+import json, sys, math, struct
+d = json.load(open(sys.argv[1]))
+for k in ('logits', 'probs', 'loss', 'pred', 'target', 'grad_l1', 'grad_l2',
+          'grad_linf', 'zero_fraction', 'layer_grad_norms'):
+    assert k in d, k
+assert d['target'] == 5 and len(d['logits']) == 10
+assert abs(sum(d['probs']) - 1) < 1e-5
+# loss is -log p[target]
+assert abs(d['loss'] + math.log(d['probs'][5])) < 1e-4 * max(1, d['loss'])
+raw = open(sys.argv[2], 'rb').read()
+assert raw[:6] == b'\x93NUMPY'
+hl = struct.unpack('<H', raw[8:10])[0]
+hdr = raw[10:10 + hl].decode()
+assert "'descr': '<f4'" in hdr and "(1, 3, 96, 96)" in hdr, hdr
+g = struct.unpack('<%df' % (3 * 96 * 96), raw[10 + hl:])
+l2 = math.sqrt(sum(v * v for v in g))
+assert abs(l2 - d['grad_l2']) <= 1e-5 * l2, (l2, d['grad_l2'])
+assert abs(max(abs(v) for v in g) - d['grad_linf']) <= 1e-6 * l2
+PY
+ok $? "diagnose JSON has every key, probs sum to 1, loss = -ln p(target), the .npy is float32 1x3x96x96 with the reported L2/Linf"
+"$ADVEX" diagnose --arch vgg16-small --image "$T/gray.png" --target 0 >"$T/out" 2>&1
+ok $? "a grayscale PNG is accepted (converted to RGB)"
+
+"$ADVEX" diagnose --arch vgg16-small --image "$T/small.png" --target 0 >"$T/out" 2>&1
+s=$?
+[ $s -eq 1 ] && grep -q "small.png: image is 32x32 but the model takes 96x96" "$T/out" && [ $(wc -l <"$T/out") -eq 1 ]
+ok $? "a PNG of the wrong size: one-line error naming the file, exit 1 ($(cat "$T/out"))"
+"$ADVEX" diagnose --arch vgg16-small --image "$T/nope.png" --target 0 >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "nope.png" "$T/out" && [ $(wc -l <"$T/out") -eq 1 ]
+ok $? "a missing image: one-line error naming the file ($(cat "$T/out"))"
+"$ADVEX" diagnose --arch vgg16-small --image "$T/x.png" --target zebra >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "unknown class 'zebra'" "$T/out"
+ok $? "an unknown class name is refused with the list of classes"
+"$ADVEX" diagnose --arch vgg16-small --image "$T/x.png" >"$T/out" 2>&1
+ok $(($? != 2)) "diagnose without --target is a usage error (exit 2)"
+"$ADVEX" info --model "$T/missing.safetensors" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "missing.safetensors" "$T/out" && [ $(wc -l <"$T/out") -eq 1 ]
+ok $? "a missing model file: one-line error naming it ($(cat "$T/out"))"
+printf 'not a model' >"$T/bad.safetensors"
+"$ADVEX" info --model "$T/bad.safetensors" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "bad.safetensors" "$T/out" && [ $(wc -l <"$T/out") -eq 1 ]
+ok $? "a file that is not a model: one-line error ($(cat "$T/out"))"
+"$ADVEX" bench --arch vgg16-small --steps 1 --warmup 0 --json >"$T/b.json" 2>&1 &&
+	"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d[t] for t in ("step_ms","forward_ms") for k in ("median","min","max"))' "$T/b.json"
+ok $? "bench --json has step_ms and forward_ms with median, min, max"
+
+echo "1..$n"
+[ $fails -eq 0 ]

@@ -1,0 +1,939 @@
+/* test_kernels.c - forward and gradient checks for conv, pool, dense, act.
+ *
+ * Every kernel is checked against a naive double-precision reference written
+ * here, independently of the kernel's own loops:
+ *   forward:  the float output against the reference output;
+ *   backward: for a fixed random r, the loss L = sum(r * y) is evaluated on
+ *             the reference, and its central differences in double
+ *             precision are compared with the kernel's analytic gradient
+ *             (dy = r), as the relative L2 error of the whole vector.
+ * Buffers a kernel must overwrite are pre-filled with NaN, and gradients it
+ * must accumulate into are pre-filled with random values, so a kernel that
+ * skips an element or overwrites an accumulator fails.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "conv.h"
+#include "dense.h"
+#include "pool.h"
+#include "tap.h"
+
+#define FWD_TOL 1e-5	/* max |y - ref| / max(1, max |ref|) */
+#define GRAD_TOL 1e-4	/* ||g - numeric|| / ||numeric|| */
+#define FD_EPS 1e-6	/* central-difference step, in double */
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* splitmix64: small, deterministic, same stream on every platform. */
+struct rng {
+	uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1), 24 bits so the value is exact in float. */
+static float rng_uniform(struct rng *r)
+{
+	return (float)((double)(rng_next(r) >> 40) / 8388608.0 - 1.0);
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p) {
+		fprintf(stderr, "test_kernels: out of memory\n");
+		exit(99);
+	}
+	return p;
+}
+
+static float *falloc(size_t n)
+{
+	return xmalloc(n * sizeof(float));
+}
+
+static double *dalloc(size_t n)
+{
+	return xmalloc(n * sizeof(double));
+}
+
+static void fill_uniform(struct rng *r, float *a, size_t n, float scale)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] = scale * rng_uniform(r);
+}
+
+/* Values at least 0.1 away from 0, so ReLU has no kink within FD_EPS. */
+static void fill_away_from_zero(struct rng *r, float *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		float u = rng_uniform(r);
+
+		a[i] = u < 0.0f ? u - 0.1f : u + 0.1f;
+	}
+}
+
+/* Distinct values spaced 2/n apart in random order, so no two elements of a
+ * max-pool window are within FD_EPS of each other (no ties, no kinks). */
+static void fill_distinct(struct rng *r, float *a, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		a[i] = (float)(2.0 * (double)i / (double)n - 1.0);
+	for (i = n - 1; i > 0; i--) {
+		float tmp;
+
+		j = (size_t)(rng_next(r) % (i + 1));
+		tmp = a[i];
+		a[i] = a[j];
+		a[j] = tmp;
+	}
+}
+
+static void fill_nan(float *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] = NAN;
+}
+
+static double *to_double(const float *a, size_t n)
+{
+	double *d = dalloc(n);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d[i] = a[i];
+	return d;
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+	double s = 0.0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/* max |a - ref| / max(1, max |ref|); NaN in a gives NaN, which fails. */
+static double fwd_err(const float *a, const double *ref, size_t n)
+{
+	double worst = 0.0, scale = 1.0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - ref[i]);
+
+		if (!(d <= worst))
+			worst = d;
+		if (fabs(ref[i]) > scale)
+			scale = fabs(ref[i]);
+	}
+	return worst / scale;
+}
+
+/* ||a - ref|| / ||ref|| (absolute when ref is all zero). */
+static double grad_err(const float *a, const double *ref, size_t n)
+{
+	double num = 0.0, den = 0.0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double d = (double)a[i] - ref[i];
+
+		num += d * d;
+		den += ref[i] * ref[i];
+	}
+	if (isnan(num))
+		return NAN;
+	return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Central differences of loss(ctx) w.r.t. p[0..n), p an array loss reads. */
+static void fd_grad(double (*loss)(void *), void *ctx, double *p, size_t n,
+		    double *g)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double save = p[i], lp, lm;
+
+		p[i] = save + FD_EPS;
+		lp = loss(ctx);
+		p[i] = save - FD_EPS;
+		lm = loss(ctx);
+		p[i] = save;
+		g[i] = (lp - lm) / (2.0 * FD_EPS);
+	}
+}
+
+/* Check one gradient and print "<label>: <what> rel err E < TOL". */
+static void check_grad(struct tap *t, const char *label, const char *what,
+		       const float *g, const double *num, size_t n)
+{
+	double e = grad_err(g, num, n);
+
+	tap_ok(t, e < GRAD_TOL, "%s: %s rel err %.1e < %.0e", label, what, e,
+	       GRAD_TOL);
+}
+
+static void check_fwd(struct tap *t, const char *label, const float *y,
+		      const double *ref, size_t n)
+{
+	double e = fwd_err(y, ref, n);
+
+	tap_ok(t, e < FWD_TOL, "%s: forward vs naive double err %.1e < %.0e",
+	       label, e, FWD_TOL);
+}
+
+/* ---- conv --------------------------------------------------------------- */
+
+/* Direct convolution, x (C,H,W), w (K,C,KH,KW), b (K) or NULL, y (K,OH,OW). */
+static void ref_conv(const struct conv_shape *s, const double *x,
+		     const double *w, const double *b, double *y)
+{
+	int k, oy, ox, c, i, j;
+
+	for (k = 0; k < s->k; k++)
+		for (oy = 0; oy < s->oh; oy++)
+			for (ox = 0; ox < s->ow; ox++) {
+				double acc = b ? b[k] : 0.0;
+
+				for (c = 0; c < s->c; c++)
+					for (i = 0; i < s->kh; i++)
+						for (j = 0; j < s->kw; j++) {
+							int iy = oy * s->sh - s->ph + i;
+							int ix = ox * s->sw - s->pw + j;
+
+							if (iy < 0 || iy >= s->h ||
+							    ix < 0 || ix >= s->w)
+								continue;
+							acc += w[((k * s->c + c) * s->kh + i) *
+								 s->kw + j] *
+							       x[(c * s->h + iy) * s->w + ix];
+						}
+				y[(k * s->oh + oy) * s->ow + ox] = acc;
+			}
+}
+
+struct conv_ctx {
+	const struct conv_shape *s;
+	double *x, *w, *b, *r, *y;
+};
+
+static double conv_loss(void *p)
+{
+	struct conv_ctx *c = p;
+
+	ref_conv(c->s, c->x, c->w, c->b, c->y);
+	return dot(c->r, c->y, (size_t)c->s->k * c->s->oh * c->s->ow);
+}
+
+/* A deliberately wrong gradient (one element off by 1% of the largest) must
+ * be rejected, or the gradient checks above prove nothing. */
+static void check_checker(struct tap *t, const float *g, const double *num,
+			  size_t n)
+{
+	float *bad = falloc(n);
+	double big = 0.0, e;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fabs(num[i]) > big)
+			big = fabs(num[i]);
+	memcpy(bad, g, n * sizeof *bad);
+	bad[n / 2] += (float)(0.01 * big);
+	e = grad_err(bad, num, n);
+	tap_ok(t, e > GRAD_TOL,
+	       "gradient check rejects one element off by 1%% of max: rel err %.1e > %.0e",
+	       e, GRAD_TOL);
+	free(bad);
+}
+
+static void test_conv(struct tap *t, struct rng *rng, const char *label,
+		      struct conv_shape s, int with_bias, int meta)
+{
+	size_t nx, nw, ny, ncol;
+	float *x, *w, *b, *r, *y, *dx, *dw, *db, *dw0, *db0, *col;
+	double *xd, *wd, *bd, *rd, *yd, *num;
+	struct conv_ctx ctx;
+	size_t i;
+
+	if (conv_shape_init(&s) != 0) {
+		tap_ok(t, 0, "%s: conv_shape_init", label);
+		return;
+	}
+	nx = (size_t)s.c * s.h * s.w;
+	nw = (size_t)s.k * s.c * s.kh * s.kw;
+	ny = (size_t)s.k * s.oh * s.ow;
+	ncol = conv_col_size(&s);
+	x = falloc(nx);
+	w = falloc(nw);
+	b = falloc((size_t)s.k);
+	r = falloc(ny);
+	y = falloc(ny);
+	dx = falloc(nx);
+	dw = falloc(nw);
+	dw0 = falloc(nw);
+	db = falloc((size_t)s.k);
+	db0 = falloc((size_t)s.k);
+	/* No workspace at all when none is asked for: proves it is unused. */
+	col = ncol ? falloc(ncol) : NULL;
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, w, nw, 0.5f);
+	fill_uniform(rng, b, (size_t)s.k, 0.5f);
+	if (!with_bias)
+		memset(b, 0, (size_t)s.k * sizeof *b);
+	fill_uniform(rng, r, ny, 1.0f);
+	xd = to_double(x, nx);
+	wd = to_double(w, nw);
+	bd = to_double(b, (size_t)s.k);
+	rd = to_double(r, ny);
+	yd = dalloc(ny);
+	num = dalloc(nx > nw ? nx : nw);
+	ctx = (struct conv_ctx){ &s, xd, wd, bd, rd, yd };
+
+	/* forward */
+	fill_nan(y, ny);
+	if (col)
+		fill_nan(col, ncol);
+	conv_forward(&s, x, w, with_bias ? b : NULL, y, col);
+	ref_conv(&s, xd, wd, bd, yd);
+	check_fwd(t, label, y, yd, ny);
+
+	/* dL/dx */
+	fill_nan(dx, nx);
+	if (col)
+		fill_nan(col, ncol);
+	conv_backward_input(&s, r, w, dx, col);
+	fd_grad(conv_loss, &ctx, xd, nx, num);
+	check_grad(t, label, "dx", dx, num, nx);
+	if (meta)
+		check_checker(t, dx, num, nx);
+
+	/* dL/dw and dL/db, accumulated onto random starting values */
+	fill_uniform(rng, dw0, nw, 1.0f);
+	fill_uniform(rng, db0, (size_t)s.k, 1.0f);
+	memcpy(dw, dw0, nw * sizeof *dw);
+	memcpy(db, db0, (size_t)s.k * sizeof *db);
+	if (col)
+		fill_nan(col, ncol);
+	conv_backward_params(&s, x, r, dw, with_bias ? db : NULL, col);
+	for (i = 0; i < nw; i++)
+		dw[i] -= dw0[i];
+	fd_grad(conv_loss, &ctx, wd, nw, num);
+	check_grad(t, label, "dw (accumulated)", dw, num, nw);
+	if (with_bias) {
+		for (i = 0; i < (size_t)s.k; i++)
+			db[i] -= db0[i];
+		fd_grad(conv_loss, &ctx, bd, (size_t)s.k, num);
+		check_grad(t, label, "db (accumulated)", db, num, (size_t)s.k);
+	} else {
+		tap_ok(t, memcmp(db, db0, (size_t)s.k * sizeof *db) == 0,
+		       "%s: db == NULL accepted, nothing written", label);
+	}
+
+	free(x); free(w); free(b); free(r); free(y); free(dx); free(dw);
+	free(dw0); free(db); free(db0); free(col);
+	free(xd); free(wd); free(bd); free(rd); free(yd); free(num);
+}
+
+static struct conv_shape conv_sh(int c, int h, int w, int k, int kh, int kw,
+				 int sh, int sw, int ph, int pw)
+{
+	struct conv_shape s = { .c = c, .h = h, .w = w, .k = k, .kh = kh,
+				.kw = kw, .sh = sh, .sw = sw, .ph = ph, .pw = pw };
+	return s;
+}
+
+static void test_conv_shapes(struct tap *t)
+{
+	struct conv_shape s = conv_sh(64, 96, 96, 64, 3, 3, 1, 1, 1, 1);
+	int ok;
+
+	ok = conv_shape_init(&s) == 0 && s.oh == 96 && s.ow == 96 &&
+	     conv_col_size(&s) == (size_t)64 * 9 * 96 * 96;
+	tap_ok(t, ok, "conv shape 3x3/1 p1 96x96 -> 96x96, col 64*9*96*96");
+	s = conv_sh(3, 9, 7, 3, 5, 3, 2, 2, 2, 1);
+	ok = conv_shape_init(&s) == 0 && s.oh == 5 && s.ow == 4;
+	tap_ok(t, ok, "conv shape 5x3/2 p(2,1) 9x7 -> 5x4");
+	s = conv_sh(5, 6, 5, 3, 1, 1, 1, 1, 0, 0);
+	ok = conv_shape_init(&s) == 0 && conv_col_size(&s) == 0;
+	tap_ok(t, ok, "conv shape 1x1/1 p0: no workspace");
+	s = conv_sh(5, 6, 5, 3, 1, 1, 2, 2, 0, 0);
+	ok = conv_shape_init(&s) == 0 && s.oh == 3 && s.ow == 3 &&
+	     conv_col_size(&s) == (size_t)5 * 9;
+	tap_ok(t, ok, "conv shape 1x1/2 6x5 -> 3x3, needs im2col");
+	s = conv_sh(1, 2, 2, 1, 3, 3, 1, 1, 0, 0);
+	tap_ok(t, conv_shape_init(&s) == -1, "conv shape: kernel > input -> -1");
+	s = conv_sh(1, 4, 4, 1, 0, 3, 1, 1, 0, 0);
+	tap_ok(t, conv_shape_init(&s) == -1, "conv shape: kernel 0 -> -1");
+	s = conv_sh(1, 4, 4, 1, 3, 3, 1, 0, 0, 0);
+	tap_ok(t, conv_shape_init(&s) == -1, "conv shape: stride 0 -> -1");
+	s = conv_sh(1, 4, 4, 1, 3, 3, 1, 1, -1, 0);
+	tap_ok(t, conv_shape_init(&s) == -1, "conv shape: padding -1 -> -1");
+}
+
+static void test_convs(struct tap *t, struct rng *rng)
+{
+	test_conv_shapes(t);
+	test_conv(t, rng, "conv 3x3/1 p1 c3 k4 8x8",
+		  conv_sh(3, 8, 8, 4, 3, 3, 1, 1, 1, 1), 1, 1);
+	test_conv(t, rng, "conv 5x3/2 p(2,1) c2 k3 9x7",
+		  conv_sh(2, 9, 7, 3, 5, 3, 2, 2, 2, 1), 1, 0);
+	test_conv(t, rng, "conv 1x1/1 p0 c5 k3 6x5 (no im2col)",
+		  conv_sh(5, 6, 5, 3, 1, 1, 1, 1, 0, 0), 1, 0);
+	test_conv(t, rng, "conv 1x1/1 p0 c4 k6 3x7 no bias",
+		  conv_sh(4, 3, 7, 6, 1, 1, 1, 1, 0, 0), 0, 0);
+	test_conv(t, rng, "conv 1x1/2 p0 c3 k2 7x6",
+		  conv_sh(3, 7, 6, 2, 1, 1, 2, 2, 0, 0), 1, 0);
+	test_conv(t, rng, "conv 3x3/2 p0 c2 k3 9x11",
+		  conv_sh(2, 9, 11, 3, 3, 3, 2, 2, 0, 0), 1, 0);
+	/* The last input row and column are seen by no window. */
+	test_conv(t, rng, "conv 3x3/2 p0 c2 k2 8x10 (unused edge)",
+		  conv_sh(2, 8, 10, 2, 3, 3, 2, 2, 0, 0), 1, 0);
+	/* Padding wider than half the kernel: corner taps see only zeros. */
+	test_conv(t, rng, "conv 3x3/1 p2 c2 k3 4x5",
+		  conv_sh(2, 4, 5, 3, 3, 3, 1, 1, 2, 2), 1, 0);
+	test_conv(t, rng, "conv 2x4/3 p(1,2) c3 k2 7x9",
+		  conv_sh(3, 7, 9, 2, 2, 4, 3, 3, 1, 2), 1, 0);
+	test_conv(t, rng, "conv 3x3/1 p1 c8 k8 10x10 no bias",
+		  conv_sh(8, 10, 10, 8, 3, 3, 1, 1, 1, 1), 0, 0);
+	test_conv(t, rng, "conv 7x7/2 p3 c3 k4 11x13",
+		  conv_sh(3, 11, 13, 4, 7, 7, 2, 2, 3, 3), 1, 0);
+}
+
+/* ---- pooling ------------------------------------------------------------ */
+
+/* Max over the real pixels of each window; argmax (may be NULL) gets h*W+w. */
+static void ref_maxpool(const struct pool_shape *s, const double *x, double *y,
+			int32_t *argmax)
+{
+	int c, oy, ox, i, j;
+
+	for (c = 0; c < s->c; c++)
+		for (oy = 0; oy < s->oh; oy++)
+			for (ox = 0; ox < s->ow; ox++) {
+				double best = -INFINITY;
+				int best_i = -1;
+
+				for (i = 0; i < s->kh; i++)
+					for (j = 0; j < s->kw; j++) {
+						int iy = oy * s->sh - s->ph + i;
+						int ix = ox * s->sw - s->pw + j;
+						double v;
+
+						if (iy < 0 || iy >= s->h ||
+						    ix < 0 || ix >= s->w)
+							continue;
+						v = x[(c * s->h + iy) * s->w + ix];
+						if (v > best) {
+							best = v;
+							best_i = iy * s->w + ix;
+						}
+					}
+				y[(c * s->oh + oy) * s->ow + ox] = best;
+				if (argmax)
+					argmax[(c * s->oh + oy) * s->ow + ox] = best_i;
+			}
+}
+
+/* Average by counting window cells: the divisor counts the cells inside the
+ * padded input (count_include_pad) or inside the real input. */
+static void ref_avgpool(const struct pool_shape *s, const double *x, double *y)
+{
+	int c, oy, ox, i, j;
+
+	for (c = 0; c < s->c; c++)
+		for (oy = 0; oy < s->oh; oy++)
+			for (ox = 0; ox < s->ow; ox++) {
+				double sum = 0.0;
+				int n_pad = 0, n_real = 0;
+
+				for (i = 0; i < s->kh; i++)
+					for (j = 0; j < s->kw; j++) {
+						int iy = oy * s->sh - s->ph + i;
+						int ix = ox * s->sw - s->pw + j;
+
+						if (iy >= -s->ph && iy < s->h + s->ph &&
+						    ix >= -s->pw && ix < s->w + s->pw)
+							n_pad++;
+						if (iy < 0 || iy >= s->h ||
+						    ix < 0 || ix >= s->w)
+							continue;
+						n_real++;
+						sum += x[(c * s->h + iy) * s->w + ix];
+					}
+				y[(c * s->oh + oy) * s->ow + ox] =
+					sum / (s->count_include_pad ? n_pad : n_real);
+			}
+}
+
+struct pool_ctx {
+	const struct pool_shape *s;
+	int is_max;
+	double *x, *r, *y;
+};
+
+static double pool_loss(void *p)
+{
+	struct pool_ctx *c = p;
+
+	if (c->is_max)
+		ref_maxpool(c->s, c->x, c->y, NULL);
+	else
+		ref_avgpool(c->s, c->x, c->y);
+	return dot(c->r, c->y, (size_t)c->s->c * c->s->oh * c->s->ow);
+}
+
+static struct pool_shape pool_sh(int c, int h, int w, int k, int st, int pad,
+				 int ceil_mode, int include_pad)
+{
+	struct pool_shape s = { .c = c, .h = h, .w = w, .kh = k, .kw = k,
+				.sh = st, .sw = st, .ph = pad, .pw = pad,
+				.ceil_mode = ceil_mode,
+				.count_include_pad = include_pad };
+	return s;
+}
+
+static void test_pool(struct tap *t, struct rng *rng, const char *label,
+		      struct pool_shape s, int is_max)
+{
+	size_t nx, ny, i;
+	float *x, *y, *r, *dx;
+	int32_t *am, *am_ref;
+	double *xd, *rd, *yd, *num;
+	struct pool_ctx ctx;
+	int am_ok = 1;
+
+	if (pool_shape_init(&s) != 0) {
+		tap_ok(t, 0, "%s: pool_shape_init", label);
+		return;
+	}
+	nx = (size_t)s.c * s.h * s.w;
+	ny = (size_t)s.c * s.oh * s.ow;
+	x = falloc(nx);
+	dx = falloc(nx);
+	y = falloc(ny);
+	r = falloc(ny);
+	am = xmalloc(ny * sizeof *am);
+	am_ref = xmalloc(ny * sizeof *am_ref);
+	if (is_max)
+		fill_distinct(rng, x, nx);
+	else
+		fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, r, ny, 1.0f);
+	xd = to_double(x, nx);
+	rd = to_double(r, ny);
+	yd = dalloc(ny);
+	num = dalloc(nx);
+	ctx = (struct pool_ctx){ &s, is_max, xd, rd, yd };
+
+	fill_nan(y, ny);
+	fill_nan(dx, nx);
+	if (is_max) {
+		for (i = 0; i < ny; i++)
+			am[i] = -7;
+		pool_max_forward(&s, x, y, am);
+		ref_maxpool(&s, xd, yd, am_ref);
+		check_fwd(t, label, y, yd, ny);
+		for (i = 0; i < ny; i++)
+			am_ok &= am[i] == am_ref[i];
+		tap_ok(t, am_ok, "%s: argmax (h*W+w) equals reference", label);
+		pool_max_backward(&s, r, am, dx);
+	} else {
+		pool_avg_forward(&s, x, y);
+		ref_avgpool(&s, xd, yd);
+		check_fwd(t, label, y, yd, ny);
+		pool_avg_backward(&s, r, dx);
+	}
+	fd_grad(pool_loss, &ctx, xd, nx, num);
+	check_grad(t, label, "dx", dx, num, nx);
+
+	free(x); free(dx); free(y); free(r); free(am); free(am_ref);
+	free(xd); free(rd); free(yd); free(num);
+}
+
+/* Output sizes and rejections, expected values from PyTorch 1.13
+ * F.max_pool2d on square inputs. */
+static void test_pool_shapes(struct tap *t)
+{
+	static const struct {
+		int h, k, s, p, ceil, out;
+	} cases[] = {
+		{ 224, 2, 2, 0, 0, 112 },
+		{ 5, 2, 2, 1, 1, 3 },	/* ceil rule drops a 4th window */
+		{ 8, 3, 2, 1, 1, 5 },
+		{ 8, 3, 2, 1, 0, 4 },
+		{ 7, 3, 2, 1, 1, 4 },
+		{ 112, 3, 2, 0, 1, 56 },
+		{ 112, 3, 2, 0, 0, 55 },
+		{ 5, 3, 3, 0, 1, 2 },
+		{ 6, 3, 2, 1, 1, 4 },
+		{ 1, 3, 1, 1, 1, 1 },
+		{ 2, 3, 3, 1, 1, 1 },
+		{ 3, 2, 2, 1, 1, 2 },
+		/* rejected */
+		{ 4, 3, 1, 2, 0, -1 },	/* padding > kernel/2 */
+		{ 4, 0, 1, 0, 0, -1 },
+		{ 4, 2, 0, 0, 0, -1 },
+		{ 2, 3, 1, 0, 0, -1 },	/* empty output */
+		{ 0, 1, 1, 0, 0, -1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct pool_shape s = pool_sh(1, cases[i].h, cases[i].h,
+					      cases[i].k, cases[i].s, cases[i].p,
+					      cases[i].ceil, 1);
+		int rc = pool_shape_init(&s), got = rc ? -1 : s.oh;
+
+		tap_ok(t, got == cases[i].out && (rc || s.ow == s.oh),
+		       "pool shape in %d k%d s%d p%d%s -> %d (expect %d)",
+		       cases[i].h, cases[i].k, cases[i].s, cases[i].p,
+		       cases[i].ceil ? " ceil" : "", got, cases[i].out);
+	}
+}
+
+/* avg_pool2d(arange(1,37).view(6,6), 3, 2, 1, ceil_mode=True) from PyTorch
+ * 1.13, both count_include_pad values: the last window reaches past the
+ * padded input, where the two divisors differ most. */
+static void test_avgpool_golden(struct tap *t)
+{
+	static const float want[2][16] = {
+		{ 4.5f, 6.0f, 8.0f, 9.0f, 13.5f, 15.0f, 17.0f, 18.0f,
+		  25.5f, 27.0f, 29.0f, 30.0f, 31.5f, 33.0f, 35.0f, 36.0f },
+		{ 2.0f, 4.0f, 16.0f / 3.0f, 3.0f, 9.0f, 15.0f, 17.0f, 9.0f,
+		  17.0f, 27.0f, 29.0f, 15.0f, 10.5f, 16.5f, 17.5f, 9.0f },
+	};
+	float x[36], y[16];
+	int inc, i;
+
+	for (i = 0; i < 36; i++)
+		x[i] = (float)(i + 1);
+	for (inc = 0; inc < 2; inc++) {
+		struct pool_shape s = pool_sh(1, 6, 6, 3, 2, 1, 1, inc);
+		double worst = 0.0;
+
+		if (pool_shape_init(&s) != 0 || s.oh != 4 || s.ow != 4) {
+			tap_ok(t, 0, "avgpool golden: shape 6x6 -> 4x4");
+			continue;
+		}
+		pool_avg_forward(&s, x, y);
+		for (i = 0; i < 16; i++)
+			if (!(fabs(y[i] - want[inc][i]) <= worst))
+				worst = fabs(y[i] - want[inc][i]);
+		tap_ok(t, worst < 1e-5,
+		       "avgpool 3x3/2 p1 ceil 6x6 count_include_pad=%d vs PyTorch: max err %.1e",
+		       inc, worst);
+	}
+}
+
+static void test_maxpool_nan(struct tap *t)
+{
+	struct pool_shape s = pool_sh(1, 4, 4, 2, 2, 0, 0, 0);
+	float x[16], y[4];
+	int32_t am[4];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		x[i] = (float)i;
+	x[1 * 4 + 0] = NAN;	/* in the first window, not its max */
+	pool_shape_init(&s);
+	pool_max_forward(&s, x, y, am);
+	tap_ok(t, isnan(y[0]) && am[0] == 4 && y[3] == 15.0f && am[3] == 15,
+	       "maxpool propagates NaN (as PyTorch), other windows unaffected");
+}
+
+static void test_gap(struct tap *t, struct rng *rng, int c, int hw)
+{
+	size_t nx = (size_t)c * hw, i;
+	float *x = falloc(nx), *dx = falloc(nx), *y = falloc((size_t)c);
+	float *r = falloc((size_t)c);
+	double *yd = dalloc((size_t)c), *gd = dalloc(nx);
+	char label[64];
+	int ci;
+
+	snprintf(label, sizeof label, "gap c%d hw%d", c, hw);
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, r, (size_t)c, 1.0f);
+	fill_nan(y, (size_t)c);
+	fill_nan(dx, nx);
+	pool_global_forward(c, hw, x, y);
+	for (ci = 0; ci < c; ci++) {
+		double s = 0.0;
+
+		for (i = 0; i < (size_t)hw; i++)
+			s += x[(size_t)ci * hw + i];
+		yd[ci] = s / hw;
+	}
+	check_fwd(t, label, y, yd, (size_t)c);
+	/* L = sum_c r_c * mean(x_c) is linear: dL/dx = r_c / hw exactly, so
+	 * central differences would only add rounding. */
+	for (ci = 0; ci < c; ci++)
+		for (i = 0; i < (size_t)hw; i++)
+			gd[(size_t)ci * hw + i] = (double)r[ci] / hw;
+	pool_global_backward(c, hw, r, dx);
+	check_grad(t, label, "dx", dx, gd, nx);
+	free(x); free(dx); free(y); free(r); free(yd); free(gd);
+}
+
+static void test_pools(struct tap *t, struct rng *rng)
+{
+	test_pool_shapes(t);
+	test_pool(t, rng, "maxpool 2x2/2 c3 6x8", pool_sh(3, 6, 8, 2, 2, 0, 0, 0), 1);
+	test_pool(t, rng, "maxpool 2x2/2 c2 7x9 (unused edge)",
+		  pool_sh(2, 7, 9, 2, 2, 0, 0, 0), 1);
+	test_pool(t, rng, "maxpool 3x3/2 p1 ceil c2 8x7",
+		  pool_sh(2, 8, 7, 3, 2, 1, 1, 0), 1);
+	test_pool(t, rng, "maxpool 2x2/2 p1 ceil c2 5x5",
+		  pool_sh(2, 5, 5, 2, 2, 1, 1, 0), 1);
+	test_pool(t, rng, "maxpool 3x3/1 p1 c2 5x6 (overlapping)",
+		  pool_sh(2, 5, 6, 3, 1, 1, 0, 0), 1);
+	test_maxpool_nan(t);
+	test_pool(t, rng, "avgpool 2x2/2 c3 6x8", pool_sh(3, 6, 8, 2, 2, 0, 0, 1), 0);
+	test_pool(t, rng, "avgpool 3x3/2 p1 ceil c2 8x7 count_include_pad=1",
+		  pool_sh(2, 8, 7, 3, 2, 1, 1, 1), 0);
+	test_pool(t, rng, "avgpool 3x3/2 p1 ceil c2 8x7 count_include_pad=0",
+		  pool_sh(2, 8, 7, 3, 2, 1, 1, 0), 0);
+	test_pool(t, rng, "avgpool 3x3/1 p1 c2 5x6 count_include_pad=1",
+		  pool_sh(2, 5, 6, 3, 1, 1, 0, 1), 0);
+	test_pool(t, rng, "avgpool 3x3/1 p1 c2 5x6 count_include_pad=0",
+		  pool_sh(2, 5, 6, 3, 1, 1, 0, 0), 0);
+	test_avgpool_golden(t);
+	test_gap(t, rng, 4, 9);
+	test_gap(t, rng, 3, 1);
+}
+
+/* ---- dense -------------------------------------------------------------- */
+
+struct dense_ctx {
+	int n, in, out;
+	double *x, *w, *b, *r, *y;
+};
+
+static void ref_dense(const struct dense_ctx *c)
+{
+	int i, o, j;
+
+	for (i = 0; i < c->n; i++)
+		for (o = 0; o < c->out; o++) {
+			double acc = c->b[o];
+
+			for (j = 0; j < c->in; j++)
+				acc += c->x[i * c->in + j] * c->w[o * c->in + j];
+			c->y[i * c->out + o] = acc;
+		}
+}
+
+static double dense_loss(void *p)
+{
+	struct dense_ctx *c = p;
+
+	ref_dense(c);
+	return dot(c->r, c->y, (size_t)c->n * c->out);
+}
+
+static void test_dense(struct tap *t, struct rng *rng, int n, int in, int out)
+{
+	size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
+	size_t nb = (size_t)out, i;
+	float *x = falloc(nx), *w = falloc(nw), *b = falloc(nb), *r = falloc(ny);
+	float *y = falloc(ny), *dx = falloc(nx), *dw = falloc(nw);
+	float *dw0 = falloc(nw), *db = falloc(nb), *db0 = falloc(nb);
+	double *num = dalloc(nx > nw ? nx : nw);
+	struct dense_ctx ctx;
+	char label[64];
+
+	snprintf(label, sizeof label, "dense batch %d in %d out %d", n, in, out);
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, w, nw, 0.5f);
+	fill_uniform(rng, b, nb, 0.5f);
+	fill_uniform(rng, r, ny, 1.0f);
+	ctx = (struct dense_ctx){ n, in, out, to_double(x, nx), to_double(w, nw),
+				  to_double(b, nb), to_double(r, ny), dalloc(ny) };
+
+	fill_nan(y, ny);
+	dense_forward(n, in, out, x, w, b, y);
+	ref_dense(&ctx);
+	check_fwd(t, label, y, ctx.y, ny);
+
+	fill_nan(dx, nx);
+	dense_backward_input(n, in, out, r, w, dx);
+	fd_grad(dense_loss, &ctx, ctx.x, nx, num);
+	check_grad(t, label, "dx", dx, num, nx);
+
+	fill_uniform(rng, dw0, nw, 1.0f);
+	fill_uniform(rng, db0, nb, 1.0f);
+	memcpy(dw, dw0, nw * sizeof *dw);
+	memcpy(db, db0, nb * sizeof *db);
+	dense_backward_params(n, in, out, x, r, dw, db);
+	for (i = 0; i < nw; i++)
+		dw[i] -= dw0[i];
+	for (i = 0; i < nb; i++)
+		db[i] -= db0[i];
+	fd_grad(dense_loss, &ctx, ctx.w, nw, num);
+	check_grad(t, label, "dw (accumulated)", dw, num, nw);
+	fd_grad(dense_loss, &ctx, ctx.b, nb, num);
+	check_grad(t, label, "db (accumulated)", db, num, nb);
+
+	/* b == NULL: the same product without the bias row. */
+	for (i = 0; i < nb; i++)
+		ctx.b[i] = 0.0;
+	fill_nan(y, ny);
+	dense_forward(n, in, out, x, w, NULL, y);
+	ref_dense(&ctx);
+	tap_ok(t, fwd_err(y, ctx.y, ny) < FWD_TOL, "%s: forward with b == NULL",
+	       label);
+	memcpy(db, db0, nb * sizeof *db);
+	dense_backward_params(n, in, out, x, r, dw, NULL);
+	tap_ok(t, memcmp(db, db0, nb * sizeof *db) == 0,
+	       "%s: db == NULL accepted", label);
+
+	free(x); free(w); free(b); free(r); free(y); free(dx); free(dw);
+	free(dw0); free(db); free(db0); free(num);
+	free(ctx.x); free(ctx.w); free(ctx.b); free(ctx.r); free(ctx.y);
+}
+
+/* ---- activations -------------------------------------------------------- */
+
+enum act_kind { ACT_RELU, ACT_SOFTMAX, ACT_LOG_SOFTMAX };
+
+struct act_ctx {
+	enum act_kind kind;
+	int n, k;
+	double *z, *r, *y;
+};
+
+static void ref_act(const struct act_ctx *c)
+{
+	int i, j;
+
+	for (i = 0; i < c->n; i++) {
+		const double *z = c->z + (size_t)i * c->k;
+		double *y = c->y + (size_t)i * c->k;
+		double m = z[0], sum = 0.0;
+
+		if (c->kind == ACT_RELU) {
+			for (j = 0; j < c->k; j++)
+				y[j] = z[j] > 0.0 ? z[j] : 0.0;
+			continue;
+		}
+		for (j = 1; j < c->k; j++)
+			m = z[j] > m ? z[j] : m;
+		for (j = 0; j < c->k; j++)
+			sum += exp(z[j] - m);
+		for (j = 0; j < c->k; j++)
+			y[j] = c->kind == ACT_SOFTMAX ? exp(z[j] - m) / sum :
+				z[j] - m - log(sum);
+	}
+}
+
+static double act_loss(void *p)
+{
+	struct act_ctx *c = p;
+
+	ref_act(c);
+	return dot(c->r, c->y, (size_t)c->n * c->k);
+}
+
+/* Rows (n, k); row 1 is shifted by +1000 when n > 1: without the row-max
+ * shift exp() would overflow to inf and the outputs would be NaN. */
+static void test_act(struct tap *t, struct rng *rng, enum act_kind kind,
+		     const char *label, int n, int k)
+{
+	size_t nz = (size_t)n * k, i;
+	float *z = falloc(nz), *y = falloc(nz), *r = falloc(nz);
+	float *dz = falloc(nz), *tmp = falloc(nz);
+	double *num = dalloc(nz);
+	struct act_ctx ctx;
+	int alias_ok;
+
+	if (kind == ACT_RELU) {
+		fill_away_from_zero(rng, z, nz);
+	} else {
+		fill_uniform(rng, z, nz, 4.0f);
+		if (n > 1)
+			for (i = 0; i < (size_t)k; i++)
+				z[(size_t)k + i] += 1000.0f;
+	}
+	fill_uniform(rng, r, nz, 1.0f);
+	ctx = (struct act_ctx){ kind, n, k, to_double(z, nz), to_double(r, nz),
+				dalloc(nz) };
+
+	fill_nan(y, nz);
+	fill_nan(dz, nz);
+	if (kind == ACT_RELU) {
+		act_relu_forward(z, y, nz);
+		act_relu_backward(y, r, dz, nz);
+	} else if (kind == ACT_SOFTMAX) {
+		act_softmax_forward(n, k, z, y);
+		act_softmax_backward(n, k, y, r, dz);
+	} else {
+		act_log_softmax_forward(n, k, z, y);
+		act_log_softmax_backward(n, k, y, r, dz);
+	}
+	ref_act(&ctx);
+	check_fwd(t, label, y, ctx.y, nz);
+	fd_grad(act_loss, &ctx, ctx.z, nz, num);
+	check_grad(t, label, "dz", dz, num, nz);
+
+	/* In place, as act.h allows: forward x == y, backward dy == dx. */
+	memcpy(tmp, z, nz * sizeof *tmp);
+	if (kind == ACT_RELU)
+		act_relu_forward(tmp, tmp, nz);
+	else if (kind == ACT_SOFTMAX)
+		act_softmax_forward(n, k, tmp, tmp);
+	else
+		act_log_softmax_forward(n, k, tmp, tmp);
+	alias_ok = memcmp(tmp, y, nz * sizeof *tmp) == 0;
+	memcpy(tmp, r, nz * sizeof *tmp);
+	if (kind == ACT_RELU)
+		act_relu_backward(y, tmp, tmp, nz);
+	else if (kind == ACT_SOFTMAX)
+		act_softmax_backward(n, k, y, tmp, tmp);
+	else
+		act_log_softmax_backward(n, k, y, tmp, tmp);
+	alias_ok &= memcmp(tmp, dz, nz * sizeof *tmp) == 0;
+	tap_ok(t, alias_ok, "%s: in-place forward and backward match", label);
+
+	free(z); free(y); free(r); free(dz); free(tmp); free(num);
+	free(ctx.z); free(ctx.r); free(ctx.y);
+}
+
+int main(void)
+{
+	struct tap t = { 0, 0 };
+	struct rng rng = { 0x5eed2024u };
+
+	test_convs(&t, &rng);
+	test_pools(&t, &rng);
+	test_dense(&t, &rng, 3, 7, 5);
+	test_dense(&t, &rng, 1, 12, 4);
+	test_act(&t, &rng, ACT_RELU, "relu 50 (|x| >= 0.1)", 1, 50);
+	test_act(&t, &rng, ACT_SOFTMAX, "softmax 3x10 (row +1000)", 3, 10);
+	test_act(&t, &rng, ACT_LOG_SOFTMAX, "log-softmax 3x10 (row +1000)", 3, 10);
+	test_act(&t, &rng, ACT_SOFTMAX, "softmax 2x1", 2, 1);
+	return tap_done(&t);
+}

@@ -1,0 +1,311 @@
+/* test_net.c - the network as a whole: gradients of a small net with every
+ * layer kind against central differences, batch consistency, no allocation
+ * in the step, and the loader's checks of architecture against tensors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss.h"
+#include "modelfile.h"
+#include "net.h"
+#include "rng.h"
+#include "tap.h"
+
+/* ---- counting allocator: the test links with --wrap=malloc etc. -------- */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+static long alloc_count;	/* test-only counter: the wrap hooks have no context */
+
+void *__wrap_malloc(size_t n)
+{
+	alloc_count++;
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t m)
+{
+	alloc_count++;
+	return __real_calloc(n, m);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	alloc_count++;
+	return __real_realloc(p, n);
+}
+
+/* ---- a small model with every layer kind ------------------------------- */
+
+#define IN 12
+#define NCLS 4
+
+static const char small_arch[] =
+	"[{\"op\":\"conv2d\",\"name\":\"c1\",\"out\":4,\"kernel\":[3,3],\"stride\":[1,1],\"padding\":[1,1],\"bias\":false},"
+	"{\"op\":\"batchnorm\",\"name\":\"bn1\",\"eps\":1e-5},"
+	"{\"op\":\"relu\"},"
+	"{\"op\":\"maxpool\",\"kernel\":[2,2],\"stride\":[2,2]},"
+	"{\"op\":\"conv2d\",\"name\":\"c2\",\"out\":5,\"kernel\":[3,3],\"stride\":[2,2],\"padding\":[1,1]},"
+	"{\"op\":\"relu\"},"
+	"{\"op\":\"avgpool\",\"kernel\":[3,3],\"stride\":[1,1],\"padding\":[1,1],\"count_include_pad\":false},"
+	"{\"op\":\"conv2d\",\"name\":\"c3\",\"out\":6,\"kernel\":[1,1]},"
+	"{\"op\":\"gap\"},"
+	"{\"op\":\"flatten\"},"
+	"{\"op\":\"dense\",\"name\":\"d1\",\"out\":7},"
+	"{\"op\":\"relu\"},"
+	"{\"op\":\"dropout\",\"p\":0.5},"
+	"{\"op\":\"dense\",\"name\":\"d2\",\"out\":4}]";
+
+struct spec {
+	const char *name;
+	int ndim;
+	int64_t shape[4];
+	float lo, hi;	/* uniform range of the random values */
+};
+
+static const struct spec small_tensors[] = {
+	{ "c1.weight", 4, { 4, 3, 3, 3 }, -0.5f, 0.5f },
+	{ "bn1.weight", 1, { 4 }, 0.5f, 1.5f },
+	{ "bn1.bias", 1, { 4 }, -0.2f, 0.2f },
+	{ "bn1.running_mean", 1, { 4 }, -0.3f, 0.3f },
+	{ "bn1.running_var", 1, { 4 }, 0.5f, 2.0f },
+	{ "c2.weight", 4, { 5, 4, 3, 3 }, -0.4f, 0.4f },
+	{ "c2.bias", 1, { 5 }, -0.1f, 0.1f },
+	{ "c3.weight", 4, { 6, 5, 1, 1 }, -0.8f, 0.8f },
+	{ "c3.bias", 1, { 6 }, -0.1f, 0.1f },
+	{ "d1.weight", 2, { 7, 6 }, -0.8f, 0.8f },
+	{ "d1.bias", 1, { 7 }, -0.1f, 0.1f },
+	{ "d2.weight", 2, { 4, 7 }, -0.8f, 0.8f },
+	{ "d2.bias", 1, { 4 }, -0.1f, 0.1f },
+};
+#define N_SMALL (int)(sizeof small_tensors / sizeof small_tensors[0])
+
+/* Encode the small model; `drop` omits one tensor, `bad_shape` corrupts
+ * the first dimension of one, `extra` adds an unused tensor. */
+static struct modelfile *small_model(const char *arch, int drop, int bad_shape,
+				     int extra, char *err)
+{
+	struct mf_out_tensor t[N_SMALL + 1];
+	float *data[N_SMALL + 1];
+	const char *keys[] = { "advex.format", "advex.arch", "advex.input",
+			       "advex.mean", "advex.std", "advex.channel_order",
+			       "advex.classes" };
+	const char *vals[] = { "1", arch, "[3, 12, 12]", "[0.1, 0.2, 0.3]",
+			       "[0.5, 0.6, 0.7]", "BGR",
+			       "[\"a\", \"b\", \"c\", \"d\"]" };
+	struct modelfile *mf = NULL;
+	struct rng r;
+	void *buf;
+	size_t len;
+	int i, n = 0;
+
+	rng_seed(&r, 42);
+	for (i = 0; i < N_SMALL + !!extra; i++) {
+		const struct spec *s = i < N_SMALL ? &small_tensors[i] : &small_tensors[0];
+		size_t cnt = 1, k;
+		int d;
+
+		data[n] = NULL;
+		if (i == drop)
+			continue;
+		for (d = 0; d < s->ndim; d++)
+			cnt *= (size_t)s->shape[d];
+		data[n] = malloc(cnt * sizeof(float));
+		for (k = 0; k < cnt; k++)
+			data[n][k] = s->lo + (s->hi - s->lo) * (float)rng_uniform(&r);
+		t[n].name = i < N_SMALL ? s->name : "unused.weight";
+		t[n].ndim = s->ndim;
+		memcpy(t[n].shape, s->shape, sizeof s->shape);
+		if (i == bad_shape)
+			t[n].shape[0] += 1;
+		t[n].data = data[n];
+		if (i == bad_shape) {
+			free(data[n]);
+			cnt = cnt / (size_t)s->shape[0] * (size_t)(s->shape[0] + 1);
+			data[n] = calloc(cnt, sizeof(float));
+			t[n].data = data[n];
+		}
+		n++;
+	}
+	if (modelfile_encode(t, n, keys, vals, 7, &buf, &len, err) == ST_OK)
+		modelfile_open_buffer(buf, len, "small.safetensors", &mf, err);
+	for (i = 0; i < n; i++)
+		free(data[i]);
+	return mf;
+}
+
+static double loss_at(struct net *n, const float *x, int target)
+{
+	const float *z = net_forward(n, x, 1);
+
+	return loss_ce(NCLS, z, target, NULL, NULL);
+}
+
+static double rel_l2(const double *a, const double *b, int n)
+{
+	double num = 0.0, den = 0.0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		num += (a[i] - b[i]) * (a[i] - b[i]);
+		den += b[i] * b[i];
+	}
+	return sqrt(num / (den > 0 ? den : 1e-300));
+}
+
+static void test_gradients(struct tap *t, struct net *n)
+{
+	enum { NPIX = 3 * IN * IN };
+	float x[NPIX], g[NPIX], dz[NCLS];
+	double ga[NPIX], gn[NPIX], sq = 0.0;
+	const double h = 1e-3;
+	size_t np, k;
+	float *p, *pg;
+	double pa[24], pn[24];
+	struct rng r;
+	int i, target = 1;
+
+	rng_seed(&r, 5);
+	for (i = 0; i < NPIX; i++)
+		x[i] = (float)rng_uniform(&r);
+	net_zero_grads(n);
+	loss_ce(NCLS, net_forward(n, x, 1), target, NULL, dz);
+	net_backward(n, dz, g);
+	for (i = 0; i < NPIX; i++) {
+		float keep = x[i];
+		double lp, lm;
+
+		x[i] = keep + (float)h;
+		lp = loss_at(n, x, target);
+		x[i] = keep - (float)h;
+		lm = loss_at(n, x, target);
+		x[i] = keep;
+		gn[i] = (lp - lm) / (2 * h);
+		ga[i] = g[i];
+		sq += ga[i] * ga[i];
+	}
+	tap_ok(t, rel_l2(ga, gn, NPIX) < 1e-2,
+	       "small net (conv+bn, relu, maxpool, conv/2, avgpool, 1x1 conv, gap, dense, dropout; BGR, mean/std): "
+	       "pixel gradient vs central differences rel L2 err %.2e < 1e-2",
+	       rel_l2(ga, gn, NPIX));
+	tap_ok(t, fabs(sqrt(sq) - net_pixel_grad_norm(n)) <= 1e-5 * sqrt(sq),
+	       "pixel gradient norm recorded (%.6g) equals the norm of dx (%.6g)",
+	       net_pixel_grad_norm(n), sqrt(sq));
+	tap_ok(t, fabs(net_grad_norms(n)[net_get_info(n)->n_layers] -
+		       sqrt(dz[0] * dz[0] + dz[1] * dz[1] + dz[2] * dz[2] + dz[3] * dz[3])) < 1e-6,
+	       "gradient norm at the output equals ||dLoss/dlogits||");
+
+	/* parameter gradients: every 7th parameter, against central differences */
+	p = net_params(n, &np);
+	pg = net_param_grads(n, NULL);
+	for (k = 0, i = 0; k < np && i < 24; k += 7, i++) {
+		float keep = p[k];
+		double lp, lm;
+
+		p[k] = keep + (float)h;
+		lp = loss_at(n, x, target);
+		p[k] = keep - (float)h;
+		lm = loss_at(n, x, target);
+		p[k] = keep;
+		pn[i] = (lp - lm) / (2 * h);
+		pa[i] = pg[k];
+	}
+	tap_ok(t, rel_l2(pa, pn, i) < 1e-2,
+	       "parameter gradients (%d sampled of %zu) vs central differences rel L2 err %.2e < 1e-2",
+	       i, np, rel_l2(pa, pn, i));
+}
+
+static void test_batch(struct tap *t, struct net *n)
+{
+	enum { NPIX = 3 * IN * IN };
+	static float x[3 * NPIX], g[3 * NPIX], g1[NPIX];
+	float z1[3][NCLS], dz[3 * NCLS];
+	const float *z;
+	double maxd = 0.0, maxg = 0.0;
+	struct rng r;
+	long before;
+	int i, b;
+
+	rng_seed(&r, 9);
+	for (i = 0; i < 3 * NPIX; i++)
+		x[i] = (float)rng_uniform(&r);
+	for (b = 0; b < 3; b++)
+		memcpy(z1[b], net_forward(n, x + b * NPIX, 1), sizeof z1[b]);
+	before = alloc_count;
+	z = net_forward(n, x, 3);
+	for (b = 0; b < 3; b++)
+		for (i = 0; i < NCLS; i++)
+			maxd = fmax(maxd, fabs(z[b * NCLS + i] - z1[b][i]));
+	for (b = 0; b < 3; b++)
+		loss_ce(NCLS, z + b * NCLS, b, NULL, dz + b * NCLS);
+	net_backward(n, dz, g);
+	tap_ok(t, alloc_count == before,
+	       "forward + backward of a batch of 3 allocated nothing (%ld allocations)",
+	       alloc_count - before);
+	tap_ok(t, maxd < 1e-5, "batch of 3 gives the logits of 3 single forwards (max diff %.2e)",
+	       maxd);
+	loss_ce(NCLS, net_forward(n, x + NPIX, 1), 1, NULL, dz);
+	net_backward(n, dz, g1);
+	for (i = 0; i < NPIX; i++)
+		maxg = fmax(maxg, fabs(g[NPIX + i] - g1[i]));
+	tap_ok(t, maxg < 1e-6, "image 2 of the batch has the gradient of its own backward (max diff %.2e)",
+	       maxg);
+}
+
+static void expect_error(struct tap *t, struct modelfile *mf, const char *what,
+			 const char *needle)
+{
+	char err[ERR_MAX] = "";
+	struct net *n = NULL;
+	enum status st = ST_ERR_ARG;
+
+	if (mf)
+		st = net_create(mf, 1, 0, &n, err);
+	tap_ok(t, mf && st != ST_OK && !n && strstr(err, "small.safetensors") &&
+		  strstr(err, needle),
+	       "%s refused: %s", what, err);
+	net_free(n);
+	modelfile_close(mf);
+}
+
+int main(void)
+{
+	struct tap t = { 0 };
+	char err[ERR_MAX] = "";
+	struct modelfile *mf = small_model(small_arch, -1, -1, 0, err);
+	struct net *n = NULL;
+
+	tap_ok(&t, mf != NULL, "small model encoded and opened %s", err);
+	if (mf && net_create(mf, 3, 1, &n, err) != ST_OK)
+		n = NULL;
+	modelfile_close(mf);
+	tap_ok(&t, n != NULL, "net built from the small model %s", n ? "" : err);
+	if (!n)
+		return tap_done(&t);
+	tap_ok(&t, net_get_info(n)->n_layers == 13 && net_get_info(n)->n_classes == 4,
+	       "13 layers after folding the batch norm, 4 classes");
+	test_gradients(&t, n);
+	test_batch(&t, n);
+	net_free(n);
+
+	expect_error(&t, small_model(small_arch, 5, -1, 0, err),
+		     "a missing tensor", "'c2.weight' missing");
+	expect_error(&t, small_model(small_arch, -1, 9, 0, err),
+		     "a tensor of the wrong shape", "'d1.weight' has shape [8,6]");
+	expect_error(&t, small_model(small_arch, -1, -1, 1, err),
+		     "an unused tensor", "'unused.weight' is not used");
+	expect_error(&t, small_model("[{\"op\":\"conv3d\"}]", -1, -1, 0, err),
+		     "an unknown op", "unknown op 'conv3d'");
+	expect_error(&t, small_model("[{\"op\":\"conv2d\",\"name\":\"c1\",\"out\":4,\"kernel\":3,\"padding\":1,\"bias\":false},"
+				     "{\"op\":\"relu\"},{\"op\":\"batchnorm\",\"name\":\"bn1\"},{\"op\":\"gap\"},{\"op\":\"flatten\"}]",
+				     -1, -1, 0, err),
+		     "a batch norm with nothing to fold into", "batchnorm must follow");
+	expect_error(&t, small_model("[{\"op\":\"gap\"},{\"op\":\"flatten\"},{\"op\":\"dense\",\"name\":\"d2\",\"out\":4}]",
+				     -1, -1, 0, err),
+		     "a dense layer whose weight does not match its input", "'d2.weight' has shape [4,7] but layer 2 needs [4,3]");
+	return tap_done(&t);
+}
