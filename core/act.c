@@ -13,8 +13,10 @@ void act_relu_forward(const float *x, float *y, size_t n)
 {
 	size_t i;
 
+	/* written so that a NaN passes through, as in PyTorch: diagnostics
+	 * must see a NaN where it starts, not a silent zero */
 	for (i = 0; i < n; i++)
-		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+		y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
 /* y (n) forward output, dy (n), dx (n); dy == dx allowed */

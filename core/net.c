@@ -19,6 +19,7 @@
 #include "conv.h"
 #include "dense.h"
 #include "pool.h"
+#include "rng.h"
 
 #define NET_MAX_CLASSES 4096
 
@@ -37,6 +38,9 @@ struct layer {
 	int alias;		/* output aliases the input (flatten, dropout) */
 	float *out;		/* max_batch outputs, or the input when alias */
 	int32_t *argmax;	/* NET_MAXPOOL: max_batch * output size */
+	float drop_p;		/* NET_DROPOUT: probability of dropping */
+	float *own;		/* NET_DROPOUT in training: its own output */
+	float *mask;		/* NET_DROPOUT in training: 0 or 1/(1-p) */
 };
 
 struct net {
@@ -51,6 +55,9 @@ struct net {
 	double *norms;		/* n_layers + 1 */
 	double pixel_norm;
 	int batch;		/* batch of the last forward */
+	int first_trainable;	/* layers below get no parameter gradients */
+	int training;		/* dropout active */
+	struct rng rng;		/* dropout masks */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -272,8 +279,13 @@ static int layer_plan(struct loader *ld, json_t *spec, struct layer *l,
 		l->nb = json_bool(spec, "bias", 1) ? (size_t)l->out_c : 0;
 		snprintf(l->kind, sizeof l->kind, "dense");
 	} else if (!strcmp(op, "dropout")) {
+		json_t *pv = json_object_get(spec, "p");
+
 		l->op = NET_DROPOUT;
 		l->alias = 1;
+		l->drop_p = json_is_number(pv) ? (float)json_number_value(pv) : 0.5f;
+		if (l->drop_p < 0.0f || l->drop_p >= 1.0f)
+			goto bad;
 		snprintf(l->kind, sizeof l->kind, "dropout");
 	} else if (!strcmp(op, "softmax")) {
 		l->op = NET_SOFTMAX;
@@ -583,6 +595,11 @@ static int alloc_buffers(struct net *n, int want_grads, char *err)
 			max_act = layer_out_size(l);
 		if (l->op == NET_CONV && conv_col_size(&l->conv) > col)
 			col = conv_col_size(&l->conv);
+		if (l->op == NET_DROPOUT && want_grads) {
+			l->own = malloc(sizeof(float) * out);
+			l->mask = malloc(sizeof(float) * out);
+			ok = l->own && l->mask;
+		}
 		if (l->alias)
 			continue;
 		l->out = malloc(sizeof(float) * out);
@@ -601,16 +618,21 @@ static int alloc_buffers(struct net *n, int want_grads, char *err)
 	return 0;
 }
 
-/* Aliasing layers point at their input's buffer. */
+/* Aliasing layers point at their input's buffer; in training, dropout
+ * layers write their own. */
 static void link_aliases(struct net *n)
 {
 	float *prev = n->input;
 	int i;
 
 	for (i = 0; i < n->info.n_layers; i++) {
-		if (n->layers[i].alias)
-			n->layers[i].out = prev;
-		prev = n->layers[i].out;
+		struct layer *l = &n->layers[i];
+
+		if (l->op == NET_DROPOUT && n->training)
+			l->out = l->own;
+		else if (l->alias)
+			l->out = prev;
+		prev = l->out;
 	}
 }
 
@@ -684,6 +706,8 @@ void net_free(struct net *n)
 		if (!n->layers[i].alias)
 			free(n->layers[i].out);
 		free(n->layers[i].argmax);
+		free(n->layers[i].own);
+		free(n->layers[i].mask);
 	}
 	for (i = 0; n->classes && i < n->info.n_classes; i++)
 		free(n->classes[i]);
@@ -741,6 +765,20 @@ static void preprocess(struct net *n, const float *x, int batch)
 		}
 }
 
+/* Inverted dropout: kept units are scaled by 1/(1-p) so that inference
+ * needs no rescaling. */
+static void dropout_forward(struct net *n, struct layer *l, const float *x,
+			    size_t count)
+{
+	float keep = 1.0f / (1.0f - l->drop_p);
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		l->mask[i] = rng_uniform(&n->rng) < l->drop_p ? 0.0f : keep;
+		l->out[i] = x[i] * l->mask[i];
+	}
+}
+
 static void layer_forward(struct net *n, struct layer *l, const float *x,
 			  int batch)
 {
@@ -778,8 +816,11 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 	case NET_SOFTMAX:
 		act_softmax_forward(batch, l->out_c, x, l->out);
 		break;
-	case NET_FLATTEN:
 	case NET_DROPOUT:
+		if (n->training)
+			dropout_forward(n, l, x, os * (size_t)batch);
+		break;
+	case NET_FLATTEN:
 		break;
 	}
 }
@@ -807,8 +848,9 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 {
 	size_t is = layer_in_size(l), os = layer_out_size(l);
 	const float *w = n->params + l->w_off;
-	float *dw = n->grads ? n->grads + l->w_off : NULL;
-	float *db = n->grads && l->nb ? n->grads + l->b_off : NULL;
+	int trainable = n->grads && (l - n->layers) >= n->first_trainable;
+	float *dw = trainable ? n->grads + l->w_off : NULL;
+	float *db = trainable && l->nb ? n->grads + l->b_off : NULL;
 	int b, batch = n->batch;
 
 	switch (l->op) {
@@ -848,8 +890,15 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 	case NET_SOFTMAX:
 		act_softmax_backward(batch, l->out_c, l->out, dy, dx);
 		return dx;
-	case NET_FLATTEN:
 	case NET_DROPOUT:
+		if (n->training) {
+			size_t k, cnt = os * (size_t)batch;
+
+			for (k = 0; k < cnt; k++)
+				dy[k] *= l->mask[k];
+		}
+		break;
+	case NET_FLATTEN:
 		break;
 	}
 	return dy;
@@ -869,7 +918,10 @@ void net_backward(struct net *n, const float *dout, float *dx)
 		struct layer *l = &n->layers[i];
 		const float *x = i ? n->layers[i - 1].out : n->input;
 		float *other = g == n->gbuf[0] ? n->gbuf[1] : n->gbuf[0];
-		int need_dx = i > 0 || dx != NULL;
+		int need_dx = dx != NULL || (i > 0 && i > n->first_trainable);
+
+		if (!need_dx && i < n->first_trainable)
+			break;	/* nothing below wants a gradient */
 
 		g = layer_backward(n, l, x, g, other, need_dx);
 		if (need_dx)
@@ -919,4 +971,193 @@ void net_zero_grads(struct net *n)
 {
 	if (n->grads)
 		memset(n->grads, 0, sizeof(float) * n->info.n_params);
+}
+
+void net_layer_params(struct net *n, int i, struct net_param_view *v)
+{
+	struct layer *l = &n->layers[i];
+
+	memset(v, 0, sizeof *v);
+	if (!l->nw)
+		return;
+	v->w = n->params + l->w_off;
+	v->nw = l->nw;
+	v->b = l->nb ? n->params + l->b_off : NULL;
+	v->nb = l->nb;
+	if (n->grads) {
+		v->dw = n->grads + l->w_off;
+		v->db = l->nb ? n->grads + l->b_off : NULL;
+	}
+}
+
+void net_set_trainable_from(struct net *n, int first)
+{
+	n->first_trainable = first < 0 ? 0 : first;
+}
+
+void net_set_training(struct net *n, int on, unsigned long long seed)
+{
+	n->training = on && n->grads;
+	rng_seed(&n->rng, seed);
+	link_aliases(n);
+}
+
+/* The architecture as advex.arch JSON, after batch-norm folding. */
+static json_t *arch_json(const struct net *n)
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; i < n->info.n_layers; i++) {
+		const struct layer *l = &n->layers[i];
+		const struct pool_shape *p = &l->pool;
+		const struct conv_shape *c = &l->conv;
+		json_t *o = NULL;
+
+		switch (l->op) {
+		case NET_CONV:
+			o = json_pack("{s:s, s:s, s:i, s:[i,i], s:[i,i], s:[i,i], s:b}",
+				      "op", "conv2d", "name", l->name, "out", c->k,
+				      "kernel", c->kh, c->kw, "stride", c->sh, c->sw,
+				      "padding", c->ph, c->pw, "bias", l->nb > 0);
+			break;
+		case NET_MAXPOOL:
+		case NET_AVGPOOL:
+			o = json_pack("{s:s, s:[i,i], s:[i,i], s:[i,i], s:b}", "op",
+				      l->op == NET_MAXPOOL ? "maxpool" : "avgpool",
+				      "kernel", p->kh, p->kw, "stride", p->sh, p->sw,
+				      "padding", p->ph, p->pw, "ceil_mode", p->ceil_mode);
+			if (l->op == NET_AVGPOOL)
+				json_object_set_new(o, "count_include_pad",
+						    json_boolean(p->count_include_pad));
+			break;
+		case NET_DENSE:
+			o = json_pack("{s:s, s:s, s:i, s:b}", "op", "dense", "name",
+				      l->name, "out", l->out_c, "bias", l->nb > 0);
+			break;
+		case NET_DROPOUT:
+			o = json_pack("{s:s, s:f}", "op", "dropout", "p", l->drop_p);
+			break;
+		case NET_RELU:
+			o = json_pack("{s:s}", "op", "relu");
+			break;
+		case NET_GAP:
+			o = json_pack("{s:s}", "op", "gap");
+			break;
+		case NET_FLATTEN:
+			o = json_pack("{s:s}", "op", "flatten");
+			break;
+		case NET_SOFTMAX:
+			o = json_pack("{s:s}", "op", "softmax");
+			break;
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* Tensors NAME.weight / NAME.bias of every layer that has parameters. */
+static int save_tensors(const struct net *n, struct mf_out_tensor *t,
+			char (*names)[160])
+{
+	int i, k = 0;
+
+	for (i = 0; i < n->info.n_layers; i++) {
+		const struct layer *l = &n->layers[i];
+
+		if (!l->nw)
+			continue;
+		snprintf(names[k], 160, "%s.weight", l->name);
+		t[k].name = names[k];
+		t[k].data = n->params + l->w_off;
+		if (l->op == NET_CONV) {
+			t[k].ndim = 4;
+			t[k].shape[0] = l->conv.k;
+			t[k].shape[1] = l->conv.c;
+			t[k].shape[2] = l->conv.kh;
+			t[k].shape[3] = l->conv.kw;
+		} else {
+			t[k].ndim = 2;
+			t[k].shape[0] = l->out_c;
+			t[k].shape[1] = l->in_c;
+		}
+		k++;
+		if (!l->nb)
+			continue;
+		snprintf(names[k], 160, "%s.bias", l->name);
+		t[k].name = names[k];
+		t[k].data = n->params + l->b_off;
+		t[k].ndim = 1;
+		t[k].shape[0] = (int64_t)l->nb;
+		k++;
+	}
+	return k;
+}
+
+enum status net_save(const struct net *n, const char *path,
+		     const char *const *extra_keys,
+		     const char *const *extra_values, int n_extra, char *err)
+{
+	const struct net_info *in = &n->info;
+	int nt = 2 * in->n_layers, nm = 0, i;
+	struct mf_out_tensor *t = calloc((size_t)nt + 1, sizeof *t);
+	char (*names)[160] = calloc((size_t)nt + 1, sizeof *names);
+	const char **keys = calloc((size_t)n_extra + 16, sizeof *keys);
+	const char **vals = calloc((size_t)n_extra + 16, sizeof *vals);
+	char input[64], scale[32], mean[96], std[96];
+	json_t *cl = json_array();
+	char *arch_s = NULL, *cl_s = NULL;
+	enum status st;
+	json_t *aj;
+
+	for (i = 0; i < in->n_classes; i++)
+		json_array_append_new(cl, json_string(in->classes[i]));
+	aj = arch_json(n);
+	arch_s = json_dumps(aj, JSON_COMPACT);
+	json_decref(aj);
+	cl_s = json_dumps(cl, JSON_COMPACT);
+	json_decref(cl);
+	if (!t || !names || !keys || !vals || !arch_s || !cl_s) {
+		st = status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	snprintf(input, sizeof input, "[%d, %d, %d]", in->in_c, in->in_h, in->in_w);
+	snprintf(scale, sizeof scale, "%.9g", in->scale);
+	snprintf(mean, sizeof mean, "[%.9g, %.9g, %.9g]", in->mean[0], in->mean[1], in->mean[2]);
+	snprintf(std, sizeof std, "[%.9g, %.9g, %.9g]", in->std[0], in->std[1], in->std[2]);
+	keys[nm] = "advex.format";	vals[nm++] = "1";
+	keys[nm] = "advex.arch";	vals[nm++] = arch_s;
+	keys[nm] = "advex.input";	vals[nm++] = input;
+	keys[nm] = "advex.scale";	vals[nm++] = scale;
+	keys[nm] = "advex.mean";	vals[nm++] = mean;
+	keys[nm] = "advex.std";		vals[nm++] = std;
+	keys[nm] = "advex.channel_order"; vals[nm++] = in->bgr ? "BGR" : "RGB";
+	keys[nm] = "advex.classes";	vals[nm++] = cl_s;
+	if (in->removed_softmax) {
+		keys[nm] = "advex.removed_softmax";
+		vals[nm++] = "true";
+	}
+	for (i = 0; i < n_extra; i++) {
+		if (!strcmp(extra_keys[i], "advex.source"))
+			continue;
+		keys[nm] = extra_keys[i];
+		vals[nm++] = extra_values[i];
+	}
+	keys[nm] = "advex.source";
+	vals[nm++] = in->source;
+	for (i = 0; i < n_extra; i++)
+		if (!strcmp(extra_keys[i], "advex.source"))
+			vals[nm - 1] = extra_values[i];
+	if (!in->source[0] && !strcmp(vals[nm - 1], ""))
+		nm--;
+	nt = save_tensors(n, t, names);
+	st = modelfile_write(path, t, nt, keys, vals, nm, err);
+out:
+	free(t);
+	free(names);
+	free(keys);
+	free(vals);
+	free(arch_s);
+	free(cl_s);
+	return st;
 }

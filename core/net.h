@@ -80,4 +80,30 @@ float *net_params(struct net *n, size_t *count);
 float *net_param_grads(struct net *n, size_t *count);
 void net_zero_grads(struct net *n);
 
+/* One layer's parameters and gradients (pointers into the blocks above;
+ * NULL/0 where the layer has none or gradients were not requested). */
+struct net_param_view {
+	float *w, *b;		/* weights, bias */
+	float *dw, *db;		/* their gradients */
+	size_t nw, nb;
+};
+void net_layer_params(struct net *n, int i, struct net_param_view *v);
+
+/* Fine-tuning: only layers with index >= first accumulate parameter
+ * gradients, and backward stops below `first` unless the input gradient is
+ * asked for. 0 (the default) trains everything. */
+void net_set_trainable_from(struct net *n, int first);
+
+/* Training mode: dropout layers drop with their p, drawing masks from seed.
+ * Needs a net created with want_param_grads. Off by default (inference:
+ * dropout is the identity). */
+void net_set_training(struct net *n, int on, unsigned long long seed);
+
+/* Write the network as an advex model file (batch norms stay folded into
+ * their conv/dense), through a temporary name and a rename. extra_keys /
+ * extra_values: n_extra more metadata pairs (e.g. training state). */
+enum status net_save(const struct net *n, const char *path,
+		     const char *const *extra_keys,
+		     const char *const *extra_values, int n_extra, char *err);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "loss.h"
 #include "modelfile.h"
@@ -256,6 +257,93 @@ static void test_batch(struct tap *t, struct net *n)
 	       maxg);
 }
 
+/* net_save writes what net_create reads back: same logits, BN folded. */
+static void test_save(struct tap *t, struct net *n)
+{
+	enum { NPIX = 3 * IN * IN };
+	char path[] = "/tmp/advex-test-net-XXXXXX", file[64], err[ERR_MAX] = "";
+	const char *k[] = { "advex.train.epoch" }, *v[] = { "3" };
+	float x[NPIX], z0[NCLS];
+	struct modelfile *mf = NULL;
+	struct net *m = NULL;
+	const float *z;
+	struct rng r;
+	double maxd = 0.0;
+	int i, ok;
+
+	rng_seed(&r, 11);
+	for (i = 0; i < NPIX; i++)
+		x[i] = (float)rng_uniform(&r);
+	memcpy(z0, net_forward(n, x, 1), sizeof z0);
+	ok = mkdtemp(path) != NULL;
+	snprintf(file, sizeof file, "%s/m.safetensors", path);
+	ok = ok && net_save(n, file, k, v, 1, err) == ST_OK &&
+	     modelfile_open(file, &mf, err) == ST_OK &&
+	     net_create(mf, 1, 0, &m, err) == ST_OK;
+	if (ok) {
+		z = net_forward(m, x, 1);
+		for (i = 0; i < NCLS; i++)
+			maxd = fmax(maxd, fabs(z[i] - z0[i]));
+	}
+	tap_ok(t, ok && maxd == 0.0 && net_get_info(m)->n_layers == 13 &&
+		  net_get_info(m)->bgr && !strcmp(net_get_info(m)->classes[3], "d") &&
+		  !strcmp(modelfile_meta(mf, "advex.train.epoch"), "3"),
+	       "net_save then load: identical logits (max diff %.1e), BGR, classes and extra metadata kept %s",
+	       maxd, err);
+	net_free(m);
+	modelfile_close(mf);
+	unlink(file);
+	rmdir(path);
+}
+
+/* Freezing the first layers leaves their gradients at zero and the rest as
+ * before; training-mode dropout changes the output, inference does not. */
+static void test_freeze_dropout(struct tap *t, struct net *n)
+{
+	enum { NPIX = 3 * IN * IN };
+	float x[NPIX], dz[NCLS], z0[NCLS];
+	struct net_param_view v0, v4;
+	float *full;
+	size_t np, k;
+	double d_frozen = 0.0, d_rest = 0.0, d_drop = 0.0, d_inf = 0.0;
+	struct rng r;
+	int i;
+
+	rng_seed(&r, 12);
+	for (i = 0; i < NPIX; i++)
+		x[i] = (float)rng_uniform(&r);
+	net_zero_grads(n);
+	loss_ce(NCLS, net_forward(n, x, 1), 2, NULL, dz);
+	net_backward(n, dz, NULL);
+	net_param_grads(n, &np);
+	full = malloc(np * sizeof *full);
+	memcpy(full, net_param_grads(n, NULL), np * sizeof *full);
+	net_set_trainable_from(n, 3);
+	net_zero_grads(n);
+	loss_ce(NCLS, net_forward(n, x, 1), 2, NULL, dz);
+	net_backward(n, dz, NULL);
+	net_layer_params(n, 0, &v0);
+	net_layer_params(n, 3, &v4);
+	for (k = 0; k < v0.nw; k++)
+		d_frozen = fmax(d_frozen, fabs(v0.dw[k]));
+	for (k = 0; k < v4.nw; k++)
+		d_rest = fmax(d_rest, fabs(v4.dw[k] - full[v4.dw - net_param_grads(n, NULL) + k]));
+	tap_ok(t, d_frozen == 0.0 && d_rest < 1e-7 && v4.nw == 180,
+	       "freeze below layer 3: conv layer 0 gradient stays 0, conv layer 3 unchanged (diff %.1e)", d_rest);
+	net_set_trainable_from(n, 0);
+	free(full);
+
+	memcpy(z0, net_forward(n, x, 1), sizeof z0);
+	net_set_training(n, 1, 5);
+	for (i = 0; i < NCLS; i++)
+		d_drop = fmax(d_drop, fabs(net_forward(n, x, 1)[i] - z0[i]));
+	net_set_training(n, 0, 0);
+	for (i = 0; i < NCLS; i++)
+		d_inf = fmax(d_inf, fabs(net_forward(n, x, 1)[i] - z0[i]));
+	tap_ok(t, d_drop > 1e-4 && d_inf == 0.0,
+	       "dropout is active in training (logits move %.2g) and the identity at inference", d_drop);
+}
+
 static void expect_error(struct tap *t, struct modelfile *mf, const char *what,
 			 const char *needle)
 {
@@ -290,6 +378,8 @@ int main(void)
 	       "13 layers after folding the batch norm, 4 classes");
 	test_gradients(&t, n);
 	test_batch(&t, n);
+	test_save(&t, n);
+	test_freeze_dropout(&t, n);
 	net_free(n);
 
 	expect_error(&t, small_model(small_arch, 5, -1, 0, err),

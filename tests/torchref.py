@@ -395,6 +395,73 @@ def diagnose(model_file, png, target=0, grad_out=None):
         return None, p
 
 
+def f32_margin(model, img, mean=(0, 0, 0), std=(1, 1, 1), scale=1.0):
+    """How far the image is from a kink of the network, in units of float32
+    rounding, computed in float64.
+
+    The input gradient of a ReLU network is discontinuous where a ReLU input
+    is 0 or where the two largest values of a max-pool window are equal. Two
+    float32 implementations (advex and PyTorch) may land on different sides
+    of such a kink when the float64 value is within rounding of it, and one
+    such flip moves the input gradient by ~1e-3 relative. For every ReLU
+    input v this returns min |v| / (eps32 * S), where S = sum |w_i h_i| + |b|
+    over the terms of the conv/dense that produced v (a bound on the size of
+    float32 rounding of v); for every max-pool window with a positive max, the
+    gap between its two largest values over eps32 times the sum of their S.
+    Returns (margin, "layer i op") of the worst place.
+    """
+    _need_torch()
+    import copy
+    import torch.nn.functional as F
+    eps = 2.0 ** -24
+    m64 = copy.deepcopy(model).double()
+    x = pixels(img).double()
+    h = (x * scale - torch.tensor(mean, dtype=torch.float64).view(1, -1, 1, 1)) / \
+        torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1)
+    bound = h.abs() * eps          # the rounding of the input itself
+    worst, where = math.inf, "none"
+    with torch.no_grad():
+        for i, mod in enumerate(layer_sequence(m64)):
+            if isinstance(mod, nn.Conv2d):
+                bound = F.conv2d(h.abs(), mod.weight.abs(), None, mod.stride,
+                                 mod.padding) * eps
+                if mod.bias is not None:
+                    bound = bound + mod.bias.abs().view(1, -1, 1, 1) * eps
+            elif isinstance(mod, nn.Linear):
+                bound = F.linear(h.abs(), mod.weight.abs(), None) * eps
+                if mod.bias is not None:
+                    bound = bound + mod.bias.abs() * eps
+            elif isinstance(mod, nn.BatchNorm2d):
+                s = (mod.weight / torch.sqrt(mod.running_var + mod.eps)).abs()
+                bound = bound * s.view(1, -1, 1, 1) + eps * h.abs() * s.view(1, -1, 1, 1)
+            elif isinstance(mod, nn.ReLU):
+                r = float((h.abs() / bound.clamp_min(1e-300)).min())
+                if r < worst:
+                    worst, where = r, "layer %d relu" % i
+            elif isinstance(mod, nn.MaxPool2d) and mod.kernel_size in (2, (2, 2)) \
+                    and mod.stride in (2, (2, 2)) and h.shape[2] % 2 == 0 \
+                    and h.shape[3] % 2 == 0:
+                n, c, hh, ww = h.shape
+
+                def win(t):
+                    return t.reshape(n, c, hh // 2, 2, ww // 2, 2).permute(
+                        0, 1, 2, 4, 3, 5).reshape(n, c, hh // 2, ww // 2, 4)
+                v, idx = torch.sort(win(h), dim=-1, descending=True)
+                b = torch.gather(win(bound), -1, idx)
+                gap = v[..., 0] - v[..., 1]
+                den = (b[..., 0] + b[..., 1]).clamp_min(1e-300)
+                pos = v[..., 0] > 0
+                if bool(pos.any()):
+                    r = float((gap / den)[pos].min())
+                    if r < worst:
+                        worst, where = r, "layer %d maxpool" % i
+                bound = F.max_pool2d(bound, 2, 2)   # the bound of the kept value
+            elif not isinstance(mod, nn.ReLU):     # flatten, gap, dropout
+                bound = mod(bound)
+            h = mod(h)
+    return worst, where
+
+
 def torch_reference(model, img, mean=(0, 0, 0), std=(1, 1, 1), scale=1.0,
                     target=0):
     """Forward, cross-entropy toward `target`, and backward in float32.

@@ -1,0 +1,51 @@
+/* dataset.h - labelled images from disk, read on demand.
+ *
+ * Two kinds sit behind one handle:
+ *  - the official STL-10 binary directory (stl10_binary/: train_X.bin,
+ *    train_y.bin, test_X.bin, test_y.bin, class_names.txt, optionally
+ *    unlabeled_X.bin and fold_indices.txt). Files are memory-mapped, never
+ *    read whole (unlabeled_X.bin is 2.7 GB). Each image is 27,648 bytes: the
+ *    red plane, then green, then blue, each 96x96 stored column-major
+ *    (byte c*9216 + x*96 + y is channel c at column x, row y).
+ *  - a folder of class sub-folders, DIR/<class>/*.png (classes sorted by
+ *    name, files sorted by name within a class).
+ * Images come out as float32 planar (3,H,W) RGB in [0,1], row-major, upright.
+ */
+#ifndef ADVEX_DATASET_H
+#define ADVEX_DATASET_H
+
+#include "status.h"
+
+struct dataset;
+
+enum dataset_kind { DATASET_STL10, DATASET_IMAGEDIR };
+
+/* Open DIR. split is "train", "test" or "unlabeled" (STL-10; NULL = "test").
+ * For an image folder the split names a sub-folder DIR/<split>/ when one
+ * exists, else DIR itself is used. note (ERR_MAX, may be NULL) receives a
+ * warning the user should see even on success, e.g. "class_names.txt
+ * missing: using the STL-10 class names"; it is "" when there is none. */
+enum status dataset_open(const char *dir, const char *split,
+			 struct dataset **out, char *note, char *err);
+void dataset_close(struct dataset *d);
+
+enum dataset_kind dataset_kind(const struct dataset *d);
+const char *dataset_path(const struct dataset *d);	/* the directory given */
+const char *dataset_split(const struct dataset *d);
+int dataset_count(const struct dataset *d);
+int dataset_height(const struct dataset *d);
+int dataset_width(const struct dataset *d);
+int dataset_n_classes(const struct dataset *d);
+const char *dataset_class_name(const struct dataset *d, int c);
+/* 0-based label of image i, or -1 when the split is unlabeled. */
+int dataset_label(const struct dataset *d, int i);
+/* Where image i comes from, for messages and PNG text ("test_X.bin#17",
+ * "DIR/cat/0003.png"); written into buf (n bytes). */
+void dataset_image_name(const struct dataset *d, int i, char *buf, int n);
+
+/* Image i into pix (3*H*W floats). Fails (with the file named) for an index
+ * out of range or an unreadable/wrongly sized PNG. */
+enum status dataset_image(const struct dataset *d, int i, float *pix,
+			  char *err);
+
+#endif

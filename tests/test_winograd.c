@@ -1,0 +1,364 @@
+/* test_winograd.c - Winograd F(2x2,3x3) against the im2col convolution.
+ *
+ * For each shape, winograd_forward is compared with conv_forward and
+ * winograd_backward_input with conv_backward_input (core/conv.c, the
+ * reference path), as the relative L2 error ||a - r|| / ||r|| and the
+ * largest error relative to the largest value, max |a - r| / max |r|.
+ * Outputs are pre-filled with NaN and the workspace with NaN, so a call
+ * that skips an element or trusts old workspace content fails.
+ *
+ * The tolerances are tight enough to matter: a sensitivity check perturbs
+ * one weight by 1e-3 of the weight scale and expects the same comparison
+ * to fail.
+ *
+ * Finally a "# " table times both paths on the 13 VGG16 layers at 96x96 on
+ * two threads (information, not an assertion).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blas.h"
+#include "conv.h"
+#include "tap.h"
+#include "winograd.h"
+
+#define L2_TOL 1e-5	/* ||a - r|| / ||r|| */
+#define MAX_TOL 1e-5	/* max |a - r| / max |r| */
+
+/* splitmix64: small, deterministic, same stream everywhere. */
+struct rng {
+	uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static float rng_uniform(struct rng *r)
+{
+	return (float)((double)(rng_next(r) >> 40) / 8388608.0 - 1.0);
+}
+
+static float *falloc(size_t n)
+{
+	float *p = malloc((n ? n : 1) * sizeof *p);
+
+	if (!p) {
+		fprintf(stderr, "test_winograd: out of memory\n");
+		exit(99);
+	}
+	return p;
+}
+
+static void fill_uniform(struct rng *r, float *a, size_t n, float scale)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] = scale * rng_uniform(r);
+}
+
+static void fill_nan(float *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] = NAN;
+}
+
+struct err {
+	double l2;	/* ||a - r|| / ||r|| */
+	double max;	/* max |a - r| / max |r| */
+};
+
+/* A NaN anywhere makes both errors NaN, which fails every "<" test. */
+static struct err compare(const float *a, const float *r, size_t n)
+{
+	double d2 = 0.0, r2 = 0.0, dmax = 0.0, rmax = 0.0;
+	struct err e;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double d = (double)a[i] - r[i];
+
+		if (isnan(d))
+			dmax = NAN;
+		d2 += d * d;
+		r2 += (double)r[i] * r[i];
+		if (fabs(d) > dmax)
+			dmax = fabs(d);
+		if (fabs(r[i]) > rmax)
+			rmax = fabs(r[i]);
+	}
+	e.l2 = r2 > 0.0 ? sqrt(d2 / r2) : sqrt(d2);
+	e.max = rmax > 0.0 ? dmax / rmax : dmax;
+	return e;
+}
+
+static int err_ok(struct err e)
+{
+	return e.l2 < L2_TOL && e.max < MAX_TOL;
+}
+
+static struct conv_shape shape3(int c, int h, int w, int k, int ph, int pw)
+{
+	struct conv_shape s = { .c = c, .h = h, .w = w, .k = k, .kh = 3,
+				.kw = 3, .sh = 1, .sw = 1, .ph = ph, .pw = pw };
+
+	if (conv_shape_init(&s) != 0) {
+		fprintf(stderr, "test_winograd: bad shape\n");
+		exit(99);
+	}
+	return s;
+}
+
+/* Buffers for one shape, both paths. */
+struct bufs {
+	size_t nx, ny, nw, nwf, nwork, ncol;
+	float *x, *w, *b, *wf, *work, *col;
+	float *y, *yref, *dy, *dx, *dxref;
+};
+
+static void bufs_init(struct bufs *B, const struct conv_shape *s,
+		      struct rng *r)
+{
+	/* He-like scale so that activations stay O(1) across layers. */
+	float ws = sqrtf(6.0f / (9.0f * s->c));
+
+	B->nx = (size_t)s->c * s->h * s->w;
+	B->ny = (size_t)s->k * s->oh * s->ow;
+	B->nw = (size_t)s->k * s->c * 9;
+	B->nwf = winograd_weight_size(s);
+	B->nwork = winograd_work_size(s);
+	B->ncol = conv_col_size(s);
+	B->x = falloc(B->nx);
+	B->w = falloc(B->nw);
+	B->b = falloc((size_t)s->k);
+	B->wf = falloc(B->nwf);
+	B->work = falloc(B->nwork);
+	B->col = falloc(B->ncol);
+	B->y = falloc(B->ny);
+	B->yref = falloc(B->ny);
+	B->dy = falloc(B->ny);
+	B->dx = falloc(B->nx);
+	B->dxref = falloc(B->nx);
+	fill_uniform(r, B->x, B->nx, 1.0f);
+	fill_uniform(r, B->w, B->nw, ws);
+	fill_uniform(r, B->b, (size_t)s->k, 0.1f);
+	fill_uniform(r, B->dy, B->ny, 1.0f);
+	fill_nan(B->wf, B->nwf);
+	fill_nan(B->work, B->nwork);
+	winograd_prepare(s, B->w, B->wf);
+}
+
+static void bufs_free(struct bufs *B)
+{
+	free(B->x);
+	free(B->w);
+	free(B->b);
+	free(B->wf);
+	free(B->work);
+	free(B->col);
+	free(B->y);
+	free(B->yref);
+	free(B->dy);
+	free(B->dx);
+	free(B->dxref);
+}
+
+static void test_shape(struct tap *t, struct rng *r, const char *label,
+		       struct conv_shape s, int with_bias)
+{
+	const float *b;
+	struct bufs B;
+	struct err e;
+
+	if (!tap_ok(t, winograd_supported(&s), "%s: supported", label))
+		return;
+	bufs_init(&B, &s, r);
+	b = with_bias ? B.b : NULL;
+
+	fill_nan(B.y, B.ny);
+	conv_forward(&s, B.x, B.w, b, B.yref, B.col);
+	winograd_forward(&s, B.x, B.wf, b, B.y, B.work);
+	e = compare(B.y, B.yref, B.ny);
+	tap_ok(t, err_ok(e),
+	       "%s: forward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
+	       e.l2, L2_TOL, e.max, MAX_TOL);
+
+	fill_nan(B.dx, B.nx);
+	fill_nan(B.work, B.nwork);
+	conv_backward_input(&s, B.dy, B.w, B.dxref, B.col);
+	winograd_backward_input(&s, B.dy, B.wf, B.dx, B.work);
+	e = compare(B.dx, B.dxref, B.nx);
+	tap_ok(t, err_ok(e),
+	       "%s: backward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
+	       e.l2, L2_TOL, e.max, MAX_TOL);
+	bufs_free(&B);
+}
+
+/* The tolerance must catch a small mistake: perturb one weight (the centre
+ * tap of kernel (0,0), which every output of plane 0 sees) by 1e-3 of the
+ * weight scale after the transform, and expect both comparisons to fail. */
+static void test_sensitivity(struct tap *t, struct rng *r)
+{
+	struct conv_shape s = shape3(16, 12, 12, 16, 1, 1);
+	struct bufs B;
+	struct err ef, eb;
+	float ws = sqrtf(6.0f / (9.0f * s.c));
+
+	bufs_init(&B, &s, r);
+	B.w[4] += 1e-3f * ws;
+	conv_forward(&s, B.x, B.w, B.b, B.yref, B.col);
+	winograd_forward(&s, B.x, B.wf, B.b, B.y, B.work);
+	ef = compare(B.y, B.yref, B.ny);
+	conv_backward_input(&s, B.dy, B.w, B.dxref, B.col);
+	winograd_backward_input(&s, B.dy, B.wf, B.dx, B.work);
+	eb = compare(B.dx, B.dxref, B.nx);
+	tap_ok(t, !err_ok(ef) && !err_ok(eb),
+	       "sensitivity: a 1e-3 weight change is caught (forward rel L2 "
+	       "%.2e max %.2e, backward rel L2 %.2e max %.2e)",
+	       ef.l2, ef.max, eb.l2, eb.max);
+	bufs_free(&B);
+}
+
+static void test_unsupported(struct tap *t)
+{
+	struct conv_shape s = shape3(4, 8, 8, 4, 1, 1);
+	struct conv_shape a = s, b = s, c = s;
+
+	a.sh = a.sw = 2;
+	conv_shape_init(&a);
+	b.kh = b.kw = 5;
+	b.ph = b.pw = 2;
+	conv_shape_init(&b);
+	c.ph = c.pw = 2;
+	conv_shape_init(&c);
+	tap_ok(t, !winograd_supported(&a) && !winograd_supported(&b) &&
+	       !winograd_supported(&c),
+	       "not supported: stride 2, 5x5 kernel, padding 2");
+}
+
+/* ---- timing ----------------------------------------------------------- */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+#define BENCH_REPS 5
+
+/* Best of BENCH_REPS for each of the four calls on one layer. */
+static void bench_layer(const struct conv_shape *s, struct rng *r,
+			double ms[4])
+{
+	struct bufs B;
+	double t0;
+	int rep, i;
+
+	bufs_init(&B, s, r);
+	for (i = 0; i < 4; i++)
+		ms[i] = 1e30;
+	/* Untimed first round: page faults and OpenBLAS thread start-up. */
+	for (rep = 0; rep <= BENCH_REPS; rep++) {
+		double d[4];
+
+		t0 = now_ms();
+		conv_forward(s, B.x, B.w, B.b, B.yref, B.col);
+		d[0] = now_ms() - t0;
+		t0 = now_ms();
+		winograd_forward(s, B.x, B.wf, B.b, B.y, B.work);
+		d[1] = now_ms() - t0;
+		t0 = now_ms();
+		conv_backward_input(s, B.dy, B.w, B.dxref, B.col);
+		d[2] = now_ms() - t0;
+		t0 = now_ms();
+		winograd_backward_input(s, B.dy, B.wf, B.dx, B.work);
+		d[3] = now_ms() - t0;
+		for (i = 0; rep > 0 && i < 4; i++)
+			if (d[i] < ms[i])
+				ms[i] = d[i];
+	}
+	bufs_free(&B);
+}
+
+static void bench_vgg16(struct rng *r)
+{
+	static const int vgg[13][3] = {	/* c, k, size */
+		{ 3, 64, 96 }, { 64, 64, 96 },
+		{ 64, 128, 48 }, { 128, 128, 48 },
+		{ 128, 256, 24 }, { 256, 256, 24 }, { 256, 256, 24 },
+		{ 256, 512, 12 }, { 512, 512, 12 }, { 512, 512, 12 },
+		{ 512, 512, 6 }, { 512, 512, 6 }, { 512, 512, 6 },
+	};
+	double tot[4] = { 0 }, ms[4];
+	int threads = blas_get_threads(), l, i;
+
+	blas_set_threads(2);
+	tap_diag("VGG16 3x3 layers at 96x96, batch 1, %d BLAS threads, best of "
+		 "%d, ms", blas_get_threads(), BENCH_REPS);
+	tap_diag("%-22s %9s %9s %9s %9s", "layer c->k size", "fwd i2c",
+		 "fwd wino", "bwd i2c", "bwd wino");
+	for (l = 0; l < 13; l++) {
+		struct conv_shape s = shape3(vgg[l][0], vgg[l][2], vgg[l][2],
+					     vgg[l][1], 1, 1);
+		char name[32];
+
+		bench_layer(&s, r, ms);
+		snprintf(name, sizeof name, "%d->%d %dx%d", vgg[l][0],
+			 vgg[l][1], vgg[l][2], vgg[l][2]);
+		tap_diag("%-22s %9.3f %9.3f %9.3f %9.3f", name, ms[0], ms[1],
+			 ms[2], ms[3]);
+		for (i = 0; i < 4; i++)
+			tot[i] += ms[i];
+	}
+	tap_diag("%-22s %9.3f %9.3f %9.3f %9.3f", "total", tot[0], tot[1],
+		 tot[2], tot[3]);
+	tap_diag("fwd+bwd: im2col %.3f ms, winograd %.3f ms, speed-up %.2fx",
+		 tot[0] + tot[2], tot[1] + tot[3],
+		 (tot[0] + tot[2]) / (tot[1] + tot[3]));
+	blas_set_threads(threads);
+}
+
+int main(int argc, char **argv)
+{
+	struct rng r = { 12345 };
+	struct tap t = { 0, 0 };
+
+	(void)argv;
+	test_shape(&t, &r, "c3 k64 96x96 p1", shape3(3, 96, 96, 64, 1, 1), 1);
+	test_shape(&t, &r, "c64 k64 96x96 p1", shape3(64, 96, 96, 64, 1, 1), 1);
+	test_shape(&t, &r, "c128 k128 48x48 p1",
+		   shape3(128, 48, 48, 128, 1, 1), 1);
+	test_shape(&t, &r, "c512 k512 6x6 p1", shape3(512, 6, 6, 512, 1, 1), 1);
+	test_shape(&t, &r, "c256 k512 12x12 p1",
+		   shape3(256, 12, 12, 512, 1, 1), 0);
+	test_shape(&t, &r, "c5 k7 7x5 p1", shape3(5, 7, 5, 7, 1, 1), 1);
+	test_shape(&t, &r, "c5 k7 7x5 p0", shape3(5, 7, 5, 7, 0, 0), 1);
+	test_shape(&t, &r, "c4 k6 3x3 p1", shape3(4, 3, 3, 6, 1, 1), 1);
+	test_shape(&t, &r, "c4 k6 3x3 p0", shape3(4, 3, 3, 6, 0, 0), 1);
+	test_shape(&t, &r, "c6 k3 1x1 p1", shape3(6, 1, 1, 3, 1, 1), 1);
+	test_shape(&t, &r, "c9 k17 8x8 p0", shape3(9, 8, 8, 17, 0, 0), 0);
+	test_shape(&t, &r, "c17 k9 13x11 p0", shape3(17, 13, 11, 9, 0, 0), 1);
+	test_shape(&t, &r, "c8 k12 10x9 ph1 pw0", shape3(8, 10, 9, 12, 1, 0), 1);
+	test_shape(&t, &r, "c12 k8 9x10 ph0 pw1", shape3(12, 9, 10, 8, 0, 1), 0);
+	test_sensitivity(&t, &r);
+	test_unsupported(&t);
+	/* Any argument skips the timing, for quick runs under sanitizers. */
+	if (argc < 2)
+		bench_vgg16(&r);
+	return tap_done(&t);
+}
