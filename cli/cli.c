@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +11,15 @@
 
 #include "arch.h"
 #include "blas.h"
+#include "dataset.h"
+#include "image.h"
 
 const char cli_model_help[] =
 	"  --model FILE     an advex model file (see advex-import)\n"
 	"  --arch NAME      a built-in architecture with seeded random weights:\n"
 	"                   vgg16 (classic 4608-4096-4096-10 head) or vgg16-small\n"
-	"                   (4608-10 head), 96x96 inputs, STL-10 class names\n"
+	"                   (4608-10 head), vgg-compact (4 conv blocks, global\n"
+	"                   average pool, dense); 96x96 inputs, STL-10 class names\n"
 	"  --seed S         seed for --arch weights (default 1)\n"
 	"  --threads T      threads for the matrix products (default: all cores)\n";
 
@@ -30,7 +34,7 @@ int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
 		return 1;
 	case OPT_ARCH:
 		if (!arch_describe(arg)) {
-			cli_usage_error(cmd, "unknown --arch '%s' (vgg16, vgg16-small)", arg);
+			cli_usage_error(cmd, "unknown --arch '%s' (vgg16, vgg16-small, vgg-compact)", arg);
 			return -1;
 		}
 		o->arch = arg;
@@ -115,7 +119,7 @@ int cli_load_net(const struct cli_model_opts *o, const char *cmd,
 	if (o->model)
 		st = modelfile_open(o->model, &mf, err);
 	else
-		st = arch_build(o->arch, 96, 10, o->seed, &mf, err);
+		st = arch_build(o->arch, 96, 10, NULL, o->seed, &mf, err);
 	if (st != ST_OK)
 		return cli_fail("%s", err);
 	st = net_create(mf, max_batch, want_param_grads, out, err);
@@ -141,4 +145,67 @@ int cli_class_index(const struct net_info *in, const char *s)
 		fprintf(stderr, "%s %s", i ? "," : "", in->classes[i]);
 	fprintf(stderr, "; or an index 0..%d)\n", in->n_classes - 1);
 	return -1;
+}
+
+int cli_parse_eps(const char *s, double *out)
+{
+	char *end;
+	double num = strtod(s, &end), den = 1.0;
+
+	if (end == s)
+		return -1;
+	if (*end == '/') {
+		const char *d = end + 1;
+
+		den = strtod(d, &end);
+		if (end == d || den == 0.0)
+			return -1;
+	}
+	if (*end || !isfinite(num / den))
+		return -1;
+	*out = num / den;
+	return 0;
+}
+
+int cli_open_data(const char *dir, const char *split, struct dataset **out)
+{
+	char err[ERR_MAX], note[ERR_MAX] = "";
+
+	if (dataset_open(dir, split, out, note, err) != ST_OK)
+		return cli_fail("%s", err);
+	if (note[0])
+		fprintf(stderr, "advex: note: %s\n", note);
+	return EXIT_OK;
+}
+
+int cli_load_image(const char *ref, struct dataset *d,
+		   const struct net_info *in, float *x, int *label, char *name,
+		   size_t n)
+{
+	char err[ERR_MAX];
+	long idx = -1;
+
+	*label = -1;
+	if (d) {
+		idx = cli_parse_long(ref, 0, 0x7fffffffL);
+		if (idx >= 0 && idx >= dataset_count(d))
+			return cli_fail("%s: image index %ld out of range (the %s split has %d images: 0..%d)",
+					dataset_path(d), idx, dataset_split(d),
+					dataset_count(d), dataset_count(d) - 1);
+	}
+	if (idx >= 0) {
+		if (dataset_height(d) != in->in_h || dataset_width(d) != in->in_w)
+			return cli_fail("%s: images are %dx%d but the model takes %dx%d",
+					dataset_path(d), dataset_width(d),
+					dataset_height(d), in->in_w, in->in_h);
+		if (dataset_image(d, (int)idx, x, err) != ST_OK)
+			return cli_fail("%s", err);
+		*label = dataset_label(d, (int)idx);
+		dataset_image_name(d, (int)idx, name, (int)n);
+		return EXIT_OK;
+	}
+	if (image_load_png(ref, in->in_h, in->in_w, x, err) != ST_OK)
+		return cli_fail("%s", err);
+	snprintf(name, n, "%s", ref);
+	return EXIT_OK;
 }

@@ -43,6 +43,9 @@ int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
 int cmd_info(int argc, char **argv);
 int cmd_diagnose(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_attack(int argc, char **argv);
 
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -59,6 +62,24 @@ long cli_parse_long(const char *s, long min, long max);
  * and build a net for max_batch images. Prints the error itself. */
 int cli_load_net(const struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out);
+
+/* A pixel-unit value such as epsilon: a decimal ("0.03") or a fraction
+ * ("8/255"). Returns 0, or -1 when s is not a finite number. */
+int cli_parse_eps(const char *s, double *out);
+
+struct dataset;
+
+/* Open --data DIR (split NULL = test), printing a note the loader gives
+ * (e.g. missing class_names.txt) and the error itself. */
+int cli_open_data(const char *dir, const char *split, struct dataset **out);
+
+/* The image an --image REF names: a dataset index when d is given and REF
+ * is a number, else a PNG file. Fills x (the net's input size), *label
+ * (-1 when unknown) and name (a description for output, n bytes). Prints
+ * the error itself. */
+int cli_load_image(const char *ref, struct dataset *d,
+		   const struct net_info *in, float *x, int *label, char *name,
+		   size_t n);
 
 /* Class index from a name or a number, or -1 (message printed). */
 int cli_class_index(const struct net_info *in, const char *s);

@@ -15,6 +15,9 @@ struct command {
 static const struct command commands[] = {
 	{ "info", cmd_info, "print a model's layer table, parameters, preprocessing, classes" },
 	{ "diagnose", cmd_diagnose, "one forward and backward: logits, probabilities, loss, input gradient" },
+	{ "attack", cmd_attack, "run an attack on one image, or on many at several epsilons" },
+	{ "train", cmd_train, "train a VGG-style network on CPU" },
+	{ "eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a split" },
 	{ "bench", cmd_bench, "time an attack step (forward + backward to the input) and a forward" },
 };
 

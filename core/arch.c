@@ -13,10 +13,16 @@
 static const int vgg16_cfg[] = { 64, 64, 0, 128, 128, 0, 256, 256, 256, 0,
 				 512, 512, 512, 0, 512, 512, 512, 0, -1 };
 
-static const char *const names[] = { "vgg16", "vgg16-small", NULL };
+/* A compact VGG for the demo and for training on two cores in minutes:
+ * four conv3x3+ReLU+max-pool blocks, global average pool, one dense. */
+static const int compact_cfg[] = { 16, 0, 32, 0, 64, 0, 128, 0, -1 };
+
+static const char *const names[] = { "vgg16", "vgg16-small", "vgg-compact",
+				     NULL };
 static const char *const descr[] = {
 	"torchvision VGG16 layout, classic head C*H*W->4096->4096->classes",
 	"torchvision VGG16 layout, small head C*H*W->classes",
+	"4 blocks conv3x3(16,32,64,128)+relu+maxpool, global avgpool, dense",
 };
 static const char *const stl10_classes[] = {
 	"airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey",
@@ -127,23 +133,44 @@ static void add_op(struct builder *b, const char *op)
 		json_array_append_new(b->arch, json_pack("{s:s}", "op", op));
 }
 
-static int build_vgg16(struct builder *b, int size, int n_classes, int classic)
+/* Conv/pool blocks from a config; returns the channel count (or -1). */
+static int build_features(struct builder *b, const int *cfg, int *hw)
 {
-	int i, idx = 0, c = 3, hw = size;
+	int i, idx = 0, c = 3;
 
-	for (i = 0; vgg16_cfg[i] >= 0; i++) {
-		if (vgg16_cfg[i] == 0) {
+	for (i = 0; cfg[i] >= 0; i++) {
+		if (cfg[i] == 0) {
 			add_op(b, "maxpool");
 			idx++;
-			hw /= 2;
+			*hw /= 2;
 			continue;
 		}
-		if (add_conv(b, idx, c, vgg16_cfg[i]))
+		if (add_conv(b, idx, c, cfg[i]))
 			return -1;
 		add_op(b, "relu");
 		idx += 2;
-		c = vgg16_cfg[i];
+		c = cfg[i];
 	}
+	return c;
+}
+
+static int build_compact(struct builder *b, int size, int n_classes)
+{
+	int hw = size, c = build_features(b, compact_cfg, &hw);
+
+	if (c < 0)
+		return -1;
+	add_op(b, "gap");
+	add_op(b, "flatten");
+	return add_dense(b, 0, c, n_classes);
+}
+
+static int build_vgg16(struct builder *b, int size, int n_classes, int classic)
+{
+	int hw = size, c = build_features(b, vgg16_cfg, &hw);
+
+	if (c < 0)
+		return -1;
 	add_op(b, "flatten");
 	if (!classic)
 		return add_dense(b, 0, c * hw * hw, n_classes);
@@ -173,7 +200,8 @@ static void builder_free(struct builder *b)
 
 /* Metadata strings: keys and values for modelfile_encode. */
 static enum status encode(struct builder *b, const char *name, int size,
-			  int n_classes, void **buf, size_t *len, char *err)
+			  int n_classes, const char *const *classes, void **buf,
+			  size_t *len, char *err)
 {
 	const char *keys[8], *vals[8];
 	char input[64], src[96];
@@ -186,8 +214,8 @@ static enum status encode(struct builder *b, const char *name, int size,
 		char def[32];
 
 		snprintf(def, sizeof def, "class%d", i);
-		json_array_append_new(cl, json_string(n_classes == 10 ?
-						      stl10_classes[i] : def));
+		json_array_append_new(cl, json_string(classes ? classes[i] :
+						      n_classes == 10 ? stl10_classes[i] : def));
 	}
 	arch_s = json_dumps(b->arch, JSON_COMPACT);
 	classes_s = json_dumps(cl, JSON_COMPACT);
@@ -210,7 +238,8 @@ static enum status encode(struct builder *b, const char *name, int size,
 }
 
 enum status arch_build(const char *name, int size, int n_classes,
-		       uint64_t seed, struct modelfile **out, char *err)
+		       const char *const *classes, uint64_t seed,
+		       struct modelfile **out, char *err)
 {
 	struct builder b = { 0 };
 	char label[64];
@@ -228,12 +257,15 @@ enum status arch_build(const char *name, int size, int n_classes,
 				  name);
 	b.arch = json_array();
 	rng_seed(&b.rng, seed);
-	rc = build_vgg16(&b, size, n_classes, !strcmp(name, "vgg16"));
+	if (!strcmp(name, "vgg-compact"))
+		rc = build_compact(&b, size, n_classes);
+	else
+		rc = build_vgg16(&b, size, n_classes, !strcmp(name, "vgg16"));
 	if (rc || !b.arch) {
 		builder_free(&b);
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", name);
 	}
-	st = encode(&b, name, size, n_classes, &buf, &len, err);
+	st = encode(&b, name, size, n_classes, classes, &buf, &len, err);
 	builder_free(&b);
 	if (st != ST_OK)
 		return st;

@@ -17,10 +17,12 @@ const char *const *arch_names(void);
 /* One-line description of a built-in, or NULL for an unknown name. */
 const char *arch_describe(const char *name);
 
-/* Build `name` for 3 x size x size inputs with n_classes outputs and
- * weights drawn from seed (He-uniform for convolutions, small uniform for
- * dense layers). *out is opened from memory; close it with modelfile_close. */
+/* Build `name` for 3 x size x size inputs with n_classes outputs named
+ * classes (NULL: the STL-10 names for 10 classes, else class0..) and
+ * weights drawn from seed (He-uniform for convolutions and dense layers,
+ * zero biases). *out is opened from memory; close it with modelfile_close. */
 enum status arch_build(const char *name, int size, int n_classes,
-		       uint64_t seed, struct modelfile **out, char *err);
+		       const char *const *classes, uint64_t seed,
+		       struct modelfile **out, char *err);
 
 #endif

@@ -7,9 +7,16 @@
  *    read whole (unlabeled_X.bin is 2.7 GB). Each image is 27,648 bytes: the
  *    red plane, then green, then blue, each 96x96 stored column-major
  *    (byte c*9216 + x*96 + y is channel c at column x, row y).
- *  - a folder of class sub-folders, DIR/<class>/*.png (classes sorted by
+ *  - a folder of class sub-folders, DIR/<class>/NAME.png (classes sorted by
  *    name, files sorted by name within a class).
  * Images come out as float32 planar (3,H,W) RGB in [0,1], row-major, upright.
+ *
+ * Which kind: DIR is STL-10 when it holds train_X.bin, test_X.bin or
+ * unlabeled_X.bin, or when its stl10_binary/ sub-folder does (so both the
+ * unpacked folder and its parent work); else an image folder when DIR, or
+ * DIR/<split>/, has a sub-folder with PNG files; else dataset_open fails
+ * with "DIR: neither an STL-10 binary directory (no test_X.bin) nor a folder
+ * of class sub-folders with PNG files".
  */
 #ifndef ADVEX_DATASET_H
 #define ADVEX_DATASET_H
@@ -22,15 +29,18 @@ enum dataset_kind { DATASET_STL10, DATASET_IMAGEDIR };
 
 /* Open DIR. split is "train", "test" or "unlabeled" (STL-10; NULL = "test").
  * For an image folder the split names a sub-folder DIR/<split>/ when one
- * exists, else DIR itself is used. note (ERR_MAX, may be NULL) receives a
- * warning the user should see even on success, e.g. "class_names.txt
- * missing: using the STL-10 class names"; it is "" when there is none. */
+ * exists (and itself holds class folders with PNGs), else DIR itself is
+ * used. note (ERR_MAX, may be NULL) receives a warning the user should see
+ * even on success, e.g. "DIR/class_names.txt missing: using the STL-10 class
+ * names"; it is "" when there is none. */
 enum status dataset_open(const char *dir, const char *split,
 			 struct dataset **out, char *note, char *err);
 void dataset_close(struct dataset *d);
 
 enum dataset_kind dataset_kind(const struct dataset *d);
 const char *dataset_path(const struct dataset *d);	/* the directory given */
+/* The split used: for an image folder the sub-folder name, or "" when the
+ * folder given holds the classes itself. */
 const char *dataset_split(const struct dataset *d);
 int dataset_count(const struct dataset *d);
 int dataset_height(const struct dataset *d);

@@ -1,75 +1,351 @@
-/* image.c - PNG reading through libpng's simplified API (see image.h). */
+/* image.c - PNG in and out through libpng (see image.h).
+ *
+ * Reading uses libpng's simplified API, which expands every color type and
+ * bit depth for us; we ask it for 8-bit RGBA and composite the alpha
+ * ourselves, because with background == NULL it composites onto whatever the
+ * output buffer already holds, in linear light. Writing uses the full API,
+ * since the simplified one cannot add tEXt chunks.
+ */
+#define _POSIX_C_SOURCE 200809L
+
 #include "image.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Open path and read its header into img. On success the caller owns *fp
+ * and img (png_image_finish_read or png_image_free, then fclose). */
+static enum status read_begin(const char *path, png_image *img, FILE **fp,
+			      char *err)
+{
+	*fp = fopen(path, "rb");
+	if (!*fp)
+		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
+				  strerror(errno));
+	memset(img, 0, sizeof *img);
+	img->version = PNG_IMAGE_VERSION;
+	/* on failure libpng has already freed img */
+	if (!png_image_begin_read_from_stdio(img, *fp)) {
+		fclose(*fp);
+		return status_set(err, ST_ERR_FORMAT,
+				  "%s: not a readable PNG: %s", path,
+				  img->message);
+	}
+	if (img->width == 0 || img->height == 0 ||
+	    img->width > IMAGE_MAX_SIDE || img->height > IMAGE_MAX_SIDE) {
+		png_image_free(img);
+		fclose(*fp);
+		return status_set(err, ST_ERR_UNSUPPORTED,
+				  "%s: unsupported size %ux%u (at most %dx%d)",
+				  path, img->width, img->height, IMAGE_MAX_SIDE,
+				  IMAGE_MAX_SIDE);
+	}
+	return ST_OK;
+}
+
+/* Decode the image begun by read_begin into pix (3,H,W) and close fp. */
+static enum status read_finish(const char *path, png_image *img, FILE *fp,
+			       float *pix, char *err)
+{
+	size_t hw = (size_t)img->width * img->height, i;
+	unsigned char *rgba = malloc(4 * hw);
+	int c;
+
+	if (!rgba) {
+		png_image_free(img);
+		fclose(fp);
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+	}
+	/* Both can only be set after begin_read (it initialises them). */
+	img->format = PNG_FORMAT_RGBA;
+	img->flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
+	if (!png_image_finish_read(img, NULL, rgba, 0, NULL)) {
+		free(rgba);
+		fclose(fp);
+		return status_set(err, ST_ERR_FORMAT,
+				  "%s: truncated or corrupt PNG: %s", path,
+				  img->message);
+	}
+	fclose(fp);
+	/* interleaved RGBA8 -> planar floats, alpha over black */
+	for (c = 0; c < 3; c++)
+		for (i = 0; i < hw; i++)
+			pix[c * hw + i] = (float)(rgba[4 * i + c] *
+						  rgba[4 * i + 3]) / 65025.0f;
+	free(rgba);
+	return ST_OK;
+}
 
 enum status image_read_png(const char *path, float **pix, int *h, int *w,
 			   char *err)
 {
 	png_image img;
-	unsigned char *buf;
-	size_t n, i, hw;
+	FILE *fp;
 	float *out;
-	int c;
+	enum status st;
 
 	*pix = NULL;
-	memset(&img, 0, sizeof img);
-	img.version = PNG_IMAGE_VERSION;
-	if (!png_image_begin_read_from_file(&img, path))
-		return status_set(err, ST_ERR_FORMAT, "%s: not a readable PNG: %s",
-				  path, img.message);
-	img.format = PNG_FORMAT_RGB;
-	if (img.width == 0 || img.height == 0 || img.width > 16384 ||
-	    img.height > 16384) {
+	st = read_begin(path, &img, &fp, err);
+	if (st != ST_OK)
+		return st;
+	out = malloc(3 * sizeof *out * img.width * img.height);
+	if (!out) {
 		png_image_free(&img);
-		return status_set(err, ST_ERR_FORMAT, "%s: unsupported size %ux%u",
-				  path, img.width, img.height);
-	}
-	n = PNG_IMAGE_SIZE(img);
-	buf = malloc(n);
-	hw = (size_t)img.width * img.height;
-	out = malloc(3 * hw * sizeof *out);
-	if (!buf || !out) {
-		free(buf);
-		free(out);
-		png_image_free(&img);
+		fclose(fp);
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
 	}
-	if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) {
-		free(buf);
-		free(out);
-		return status_set(err, ST_ERR_FORMAT, "%s: corrupt PNG: %s", path,
-				  img.message);
-	}
-	/* interleaved RGB8 -> planar floats */
-	for (c = 0; c < 3; c++)
-		for (i = 0; i < hw; i++)
-			out[c * hw + i] = buf[3 * i + c] / 255.0f;
-	free(buf);
-	*pix = out;
 	*h = (int)img.height;
 	*w = (int)img.width;
+	st = read_finish(path, &img, fp, out, err);
+	if (st != ST_OK) {
+		free(out);
+		return st;
+	}
+	*pix = out;
 	return ST_OK;
 }
 
 enum status image_load_png(const char *path, int h, int w, float *pix,
 			   char *err)
 {
-	float *tmp;
-	int ih, iw;
-	enum status st = image_read_png(path, &tmp, &ih, &iw, err);
+	png_image img;
+	FILE *fp;
+	enum status st = read_begin(path, &img, &fp, err);
 
 	if (st != ST_OK)
 		return st;
-	if (ih != h || iw != w) {
-		free(tmp);
-		return status_set(err, ST_ERR_SHAPE,
-				  "%s: image is %dx%d but the model takes %dx%d",
-				  path, iw, ih, w, h);
+	if ((int)img.height != h || (int)img.width != w) {
+		st = status_set(err, ST_ERR_SHAPE,
+				"%s: image is %ux%u but the model takes %dx%d",
+				path, img.width, img.height, w, h);
+		png_image_free(&img);
+		fclose(fp);
+		return st;
 	}
-	memcpy(pix, tmp, sizeof *pix * 3 * (size_t)h * w);
-	free(tmp);
+	return read_finish(path, &img, fp, pix, err);
+}
+
+enum status image_png_size(const char *path, int *h, int *w, char *err)
+{
+	png_image img;
+	FILE *fp;
+	enum status st = read_begin(path, &img, &fp, err);
+
+	if (st != ST_OK)
+		return st;
+	*h = (int)img.height;
+	*w = (int)img.width;
+	png_image_free(&img);
+	fclose(fp);
 	return ST_OK;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+/* Where libpng's errors land: the message, and the way back out. */
+struct png_fail {
+	char msg[200];
+	jmp_buf jb;
+};
+
+/* libpng's default handlers print to stderr; the library must not. */
+static void on_png_error(png_structp png, png_const_charp msg)
+{
+	struct png_fail *f = png_get_error_ptr(png);
+
+	snprintf(f->msg, sizeof f->msg, "%s", msg);
+	longjmp(f->jb, 1);
+}
+
+static void on_png_warning(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+/* PNG keywords: 1..79 printable Latin-1 bytes, no leading, trailing or
+ * double spaces. libpng would otherwise "fix" or drop them with a warning. */
+static int keyword_ok(const char *k)
+{
+	size_t n = strlen(k), i;
+
+	if (n < 1 || n > 79 || k[0] == ' ' || k[n - 1] == ' ')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)k[i];
+
+		if (!((b >= 32 && b <= 126) || b >= 161))
+			return 0;
+		if (b == ' ' && k[i + 1] == ' ')
+			return 0;
+	}
+	return 1;
+}
+
+static unsigned char to_byte(float x)
+{
+	if (!(x > 0.0f))	/* also NaN */
+		return 0;
+	if (x >= 1.0f)
+		return 255;
+	/* round half away from zero, like round(); exact in double */
+	return (unsigned char)((double)x * 255.0 + 0.5);
+}
+
+/* The PNG stream itself, onto f. Returns 0 on success, else -1 with
+ * fail->msg set. Nothing that setjmp must preserve changes after it. */
+static int write_stream(FILE *f, const float *pix, int h, int w,
+			const char *const *keys, const char *const *values,
+			int n_text, png_text *text, unsigned char *row,
+			struct png_fail *fail)
+{
+	png_structp png;
+	png_infop info = NULL;
+	size_t hw = (size_t)h * w;
+	int i, x, y;
+
+	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, fail, on_png_error,
+				      on_png_warning);
+	if (png)
+		info = png_create_info_struct(png);
+	if (!png || !info) {
+		png_destroy_write_struct(&png, &info);
+		snprintf(fail->msg, sizeof fail->msg, "out of memory");
+		return -1;
+	}
+	if (setjmp(fail->jb)) {
+		png_destroy_write_struct(&png, &info);
+		return -1;
+	}
+	png_init_io(png, f);
+	png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
+		     PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	for (i = 0; i < n_text; i++) {
+		text[i].compression = PNG_TEXT_COMPRESSION_NONE;
+		text[i].key = (char *)keys[i];	/* png_set_text copies */
+		text[i].text = (char *)values[i];
+	}
+	if (n_text > 0)
+		png_set_text(png, info, text, n_text);
+	png_write_info(png, info);
+	for (y = 0; y < h; y++) {
+		for (x = 0; x < w; x++) {
+			size_t p = (size_t)y * w + x;
+
+			row[3 * x + 0] = to_byte(pix[p]);
+			row[3 * x + 1] = to_byte(pix[hw + p]);
+			row[3 * x + 2] = to_byte(pix[2 * hw + p]);
+		}
+		png_write_row(png, row);
+	}
+	png_write_end(png, info);
+	png_destroy_write_struct(&png, &info);
+	return 0;
+}
+
+static enum status check_write_args(const char *path, int h, int w,
+				    const char *const *keys,
+				    const char *const *values, int n_text,
+				    char *err)
+{
+	int i;
+
+	if (h < 1 || w < 1 || h > IMAGE_MAX_SIDE || w > IMAGE_MAX_SIDE)
+		return status_set(err, ST_ERR_ARG,
+				  "%s: cannot write a %dx%d image (1..%d a "
+				  "side)", path, w, h, IMAGE_MAX_SIDE);
+	if (n_text < 0 || (n_text > 0 && (!keys || !values)))
+		return status_set(err, ST_ERR_ARG, "%s: bad text chunk list",
+				  path);
+	for (i = 0; i < n_text; i++) {
+		if (!keys[i] || !values[i] || !keyword_ok(keys[i]))
+			return status_set(err, ST_ERR_ARG,
+					  "%s: text keyword '%s' is not 1..79 "
+					  "printable Latin-1 characters", path,
+					  keys[i] ? keys[i] : "(null)");
+	}
+	return ST_OK;
+}
+
+/* Write into the already created temporary file fd, flush it to disk and
+ * close it (fd is always closed). */
+static enum status write_file(int fd, const char *path, const float *pix,
+			      int h, int w, const char *const *keys,
+			      const char *const *values, int n_text,
+			      png_text *text, unsigned char *row, char *err)
+{
+	struct png_fail fail;
+	FILE *f = fdopen(fd, "wb");
+	int bad;
+
+	if (!f) {
+		close(fd);
+		return status_set(err, ST_ERR_IO, "%s: cannot write: %s", path,
+				  strerror(errno));
+	}
+	if (write_stream(f, pix, h, w, keys, values, n_text, text, row,
+			 &fail) != 0) {
+		fclose(f);
+		return status_set(err, ST_ERR_IO, "%s: cannot write PNG: %s",
+				  path, fail.msg);
+	}
+	bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
+	if (fclose(f) != 0 || bad)
+		return status_set(err, ST_ERR_IO, "%s: cannot write: %s", path,
+				  strerror(errno));
+	return ST_OK;
+}
+
+enum status image_write_png(const char *path, const float *pix, int h, int w,
+			    const char *const *keys, const char *const *values,
+			    int n_text, char *err)
+{
+	enum status st;
+	size_t tn;
+	char *tmp = NULL;
+	unsigned char *row = NULL;
+	png_text *text = NULL;
+	int fd;
+
+	st = check_write_args(path, h, w, keys, values, n_text, err);
+	if (st != ST_OK)
+		return st;
+	tn = strlen(path) + 32;
+	tmp = malloc(tn);
+	row = malloc(3 * (size_t)w);
+	text = calloc(n_text > 0 ? (size_t)n_text : 1, sizeof *text);
+	if (!tmp || !row || !text) {
+		st = status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		st = status_set(err, ST_ERR_IO,
+				"%s: cannot create a temporary file next to "
+				"it: %s", path, strerror(errno));
+		goto out;
+	}
+	st = write_file(fd, path, pix, h, w, keys, values, n_text, text, row,
+			err);
+	if (st == ST_OK && rename(tmp, path) != 0)
+		st = status_set(err, ST_ERR_IO,
+				"%s: cannot rename %s to it: %s", path, tmp,
+				strerror(errno));
+	if (st != ST_OK)
+		unlink(tmp);
+out:
+	free(tmp);
+	free(row);
+	free(text);
+	return st;
 }

@@ -183,7 +183,8 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 	struct bufs B;
 	struct err e;
 
-	if (!tap_ok(t, winograd_supported(&s), "%s: supported", label))
+	if (!tap_ok(t, winograd_supported(&s), "%s: supported, F(%dx%d,3x3)",
+		    label, winograd_tile(&s), winograd_tile(&s)))
 		return;
 	bufs_init(&B, &s, r);
 	b = with_bias ? B.b : NULL;
@@ -355,6 +356,9 @@ int main(int argc, char **argv)
 	test_shape(&t, &r, "c17 k9 13x11 p0", shape3(17, 13, 11, 9, 0, 0), 1);
 	test_shape(&t, &r, "c8 k12 10x9 ph1 pw0", shape3(8, 10, 9, 12, 1, 0), 1);
 	test_shape(&t, &r, "c12 k8 9x10 ph0 pw1", shape3(12, 9, 10, 8, 0, 1), 0);
+	test_shape(&t, &r, "c16 k24 47x45 p1", shape3(16, 47, 45, 24, 1, 1), 1);
+	test_shape(&t, &r, "c24 k16 49x47 p0", shape3(24, 49, 47, 16, 0, 0), 1);
+	test_shape(&t, &r, "c8 k8 50x51 ph0 pw1", shape3(8, 50, 51, 8, 0, 1), 0);
 	test_sensitivity(&t, &r);
 	test_unsupported(&t);
 	/* Any argument skips the timing, for quick runs under sanitizers. */

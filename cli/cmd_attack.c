@@ -1,0 +1,537 @@
+/* cmd_attack.c - `advex attack`: run an attack on one image (a per-step
+ * table) or on a range of dataset images at several epsilons (the success
+ * rate per epsilon, the curve researchers plot). */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attack.h"
+#include "cli.h"
+#include "dataset.h"
+#include "image.h"
+
+enum {
+	OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_IMAGE, OPT_IMAGES, OPT_TARGET,
+	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
+	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
+	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET
+};
+
+#define MAX_EPS 64
+
+struct attack_args {
+	struct cli_model_opts mo;
+	const char *data, *split, *image, *images, *target, *out;
+	const char *eps_text[MAX_EPS];	/* as given, for tables */
+	double eps[MAX_EPS];
+	int n_eps, alpha_set, json, csv, quiet;
+	struct attack_params p;
+};
+
+static void attack_help(void)
+{
+	printf("usage: advex attack (--model FILE | --arch NAME) --image REF [options]\n"
+	       "       advex attack (--model FILE | --arch NAME) --data DIR --images A:B\n"
+	       "                    --eps E1,E2,... [options]\n\n"
+	       "Run a gradient attack. With --image: one image, a table of every step\n"
+	       "(iteration, loss, target probability, prediction, gradient norm, zero\n"
+	       "fraction), the diagnosis when the gradient vanishes, and a summary.\n"
+	       "With --images A:B: every dataset image in [A, B) at every epsilon, and\n"
+	       "the success rate per epsilon with the clean accuracy.\n\n%s"
+	       "  --data DIR          STL-10 binary directory or folder of class folders\n"
+	       "  --split S           train, test (default) or unlabeled\n"
+	       "  --image REF         a dataset index (with --data) or a PNG file\n"
+	       "  --images A:B        dataset images A..B-1 (batch mode)\n"
+	       "  --target CLASS      class to reach, by name or index; none: untargeted\n"
+	       "                      (push the true label's loss up)\n"
+	       "  --attack K          fgsm, ifgsm (= bim), pgd (default), mifgsm\n"
+	       "  --loss L            ce (default: cross-entropy on logits), prob-ce (Keras:\n"
+	       "                      clipped probabilities), prob-naive (log of the float32\n"
+	       "                      softmax), cw (Carlini-Wagner margin)\n"
+	       "  --norm N            linf (default; sign step) or l2 (normalized step)\n"
+	       "  --eps E             radius in pixel units of [0,1]; '8/255' accepted;\n"
+	       "                      a comma list in batch mode (default 8/255)\n"
+	       "  --alpha A           step size (default 2.5*eps/iters, at most eps)\n"
+	       "  --iters K           iterations (default 10; fgsm: 1)\n"
+	       "  --momentum M        MI-FGSM decay (default 1)\n"
+	       "  --random-start      start at a random point of the eps-ball (pgd always)\n"
+	       "  --seed S            seed of the random start (default 0); with --arch it\n"
+	       "                      also seeds the weights\n"
+	       "  --early-stop        stop when the target (untargeted: any wrong class) is\n"
+	       "                      predicted\n"
+	       "  --clip-eps E        prob-ce clip (default 1e-7, as Keras)\n"
+	       "  --kappa K           cw confidence margin (default 0)\n"
+	       "  --out FILE.png      write the adversarial image (8-bit RGB, parameters in\n"
+	       "                      tEXt chunks)\n"
+	       "  --json              JSON lines: one per step ({\"type\":\"step\", iter, loss,\n"
+	       "                      target_prob, pred, grad_l2, grad_linf, zero_fraction,\n"
+	       "                      pert_linf, pert_l2, diagnosis}) and a summary; batch:\n"
+	       "                      one object per epsilon with eps, attempted, succeeded,\n"
+	       "                      success_rate, skipped, skipped_images, clean_accuracy\n"
+	       "  --csv               batch mode: CSV table\n"
+	       "  --quiet             no per-step table / progress bar\n",
+	       cli_model_help);
+}
+
+static int parse_eps_list(struct attack_args *a, char *list)
+{
+	char *tok, *save = NULL;
+
+	a->n_eps = 0;
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (a->n_eps == MAX_EPS)
+			return cli_usage_error("attack", "at most %d epsilons", MAX_EPS);
+		if (cli_parse_eps(tok, &a->eps[a->n_eps]))
+			return cli_usage_error("attack", "--eps: '%s' is not a number or fraction", tok);
+		a->eps_text[a->n_eps++] = tok;
+	}
+	return a->n_eps ? EXIT_OK : cli_usage_error("attack", "--eps is empty");
+}
+
+static int parse_number(const char *opt, const char *s, double *v)
+{
+	if (cli_parse_eps(s, v))
+		return cli_usage_error("attack", "%s: '%s' is not a number", opt, s);
+	return EXIT_OK;
+}
+
+static int parse(int argc, char **argv, struct attack_args *a)
+{
+	static const struct option longopts[] = {
+		CLI_MODEL_OPTIONS,
+		{ "data", required_argument, NULL, OPT_DATA },
+		{ "split", required_argument, NULL, OPT_SPLIT },
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "images", required_argument, NULL, OPT_IMAGES },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "attack", required_argument, NULL, OPT_ATTACK },
+		{ "loss", required_argument, NULL, OPT_LOSS },
+		{ "norm", required_argument, NULL, OPT_NORM },
+		{ "eps", required_argument, NULL, OPT_EPS },
+		{ "alpha", required_argument, NULL, OPT_ALPHA },
+		{ "iters", required_argument, NULL, OPT_ITERS },
+		{ "momentum", required_argument, NULL, OPT_MOMENTUM },
+		{ "random-start", no_argument, NULL, OPT_RANDOM_START },
+		{ "early-stop", no_argument, NULL, OPT_EARLY_STOP },
+		{ "clip-eps", required_argument, NULL, OPT_CLIP_EPS },
+		{ "kappa", required_argument, NULL, OPT_KAPPA },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "csv", no_argument, NULL, OPT_CSV },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char err[ERR_MAX];
+	long v;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int r = cli_model_opt(&a->mo, "attack", c, optarg);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (c == OPT_SEED)
+			a->p.seed = a->mo.seed;
+		if (r)
+			continue;
+		rc = EXIT_OK;
+		switch (c) {
+		case OPT_DATA: a->data = optarg; break;
+		case OPT_SPLIT: a->split = optarg; break;
+		case OPT_IMAGE: a->image = optarg; break;
+		case OPT_IMAGES: a->images = optarg; break;
+		case OPT_TARGET: a->target = optarg; break;
+		case OPT_OUT: a->out = optarg; break;
+		case OPT_JSON: a->json = 1; break;
+		case OPT_CSV: a->csv = 1; break;
+		case OPT_QUIET: a->quiet = 1; break;
+		case OPT_RANDOM_START: a->p.random_start = 1; break;
+		case OPT_EARLY_STOP: a->p.early_stop = 1; break;
+		case OPT_ATTACK:
+			if (attack_kind_parse(optarg, &a->p.kind, err) != ST_OK)
+				return cli_usage_error("attack", "%s", err);
+			break;
+		case OPT_NORM:
+			if (attack_norm_parse(optarg, &a->p.norm, err) != ST_OK)
+				return cli_usage_error("attack", "%s", err);
+			break;
+		case OPT_LOSS:
+			if (loss_mode_parse(optarg, &a->p.loss.mode, err) != ST_OK)
+				return cli_usage_error("attack", "%s", err);
+			break;
+		case OPT_EPS: rc = parse_eps_list(a, optarg); break;
+		case OPT_ALPHA:
+			rc = parse_number("--alpha", optarg, &a->p.alpha);
+			a->alpha_set = 1;
+			break;
+		case OPT_MOMENTUM: rc = parse_number("--momentum", optarg, &a->p.momentum); break;
+		case OPT_CLIP_EPS: rc = parse_number("--clip-eps", optarg, &a->p.loss.clip_eps); break;
+		case OPT_KAPPA: rc = parse_number("--kappa", optarg, &a->p.loss.kappa); break;
+		case OPT_ITERS:
+			if ((v = cli_parse_long(optarg, 0, 1000000)) < 0)
+				return cli_usage_error("attack", "--iters: '%s' is not a count", optarg);
+			a->p.iters = (int)v;
+			break;
+		case 'h': attack_help(); exit(EXIT_OK);
+		default: return cli_usage_error("attack", "unknown option");
+		}
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return cli_usage_error("attack", "unexpected argument '%s'", argv[optind]);
+	if (!!a->image == !!a->images)
+		return cli_usage_error("attack", "give --image REF (one image) or --images A:B (batch)");
+	if (a->images && !a->data)
+		return cli_usage_error("attack", "--images needs --data");
+	if (a->image && a->n_eps > 1)
+		return cli_usage_error("attack", "several epsilons need --images A:B");
+	if (a->p.kind == ATTACK_FGSM)
+		a->p.iters = 1;
+	return EXIT_OK;
+}
+
+/* alpha defaults to 2.5*eps/iters (Madry et al.'s choice), at most eps. */
+static void set_eps(struct attack_args *a, double eps)
+{
+	a->p.eps = eps;
+	if (!a->alpha_set) {
+		a->p.alpha = 2.5 * eps / (a->p.iters > 0 ? a->p.iters : 1);
+		if (a->p.alpha > eps)
+			a->p.alpha = eps;
+	}
+}
+
+/* ---- one image ----------------------------------------------------------- */
+
+struct single_ctx {
+	const struct net_info *in;
+	int json, quiet;
+};
+
+static void print_step_json(const struct net_info *in, const struct attack_report *r,
+			    const char *type)
+{
+	json_t *o = json_pack("{s:s, s:i, s:f, s:f, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:f}",
+			      "type", type, "iter", r->iter, "loss", r->loss,
+			      "target_prob", r->target_prob, "pred", r->pred,
+			      "pred_name", in->classes[r->pred], "grad_l2", r->grad.l2,
+			      "grad_linf", r->grad.linf, "zero_fraction", r->grad.zero_frac,
+			      "pert_linf", r->pert_linf, "pert_l2", r->pert_l2,
+			      "step_ms", r->step_ms, "success", r->success,
+			      "grad_l1", r->grad.l1);
+	char *s;
+
+	json_object_set_new(o, "diagnosis", r->diagnosis && r->diagnosis[0] ?
+			    json_string(r->diagnosis) : json_null());
+	if (isinf(r->loss) || isnan(r->loss))
+		json_object_set_new(o, "loss", json_string(isnan(r->loss) ? "nan" : "inf"));
+	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(o);
+}
+
+static int on_step(const struct attack_report *r, void *user)
+{
+	const struct single_ctx *c = user;
+
+	if (c->json) {
+		print_step_json(c->in, r, "step");
+		return 0;
+	}
+	if (c->quiet)
+		return 0;
+	printf("%4d  %12.6g  %11.4g  %-12s %11.4g  %6.2f%%  %9.4g  %7.1fms\n", r->iter,
+	       r->loss, r->target_prob, c->in->classes[r->pred], r->grad.l2,
+	       100 * r->grad.zero_frac, r->pert_linf, r->step_ms);
+	if (r->diagnosis && r->diagnosis[0])
+		printf("      diagnosis: %s\n", r->diagnosis);
+	return 0;
+}
+
+static int write_png(const struct attack_args *a, const struct attack *at,
+		     const struct net_info *in, const char *src, int target)
+{
+	const struct attack_params *p = attack_get_params(at);
+	char eps[64], alpha[64], iters[32], err[ERR_MAX];
+	const char *keys[] = { "advex.attack", "advex.loss", "advex.norm", "advex.eps",
+			       "advex.alpha", "advex.iterations", "advex.target",
+			       "advex.source", "advex.model" };
+	const char *vals[9];
+
+	snprintf(eps, sizeof eps, "%.9g (%s)", p->eps, a->eps_text[0] ? a->eps_text[0] : "");
+	snprintf(alpha, sizeof alpha, "%.9g", p->alpha);
+	snprintf(iters, sizeof iters, "%d", attack_iter(at));
+	vals[0] = attack_kind_name(p->kind);
+	vals[1] = loss_mode_name(p->loss.mode);
+	vals[2] = attack_norm_name(p->norm);
+	vals[3] = eps;
+	vals[4] = alpha;
+	vals[5] = iters;
+	vals[6] = target >= 0 ? in->classes[target] : "(untargeted)";
+	vals[7] = src;
+	vals[8] = a->mo.model ? a->mo.model : a->mo.arch;
+	if (image_write_png(a->out, attack_x_adv(at), in->in_h, in->in_w, keys, vals,
+			    9, err) != ST_OK)
+		return cli_fail("%s", err);
+	return EXIT_OK;
+}
+
+static void print_summary(const struct attack_args *a, const struct net_info *in,
+			  const struct attack_report *r, int label)
+{
+	const struct attack_params *p = &a->p;
+
+	if (a->json) {
+		print_step_json(in, r, "summary");
+		return;
+	}
+	printf("\nresult       %s: predicted %s (p = %.4g) after %d iteration%s\n",
+	       r->success ? "success" : "no success", in->classes[r->pred],
+	       r->probs[r->pred], r->iter, r->iter == 1 ? "" : "s");
+	printf("             %s = %.4g (loss %.6g)\n", p->target >= 0 ? "p(target)" :
+	       "p(true label)", r->target_prob, r->loss);
+	printf("perturbation Linf %.6g  L2 %.6g  (eps %.6g, %s)\n", r->pert_linf,
+	       r->pert_l2, p->eps, attack_norm_name(p->norm));
+	if (label >= 0)
+		printf("true label   %s\n", in->classes[label]);
+	if (r->diagnosis && r->diagnosis[0])
+		printf("diagnosis    %s\n", r->diagnosis);
+}
+
+static int run_single(struct attack_args *a, struct net *n, struct dataset *d)
+{
+	const struct net_info *in = net_get_info(n);
+	float *x = malloc(sizeof *x * 3 * (size_t)in->in_h * in->in_w);
+	struct single_ctx ctx = { in, a->json, a->quiet };
+	struct attack_report rep;
+	struct attack *at = NULL;
+	char name[512], err[ERR_MAX];
+	int label, rc;
+
+	if (!x)
+		return cli_fail("out of memory");
+	rc = cli_load_image(a->image, d, in, x, &label, name, sizeof name);
+	if (rc)
+		goto out;
+	a->p.true_label = label;
+	set_eps(a, a->n_eps ? a->eps[0] : 8.0 / 255);
+	if (attack_params_check(&a->p, in->n_classes, err) != ST_OK ||
+	    attack_new(n, &at, err) != ST_OK || attack_reset(at, x, &a->p, err) != ST_OK) {
+		rc = cli_fail("%s", err);
+		goto out;
+	}
+	if (!a->json && !a->quiet) {
+		printf("attack %s %s eps %.6g alpha %.6g iters %d, loss %s, %s%s\n",
+		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm), a->p.eps,
+		       a->p.alpha, a->p.iters, loss_mode_name(a->p.loss.mode),
+		       a->p.target >= 0 ? "target " : "untargeted",
+		       a->p.target >= 0 ? in->classes[a->p.target] : "");
+		printf("image  %s%s%s\n\n", name, label >= 0 ? ", true label " : "",
+		       label >= 0 ? in->classes[label] : "");
+		printf("%4s  %12s  %11s  %-12s %11s  %7s  %9s  %9s\n", "iter", "loss",
+		       a->p.target >= 0 ? "p(target)" : "p(true)", "prediction",
+		       "grad L2", "zero", "pert Linf", "time");
+	}
+	attack_run(at, on_step, &ctx);
+	attack_evaluate(at, &rep);
+	print_summary(a, in, &rep, attack_label(at));
+	if (a->out)
+		rc = write_png(a, at, in, name, a->p.target);
+out:
+	attack_free(at);
+	free(x);
+	return rc;
+}
+
+/* ---- batch: images x epsilons ---------------------------------------------- */
+
+static int parse_range(const char *s, int count, int *lo, int *hi)
+{
+	char *end;
+	long a = strtol(s, &end, 10), b;
+
+	if (end == s || *end != ':')
+		return -1;
+	s = end + 1;
+	b = strtol(s, &end, 10);
+	if (end == s || *end || a < 0 || b <= a || b > count)
+		return -1;
+	*lo = (int)a;
+	*hi = (int)b;
+	return 0;
+}
+
+static void progress(int done, int total, double eps, int ok, int tty)
+{
+	int i, fill = total ? 30 * done / total : 30;
+	char bar[31];
+
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = 0;
+	if (tty)
+		fprintf(stderr, "\r\033[Keps %.4g [%s] %d/%d succeeded %d", eps, bar,
+			done, total, ok);
+}
+
+static void print_batch_row(const struct attack_args *a, int e, int attempted,
+			    int succeeded, const int *skipped, int n_skipped,
+			    double clean_acc)
+{
+	double rate = attempted ? (double)succeeded / attempted : 0.0;
+	int i;
+
+	if (a->json) {
+		json_t *o = json_pack("{s:f, s:s, s:i, s:i, s:f, s:i, s:f}", "eps", a->eps[e],
+				      "eps_text", a->eps_text[e], "attempted", attempted,
+				      "succeeded", succeeded, "success_rate", rate,
+				      "skipped", n_skipped, "clean_accuracy", clean_acc);
+		json_t *sk = json_array();
+		char *s;
+
+		for (i = 0; i < n_skipped; i++)
+			json_array_append_new(sk, json_integer(skipped[i]));
+		json_object_set_new(o, "skipped_images", sk);
+		s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(o);
+	} else if (a->csv) {
+		printf("%.8g,%s,%d,%d,%.6f,%d,%.6f\n", a->eps[e], a->eps_text[e], attempted,
+		       succeeded, rate, n_skipped, clean_acc);
+	} else {
+		printf("%-12s %10d %10d %11.1f%%\n", a->eps_text[e], attempted, succeeded,
+		       100 * rate);
+	}
+	fflush(stdout);
+}
+
+static int run_batch(struct attack_args *a, struct net *n, struct dataset *d)
+{
+	const struct net_info *in = net_get_info(n);
+	size_t npix = 3 * (size_t)in->in_h * in->in_w;
+	int lo, hi, i, e, rc = EXIT_OK, n_skipped = 0, clean_ok = 0, labelled = 0;
+	int tty = isatty(2) && !a->quiet && !a->json && !a->csv;
+	float *x = malloc(sizeof *x * npix);
+	int *skipped = NULL;
+	struct attack *at = NULL;
+	struct attack_report rep;
+	char err[ERR_MAX];
+
+	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
+		free(x);
+		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",
+				       a->images, dataset_count(d));
+	}
+	skipped = malloc(sizeof *skipped * (size_t)(hi - lo));
+	if (!x || !skipped || attack_new(n, &at, err) != ST_OK) {
+		rc = cli_fail("%s", x && skipped ? err : "out of memory");
+		goto out;
+	}
+	/* clean accuracy and the images whose label already is the target */
+	for (i = lo; i < hi; i++) {
+		int y = dataset_label(d, i), k, arg = 0;
+		const float *z;
+
+		if (dataset_image(d, i, x, err) != ST_OK) {
+			rc = cli_fail("%s", err);
+			goto out;
+		}
+		z = net_forward(n, x, 1);
+		for (k = 1; k < in->n_classes; k++)
+			if (z[k] > z[arg])
+				arg = k;
+		labelled += y >= 0;
+		clean_ok += y >= 0 && arg == y;
+		if (a->p.target >= 0 && y == a->p.target)
+			skipped[n_skipped++] = i;
+	}
+	if (a->csv)
+		printf("eps,eps_text,attempted,succeeded,success_rate,skipped,clean_accuracy\n");
+	else if (!a->json)
+		printf("%s %s, loss %s, %s%s, images %d..%d of %s (%s)\n"
+		       "clean accuracy %.2f%% (%d of %d); %d skipped (true label is the target)\n\n"
+		       "%-12s %10s %10s %12s\n",
+		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm),
+		       loss_mode_name(a->p.loss.mode), a->p.target >= 0 ? "target " : "untargeted",
+		       a->p.target >= 0 ? in->classes[a->p.target] : "", lo, hi - 1,
+		       dataset_path(d), dataset_split(d),
+		       labelled ? 100.0 * clean_ok / labelled : 0.0, clean_ok, labelled,
+		       n_skipped, "eps", "attempted", "succeeded", "success rate");
+	for (e = 0; e < a->n_eps; e++) {
+		int attempted = 0, succeeded = 0;
+
+		set_eps(a, a->eps[e]);
+		for (i = lo; i < hi; i++) {
+			int y = dataset_label(d, i);
+
+			if (a->p.target >= 0 && y == a->p.target)
+				continue;
+			a->p.true_label = y;
+			if (dataset_image(d, i, x, err) != ST_OK ||
+			    attack_params_check(&a->p, in->n_classes, err) != ST_OK ||
+			    attack_reset(at, x, &a->p, err) != ST_OK) {
+				rc = cli_fail("%s", err);
+				goto out;
+			}
+			attack_run(at, NULL, NULL);
+			attack_evaluate(at, &rep);
+			attempted++;
+			succeeded += rep.success;
+			progress(i - lo + 1, hi - lo, a->eps[e], succeeded, tty);
+		}
+		if (tty)
+			fputs("\r\033[K", stderr);
+		print_batch_row(a, e, attempted, succeeded, skipped, n_skipped,
+				labelled ? (double)clean_ok / labelled : 0.0);
+	}
+out:
+	attack_free(at);
+	free(x);
+	free(skipped);
+	return rc;
+}
+
+int cmd_attack(int argc, char **argv)
+{
+	struct attack_args a = { .mo = { .seed = 1 }, .p = attack_params_default() };
+	struct dataset *d = NULL;
+	struct net *n = NULL;
+	int rc;
+
+	a.p.seed = 0;
+	if ((rc = parse(argc, argv, &a)))
+		return rc;
+	if (!a.n_eps) {
+		a.eps[0] = 8.0 / 255;
+		a.eps_text[0] = "8/255";
+		a.n_eps = 1;
+	}
+	cli_set_threads(a.mo.threads);
+	if ((rc = cli_load_net(&a.mo, "attack", 1, 0, &n)))
+		return rc;
+	if (a.target) {
+		a.p.target = cli_class_index(net_get_info(n), a.target);
+		if (a.p.target < 0) {
+			net_free(n);
+			return EXIT_FAIL;
+		}
+	}
+	if (a.data && (rc = cli_open_data(a.data, a.split, &d))) {
+		net_free(n);
+		return rc;
+	}
+	rc = a.images ? run_batch(&a, n, d) : run_single(&a, n, d);
+	dataset_close(d);
+	net_free(n);
+	return rc;
+}

@@ -1,0 +1,153 @@
+/* attack.h - gradient attacks one iteration at a time: FGSM, iterative FGSM
+ * (BIM), PGD and MI-FGSM, targeted or untargeted, Linf or L2.
+ *
+ * One struct attack holds the state of one attack on one image: the
+ * original x0, the current x_adv, the momentum and the random generator.
+ * It can be stepped one iteration at a time (the explorer), run to the end
+ * with a per-step callback that may cancel (the CLI), reset to x0, or
+ * continued with a changed epsilon, step size, target or loss.
+ * Every buffer is sized in attack_new: stepping allocates nothing.
+ *
+ * Units: pixels in [0,1]; eps and alpha are in the same units (Linf: per
+ * pixel; L2: over the whole image). A targeted attack descends the loss
+ * toward the target; an untargeted one ascends the loss of the true label.
+ * After every update x_adv is projected onto the eps-ball around x0 and
+ * onto [0,1].
+ */
+#ifndef ADVEX_ATTACK_H
+#define ADVEX_ATTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "loss.h"
+#include "net.h"
+#include "status.h"
+
+enum attack_kind {
+	ATTACK_FGSM,	/* one step of size eps; alpha and iters ignored */
+	ATTACK_BIM,	/* iterative FGSM: iters steps of size alpha */
+	ATTACK_PGD,	/* BIM from a uniform random point of the eps-ball */
+	ATTACK_MIFGSM	/* BIM on g_acc = momentum * g_acc + g / ||g||_1 */
+};
+#define ATTACK_N_KINDS 4
+
+enum attack_norm { ATTACK_LINF, ATTACK_L2 };
+
+struct attack_params {
+	enum attack_kind kind;
+	struct loss_params loss;
+	enum attack_norm norm;
+	double eps;		/* radius of the ball around x0 */
+	double alpha;		/* step size, in (0, eps] */
+	int iters;		/* updates, >= 1 (FGSM: always 1) */
+	double momentum;	/* MI-FGSM decay mu, >= 0 */
+	int random_start;	/* BIM, MI-FGSM: start at a random point of the
+				   ball; PGD always does, FGSM never */
+	uint64_t seed;		/* of the random start */
+	int target;		/* class to reach; -1: untargeted */
+	int true_label;		/* -1: unknown, the prediction at x0 stands in */
+	int early_stop;		/* 1: stop when the target is predicted
+				   (untargeted: when any wrong class is) */
+};
+
+/* One evaluation of the attack at x_adv, and the update that followed it. */
+struct attack_report {
+	int iter;		/* updates made before this evaluation; 0 = at x0
+				   (or at the random start) */
+	double loss;		/* of the loss's class (below) at x_adv */
+	struct loss_info loss_info;
+	int cls;		/* the loss's class: target, or true label */
+	const float *logits;	/* n_classes model outputs (probabilities when
+				   the model outputs them); owned by the attack */
+	const float *probs;	/* n_classes, see loss_eval; owned by the attack */
+	int pred;		/* argmax of the output */
+	double target_prob;	/* probs[cls]: p(target), untargeted p(true label) */
+	struct diag_grad grad;	/* of dLoss/dpixels */
+	const double *layer_norms; /* n_layers + 1, owned by the net, valid
+				   until its next backward (net_grad_norms) */
+	int n_layers;
+	const char *diagnosis;	/* diag_explain sentence, "" when healthy;
+				   owned by the attack, valid until the next
+				   step or evaluate */
+	int success;		/* target predicted / true label no longer */
+	int updated;		/* 1: x_adv moved after the evaluation */
+	int finished;		/* 1: iters reached or early-stopped */
+	double pert_linf, pert_l2; /* of x_adv - x0 after the update */
+	double step_ms;		/* wall time of the whole step */
+};
+
+struct attack;
+
+/* Static names: "fgsm", "bim", "pgd", "mifgsm"; "linf", "l2". */
+const char *attack_kind_name(enum attack_kind k);
+const char *attack_norm_name(enum attack_norm n);
+/* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */
+enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err);
+enum status attack_norm_parse(const char *s, enum attack_norm *out, char *err);
+
+/* PGD, Linf, eps 8/255, alpha 2/255, 10 iterations, momentum 1, ce loss,
+ * seed 0, untargeted, true label unknown, no early stop. */
+struct attack_params attack_params_default(void);
+
+/* ST_ERR_ARG and a message naming the value when p is unusable for a model
+ * with n_classes classes: Linf eps outside (0, 1], L2 eps not > 0, alpha
+ * outside (0, eps] (iterative kinds), iters < 1, target or true_label out
+ * of range or equal, momentum < 0, kappa < 0, clip_eps outside (0, 0.5). */
+enum status attack_params_check(const struct attack_params *p, int n_classes,
+				char *err);
+
+/* Size every buffer for one image of net's input. The attack borrows net
+ * (which must outlive it and be created with max_batch >= 1) and runs
+ * forward/backward on it: the net's output and norms belong to whichever
+ * call ran last. */
+enum status attack_new(struct net *net, struct attack **out, char *err);
+void attack_free(struct attack *a);
+
+/* Start over from x0 (C*H*W pixels in [0,1], copied) with params p:
+ * x_adv = x0 (or a random start), iteration 0, momentum 0. Resolves an
+ * unknown true label of an untargeted attack by one forward at x0. */
+enum status attack_reset(struct attack *a, const float *x0,
+			 const struct attack_params *p, char *err);
+
+/* Change the parameters between steps, keeping x_adv and the iteration
+ * count; x_adv is re-projected onto the new eps-ball. The momentum restarts
+ * when the kind, target or loss mode changes. Clears an early stop, so the
+ * attack can go on. No random start here (that is attack_reset's). */
+enum status attack_set_params(struct attack *a, const struct attack_params *p,
+			      char *err);
+
+/* One iteration: evaluate loss and gradient at x_adv, fill rep (may be
+ * NULL), then - unless finished or early-stopped - update x_adv.
+ * Non-finite gradient components count as 0 in the update, so a NaN never
+ * reaches x_adv. Returns 1 when the attack is finished (after this step),
+ * 0 when there is more to do, -1 when attack_reset never succeeded. */
+int attack_step(struct attack *a, struct attack_report *rep);
+
+/* Called after each step; a non-zero return cancels the run. */
+typedef int (*attack_cb)(const struct attack_report *rep, void *user);
+
+/* Step until finished, calling cb (may be NULL) after each step.
+ * Returns 0 when finished, 1 when cb cancelled, -1 as attack_step. */
+int attack_run(struct attack *a, attack_cb cb, void *user);
+
+/* Evaluate at the current x_adv without updating (the final prediction
+ * and probabilities, gradient and diagnosis at the end point). rep->iter
+ * is the number of updates made; updated is 0. */
+void attack_evaluate(struct attack *a, struct attack_report *rep);
+
+/* Borrowed views (C*H*W floats), owned by the attack. x_adv changes with
+ * each step; grad is dLoss/dpixels of the last evaluation. */
+const float *attack_x_adv(const struct attack *a);
+const float *attack_x0(const struct attack *a);
+const float *attack_grad(const struct attack *a);
+size_t attack_n_pixels(const struct attack *a);
+int attack_iter(const struct attack *a);
+int attack_finished(const struct attack *a);
+/* The true label in use: given, or the prediction at x0; -1 when neither
+ * is known (a targeted attack with no label given). */
+int attack_label(const struct attack *a);
+const struct attack_params *attack_get_params(const struct attack *a);
+
+#endif

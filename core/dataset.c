@@ -1,0 +1,226 @@
+/* dataset.c - one handle over the two kinds of labelled image sets
+ * (see dataset.h): it decides which kind a directory is and dispatches to
+ * stl10 or imagedir.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "dataset.h"
+
+#include "imagedir.h"
+#include "stl10.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct dataset {
+	enum dataset_kind kind;
+	char *path;		/* as given */
+	char *split;		/* the split used; "": the image folder itself */
+	struct stl10 *stl;	/* when kind == DATASET_STL10 */
+	struct imagedir *img;	/* when kind == DATASET_IMAGEDIR */
+};
+
+/* "a/b", malloc'd. */
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static int is_file(const char *dir, const char *name)
+{
+	struct stat sb;
+	char *p = path_join(dir, name);
+	int ok = p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+
+	free(p);
+	return ok;
+}
+
+/* An STL-10 binary directory holds at least one SPLIT_X.bin. */
+static int is_stl10(const char *dir)
+{
+	return is_file(dir, "test_X.bin") || is_file(dir, "train_X.bin") ||
+	       is_file(dir, "unlabeled_X.bin");
+}
+
+static enum status open_stl10(struct dataset *d, const char *dir,
+			      const char *split, char *note, char *err)
+{
+	d->kind = DATASET_STL10;
+	d->split = strdup(split);
+	if (!d->split)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
+	return stl10_open(dir, split, &d->stl, note, err);
+}
+
+/* DIR/<split>/ when that is itself a folder of class folders, else DIR (so a
+ * class that happens to be called "test" is not taken for a split). */
+static enum status open_imagedir(struct dataset *d, const char *dir,
+				 const char *split, char *err)
+{
+	char *sub = path_join(dir, split);
+	enum status st;
+
+	if (!sub)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
+	d->kind = DATASET_IMAGEDIR;
+	if (imagedir_looks_like(sub)) {
+		d->split = strdup(split);
+		st = d->split ? imagedir_open(sub, &d->img, err)
+			      : status_set(err, ST_ERR_NOMEM,
+					   "%s: out of memory", dir);
+	} else {
+		d->split = strdup("");
+		st = d->split ? imagedir_open(dir, &d->img, err)
+			      : status_set(err, ST_ERR_NOMEM,
+					   "%s: out of memory", dir);
+	}
+	free(sub);
+	return st;
+}
+
+static int has_image_folder(const char *dir, const char *split)
+{
+	char *sub = path_join(dir, split);
+	int yes = imagedir_looks_like(dir) || (sub && imagedir_looks_like(sub));
+
+	free(sub);
+	return yes;
+}
+
+/* DIR, or its stl10_binary/ sub-folder (the archive unpacks to that), is
+ * STL-10; else a folder of class folders; else neither. */
+static enum status open_kind(struct dataset *d, const char *dir,
+			     const char *split, char *note, char *err)
+{
+	struct stat sb;
+	char *nested;
+	enum status st;
+
+	if (stat(dir, &sb) != 0)
+		return status_set(err, ST_ERR_IO, "%s: %s", dir,
+				  strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return status_set(err, ST_ERR_ARG, "%s: not a directory", dir);
+	if (is_stl10(dir))
+		return open_stl10(d, dir, split, note, err);
+	nested = path_join(dir, "stl10_binary");
+	if (!nested)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
+	if (is_stl10(nested))
+		st = open_stl10(d, nested, split, note, err);
+	else if (has_image_folder(dir, split))
+		st = open_imagedir(d, dir, split, err);
+	else
+		st = status_set(err, ST_ERR_FORMAT,
+				"%s: neither an STL-10 binary directory (no "
+				"%s_X.bin) nor a folder of class sub-folders "
+				"with PNG files", dir, split);
+	free(nested);
+	return st;
+}
+
+enum status dataset_open(const char *dir, const char *split,
+			 struct dataset **out, char *note, char *err)
+{
+	struct dataset *d;
+	enum status st;
+
+	*out = NULL;
+	if (note)
+		note[0] = '\0';
+	if (!split)
+		split = "test";
+	d = calloc(1, sizeof *d);
+	if (!d || !(d->path = strdup(dir))) {
+		free(d);
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
+	}
+	st = open_kind(d, dir, split, note, err);
+	if (st != ST_OK) {
+		dataset_close(d);
+		return st;
+	}
+	*out = d;
+	return ST_OK;
+}
+
+void dataset_close(struct dataset *d)
+{
+	if (!d)
+		return;
+	stl10_close(d->stl);
+	imagedir_close(d->img);
+	free(d->split);
+	free(d->path);
+	free(d);
+}
+
+enum dataset_kind dataset_kind(const struct dataset *d)
+{
+	return d->kind;
+}
+
+const char *dataset_path(const struct dataset *d)
+{
+	return d->path;
+}
+
+const char *dataset_split(const struct dataset *d)
+{
+	return d->split;
+}
+
+int dataset_count(const struct dataset *d)
+{
+	return d->stl ? stl10_count(d->stl) : imagedir_count(d->img);
+}
+
+int dataset_height(const struct dataset *d)
+{
+	return d->stl ? STL10_SIDE : imagedir_height(d->img);
+}
+
+int dataset_width(const struct dataset *d)
+{
+	return d->stl ? STL10_SIDE : imagedir_width(d->img);
+}
+
+int dataset_n_classes(const struct dataset *d)
+{
+	return d->stl ? stl10_n_classes(d->stl) : imagedir_n_classes(d->img);
+}
+
+const char *dataset_class_name(const struct dataset *d, int c)
+{
+	return d->stl ? stl10_class_name(d->stl, c)
+		      : imagedir_class_name(d->img, c);
+}
+
+int dataset_label(const struct dataset *d, int i)
+{
+	return d->stl ? stl10_label(d->stl, i) : imagedir_label(d->img, i);
+}
+
+void dataset_image_name(const struct dataset *d, int i, char *buf, int n)
+{
+	if (d->stl)
+		stl10_image_name(d->stl, i, buf, n);
+	else
+		imagedir_image_name(d->img, i, buf, n);
+}
+
+enum status dataset_image(const struct dataset *d, int i, float *pix,
+			  char *err)
+{
+	return d->stl ? stl10_image(d->stl, i, pix, err)
+		      : imagedir_image(d->img, i, pix, err);
+}

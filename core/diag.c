@@ -1,0 +1,263 @@
+/* diag.c - gradient statistics and the one-sentence diagnosis (see diag.h).
+ *
+ * The diagnosis checks the causes in order of certainty: facts the loss
+ * reported about itself (a clip, an underflow, a flat C&W margin) name the
+ * cause exactly; the per-layer norms locate a gradient that dies inside the
+ * network; a generic sentence is the last resort, so a stuck attack is
+ * never silent.
+ */
+#include "diag.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+double diag_hist_edge(int i)
+{
+	return pow(10.0, DIAG_HIST_LO_EXP + i);
+}
+
+/* Decade bin of a finite |g| in [1e-12, 1e2). log10 may round across an
+ * edge, so the edges themselves decide. */
+static int hist_bin(double a)
+{
+	int b = (int)floor(log10(a)) - DIAG_HIST_LO_EXP;
+
+	if (b > 0 && a < diag_hist_edge(b))
+		b--;
+	else if (b < DIAG_HIST_BINS - 1 && a >= diag_hist_edge(b + 1))
+		b++;
+	return b < 0 ? 0 : b >= DIAG_HIST_BINS ? DIAG_HIST_BINS - 1 : b;
+}
+
+void diag_grad_stats(const float *g, size_t n, struct diag_grad *out)
+{
+	double lo = diag_hist_edge(0), hi = diag_hist_edge(DIAG_HIST_BINS);
+	size_t i;
+
+	memset(out, 0, sizeof *out);
+	out->n = n;
+	for (i = 0; i < n; i++) {
+		double a = fabs((double)g[i]);
+
+		if (isnan(a)) {
+			out->n_nan++;
+			continue;
+		}
+		if (isinf(a)) {
+			out->n_inf++;
+			continue;
+		}
+		out->l1 += a;
+		out->l2 += a * a;
+		if (a > out->linf)
+			out->linf = a;
+		if (a == 0.0)
+			out->n_zero++;
+		else if (a < lo)
+			out->n_tiny++;
+		else if (a >= hi)
+			out->n_huge++;
+		else
+			out->hist[hist_bin(a)]++;
+	}
+	out->l2 = sqrt(out->l2);
+	out->zero_frac = n ? (double)out->n_zero / (double)n : 0.0;
+}
+
+void diag_perturbation(const float *x, const float *x0, size_t n,
+		       double *linf, double *l2)
+{
+	double m = 0.0, s = 0.0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double d = fabs((double)x[i] - (double)x0[i]);
+
+		if (d > m)
+			m = d;
+		s += d * d;
+	}
+	if (linf)
+		*linf = m;
+	if (l2)
+		*l2 = sqrt(s);
+}
+
+/* ---- the diagnosis ------------------------------------------------------ */
+
+struct explain {
+	const struct diag_input *in;
+	const char *cls;	/* name of the loss's class */
+	char *buf;
+	size_t len;
+};
+
+static const char *explain_put(struct explain *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static const char *explain_put(struct explain *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->buf, e->len, fmt, ap);
+	va_end(ap);
+	return e->buf;
+}
+
+static const char *what_gradient(const struct diag_grad *g)
+{
+	if (g->n_nan)
+		return "NaN";
+	if (g->n_inf)
+		return "infinite";
+	return g->n_zero == g->n ? "zero" : "vanishing";
+}
+
+static const char *explain_probs_model(struct explain *e)
+{
+	const struct diag_input *in = e->in;
+
+	return explain_put(e, "the model outputs probabilities (its last layer is a softmax), "
+			   "so %s treats probabilities as logits (loss %.3f, input gradient "
+			   "Linf %.3g); re-import it with advex-import, which strips the softmax",
+			   loss_mode_name(in->loss->mode), in->loss_value, in->grad->linf);
+}
+
+static const char *explain_underflow(struct explain *e)
+{
+	const struct diag_input *in = e->in;
+	char why[96];
+
+	if (in->li->out_is_probs)
+		snprintf(why, sizeof why, "in the model's own softmax");
+	else
+		snprintf(why, sizeof why, "its logit is %.3f below the largest",
+			 in->li->logit_gap);
+	return explain_put(e, "float32 softmax underflows: p(%s) = 0 (%s), so the loss "
+			   "−ln p = %.3f and the gradient is %s; use --loss ce",
+			   e->cls, why, in->loss_value, what_gradient(in->grad));
+}
+
+static const char *explain_clip(struct explain *e)
+{
+	const struct diag_input *in = e->in;
+
+	if (in->li->cls_clipped < 0)
+		return explain_put(e, "p(%s) = %.3g is below the clip ε = %.3g of probability "
+				   "cross-entropy, so the loss is flat there (%.3f = −ln ε); "
+				   "use --loss ce",
+				   e->cls, (double)in->li->p_cls, in->loss->clip_eps,
+				   in->loss_value);
+	return explain_put(e, "p(%s) = %.7g is above the clip 1 − ε = %.7g of probability "
+			   "cross-entropy, so the loss is flat there (%.3g = −ln(1 − ε)); "
+			   "use --loss ce",
+			   e->cls, (double)in->li->p_cls,
+			   (double)(1.0f - (float)in->loss->clip_eps), in->loss_value);
+}
+
+static const char *explain_cw(struct explain *e)
+{
+	const struct diag_input *in = e->in;
+
+	if (in->li->untargeted)
+		return explain_put(e, "the C&W margin (best wrong class − %s) = %.3f is already "
+				   "above κ = %.3g: the attack succeeded with margin, so the loss "
+				   "is flat there; raise --kappa to push further",
+				   e->cls, in->li->margin, in->loss->kappa);
+	return explain_put(e, "the C&W margin (best other class − %s) = %.3f is already "
+			   "below −κ = %.3g: the attack succeeded with margin, so the loss "
+			   "is flat there; raise --kappa to push further",
+			   e->cls, in->li->margin, 0.0 - in->loss->kappa);
+}
+
+/* The first boundary, from the loss toward the input, where the gradient
+ * norm turns exactly 0; failing that, where it shrinks the most. */
+static const char *explain_layers(struct explain *e)
+{
+	const struct diag_input *in = e->in;
+	const double *norms = net_grad_norms(in->net);
+	int nl = net_get_info(in->net)->n_layers, i, worst = -1;
+	double worst_ratio = 1.0;
+	struct net_layer_info li;
+
+	if (norms[nl] == 0.0)
+		return explain_put(e, "the loss gradient is already 0 at the model output "
+				   "(%s loss %.3f, p(%s) = %.3g): the loss is saturated there",
+				   loss_mode_name(in->loss->mode), in->loss_value, e->cls,
+				   (double)in->li->p_cls);
+	for (i = nl - 1; i >= 0; i--) {
+		if (norms[i] == 0.0 && norms[i + 1] > 0.0) {
+			net_layer(in->net, i, &li);
+			return explain_put(e, "the gradient dies inside the network at layer %d "
+					   "(%s%s%s): its L2 norm is %.3g at the layer's output "
+					   "and exactly 0 at its input%s",
+					   i, li.kind, *li.name ? " " : "", li.name, norms[i + 1],
+					   li.op == NET_RELU ?
+					   " (dead ReLUs: no unit there is active for this image)" : "");
+		}
+		if (norms[i + 1] > 0.0 && norms[i] / norms[i + 1] < worst_ratio) {
+			worst_ratio = norms[i] / norms[i + 1];
+			worst = i;
+		}
+	}
+	if (worst < 0)
+		return NULL;
+	net_layer(in->net, worst, &li);
+	return explain_put(e, "the gradient vanishes inside the network: its L2 norm is %.3g "
+			   "at the output and %.3g at the input; the largest drop is at layer "
+			   "%d (%s%s%s), from %.3g to %.3g",
+			   norms[nl], norms[0], worst, li.kind, *li.name ? " " : "", li.name,
+			   norms[worst + 1], norms[worst]);
+}
+
+static const char *explain_generic(struct explain *e)
+{
+	const struct diag_input *in = e->in;
+	const struct diag_grad *g = in->grad;
+
+	if (g->n_nan || g->n_inf)
+		return explain_put(e, "the input gradient has %zu NaN and %zu infinite "
+				   "components (%s loss %.3f)",
+				   g->n_nan, g->n_inf, loss_mode_name(in->loss->mode),
+				   in->loss_value);
+	return explain_put(e, "the input gradient is %s (Linf %.3g, %s loss %.3f) and "
+			   "neither the loss nor the layer norms show why",
+			   what_gradient(g), g->linf, loss_mode_name(in->loss->mode),
+			   in->loss_value);
+}
+
+const char *diag_explain(const struct diag_input *in, char *buf, size_t len)
+{
+	const struct loss_info *li = in->li;
+	const struct diag_grad *g = in->grad;
+	enum loss_mode mode = in->loss->mode;
+	struct explain e = { in, NULL, buf, len };
+	char name[32];
+	int stuck;
+
+	if (!buf || !len)
+		return NULL;
+	buf[0] = '\0';
+	if (in->classes) {
+		e.cls = in->classes[li->cls];
+	} else {
+		snprintf(name, sizeof name, "class %d", li->cls);
+		e.cls = name;
+	}
+	if (li->out_is_probs && (mode == LOSS_CE || mode == LOSS_CW))
+		return explain_probs_model(&e);
+	stuck = g->n_nan || g->n_inf || g->linf < DIAG_VANISH_LINF;
+	if (!stuck)
+		return NULL;
+	if (mode == LOSS_PROB_NAIVE && li->cls_underflow)
+		return explain_underflow(&e);
+	if (mode == LOSS_PROB_CE && li->cls_clipped)
+		return explain_clip(&e);
+	if (mode == LOSS_CW && li->flat)
+		return explain_cw(&e);
+	if (!g->n_nan && !g->n_inf && in->net && explain_layers(&e))
+		return buf;
+	return explain_generic(&e);
+}
