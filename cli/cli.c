@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch.h"
@@ -15,7 +16,9 @@
 #include "image.h"
 
 const char cli_model_help[] =
-	"  --model FILE     an advex model file (see advex-import)\n"
+	"  --model FILE     an advex model file (see advex-import); default:\n"
+	"                   ~/.local/share/advex/model.safetensors when STL-10 is\n"
+	"                   there too ($XDG_DATA_HOME honoured), else the bundled demo\n"
 	"  --arch NAME      a built-in architecture with seeded random weights:\n"
 	"                   vgg16 (classic 4608-4096-4096-10 head) or vgg16-small\n"
 	"                   (4608-10 head), vgg-compact (4 conv blocks, global\n"
@@ -104,19 +107,84 @@ long cli_parse_long(const char *s, long min, long max)
 	return v;
 }
 
+static int is_file(const char *path, int want_dir)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+}
+
+/* $XDG_DATA_HOME/advex/NAME, else ~/.local/share/advex/NAME. */
+static void data_home(const char *name, char *buf, size_t n)
+{
+	const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+
+	if (x && x[0] == '/')
+		snprintf(buf, n, "%s/advex/%s", x, name);
+	else
+		snprintf(buf, n, "%s/.local/share/advex/%s", h ? h : ".", name);
+}
+
+/* The bundled demo: $ADVEX_DEMO_DIR, the build tree (an uninstalled
+ * advex), or the installed data directory. */
+static int demo_path(const char *name, int want_dir, char *buf, size_t n)
+{
+	const char *env = getenv("ADVEX_DEMO_DIR");
+	const char *const roots[] = { ADVEX_BUILDDIR "/assets", ADVEX_SRCDIR "/assets",
+				      ADVEX_DATADIR };
+	size_t i;
+
+	if (env) {
+		snprintf(buf, n, "%s/%s", env, name);
+		return is_file(buf, want_dir);
+	}
+	for (i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+		snprintf(buf, n, "%s/%s", roots[i], name);
+		if (is_file(buf, want_dir))
+			return 1;
+	}
+	return 0;
+}
+
+int cli_default_source(char *data, char *model, size_t n, int *is_demo)
+{
+	char d[4096], m[4096];
+
+	data_home("stl10_binary", d, sizeof d);
+	data_home("model.safetensors", m, sizeof m);
+	if (is_file(d, 1) && is_file(m, 0)) {
+		snprintf(data, n, "%s", d);
+		snprintf(model, n, "%s", m);
+		*is_demo = 0;
+		return 0;
+	}
+	*is_demo = 1;
+	if (demo_path("demo/stl10_binary", 1, data, n) &&
+	    demo_path("demo-model.safetensors", 0, model, n))
+		return 0;
+	return -1;
+}
+
 int cli_load_net(const struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out)
 {
-	char err[ERR_MAX];
+	char err[ERR_MAX], data[4096], model[4096];
 	struct modelfile *mf;
 	enum status st;
+	int demo;
 
 	*out = NULL;
-	if (!!o->model == !!o->arch) {
-		cli_usage_error(cmd, "give exactly one of --model FILE or --arch NAME");
+	if (o->model && o->arch) {
+		cli_usage_error(cmd, "give one of --model FILE or --arch NAME, not both");
 		return EXIT_USAGE;
 	}
-	if (o->model)
+	if (!o->model && !o->arch) {
+		if (cli_default_source(data, model, sizeof model, &demo))
+			return cli_fail("no --model given, no model at the default path and no bundled demo found (build it with make, or set ADVEX_DEMO_DIR)");
+		fprintf(stderr, "advex: note: no --model: using %s %s\n",
+			demo ? "the bundled demo model" : "the default model", model);
+		st = modelfile_open(model, &mf, err);
+	} else if (o->model)
 		st = modelfile_open(o->model, &mf, err);
 	else
 		st = arch_build(o->arch, 96, 10, NULL, o->seed, &mf, err);
@@ -169,7 +237,16 @@ int cli_parse_eps(const char *s, double *out)
 
 int cli_open_data(const char *dir, const char *split, struct dataset **out)
 {
-	char err[ERR_MAX], note[ERR_MAX] = "";
+	char err[ERR_MAX], note[ERR_MAX] = "", data[4096], model[4096];
+	int demo;
+
+	if (!dir) {
+		if (cli_default_source(data, model, sizeof data, &demo))
+			return cli_fail("no --data given and no STL-10 at the default path or bundled demo");
+		fprintf(stderr, "advex: note: no --data: using %s %s\n",
+			demo ? "the bundled demo data" : "STL-10 at", data);
+		dir = data;
+	}
 
 	if (dataset_open(dir, split, out, note, err) != ST_OK)
 		return cli_fail("%s", err);

@@ -58,8 +58,9 @@ void cli_set_threads(int threads);
 /* Parse a positive integer option value; -1 when invalid. */
 long cli_parse_long(const char *s, long min, long max);
 
-/* Open the model named by the options (exactly one of --model / --arch)
- * and build a net for max_batch images. Prints the error itself. */
+/* Open the model named by the options (--model or --arch; neither: the
+ * default source, see cli_default_source) and build a net for max_batch
+ * images. Prints the error itself. */
 int cli_load_net(const struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out);
 
@@ -69,7 +70,13 @@ int cli_parse_eps(const char *s, double *out);
 
 struct dataset;
 
-/* Open --data DIR (split NULL = test), printing a note the loader gives
+/* Where data and model come from when the user names neither: STL-10 and
+ * model.safetensors under $XDG_DATA_HOME/advex (or ~/.local/share/advex)
+ * when both exist, else the bundled demo. Fills data and model (n bytes
+ * each); *is_demo tells which. Returns -1 when there is neither. */
+int cli_default_source(char *data, char *model, size_t n, int *is_demo);
+
+/* Open --data DIR (split NULL = test; dir NULL = the default source), printing a note the loader gives
  * (e.g. missing class_names.txt) and the error itself. */
 int cli_open_data(const char *dir, const char *split, struct dataset **out);
 

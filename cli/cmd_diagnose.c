@@ -9,55 +9,56 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dataset.h"
+#include "diag.h"
 #include "image.h"
 #include "loss.h"
 #include "npy.h"
 
-enum { OPT_IMAGE = OPT_FIRST_FREE, OPT_TARGET, OPT_GRAD_OUT };
+enum {
+	OPT_IMAGE = OPT_FIRST_FREE, OPT_TARGET, OPT_GRAD_OUT, OPT_DATA, OPT_SPLIT,
+	OPT_LOSS, OPT_CLIP_EPS, OPT_KAPPA
+};
 
 struct diag {
-	const float *logits;	/* n_classes, owned by the net */
+	const float *out;	/* n_classes model outputs, owned by the net */
 	float *probs;		/* n_classes */
 	double loss;
-	int pred, target;
-	double g_l1, g_l2, g_linf, zero_frac;
+	struct loss_params lp;
+	struct loss_info li;
+	struct diag_grad g;
+	char why[DIAG_EXPLAIN_MAX];
+	int pred, target, label;
+	char name[512];		/* the image */
 };
 
 static void diagnose_help(void)
 {
-	printf("usage: advex diagnose (--model FILE | --arch NAME) --image FILE.png\n"
-	       "                      --target CLASS [--json] [--grad-out FILE.npy]\n\n"
-	       "One forward and one backward pass of the cross-entropy on the logits\n"
-	       "toward CLASS (a class name or index): prints the logits, probabilities,\n"
-	       "loss, prediction and the norms of the gradient w.r.t. the input pixels,\n"
-	       "and the gradient's L2 norm at every layer boundary.\n\n%s"
-	       "  --image FILE.png the input image (the model's input size)\n"
+	printf("usage: advex diagnose (--model FILE | --arch NAME) --image REF\n"
+	       "                      --target CLASS [--loss L] [--data DIR] [--json]\n"
+	       "                      [--grad-out FILE.npy]\n\n"
+	       "One forward and one backward pass of a loss toward CLASS (a class name\n"
+	       "or index): the logits, probabilities, loss, prediction, the input\n"
+	       "gradient's norms, exact zeros and histogram of log10|g|, the gradient's\n"
+	       "L2 norm at every layer boundary, and - when the gradient is zero or\n"
+	       "vanishing - a one-sentence diagnosis of why.\n\n%s"
+	       "  --image REF      a PNG file, or an image index of --data\n"
+	       "  --data DIR       STL-10 binary directory or folder of class folders\n"
+	       "  --split S        train, test (default) or unlabeled\n"
 	       "  --target CLASS   target class, by name or index\n"
+	       "  --loss L         ce (default), prob-ce, prob-naive or cw (see advex attack)\n"
+	       "  --clip-eps E     prob-ce clip (default 1e-7, as Keras)\n"
+	       "  --kappa K        cw margin (default 0)\n"
 	       "  --json           one JSON object with keys logits, probs, loss, pred,\n"
 	       "                   target, grad_l1, grad_l2, grad_linf, zero_fraction,\n"
+	       "                   histogram ({edges, counts, zero, nan, inf, tiny, huge}:\n"
+	       "                   counts[i] is the number of |g| in [edges[i], edges[i+1])),\n"
 	       "                   layer_grad_norms (list of {layer, op, name, l2}: the\n"
 	       "                   gradient at the input of each layer; the last entry,\n"
-	       "                   op \"output\", is the gradient w.r.t. the logits)\n"
+	       "                   op \"output\", is the gradient w.r.t. the model output),\n"
+	       "                   diagnosis (null when healthy), and more\n"
 	       "  --grad-out FILE  write the input gradient as NumPy .npy, float32 1x3xHxW\n",
 	       cli_model_help);
-}
-
-static void grad_stats(struct diag *d, const float *g, size_t n)
-{
-	size_t i, zeros = 0;
-
-	d->g_l1 = d->g_l2 = d->g_linf = 0.0;
-	for (i = 0; i < n; i++) {
-		double a = fabs((double)g[i]);
-
-		d->g_l1 += a;
-		d->g_l2 += a * a;
-		if (a > d->g_linf)
-			d->g_linf = a;
-		zeros += g[i] == 0.0f;
-	}
-	d->g_l2 = sqrt(d->g_l2);
-	d->zero_frac = (double)zeros / (double)n;
 }
 
 static json_t *layer_norms_json(const struct net *n)
@@ -76,8 +77,34 @@ static json_t *layer_norms_json(const struct net *n)
 	}
 	json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:f}", "layer",
 					   in->n_layers, "op", "output", "name",
-					   "logits", "l2", norms[in->n_layers]));
+					   in->outputs_probs ? "probabilities" : "logits",
+					   "l2", norms[in->n_layers]));
 	return a;
+}
+
+static json_t *histogram_json(const struct diag_grad *g)
+{
+	json_t *edges = json_array(), *counts = json_array();
+	int i;
+
+	for (i = 0; i <= DIAG_HIST_BINS; i++)
+		json_array_append_new(edges, json_real(diag_hist_edge(i)));
+	for (i = 0; i < DIAG_HIST_BINS; i++)
+		json_array_append_new(counts, json_integer((json_int_t)g->hist[i]));
+	return json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "edges", edges,
+			 "counts", counts, "zero", (json_int_t)g->n_zero,
+			 "nan", (json_int_t)g->n_nan, "inf", (json_int_t)g->n_inf,
+			 "tiny", (json_int_t)g->n_tiny, "huge", (json_int_t)g->n_huge);
+}
+
+/* JSON has no inf/NaN: such values are written as strings. */
+static json_t *num_json(double v)
+{
+	if (isnan(v))
+		return json_string("nan");
+	if (isinf(v))
+		return json_string(v > 0 ? "inf" : "-inf");
+	return json_real(v);
 }
 
 static void print_json(const struct net *n, const struct diag *d)
@@ -88,27 +115,56 @@ static void print_json(const struct net *n, const struct diag *d)
 	int i;
 
 	for (i = 0; i < in->n_classes; i++) {
-		json_array_append_new(lg, json_real(d->logits[i]));
-		json_array_append_new(pr, json_real(d->probs[i]));
+		json_array_append_new(lg, num_json(d->out[i]));
+		json_array_append_new(pr, num_json(d->probs[i]));
 	}
 	json_object_set_new(o, "logits", lg);
 	json_object_set_new(o, "probs", pr);
-	json_object_set_new(o, "loss", json_real(d->loss));
-	json_object_set_new(o, "loss_mode", json_string("ce"));
+	json_object_set_new(o, "loss", num_json(d->loss));
+	json_object_set_new(o, "loss_mode", json_string(loss_mode_name(d->lp.mode)));
 	json_object_set_new(o, "pred", json_integer(d->pred));
 	json_object_set_new(o, "pred_name", json_string(in->classes[d->pred]));
 	json_object_set_new(o, "target", json_integer(d->target));
 	json_object_set_new(o, "target_name", json_string(in->classes[d->target]));
-	json_object_set_new(o, "grad_l1", json_real(d->g_l1));
-	json_object_set_new(o, "grad_l2", json_real(d->g_l2));
-	json_object_set_new(o, "grad_linf", json_real(d->g_linf));
-	json_object_set_new(o, "zero_fraction", json_real(d->zero_frac));
+	json_object_set_new(o, "target_prob", num_json(d->probs[d->target]));
+	json_object_set_new(o, "label", d->label >= 0 ? json_integer(d->label) : json_null());
+	json_object_set_new(o, "image", json_string(d->name));
+	json_object_set_new(o, "grad_l1", num_json(d->g.l1));
+	json_object_set_new(o, "grad_l2", num_json(d->g.l2));
+	json_object_set_new(o, "grad_linf", num_json(d->g.linf));
+	json_object_set_new(o, "zero_fraction", json_real(d->g.zero_frac));
+	json_object_set_new(o, "histogram", histogram_json(&d->g));
 	json_object_set_new(o, "layer_grad_norms", layer_norms_json(n));
+	json_object_set_new(o, "outputs_probs", json_boolean(in->outputs_probs));
+	json_object_set_new(o, "diagnosis", d->why[0] ? json_string(d->why) : json_null());
 	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 	if (s)
 		puts(s);
 	free(s);
 	json_decref(o);
+}
+
+static void print_histogram(const struct diag_grad *g)
+{
+	size_t max = g->n_zero, i;
+	int b;
+
+	for (b = 0; b < DIAG_HIST_BINS; b++)
+		if (g->hist[b] > max)
+			max = g->hist[b];
+	printf("\nhistogram of log10|gradient| (%zu components):\n", g->n);
+	for (b = DIAG_HIST_BINS - 1; b >= 0; b--) {
+		printf("  [1e%+03d, 1e%+03d) %8zu ", DIAG_HIST_LO_EXP + b,
+		       DIAG_HIST_LO_EXP + b + 1, g->hist[b]);
+		for (i = 0; max && i < 40 * g->hist[b] / max; i++)
+			putchar('#');
+		putchar('\n');
+	}
+	printf("  exactly zero      %8zu ", g->n_zero);
+	for (i = 0; max && i < 40 * g->n_zero / max; i++)
+		putchar('#');
+	printf("\n  below 1e-12 %zu, 1e2 and above %zu, NaN %zu, Inf %zu\n", g->n_tiny,
+	       g->n_huge, g->n_nan, g->n_inf);
 }
 
 static void print_text(const struct net *n, const struct diag *d)
@@ -118,33 +174,45 @@ static void print_text(const struct net *n, const struct diag *d)
 	struct net_layer_info li;
 	int i;
 
-	printf("%-12s %14s %14s\n", "class", "logit", "probability");
+	printf("image        %s%s%s\n", d->name, d->label >= 0 ? ", true label " : "",
+	       d->label >= 0 ? in->classes[d->label] : "");
+	printf("%-12s %14s %14s\n", "class", in->outputs_probs ? "output" : "logit",
+	       "probability");
 	for (i = 0; i < in->n_classes; i++)
-		printf("%-12s %14.6g %14.6g%s%s\n", in->classes[i], d->logits[i],
-		       d->probs[i], i == d->pred ? "  <- predicted" : "",
+		printf("%-12s %14.6g %14.6g%s%s\n", in->classes[i], d->out[i], d->probs[i],
+		       i == d->pred ? "  <- predicted" : "",
 		       i == d->target ? "  <- target" : "");
-	printf("\nloss         %.6g (cross-entropy on the logits toward %s)\n",
-	       d->loss, in->classes[d->target]);
+	printf("\nloss         %.6g (%s toward %s)\n", d->loss,
+	       loss_mode_name(d->lp.mode), in->classes[d->target]);
 	printf("prediction   %s (p = %.6g)\n", in->classes[d->pred], d->probs[d->pred]);
 	printf("input grad   L1 %.6g  L2 %.6g  Linf %.6g  exactly zero %.2f%%\n",
-	       d->g_l1, d->g_l2, d->g_linf, 100.0 * d->zero_frac);
+	       d->g.l1, d->g.l2, d->g.linf, 100.0 * d->g.zero_frac);
+	print_histogram(&d->g);
 	printf("\ngradient L2 norm at each layer's input, from the loss back:\n");
-	printf("  %-4s %-22s %-14s %12.6g\n", "out", "logits", "", norms[in->n_layers]);
+	printf("  %-4s %-22s %-14s %12.6g\n", "out", "output", "", norms[in->n_layers]);
 	for (i = in->n_layers - 1; i >= 0; i--) {
 		net_layer(n, i, &li);
 		printf("  %-4d %-22s %-14s %12.6g\n", i, li.kind, li.name, norms[i]);
 	}
 	printf("  %-4s %-22s %-14s %12.6g\n", "px", "pixels", "", net_pixel_grad_norm(n));
+	printf("\ndiagnosis    %s\n", d->why[0] ? d->why : "healthy: the gradient is neither zero nor vanishing");
 }
 
-static int run(struct net *n, const char *image, const char *target_s,
-	       const char *grad_out, int json)
+struct diag_args {
+	struct cli_model_opts mo;
+	const char *image, *target, *grad_out, *data, *split;
+	int json;
+	struct loss_params lp;
+};
+
+static int run(struct net *n, struct diag_args *a, struct dataset *ds)
 {
 	const struct net_info *in = net_get_info(n);
 	size_t npix = 3 * (size_t)in->in_h * in->in_w;
 	float *x = malloc(sizeof *x * npix), *g = malloc(sizeof *g * npix);
 	float *dz = malloc(sizeof *dz * (size_t)in->n_classes);
-	struct diag d = { 0 };
+	struct diag d = { .lp = a->lp };
+	struct diag_input di;
 	char err[ERR_MAX];
 	int rc = EXIT_FAIL, i;
 
@@ -153,29 +221,31 @@ static int run(struct net *n, const char *image, const char *target_s,
 		rc = cli_fail("out of memory");
 		goto out;
 	}
-	d.target = cli_class_index(in, target_s);
+	d.target = cli_class_index(in, a->target);
 	if (d.target < 0)
 		goto out;
-	if (image_load_png(image, in->in_h, in->in_w, x, err) != ST_OK) {
-		rc = cli_fail("%s", err);
+	if ((rc = cli_load_image(a->image, ds, in, x, &d.label, d.name, sizeof d.name)))
 		goto out;
-	}
-	d.logits = net_forward(n, x, 1);
-	d.loss = loss_ce(in->n_classes, d.logits, d.target, d.probs, dz);
+	rc = EXIT_FAIL;
+	d.out = net_forward(n, x, 1);
+	d.loss = loss_eval(&d.lp, in->n_classes, d.out, in->outputs_probs, d.target, 0,
+			   d.probs, dz, &d.li);
 	for (i = 1, d.pred = 0; i < in->n_classes; i++)
-		if (d.logits[i] > d.logits[d.pred])
+		if (d.out[i] > d.out[d.pred])
 			d.pred = i;
 	net_backward(n, dz, g);
-	grad_stats(&d, g, npix);
-	if (grad_out) {
+	diag_grad_stats(g, npix, &d.g);
+	di = (struct diag_input){ &d.lp, &d.li, d.loss, in->classes, &d.g, n };
+	diag_explain(&di, d.why, sizeof d.why);
+	if (a->grad_out) {
 		int shape[4] = { 1, 3, in->in_h, in->in_w };
 
-		if (npy_write_f32(grad_out, shape, 4, g, err) != ST_OK) {
+		if (npy_write_f32(a->grad_out, shape, 4, g, err) != ST_OK) {
 			rc = cli_fail("%s", err);
 			goto out;
 		}
 	}
-	if (json)
+	if (a->json)
 		print_json(n, &d);
 	else
 		print_text(n, &d);
@@ -195,40 +265,64 @@ int cmd_diagnose(int argc, char **argv)
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "target", required_argument, NULL, OPT_TARGET },
 		{ "grad-out", required_argument, NULL, OPT_GRAD_OUT },
+		{ "data", required_argument, NULL, OPT_DATA },
+		{ "split", required_argument, NULL, OPT_SPLIT },
+		{ "loss", required_argument, NULL, OPT_LOSS },
+		{ "clip-eps", required_argument, NULL, OPT_CLIP_EPS },
+		{ "kappa", required_argument, NULL, OPT_KAPPA },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cli_model_opts mo = { .seed = 1 };
-	const char *image = NULL, *target = NULL, *grad_out = NULL;
+	struct diag_args a = { .mo = { .seed = 1 }, .lp = loss_params_default() };
+	struct dataset *ds = NULL;
+	char err[ERR_MAX];
 	struct net *n;
-	int c, json = 0, rc;
+	double v;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		int r = cli_model_opt(&mo, "diagnose", c, optarg);
+		int r = cli_model_opt(&a.mo, "diagnose", c, optarg);
 
 		if (r < 0)
 			return EXIT_USAGE;
 		if (r)
 			continue;
 		switch (c) {
-		case OPT_IMAGE: image = optarg; break;
-		case OPT_TARGET: target = optarg; break;
-		case OPT_GRAD_OUT: grad_out = optarg; break;
-		case OPT_JSON: json = 1; break;
+		case OPT_IMAGE: a.image = optarg; break;
+		case OPT_TARGET: a.target = optarg; break;
+		case OPT_GRAD_OUT: a.grad_out = optarg; break;
+		case OPT_DATA: a.data = optarg; break;
+		case OPT_SPLIT: a.split = optarg; break;
+		case OPT_JSON: a.json = 1; break;
+		case OPT_LOSS:
+			if (loss_mode_parse(optarg, &a.lp.mode, err) != ST_OK)
+				return cli_usage_error("diagnose", "%s", err);
+			break;
+		case OPT_CLIP_EPS:
+		case OPT_KAPPA:
+			if (cli_parse_eps(optarg, &v) || v < 0 || (c == OPT_CLIP_EPS && (v <= 0 || v >= 0.5)))
+				return cli_usage_error("diagnose", "%s: '%s' out of range",
+						       c == OPT_KAPPA ? "--kappa (>= 0)" :
+						       "--clip-eps (0 < e < 0.5)", optarg);
+			*(c == OPT_KAPPA ? &a.lp.kappa : &a.lp.clip_eps) = v;
+			break;
 		case 'h': diagnose_help(); return EXIT_OK;
 		default: return cli_usage_error("diagnose", "unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("diagnose", "unexpected argument '%s'", argv[optind]);
-	if (!image || !target)
+	if (!a.image || !a.target)
 		return cli_usage_error("diagnose", "--image and --target are required");
-	cli_set_threads(mo.threads);
-	rc = cli_load_net(&mo, "diagnose", 1, 0, &n);
-	if (rc)
+	cli_set_threads(a.mo.threads);
+	if (a.data && (rc = cli_open_data(a.data, a.split, &ds)))
 		return rc;
-	rc = run(n, image, target, grad_out, json);
-	net_free(n);
+	rc = cli_load_net(&a.mo, "diagnose", 1, 0, &n);
+	if (!rc) {
+		rc = run(n, &a, ds);
+		net_free(n);
+	}
+	dataset_close(ds);
 	return rc;
 }

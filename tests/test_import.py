@@ -7,7 +7,6 @@ unless CI is set. Where the advex binary exists, `advex diagnose` logits are
 compared with PyTorch's within 1e-4 relative (max|a-b| / max|b|).
 """
 
-import io
 import json
 import os
 import shutil

@@ -9,6 +9,19 @@ computing cross-entropy on the logits toward class 0 w.r.t. the pixels
 (uint8/255): logits and loss within 1e-4 relative, the input gradient within
 1e-3 relative L2, the per-layer gradient norms within 1e-3 relative.
 
+The gradient and the per-layer norms are compared with PyTorch run in
+float64 (layer by layer, retain_grad on every intermediate), not float32: a
+ReLU network's input gradient jumps at every ReLU and max-pool decision, and
+for any image a few of VGG16's millions of decisions sit within float32
+rounding of their kink. Two correct float32 implementations then now and
+then decide one of them differently, which moves the gradient by 1e-3..1e-2
+(PyTorch float32 disagrees with PyTorch float64 that way for about one image
+in six). When advex's gradient is off the float64 one by more than float32
+noise, torchref.Ref64.explain looks for such decisions among the units
+within a few rounding bounds of their kink; the reference then takes the
+same decisions (at most MAX_FLIPS of them, each named in the ok line) and
+the tolerance stays 1e-3. A real backward bug is not explained that way.
+
 Environment (set by `make check`): ADVEX, ADVEX_IMPORT, ADVEX_SRCDIR.
 Without torch the test is skipped, unless CI is set.
 """
@@ -35,6 +48,8 @@ LOSS_TOL = 1e-4
 GRAD_TOL = 1e-3
 NORM_TOL = 1e-3
 STATS_TOL = 1e-5        # grad_l1/l2/linf vs the .npy (both from the same floats)
+FLIP_SUSPECT = 2e-5     # above float32 noise (~1e-6): look for kink flips
+MAX_FLIPS = 3
 SEEDS = {"classic": 1, "small": 2}
 TARGET = 0
 
@@ -108,7 +123,10 @@ def check_head(head):
            "%s head: pred %s = argmax (PyTorch %d), target %s"
            % (head, js["pred"], tpred, js["target"]))
 
-    # The input gradient.
+    # The input gradient, against PyTorch in float64 (Ref64). Where advex's
+    # float32 gradient took a ReLU/max-pool decision the other way at a unit
+    # within float32 rounding of its kink (which PyTorch's float32 does as
+    # often), the reference takes the same decision; see torchref.Ref64.
     try:
         g = T.read_npy(gfile)
     except (OSError, ValueError) as ex:
@@ -119,9 +137,24 @@ def check_head(head):
            % (head, g.shape, g.dtype))
     if g.shape != ref["grad"].shape:
         return
-    e = T.rel_l2(g, ref["grad"])
-    tap.ok(e < GRAD_TOL, "%s head: input gradient rel L2 err %.2e < %g (||g|| %.4g)"
-           % (head, e, GRAD_TOL, np.linalg.norm(ref["grad"])))
+    r64 = T.Ref64(model, img, T.IMAGENET_MEAN, T.IMAGENET_STD, target=TARGET)
+    raw = T.rel_l2(g, r64.base["grad"])
+    e32 = T.rel_l2(g, ref["grad"])
+    flips, match = [], r64.base
+    if raw >= FLIP_SUSPECT:
+        flips, match = r64.explain(g)
+    e = T.rel_l2(g, match["grad"])
+    if not flips:
+        tap.ok(e < GRAD_TOL, "%s head: input gradient rel L2 err %.2e < %g vs PyTorch "
+               "float64 (%.2e vs PyTorch float32; ||g|| %.4g)"
+               % (head, e, GRAD_TOL, e32, np.linalg.norm(match["grad"])))
+    else:
+        tap.ok(e < GRAD_TOL and len(flips) <= MAX_FLIPS,
+               "%s head: input gradient rel L2 err %.2e < %g vs PyTorch float64 taking "
+               "advex's float32 decision at %d kink%s (%s); %.2e without, %.2e vs "
+               "PyTorch float32" % (head, e, GRAD_TOL, len(flips),
+                                    "" if len(flips) == 1 else "s",
+                                    "; ".join(map(str, flips)), raw, e32))
     g64 = g.astype(np.float64).reshape(-1)
     l1, l2, linf = np.abs(g64).sum(), np.sqrt((g64 * g64).sum()), np.abs(g64).max()
     errs = [abs(js["grad_l1"] - l1) / l1, abs(js["grad_l2"] - l2) / l2,
@@ -134,7 +167,7 @@ def check_head(head):
     tap.ok(0.0 <= js["zero_fraction"] <= 1.0 and abs(js["zero_fraction"] - zf) < 1e-9,
            "%s head: zero_fraction %.6g equals the .npy's fraction of zeros %.6g"
            % (head, js["zero_fraction"], zf))
-    tl2 = float(np.linalg.norm(ref["grad"].astype(np.float64)))
+    tl2 = float(np.linalg.norm(match["grad"]))
     tap.ok(abs(js["grad_l2"] - tl2) / tl2 < GRAD_TOL,
            "%s head: grad_l2 %.6g vs PyTorch %.6g within %g"
            % (head, js["grad_l2"], tl2, GRAD_TOL))
@@ -163,18 +196,35 @@ def check_head(head):
     tap.ok(names == want_names, "%s head: layer names features.0 ... %s"
            % (head, [n for n in want_names if n][-1]))
     worst, worst_i = 0.0, -1
-    for i, (x, t) in enumerate(zip(lg, ref["norms"])):
+    for i, (x, t) in enumerate(zip(lg, match["norms"])):
         err = abs(float(x["l2"]) - t) / t if t > 0 else abs(float(x["l2"]))
         if err > worst:
             worst, worst_i = err, i
     if not tap.ok(worst < NORM_TOL,
-                  "%s head: %d per-layer gradient norms within %g rel (worst %.2e at "
+                  "%s head: %d per-layer gradient norms (w.r.t. each layer's input, "
+                  "then the logits) vs PyTorch float64 within %g rel (worst %.2e at "
                   "layer %d %s; input %.4g, logits %.4g)"
                   % (head, len(lg), NORM_TOL, worst, worst_i, want_ops[worst_i],
                      lg[0]["l2"], lg[-1]["l2"])):
-        for i, (x, t) in enumerate(zip(lg, ref["norms"])):
+        for i, (x, t) in enumerate(zip(lg, match["norms"])):
             tap.diag("layer %2d %-8s advex %.7g torch %.7g rel %.2e"
                      % (i, want_ops[i], x["l2"], t, abs(x["l2"] - t) / t if t else 0))
+
+
+def check_no_loophole():
+    """The kink analysis must not explain away a wrong gradient: the float64
+    gradient with the green channel 1% too large is still 1e-3 off after it."""
+    model = T.build_vgg16(head="small", seed=SEEDS["small"])
+    img = T.test_image(96, 96, seed=SEEDS["small"])
+    r64 = T.Ref64(model, img, T.IMAGENET_MEAN, T.IMAGENET_STD, target=TARGET)
+    bad = r64.base["grad"].astype(np.float32).copy()
+    bad[0, 1] *= 1.01
+    raw = T.rel_l2(bad, r64.base["grad"])
+    flips, match = r64.explain(bad)
+    e = T.rel_l2(bad, match["grad"])
+    tap.ok(e >= GRAD_TOL, "kink analysis is no loophole: a gradient with one channel 1%% "
+           "off (rel err %.2e) stays %.2e >= %g off after it (%d kinks tried, %d taken)"
+           % (raw, e, GRAD_TOL, len(r64.kinks), len(flips)))
 
 
 def main():
@@ -189,6 +239,7 @@ def main():
             return
         for head in ("classic", "small"):
             check_head(head)
+        check_no_loophole()
     except Exception as e:  # a crash is a failure, not a silent stop
         import traceback
         tap.ok(False, "test_parity.py crashed: %s: %s" % (type(e).__name__, e))

@@ -1,0 +1,86 @@
+#!/bin/sh
+# bench/compare.sh - advex vs PyTorch: one VGG16@96 attack step (forward +
+# cross-entropy + backward to the input, batch 1) and one forward, at 1 and 2
+# threads. Prints a table of medians and the ratio advex/PyTorch (< 1: advex
+# is faster).
+#
+# Environment:
+#   ADVEX     the advex binary (default ./advex)
+#   STEPS     timed runs of each (default 10)
+#   THREADS   thread counts to try (default "1 2")
+#   HEAD      classic (4608-4096-4096-10, advex --arch vgg16) or small
+#             (4608-10, advex --arch vgg16-small); default classic
+#   PY        the Python with torch (default /usr/bin/python3)
+set -eu
+
+ADVEX=${ADVEX:-./advex}
+STEPS=${STEPS:-10}
+THREADS=${THREADS:-"1 2"}
+HEAD=${HEAD:-classic}
+PY=${PY:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+
+case $HEAD in
+classic) arch=vgg16 ;;
+small) arch=vgg16-small ;;
+*) echo "compare.sh: HEAD must be classic or small" >&2; exit 2 ;;
+esac
+if [ ! -x "$ADVEX" ]; then
+	echo "compare.sh: $ADVEX not found or not executable (set ADVEX, or run make)" >&2
+	exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/advex-compare.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+have_torch=yes
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+	have_torch=no
+	echo "compare.sh: torch is not available to $PY: PyTorch columns are n/a" >&2
+fi
+
+for t in $THREADS; do
+	"$ADVEX" bench --arch "$arch" --threads "$t" --steps "$STEPS" --json \
+		>"$tmp/advex.$t.json"
+	if [ $have_torch = yes ]; then
+		"$PY" "$here/torch_step.py" --threads "$t" --steps "$STEPS" \
+			--head "$HEAD" --json >"$tmp/torch.$t.json"
+	fi
+done
+
+# shellcheck disable=SC2086 # THREADS is a list
+"$PY" - "$tmp" "$HEAD" "$STEPS" $THREADS <<'EOF'
+import json, os, sys
+
+tmp, head, steps, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+
+
+def load(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt(x):
+    return "%10.2f" % x if x is not None else "%10s" % "n/a"
+
+
+print("VGG16@96, %s head, batch 1, medians of %s runs (ms); ratio = advex / PyTorch"
+      % (head, steps))
+print("%7s | %-29s | %-29s" % ("", "attack step (fwd+bwd)", "forward"))
+print("%7s | %10s %10s %7s | %10s %10s %7s" % ("threads", "advex ms", "torch ms",
+                                               "ratio", "advex ms", "torch ms", "ratio"))
+print("-" * 73)
+for t in threads:
+    a = load(os.path.join(tmp, "advex.%s.json" % t))
+    p = load(os.path.join(tmp, "torch.%s.json" % t))
+    row = [t]
+    cells = []
+    for key in ("step_ms", "forward_ms"):
+        am = a[key]["median"]
+        pm = p[key]["median"] if p else None
+        ratio = "%7.2f" % (am / pm) if pm else "%7s" % "n/a"
+        cells.append("%s %s %s" % (fmt(am), fmt(pm), ratio))
+    print("%7s | %s | %s" % (t, cells[0], cells[1]))
+EOF
