@@ -128,8 +128,9 @@ static int run(struct net *n, int steps, int warmup, int json)
 	}
 	fw = summarize(ts, steps);
 	if (json) {
-		json_t *o = json_pack("{s:i, s:o, s:o, s:f, s:f, s:f}",
+		json_t *o = json_pack("{s:i, s:i, s:o, s:o, s:f, s:f, s:f}",
 				      "threads", blas_get_threads(),
+				      "winograd_layers", net_winograd_layers(n),
 				      "step_ms", timing_json(st),
 				      "forward_ms", timing_json(fw),
 				      "gflop_forward", flop / 1e9,
@@ -142,8 +143,9 @@ static int run(struct net *n, int steps, int warmup, int json)
 		free(s);
 		json_decref(o);
 	} else {
-		printf("threads %d, %d timed runs after %d warm-up, %.3f GFLOP per forward\n",
-		       blas_get_threads(), steps, warmup, flop / 1e9);
+		printf("threads %d, %d timed runs after %d warm-up, %.3f GFLOP per forward, "
+		       "%d conv layers on Winograd\n", blas_get_threads(), steps, warmup,
+		       flop / 1e9, net_winograd_layers(n));
 		printf("%-28s %9s %9s %9s %10s\n", "", "median", "min", "max", "GFLOP/s");
 		printf("%-28s %7.2fms %7.2fms %7.2fms %10.1f\n",
 		       "step (forward + backward)", st.median, st.min, st.max,

@@ -20,6 +20,7 @@
 #include "dense.h"
 #include "pool.h"
 #include "rng.h"
+#include "winograd.h"
 
 #define NET_MAX_CLASSES 4096
 
@@ -41,6 +42,7 @@ struct layer {
 	float drop_p;		/* NET_DROPOUT: probability of dropping */
 	float *own;		/* NET_DROPOUT in training: its own output */
 	float *mask;		/* NET_DROPOUT in training: 0 or 1/(1-p) */
+	float *wt;		/* NET_CONV: Winograd-transformed weights, or NULL */
 };
 
 struct net {
@@ -52,6 +54,7 @@ struct net {
 	float *input;		/* act[0]: max_batch preprocessed images */
 	float *gbuf[2];		/* gradient ping-pong buffers */
 	float *col;		/* conv workspace */
+	float *wwork;		/* Winograd workspace */
 	double *norms;		/* n_layers + 1 */
 	double pixel_norm;
 	int batch;		/* batch of the last forward */
@@ -682,7 +685,9 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 	if (build_layers(&ld, arch) || alloc_buffers(n, want_param_grads, err))
 		goto done;
 	link_aliases(n);
-	if (load_weights(&ld, arch) || check_unused(&ld))
+	if (load_weights(&ld, arch) || check_unused(&ld) ||
+	    net_set_conv_mode(n, want_param_grads ? NET_CONV_IM2COL : NET_CONV_AUTO,
+			      err) != ST_OK)
 		goto done;
 	rc = 0;
 done:
@@ -708,6 +713,7 @@ void net_free(struct net *n)
 		free(n->layers[i].argmax);
 		free(n->layers[i].own);
 		free(n->layers[i].mask);
+		free(n->layers[i].wt);
 	}
 	for (i = 0; n->classes && i < n->info.n_classes; i++)
 		free(n->classes[i]);
@@ -719,6 +725,7 @@ void net_free(struct net *n)
 	free(n->gbuf[0]);
 	free(n->gbuf[1]);
 	free(n->col);
+	free(n->wwork);
 	free(n->norms);
 	free(n->source);
 	free(n);
@@ -790,8 +797,12 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 	switch (l->op) {
 	case NET_CONV:
 		for (b = 0; b < batch; b++)
-			conv_forward(&l->conv, x + b * is, w, bias, l->out + b * os,
-				     n->col);
+			if (l->wt)
+				winograd_forward(&l->conv, x + b * is, l->wt, bias,
+						 l->out + b * os, n->wwork);
+			else
+				conv_forward(&l->conv, x + b * is, w, bias,
+					     l->out + b * os, n->col);
 		break;
 	case NET_RELU:
 		act_relu_forward(x, l->out, os * (size_t)batch);
@@ -859,7 +870,10 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 			if (dw)
 				conv_backward_params(&l->conv, x + b * is, dy + b * os,
 						     dw, db, n->col);
-			if (need_dx)
+			if (need_dx && l->wt)
+				winograd_backward_input(&l->conv, dy + b * os, l->wt,
+							dx + b * is, n->wwork);
+			else if (need_dx)
 				conv_backward_input(&l->conv, dy + b * os, w,
 						    dx + b * is, n->col);
 		}
@@ -1160,4 +1174,48 @@ out:
 	free(arch_s);
 	free(cl_s);
 	return st;
+}
+
+enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
+			      char *err)
+{
+	size_t work = 0;
+	int i;
+
+	for (i = 0; i < n->info.n_layers; i++) {
+		struct layer *l = &n->layers[i];
+		int use;
+
+		if (l->op != NET_CONV)
+			continue;
+		use = mode == NET_CONV_WINOGRAD ? winograd_supported(&l->conv) :
+		      mode == NET_CONV_AUTO ? winograd_preferred(&l->conv) : 0;
+		if (!use) {
+			free(l->wt);
+			l->wt = NULL;
+			continue;
+		}
+		if (!l->wt)
+			l->wt = malloc(sizeof(float) * winograd_weight_size(&l->conv));
+		if (!l->wt)
+			return status_set(err, ST_ERR_NOMEM,
+					  "out of memory for Winograd weights");
+		winograd_prepare(&l->conv, n->params + l->w_off, l->wt);
+		if (winograd_work_size(&l->conv) > work)
+			work = winograd_work_size(&l->conv);
+	}
+	free(n->wwork);
+	n->wwork = work ? malloc(sizeof(float) * work) : NULL;
+	if (work && !n->wwork)
+		return status_set(err, ST_ERR_NOMEM, "out of memory for Winograd");
+	return ST_OK;
+}
+
+int net_winograd_layers(const struct net *n)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n->info.n_layers; i++)
+		k += n->layers[i].wt != NULL;
+	return k;
 }

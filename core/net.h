@@ -99,6 +99,18 @@ void net_set_trainable_from(struct net *n, int first);
  * dropout is the identity). */
 void net_set_training(struct net *n, int on, unsigned long long seed);
 
+/* How 3x3 stride-1 convolutions run: im2col + GEMM (the reference, and
+ * the only path for other shapes), Winograd F(2x2,3x3)/F(4x4,3x3) where it
+ * applies, or auto (Winograd where it is measured to be faster). Winograd
+ * keeps transformed weights, computed here from the current parameters, so
+ * training nets (want_param_grads) default to im2col; call again after
+ * changing parameters. Allocates outside any step. */
+enum net_conv_mode { NET_CONV_AUTO, NET_CONV_IM2COL, NET_CONV_WINOGRAD };
+enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
+			      char *err);
+/* Convolution layers that run Winograd now. */
+int net_winograd_layers(const struct net *n);
+
 /* Write the network as an advex model file (batch norms stay folded into
  * their conv/dense), through a temporary name and a rename. extra_keys /
  * extra_values: n_extra more metadata pairs (e.g. training state). */

@@ -10,9 +10,9 @@
  * memory-bound loops written with the tile index innermost so that they
  * vectorize.
  *
- * Tiles are processed in blocks of whole tile rows, sized so that V and M
- * of one block stay in cache between the transform and the products
- * (see wg_block_rows).
+ * Large images are processed in blocks of whole tile rows (see
+ * wg_block_rows), which bounds the workspace and keeps V and M of a block
+ * in cache between the transforms and the products.
  *
  * Backward to the input is the same algorithm applied to dy with the
  * transposed, 180-degree-rotated kernel and padding 2 - p. For F(2x2,3x3),
@@ -21,12 +21,42 @@
  * both axes, and the k/c transpose is the transpose flag of the product,
  * so the forward weights serve both ways. F(4x4,3x3)'s interpolation
  * points are not symmetric that way, so it keeps a second, rotated copy.
+ *
+ * Which one: F(4x4,3x3) needs 2.25 multiplies per output and channel pair
+ * against 4, but has 36 elements per tile against 16, so with few tiles
+ * its products get thin and its weights (4x the kernel's size, 8x with the
+ * rotated copy) dominate. Measured on a 2-core AVX-512 machine with
+ * OpenBLAS: F(4x4) is 1.4x faster at 32x32 outputs and above, even at
+ * 24x24, and slower below; F(2x2) beats im2col from 8x8 outputs up.
  */
 #include "winograd.h"
 
 #include <string.h>
 
 #include "blas.h"
+
+/* The transforms are plain C loops over tiles. The build targets baseline
+ * x86-64 (SSE2), so on x86-64 they are also compiled for AVX2 and AVX-512
+ * and the loader picks the widest the CPU has. -DWG_SIMD= turns that off. */
+#ifndef WG_SIMD
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define WG_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#endif
+#ifndef WG_SIMD
+#define WG_SIMD
+#endif
+
+/* The transform loops read and write separate rows through pointers GCC
+ * cannot prove distinct (restrict on locals is not enough for it), and
+ * the run-time overlap checks it would need are too many: tell it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define WG_IVDEP _Pragma("GCC ivdep")
+#else
+#define WG_IVDEP
+#endif
 
 /* One convolution as the Winograd code sees it: the forward pass, or the
  * backward pass viewed as a forward convolution of dy. Padding may be 0..2
@@ -39,16 +69,18 @@ struct wg_geom {
 	int ph, pw;	/* zero padding */
 	int oh, ow;	/* output size = h + 2ph - 2, w + 2pw - 2 */
 	int th, tw;	/* tiles down and across */
-	int rw;		/* padded row length m*tw + 2 of the row scratch */
 	int brows;	/* tile rows per block */
 };
 
-/* Bytes of V and M for one block that should stay in cache: about the L2
- * of one core plus a share of L3. */
-#define WG_BLOCK_FLOATS (768 * 1024)
-/* Fewest tiles in a block: below this the products get too thin for BLAS
- * to run at full speed. */
-#define WG_BLOCK_MIN_TILES 256
+/* Floats of V and M of one block, at most (unless that is below the
+ * minimum below): a few MB, so that they stay in L2/L3 on large images. */
+#define WG_BLOCK_FLOATS (1536 * 1024)
+/* Fewest tiles in a block. Each block costs n BLAS calls, each with its
+ * thread hand-off, and thin products run slower: on 2 cores, with one or
+ * a few blocks per image, fewer and larger blocks always measured faster
+ * than cache-sized ones, more so when other processes compete for the
+ * cores. So blocks only split large images (VGG at 96x96 never is). */
+#define WG_BLOCK_MIN_TILES 1024
 
 static int wg_block_rows(const struct wg_geom *g)
 {
@@ -57,8 +89,6 @@ static int wg_block_rows(const struct wg_geom *g)
 
 	if (rows * g->tw < WG_BLOCK_MIN_TILES)
 		rows = (WG_BLOCK_MIN_TILES + g->tw - 1) / g->tw;
-	if (rows < 1)
-		rows = 1;
 	if (rows >= g->th)
 		return g->th;
 	/* Even blocks rather than a short last one. */
@@ -81,78 +111,29 @@ static void wg_geom_init(struct wg_geom *g, int m, int c, int h, int w, int k,
 	g->ow = w + 2 * pw - 2;
 	g->th = (g->oh + m - 1) / m;
 	g->tw = (g->ow + m - 1) / m;
-	g->rw = m * g->tw + 2;
 	g->brows = wg_block_rows(g);
 }
 
-/* F(4x4,3x3) where the products are large: it needs 2.25 multiplies per
- * output and channel pair against 4 for F(2x2,3x3), but 36 elements per
- * tile against 16, so with few tiles its products get thin and its
- * weights (4x the kernel) dominate. */
+/* 4 (F(4x4,3x3)) from 8x8 = 64 tiles of 4x4, i.e. 32x32 outputs; else 2. */
 static int wg_tile_size(const struct conv_shape *s)
 {
 	long t4 = (long)((s->oh + 3) / 4) * ((s->ow + 3) / 4);
 
-	return t4 >= 128 ? 4 : 2;
+	return t4 >= 64 ? 4 : 2;
 }
 
-static void wg_geom_forward(const struct conv_shape *s, int m,
-			    struct wg_geom *g)
+static void wg_geom_forward(const struct conv_shape *s, struct wg_geom *g)
 {
-	wg_geom_init(g, m, s->c, s->h, s->w, s->k, s->ph, s->pw);
+	wg_geom_init(g, wg_tile_size(s), s->c, s->h, s->w, s->k, s->ph, s->pw);
 }
 
-static void wg_geom_backward(const struct conv_shape *s, int m,
-			     struct wg_geom *g)
+static void wg_geom_backward(const struct conv_shape *s, struct wg_geom *g)
 {
-	wg_geom_init(g, m, s->k, s->oh, s->ow, s->c, 2 - s->ph, 2 - s->pw);
+	wg_geom_init(g, wg_tile_size(s), s->k, s->oh, s->ow, s->c, 2 - s->ph,
+		     2 - s->pw);
 }
 
-/* Workspace of one pass: V (n x C x Tb) and M (n x K x Tb) of one block,
- * m+2 transformed rows, and one row of zeros that stands for the padding
- * rows above and below the image. */
-static size_t wg_geom_work(const struct wg_geom *g)
-{
-	size_t tb = (size_t)g->brows * g->tw;
-
-	return (size_t)g->n * tb * ((size_t)g->c + g->k) +
-	       (size_t)(g->m + 2) * g->rw + (size_t)g->w;
-}
-
-int winograd_supported(const struct conv_shape *s)
-{
-	return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 &&
-	       s->ph >= 0 && s->ph <= 1 && s->pw >= 0 && s->pw <= 1 &&
-	       s->oh == s->h + 2 * s->ph - 2 && s->ow == s->w + 2 * s->pw - 2 &&
-	       s->oh > 0 && s->ow > 0 && s->c > 0 && s->k > 0;
-}
-
-int winograd_tile(const struct conv_shape *s)
-{
-	return wg_tile_size(s);
-}
-
-size_t winograd_weight_size(const struct conv_shape *s)
-{
-	size_t kc = (size_t)s->k * s->c;
-
-	return wg_tile_size(s) == 4 ? 2 * 36 * kc : 16 * kc;
-}
-
-size_t winograd_work_size(const struct conv_shape *s)
-{
-	struct wg_geom f, b;
-	size_t nf, nb;
-	int m = wg_tile_size(s);
-
-	wg_geom_forward(s, m, &f);
-	wg_geom_backward(s, m, &b);
-	nf = wg_geom_work(&f);
-	nb = wg_geom_work(&b);
-	return nf > nb ? nf : nb;
-}
-
-/* ---- weights: U = G g G^T ------------------------------------------------- */
+/* ---- weights: U = G g G^T ----------------------------------------------- */
 
 static const double wg_g2[4 * 3] = {
 	1.0, 0.0, 0.0,
@@ -161,13 +142,18 @@ static const double wg_g2[4 * 3] = {
 	0.0, 0.0, 1.0,
 };
 
+/* F(4x4,3x3) interpolates at 0, 1, -1, 2, -1/2 and infinity rather than
+ * the usual 0, +-1, +-2: the same cost, and in float about 1.5x smaller
+ * relative error on average and 3x smaller at worst (measured on random
+ * 128-channel sums). Rows of G are scaled so that B^T has small integer
+ * entries. */
 static const double wg_g4[6 * 3] = {
-	1.0 / 4, 0.0, 0.0,
+	1.0 / 2, 0.0, 0.0,
 	-1.0 / 6, -1.0 / 6, -1.0 / 6,
-	-1.0 / 6, 1.0 / 6, -1.0 / 6,
-	1.0 / 24, 1.0 / 12, 1.0 / 6,
-	1.0 / 24, -1.0 / 12, 1.0 / 6,
-	0.0, 0.0, 1.0,
+	1.0 / 6, -1.0 / 6, 1.0 / 6,
+	1.0 / 30, 1.0 / 15, 2.0 / 15,
+	-16.0 / 15, 8.0 / 15, -4.0 / 15,
+	0.0, 0.0, 1.0 / 2,
 };
 
 /* U = G g G^T for one 3x3 kernel g (rotated by 180 degrees when rot is
@@ -215,39 +201,32 @@ void winograd_prepare(const struct conv_shape *s, const float *w, float *wt)
 	}
 }
 
-/* ---- input transform: V = B^T d B ----------------------------------------- */
+/* ---- input transform: V = B^T d B ---------------------------------------- *
+ *
+ * Per channel and block, in two passes. The vertical pass combines the m+2
+ * input rows of each tile row into m+2 rows of the scratch S; row a of
+ * tile row ii sits at S_a + ii*L with L = m*tw, so that tile (ii, j) of the
+ * block, flat index f = ii*tw + j, starts at S_a + m*f. The horizontal pass
+ * is then one long unit-step loop over f for the whole block, rather than
+ * tw-long loops (3..48 tiles) that spend their time in loop epilogues.
+ * Each tile reads m+2 columns but S rows are only m*tw apart: the last
+ * tile of a row would read the first two columns of the next row. Those two
+ * columns of each row are saved in E before the next row overwrites them,
+ * and the row-end tiles are redone from E afterwards. */
 
-/* Zero the parts of the a padded rows s (each rw long) that lie left and
- * right of the image. */
-static void wg_pad_rows(const struct wg_geom *g, int a, float *s)
-{
-	int tail = g->rw - g->pw - g->w, r, i;
-
-	for (r = 0; r < a; r++) {
-		float *row = s + (size_t)r * g->rw;
-
-		for (i = 0; i < g->pw; i++)
-			row[i] = 0.0f;
-		for (i = 0; i < tail; i++)
-			row[g->pw + g->w + i] = 0.0f;
-	}
-}
-
-/* F(2x2): vertical half of B^T d B for one tile row: input rows r[0..3]
- * (or the zero row) -> four padded rows in s. Unit stride, vectorizes. */
-static void wg2_in_vertical(const struct wg_geom *g, const float *const r[4],
-			    float *s)
+/* F(2x2): vertical half of B^T d B: input rows r[0..3] (a zero row for
+ * padding) -> rows s, s + stride, ... (w values each). */
+WG_SIMD static void wg2_in_vertical(int w, const float *const r[4], float *s,
+				    size_t stride)
 {
 	const float *restrict r0 = r[0], *restrict r1 = r[1];
 	const float *restrict r2 = r[2], *restrict r3 = r[3];
-	float *restrict s0 = s + g->pw, *restrict s1 = s0 + g->rw;
-	float *restrict s2 = s1 + g->rw, *restrict s3 = s2 + g->rw;
+	float *restrict s0 = s, *restrict s1 = s0 + stride;
+	float *restrict s2 = s1 + stride, *restrict s3 = s2 + stride;
 	int i;
 
-	/* The rows never overlap; restrict on locals is not enough for
-	 * GCC to see that. */
-	#pragma GCC ivdep
-	for (i = 0; i < g->w; i++) {
+	WG_IVDEP
+	for (i = 0; i < w; i++) {
 		s0[i] = r0[i] - r2[i];
 		s1[i] = r1[i] + r2[i];
 		s2[i] = r2[i] - r1[i];
@@ -255,17 +234,16 @@ static void wg2_in_vertical(const struct wg_geom *g, const float *const r[4],
 	}
 }
 
-/* F(2x2): horizontal half. Padded row src -> elements 0..3 of n tiles,
- * tile j covering src[2j .. 2j+3]; v[b] is element b's output, n long. */
-static void wg2_in_horizontal(int n, const float *restrict src,
-			      float *restrict v0, float *restrict v1,
-			      float *restrict v2, float *restrict v3)
+/* F(2x2): horizontal half: n tiles, tile f covering src[2f .. 2f+3];
+ * v[b][f] gets element b. */
+WG_SIMD static void wg2_in_horizontal(int n, const float *restrict src,
+				      float *const v[4])
 {
+	float *restrict v0 = v[0], *restrict v1 = v[1];
+	float *restrict v2 = v[2], *restrict v3 = v[3];
 	int j;
 
-	/* The rows never overlap; restrict on locals is not enough for
-	 * GCC to see that. */
-	#pragma GCC ivdep
+	WG_IVDEP
 	for (j = 0; j < n; j++) {
 		float d0 = src[2 * j], d1 = src[2 * j + 1];
 		float d2 = src[2 * j + 2], d3 = src[2 * j + 3];
@@ -277,109 +255,168 @@ static void wg2_in_horizontal(int n, const float *restrict src,
 	}
 }
 
-/* F(4x4): vertical half, input rows r[0..5] -> six padded rows in s. */
-static void wg4_in_vertical(const struct wg_geom *g, const float *const r[6],
-			    float *s)
+/* F(4x4): B^T applied to six values:
+ *   B^T = [2 3 -4 -3 2 0; 0 -2 -5 -1 2 0; 0 2 1 -5 2 0;
+ *          0 -1 -2 1 2 0; 0 2 -1 -2 1 0; 0 2 3 -4 -3 2] */
+#define WG4_BT(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5)		\
+	do {								\
+		o0 = 2.0f * ((d0) + (d4)) - 4.0f * (d2) +		\
+		     3.0f * ((d1) - (d3));				\
+		o1 = 2.0f * ((d4) - (d1)) - 5.0f * (d2) - (d3);		\
+		o2 = 2.0f * ((d1) + (d4)) + (d2) - 5.0f * (d3);		\
+		o3 = 2.0f * ((d4) - (d2)) + (d3) - (d1);		\
+		o4 = 2.0f * ((d1) - (d3)) + (d4) - (d2);		\
+		o5 = 2.0f * ((d1) + (d5)) + 3.0f * ((d2) - (d4)) -	\
+		     4.0f * (d3);					\
+	} while (0)
+
+/* F(4x4): vertical half, input rows r[0..5] -> rows s, s + stride, ... */
+WG_SIMD static void wg4_in_vertical(int w, const float *const r[6], float *s,
+				    size_t stride)
 {
 	const float *restrict r0 = r[0], *restrict r1 = r[1];
 	const float *restrict r2 = r[2], *restrict r3 = r[3];
 	const float *restrict r4 = r[4], *restrict r5 = r[5];
-	float *restrict s0 = s + g->pw, *restrict s1 = s0 + g->rw;
-	float *restrict s2 = s1 + g->rw, *restrict s3 = s2 + g->rw;
-	float *restrict s4 = s3 + g->rw, *restrict s5 = s4 + g->rw;
+	float *restrict s0 = s, *restrict s1 = s0 + stride;
+	float *restrict s2 = s1 + stride, *restrict s3 = s2 + stride;
+	float *restrict s4 = s3 + stride, *restrict s5 = s4 + stride;
 	int i;
 
-	/* The rows never overlap; restrict on locals is not enough for
-	 * GCC to see that. */
-	#pragma GCC ivdep
-	for (i = 0; i < g->w; i++) {
-		float d0 = r0[i], d1 = r1[i], d2 = r2[i];
-		float d3 = r3[i], d4 = r4[i], d5 = r5[i];
-
-		s0[i] = 4.0f * d0 - 5.0f * d2 + d4;
-		s1[i] = d3 + d4 - 4.0f * (d1 + d2);
-		s2[i] = d4 - d3 + 4.0f * (d1 - d2);
-		s3[i] = d4 - d2 + 2.0f * (d3 - d1);
-		s4[i] = d4 - d2 - 2.0f * (d3 - d1);
-		s5[i] = 4.0f * d1 - 5.0f * d3 + d5;
-	}
+	WG_IVDEP
+	for (i = 0; i < w; i++)
+		WG4_BT(r0[i], r1[i], r2[i], r3[i], r4[i], r5[i],
+		       s0[i], s1[i], s2[i], s3[i], s4[i], s5[i]);
 }
 
-/* F(4x4): horizontal half, tile j covering src[4j .. 4j+5]. */
-static void wg4_in_horizontal(int n, const float *restrict src,
-			      float *restrict const v[6])
+/* F(4x4): horizontal half, tile f covering src[4f .. 4f+5]. */
+WG_SIMD static void wg4_in_horizontal(int n, const float *restrict src,
+				      float *const v[6])
 {
 	float *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2];
 	float *restrict v3 = v[3], *restrict v4 = v[4], *restrict v5 = v[5];
 	int j;
 
-	/* The rows never overlap; restrict on locals is not enough for
-	 * GCC to see that. */
-	#pragma GCC ivdep
+	WG_IVDEP
 	for (j = 0; j < n; j++) {
 		const float *d = src + 4 * j;
 
-		v0[j] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-		v1[j] = d[3] + d[4] - 4.0f * (d[1] + d[2]);
-		v2[j] = d[4] - d[3] + 4.0f * (d[1] - d[2]);
-		v3[j] = d[4] - d[2] + 2.0f * (d[3] - d[1]);
-		v4[j] = d[4] - d[2] - 2.0f * (d[3] - d[1]);
-		v5[j] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+		WG4_BT(d[0], d[1], d[2], d[3], d[4], d[5],
+		       v0[j], v1[j], v2[j], v3[j], v4[j], v5[j]);
 	}
 }
 
-/* Tile rows [i0, i1) of x (C,H,W) -> v[e][c][t], t counting the block's
- * tiles; rows is (m+2)*rw scratch, zero is w zeros. */
-static void wg_input_transform(const struct wg_geom *g, const float *x,
-			       int i0, int i1, float *v, float *rows,
-			       const float *zero)
+static void wg_in_vertical(const struct wg_geom *g, const float *const r[6],
+			   float *s, size_t stride)
 {
-	size_t tb = (size_t)(i1 - i0) * g->tw, ct = (size_t)g->c * tb;
-	size_t hw = (size_t)g->h * g->w;
-	int a = g->m + 2, c, i, l, b;
+	if (g->m == 2)
+		wg2_in_vertical(g->w, r, s, stride);
+	else
+		wg4_in_vertical(g->w, r, s, stride);
+}
+
+static void wg_in_horizontal(const struct wg_geom *g, int n, const float *src,
+			     float *const v[6])
+{
+	if (g->m == 2)
+		wg2_in_horizontal(n, src, v);
+	else
+		wg4_in_horizontal(n, src, v);
+}
+
+/* Floats of S, E and the zero row (see above) for nr tile rows. */
+static size_t wg_in_scratch(const struct wg_geom *g, int nr)
+{
+	size_t a = (size_t)g->m + 2, l = (size_t)g->m * g->tw;
+
+	return a * ((size_t)nr * l + 2) + a * 2 * nr + (size_t)g->w;
+}
+
+/* Vertical pass of one channel xc (H,W), tile rows [i0, i1): fills S (a
+ * planes of plane floats) and E (a planes of 2*nr). */
+static void wg_in_channel_rows(const struct wg_geom *g, const float *xc,
+			       int i0, int i1, float *sbuf, size_t plane,
+			       float *e, const float *zero)
+{
+	int a = g->m + 2, nr = i1 - i0, l = g->m * g->tw, ii, k, i;
 	const float *r[6];
-	float *ve[6];
 
-	wg_pad_rows(g, a, rows);
+	for (ii = 0; ii < nr; ii++) {
+		float *row = sbuf + (size_t)ii * l;
+
+		for (k = 0; k < a; k++) {
+			int y = g->m * (i0 + ii) - g->ph + k;
+
+			r[k] = y >= 0 && y < g->h ? xc + (size_t)y * g->w :
+				zero;
+		}
+		/* Row layout: pw zeros, w values, zeros up to l + 2. */
+		for (k = 0; k < a; k++) {
+			float *sk = row + k * plane;
+
+			for (i = 0; i < g->pw; i++)
+				sk[i] = 0.0f;
+			for (i = g->pw + g->w; i < l + 2; i++)
+				sk[i] = 0.0f;
+		}
+		wg_in_vertical(g, r, row + g->pw, plane);
+		for (k = 0; k < a; k++) {
+			e[k * 2 * nr + 2 * ii] = row[k * plane + l];
+			e[k * 2 * nr + 2 * ii + 1] = row[k * plane + l + 1];
+		}
+	}
+}
+
+/* Tile rows [i0, i1) of x (C,H,W) -> v[e][c][f], f the flat tile index in
+ * the block; scratch has wg_in_scratch floats. */
+static void wg_input_transform(const struct wg_geom *g, const float *x,
+			       int i0, int i1, float *v, float *scratch)
+{
+	int a = g->m + 2, nr = i1 - i0, tw = g->tw, l = g->m * tw;
+	size_t tb = (size_t)nr * tw, ct = (size_t)g->c * tb;
+	size_t hw = (size_t)g->h * g->w, plane = (size_t)nr * l + 2;
+	float *sbuf = scratch, *e = sbuf + a * plane, *zero = e + a * 2 * nr;
+	float *ve[6], tile[6];
+	int c, k, b, ii;
+
+	memset(zero, 0, (size_t)g->w * sizeof *zero);
 	for (c = 0; c < g->c; c++) {
-		const float *xc = x + c * hw;
+		wg_in_channel_rows(g, x + c * hw, i0, i1, sbuf, plane, e, zero);
+		for (k = 0; k < a; k++) {
+			const float *sk = sbuf + k * plane;
+			const float *ek = e + k * 2 * nr;
 
-		for (i = i0; i < i1; i++) {
-			size_t off = c * tb + (size_t)(i - i0) * g->tw;
+			for (b = 0; b < a; b++)
+				ve[b] = v + (size_t)(k * a + b) * ct + c * tb;
+			wg_in_horizontal(g, (int)tb, sk, ve);
+			/* Redo the row-end tiles with their own two last
+			 * columns; the last row's are still in place. */
+			for (ii = 0; ii + 1 < nr; ii++) {
+				size_t f = (size_t)ii * tw + tw - 1;
+				float *vf[6];
 
-			for (l = 0; l < a; l++) {
-				int y = g->m * i - g->ph + l;
-
-				r[l] = y >= 0 && y < g->h ?
-					xc + (size_t)y * g->w : zero;
-			}
-			if (g->m == 2)
-				wg2_in_vertical(g, r, rows);
-			else
-				wg4_in_vertical(g, r, rows);
-			for (l = 0; l < a; l++) {
-				const float *src = rows + (size_t)l * g->rw;
-
+				memcpy(tile, sk + g->m * f,
+				       g->m * sizeof *tile);
+				tile[g->m] = ek[2 * ii];
+				tile[g->m + 1] = ek[2 * ii + 1];
 				for (b = 0; b < a; b++)
-					ve[b] = v + (size_t)(l * a + b) * ct +
-						off;
-				if (g->m == 2)
-					wg2_in_horizontal(g->tw, src, ve[0],
-							  ve[1], ve[2], ve[3]);
-				else
-					wg4_in_horizontal(g->tw, src, ve);
+					vf[b] = ve[b] + f;
+				wg_in_horizontal(g, 1, tile, vf);
 			}
 		}
 	}
 }
 
-/* ---- output transform: Y = A^T M A ---------------------------------------- */
+/* ---- output transform: Y = A^T M A --------------------------------------- *
+ *
+ * Per output plane and block, one long loop over the flat tile index f
+ * writes the m output rows of every tile row into m scratch rows Z_r, laid
+ * out like S above (tile f at Z_r + m*f), which are then copied into the
+ * image, clipped to its size. */
 
-/* F(2x2): one row of n tiles of one output plane. me[e] points at the tile
- * row in element e's plane; y[0..1] (each 2n long) get the output rows.
- * No clipping here, so the loop has no branch and vectorizes. */
-static void wg2_out_row(const float *const me[16], float bias, int n,
-			float *const y[4])
+/* F(2x2): n tiles; me[e][f] is element e of tile f; z[r][2f .. 2f+1] gets
+ * row r of the tile. */
+WG_SIMD static void wg2_out_row(const float *const me[16], float bias, int n,
+				float *const z[4])
 {
 	const float *restrict m0 = me[0], *restrict m1 = me[1];
 	const float *restrict m2 = me[2], *restrict m3 = me[3];
@@ -389,12 +426,10 @@ static void wg2_out_row(const float *const me[16], float bias, int n,
 	const float *restrict m10 = me[10], *restrict m11 = me[11];
 	const float *restrict m12 = me[12], *restrict m13 = me[13];
 	const float *restrict m14 = me[14], *restrict m15 = me[15];
-	float *restrict y0 = y[0], *restrict y1 = y[1];
+	float *restrict y0 = z[0], *restrict y1 = z[1];
 	int j;
 
-	/* The rows never overlap; restrict on locals is not enough for
-	 * GCC to see that. */
-	#pragma GCC ivdep
+	WG_IVDEP
 	for (j = 0; j < n; j++) {
 		/* Vertical: rows 0 and 1 of A^T M, column by column. */
 		float p0 = m0[j] + m4[j] + m8[j], q0 = m4[j] - m8[j] - m12[j];
@@ -409,30 +444,30 @@ static void wg2_out_row(const float *const me[16], float bias, int n,
 	}
 }
 
-/* F(4x4): A^T applied to six values, o[0..3]. */
+/* F(4x4): A^T applied to six values, o[0..3]:
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -1/2 0; 0 1 1 4 1/4 0;
+ *          0 1 -1 8 -1/8 1] */
 static inline void wg4_at(float d0, float d1, float d2, float d3, float d4,
 			  float d5, float o[4])
 {
-	float s12 = d1 + d2, d12 = d1 - d2, s34 = d3 + d4, d34 = d3 - d4;
+	float s12 = d1 + d2, d12 = d1 - d2;
 
-	o[0] = d0 + s12 + s34;
-	o[1] = d12 + 2.0f * d34;
-	o[2] = s12 + 4.0f * s34;
-	o[3] = d12 + 8.0f * d34 + d5;
+	o[0] = d0 + s12 + d3 + d4;
+	o[1] = d12 + 2.0f * d3 - 0.5f * d4;
+	o[2] = s12 + 4.0f * d3 + 0.25f * d4;
+	o[3] = d12 + 8.0f * d3 - 0.125f * d4 + d5;
 }
 
-/* F(4x4): one row of n tiles, y[0..3] (each 4n long). Column b of A^T M
- * first (p[r][b]), then A^T along the row. */
-static void wg4_out_row(const float *const me[36], float bias, int n,
-			float *const y[4])
+/* F(4x4): n tiles, z[r][4f .. 4f+3] gets row r of tile f. Column b of
+ * A^T M first (p[r][b]), then A^T along the row. */
+WG_SIMD static void wg4_out_row(const float *const me[36], float bias, int n,
+				float *const z[4])
 {
-	float *restrict y0 = y[0], *restrict y1 = y[1];
-	float *restrict y2 = y[2], *restrict y3 = y[3];
+	float *restrict y0 = z[0], *restrict y1 = z[1];
+	float *restrict y2 = z[2], *restrict y3 = z[3];
 	int j, b;
 
-	/* The rows never overlap; restrict on locals is not enough for
-	 * GCC to see that. */
-	#pragma GCC ivdep
+	WG_IVDEP
 	for (j = 0; j < n; j++) {
 		float p[4][6], o[4];
 
@@ -440,7 +475,8 @@ static void wg4_out_row(const float *const me[36], float bias, int n,
 			float col[4];
 
 			wg4_at(me[b][j], me[6 + b][j], me[12 + b][j],
-			       me[18 + b][j], me[24 + b][j], me[30 + b][j], col);
+			       me[18 + b][j], me[24 + b][j], me[30 + b][j],
+			       col);
 			p[0][b] = col[0];
 			p[1][b] = col[1];
 			p[2][b] = col[2];
@@ -461,50 +497,48 @@ static void wg4_out_row(const float *const me[36], float bias, int n,
 	}
 }
 
-/* Tile rows [i0, i1): mm[e][k][t] -> y (K,OH,OW), plus b[k] when b is not
- * NULL; rows (at least m*m*tw floats) takes the tile rows that stick out
- * of the image before the part inside is copied. */
+/* Floats of the Z rows for nr tile rows. */
+static size_t wg_out_scratch(const struct wg_geom *g, int nr)
+{
+	return (size_t)g->m * nr * g->m * g->tw;
+}
+
+/* Tile rows [i0, i1): mm[e][k][f] -> y (K,OH,OW), plus b[k] when b is not
+ * NULL; scratch has wg_out_scratch floats. */
 static void wg_output_transform(const struct wg_geom *g, const float *mm,
 				int i0, int i1, const float *b, float *y,
-				float *rows)
+				float *scratch)
 {
-	size_t tb = (size_t)(i1 - i0) * g->tw, kt = (size_t)g->k * tb;
+	int nr = i1 - i0, l = g->m * g->tw, k, e, r, ii;
+	size_t tb = (size_t)nr * g->tw, kt = (size_t)g->k * tb;
 	size_t ohw = (size_t)g->oh * g->ow, ow = (size_t)g->ow;
-	size_t sw = (size_t)g->m * g->tw;
-	int full = g->ow % g->m == 0, k, i, e, r;
 	const float *me[36];
-	float *yr[4];
+	float *z[4];
 
+	for (r = 0; r < g->m; r++)
+		z[r] = scratch + (size_t)r * nr * l;
 	for (k = 0; k < g->k; k++) {
-		float *yk = y + k * ohw, bias = b ? b[k] : 0.0f;
+		float *yk = y + k * ohw;
 
-		for (i = i0; i < i1; i++) {
-			float *y0 = yk + (size_t)g->m * i * ow;
-			int nr = g->oh - g->m * i;
+		for (e = 0; e < g->n; e++)
+			me[e] = mm + e * kt + k * tb;
+		if (g->m == 2)
+			wg2_out_row(me, b ? b[k] : 0.0f, (int)tb, z);
+		else
+			wg4_out_row(me, b ? b[k] : 0.0f, (int)tb, z);
+		for (ii = 0; ii < nr; ii++)
+			for (r = 0; r < g->m; r++) {
+				int oy = g->m * (i0 + ii) + r;
 
-			if (nr > g->m)
-				nr = g->m;
-			for (e = 0; e < g->n; e++)
-				me[e] = mm + e * kt + k * tb +
-					(size_t)(i - i0) * g->tw;
-			/* Inside the image: write in place. At an edge (odd
-			 * width, or the last rows): through the scratch. */
-			for (r = 0; r < g->m; r++)
-				yr[r] = full && nr == g->m ? y0 + r * ow :
-					rows + r * sw;
-			if (g->m == 2)
-				wg2_out_row(me, bias, g->tw, yr);
-			else
-				wg4_out_row(me, bias, g->tw, yr);
-			if (full && nr == g->m)
-				continue;
-			for (r = 0; r < nr; r++)
-				memcpy(y0 + r * ow, yr[r], ow * sizeof *y0);
-		}
+				if (oy < g->oh)
+					memcpy(yk + oy * ow,
+					       z[r] + (size_t)ii * l,
+					       ow * sizeof *yk);
+			}
 	}
 }
 
-/* ---- the passes ------------------------------------------------------------- */
+/* ---- the passes --------------------------------------------------------- */
 
 /* Shared by both directions: for each block of tile rows, transform x, n
  * products with u, transform back. back selects the rotated-transposed
@@ -515,17 +549,15 @@ static void wg_run(const struct wg_geom *g, const float *x, const float *u,
 	static const int swap03[4] = { 3, 1, 2, 0 };
 	size_t kc = (size_t)g->k * g->c, tbmax = (size_t)g->brows * g->tw;
 	float *v = work, *mm = v + (size_t)g->n * g->c * tbmax;
-	float *rows = mm + (size_t)g->n * g->k * tbmax;
-	float *zero = rows + (size_t)(g->m + 2) * g->rw;
+	float *scratch = mm + (size_t)g->n * g->k * tbmax;
 	int i0, e;
 
-	memset(zero, 0, (size_t)g->w * sizeof *zero);
 	for (i0 = 0; i0 < g->th; i0 += g->brows) {
 		int i1 = i0 + g->brows < g->th ? i0 + g->brows : g->th;
 		int tb = (i1 - i0) * g->tw;
 		size_t ct = (size_t)g->c * tb, kt = (size_t)g->k * tb;
 
-		wg_input_transform(g, x, i0, i1, v, rows, zero);
+		wg_input_transform(g, x, i0, i1, v, scratch);
 		for (e = 0; e < g->n; e++) {
 			const float *ue;
 
@@ -548,8 +580,64 @@ static void wg_run(const struct wg_geom *g, const float *x, const float *u,
 			blas_sgemm(1, 0, g->k, tb, g->c, 1.0f, ue, g->k,
 				   v + e * ct, tb, 0.0f, mm + e * kt, tb);
 		}
-		wg_output_transform(g, mm, i0, i1, b, y, rows);
+		wg_output_transform(g, mm, i0, i1, b, y, scratch);
 	}
+}
+
+/* ---- the public calls --------------------------------------------------- */
+
+/* Workspace of one pass: V (n x C x Tb) and M (n x K x Tb) of one block,
+ * then the transforms' scratch. */
+static size_t wg_geom_work(const struct wg_geom *g)
+{
+	size_t tb = (size_t)g->brows * g->tw;
+	size_t si = wg_in_scratch(g, g->brows);
+	size_t so = wg_out_scratch(g, g->brows);
+
+	return (size_t)g->n * tb * ((size_t)g->c + g->k) + (si > so ? si : so);
+}
+
+int winograd_supported(const struct conv_shape *s)
+{
+	return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 &&
+	       s->ph >= 0 && s->ph <= 1 && s->pw >= 0 && s->pw <= 1 &&
+	       s->c > 0 && s->k > 0 && s->h > 0 && s->w > 0 &&
+	       s->oh == s->h + 2 * s->ph - 2 && s->ow == s->w + 2 * s->pw - 2 &&
+	       s->oh > 0 && s->ow > 0;
+}
+
+int winograd_preferred(const struct conv_shape *s)
+{
+	long t2 = (long)((s->oh + 1) / 2) * ((s->ow + 1) / 2);
+
+	/* Few channels make products with an inner size of 3 (the image
+	 * layer) that BLAS runs slowly; few tiles make thin products that
+	 * spend their time packing the 16/9 larger weights. */
+	return winograd_supported(s) && s->c >= 8 && s->k >= 8 && t2 >= 16;
+}
+
+int winograd_tile(const struct conv_shape *s)
+{
+	return wg_tile_size(s);
+}
+
+size_t winograd_weight_size(const struct conv_shape *s)
+{
+	size_t kc = (size_t)s->k * s->c;
+
+	return wg_tile_size(s) == 4 ? 2 * 36 * kc : 16 * kc;
+}
+
+size_t winograd_work_size(const struct conv_shape *s)
+{
+	struct wg_geom f, b;
+	size_t nf, nb;
+
+	wg_geom_forward(s, &f);
+	wg_geom_backward(s, &b);
+	nf = wg_geom_work(&f);
+	nb = wg_geom_work(&b);
+	return nf > nb ? nf : nb;
 }
 
 void winograd_forward(const struct conv_shape *s, const float *x,
@@ -557,7 +645,7 @@ void winograd_forward(const struct conv_shape *s, const float *x,
 {
 	struct wg_geom g;
 
-	wg_geom_forward(s, wg_tile_size(s), &g);
+	wg_geom_forward(s, &g);
 	wg_run(&g, x, wt, 0, b, y, work);
 }
 
@@ -566,6 +654,6 @@ void winograd_backward_input(const struct conv_shape *s, const float *dy,
 {
 	struct wg_geom g;
 
-	wg_geom_backward(s, wg_tile_size(s), &g);
+	wg_geom_backward(s, &g);
 	wg_run(&g, dy, wt, 1, NULL, dx, work);
 }

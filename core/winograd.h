@@ -1,21 +1,23 @@
-/* winograd.h - Winograd F(2x2,3x3) convolution for 3x3 stride-1 layers.
+/* winograd.h - Winograd convolution for 3x3 stride-1 layers.
  *
  * A faster drop-in for conv_forward / conv_backward_input (conv.h) when the
- * kernel is 3x3, the stride 1 and the padding 0 or 1 (every VGG layer). The
- * results equal the im2col path up to float rounding (about 1e-6 relative).
+ * kernel is 3x3, the stride 1 and the padding 0 or 1 (every VGG layer):
+ * F(4x4,3x3) on large images, F(2x2,3x3) on small ones, chosen from the
+ * shape alone. The results equal the im2col path up to float rounding:
+ * about 5e-7 relative (L2) for F(2x2,3x3), 1.5e-6 for F(4x4,3x3).
  *
  * Same layouts as conv.h: x (C,H,W), w (K,C,3,3) as PyTorch stores it,
  * b (K), y (K,OH,OW), dy (K,OH,OW), dx (C,H,W).
  *
  * Ownership: the caller allocates and owns every buffer. The transformed
  * weights wt (winograd_weight_size floats) are computed once by
- * winograd_prepare, after which the calls read only wt, never w; the
- * same wt serves forward and backward. The workspace (winograd_work_size
- * floats) is scratch, its content is meaningless between calls and one
- * buffer may be shared by every layer. Nothing is allocated, no global
- * state is kept, so calls on different buffers may run concurrently; the
- * products go through blas_sgemm with whatever thread count blas.h was
- * given.
+ * winograd_prepare, after which the calls read only wt, never w; the same
+ * wt serves forward and backward. The workspace (winograd_work_size
+ * floats) is scratch: its content means nothing between calls, and one
+ * buffer may serve every layer (size it for the largest). Nothing is
+ * allocated and no state is kept between calls. The matrix products go
+ * through blas_sgemm (blas.h), on as many threads as OpenBLAS was given;
+ * the transforms run on the calling thread.
  */
 #ifndef ADVEX_WINOGRAD_H
 #define ADVEX_WINOGRAD_H
@@ -25,25 +27,30 @@
 #include "conv.h"
 
 /* Non-zero when the calls below apply to s: kernel 3x3, stride 1, padding 0
- * or 1 in each direction, s already filled by conv_shape_init. */
+ * or 1 in each direction, s filled by conv_shape_init. */
 int winograd_supported(const struct conv_shape *s);
 
-/* The output tile size m of the F(m x m, 3x3) algorithm the calls below use
- * for s: 4 when the layer has many output pixels, else 2. Information only
- * (the other calls choose by themselves, the same way). */
+/* Non-zero when s is supported and Winograd is expected to beat im2col:
+ * at least 8 input and output channels and at least 8x8 outputs (measured
+ * on 2 cores; e.g. VGG16 at 96x96 input: all but the first layer and the
+ * three 6x6 layers). A hint; either path gives the same results. */
+int winograd_preferred(const struct conv_shape *s);
+
+/* The output tile size m of the F(m x m, 3x3) the calls below use for s:
+ * 4 from 32x32 outputs up, else 2. Information only: the other calls
+ * choose the same way by themselves. */
 int winograd_tile(const struct conv_shape *s);
 
-/* Floats in the transformed weights wt: 16*K*C for F(2x2,3x3), 72*K*C for
- * F(4x4,3x3) (forward and rotated copies). */
+/* Floats in the transformed weights wt: 16*K*C with 2x2 tiles, 72*K*C with
+ * 4x4 tiles (a forward and a rotated copy for the backward pass). */
 size_t winograd_weight_size(const struct conv_shape *s);
 
 /* Floats of workspace winograd_forward and winograd_backward_input need;
  * the larger of the two, so one buffer serves both. */
 size_t winograd_work_size(const struct conv_shape *s);
 
-/* wt = the transformed weights of w (K,C,3,3): wt[e][k][c] = element e of
- * G w[k][c] G^T, in the order winograd_forward wants. Call once after the
- * weights are loaded and again whenever they change. */
+/* wt = w (K,C,3,3) transformed, in the layout the calls below read. Call
+ * once after the weights are loaded, and again whenever they change. */
 void winograd_prepare(const struct conv_shape *s, const float *w, float *wt);
 
 /* y = conv(x, w) + b, as conv_forward; b may be NULL; y is overwritten.
@@ -52,8 +59,8 @@ void winograd_forward(const struct conv_shape *s, const float *x,
 		      const float *wt, const float *b, float *y, float *work);
 
 /* dx = the gradient w.r.t. x given dy, as conv_backward_input; dx is
- * overwritten. Uses the same wt as the forward call. dy, dx and work must
- * not overlap. */
+ * overwritten. Reads the same wt as winograd_forward. dy, dx and work
+ * must not overlap. */
 void winograd_backward_input(const struct conv_shape *s, const float *dy,
 			     const float *wt, float *dx, float *work);
 

@@ -12,7 +12,8 @@
  * to fail.
  *
  * Finally a "# " table times both paths on the 13 VGG16 layers at 96x96 on
- * two threads (information, not an assertion).
+ * two threads (information, not an assertion; pass any argument to skip
+ * it).
  */
 #include <math.h>
 #include <stdint.h>
@@ -124,8 +125,8 @@ static struct conv_shape shape3(int c, int h, int w, int k, int ph, int pw)
 
 /* Buffers for one shape, both paths. */
 struct bufs {
-	size_t nx, ny, nw, nwf, nwork, ncol;
-	float *x, *w, *b, *wf, *work, *col;
+	size_t nx, ny, nw, nwt, nwork, ncol;
+	float *x, *w, *b, *wt, *work, *col;
 	float *y, *yref, *dy, *dx, *dxref;
 };
 
@@ -138,13 +139,13 @@ static void bufs_init(struct bufs *B, const struct conv_shape *s,
 	B->nx = (size_t)s->c * s->h * s->w;
 	B->ny = (size_t)s->k * s->oh * s->ow;
 	B->nw = (size_t)s->k * s->c * 9;
-	B->nwf = winograd_weight_size(s);
+	B->nwt = winograd_weight_size(s);
 	B->nwork = winograd_work_size(s);
 	B->ncol = conv_col_size(s);
 	B->x = falloc(B->nx);
 	B->w = falloc(B->nw);
 	B->b = falloc((size_t)s->k);
-	B->wf = falloc(B->nwf);
+	B->wt = falloc(B->nwt);
 	B->work = falloc(B->nwork);
 	B->col = falloc(B->ncol);
 	B->y = falloc(B->ny);
@@ -156,9 +157,9 @@ static void bufs_init(struct bufs *B, const struct conv_shape *s,
 	fill_uniform(r, B->w, B->nw, ws);
 	fill_uniform(r, B->b, (size_t)s->k, 0.1f);
 	fill_uniform(r, B->dy, B->ny, 1.0f);
-	fill_nan(B->wf, B->nwf);
+	fill_nan(B->wt, B->nwt);
 	fill_nan(B->work, B->nwork);
-	winograd_prepare(s, B->w, B->wf);
+	winograd_prepare(s, B->w, B->wt);
 }
 
 static void bufs_free(struct bufs *B)
@@ -166,7 +167,7 @@ static void bufs_free(struct bufs *B)
 	free(B->x);
 	free(B->w);
 	free(B->b);
-	free(B->wf);
+	free(B->wt);
 	free(B->work);
 	free(B->col);
 	free(B->y);
@@ -191,7 +192,7 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 
 	fill_nan(B.y, B.ny);
 	conv_forward(&s, B.x, B.w, b, B.yref, B.col);
-	winograd_forward(&s, B.x, B.wf, b, B.y, B.work);
+	winograd_forward(&s, B.x, B.wt, b, B.y, B.work);
 	e = compare(B.y, B.yref, B.ny);
 	tap_ok(t, err_ok(e),
 	       "%s: forward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
@@ -200,7 +201,7 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 	fill_nan(B.dx, B.nx);
 	fill_nan(B.work, B.nwork);
 	conv_backward_input(&s, B.dy, B.w, B.dxref, B.col);
-	winograd_backward_input(&s, B.dy, B.wf, B.dx, B.work);
+	winograd_backward_input(&s, B.dy, B.wt, B.dx, B.work);
 	e = compare(B.dx, B.dxref, B.nx);
 	tap_ok(t, err_ok(e),
 	       "%s: backward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
@@ -210,10 +211,11 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 
 /* The tolerance must catch a small mistake: perturb one weight (the centre
  * tap of kernel (0,0), which every output of plane 0 sees) by 1e-3 of the
- * weight scale after the transform, and expect both comparisons to fail. */
-static void test_sensitivity(struct tap *t, struct rng *r)
+ * weight scale after the transform, and expect both comparisons to fail,
+ * with 2x2 and with 4x4 tiles. */
+static void test_sensitivity(struct tap *t, struct rng *r, int size)
 {
-	struct conv_shape s = shape3(16, 12, 12, 16, 1, 1);
+	struct conv_shape s = shape3(16, size, size, 16, 1, 1);
 	struct bufs B;
 	struct err ef, eb;
 	float ws = sqrtf(6.0f / (9.0f * s.c));
@@ -221,16 +223,37 @@ static void test_sensitivity(struct tap *t, struct rng *r)
 	bufs_init(&B, &s, r);
 	B.w[4] += 1e-3f * ws;
 	conv_forward(&s, B.x, B.w, B.b, B.yref, B.col);
-	winograd_forward(&s, B.x, B.wf, B.b, B.y, B.work);
+	winograd_forward(&s, B.x, B.wt, B.b, B.y, B.work);
 	ef = compare(B.y, B.yref, B.ny);
 	conv_backward_input(&s, B.dy, B.w, B.dxref, B.col);
-	winograd_backward_input(&s, B.dy, B.wf, B.dx, B.work);
+	winograd_backward_input(&s, B.dy, B.wt, B.dx, B.work);
 	eb = compare(B.dx, B.dxref, B.nx);
 	tap_ok(t, !err_ok(ef) && !err_ok(eb),
-	       "sensitivity: a 1e-3 weight change is caught (forward rel L2 "
-	       "%.2e max %.2e, backward rel L2 %.2e max %.2e)",
-	       ef.l2, ef.max, eb.l2, eb.max);
+	       "sensitivity F(%dx%d,3x3): a 1e-3 change of one weight is "
+	       "caught (forward rel L2 %.2e max %.2e, backward rel L2 %.2e "
+	       "max %.2e)",
+	       winograd_tile(&s), winograd_tile(&s), ef.l2, ef.max, eb.l2,
+	       eb.max);
 	bufs_free(&B);
+}
+
+/* The choice of tile size and the hint follow the measured crossovers. */
+static void test_choices(struct tap *t)
+{
+	struct conv_shape a = shape3(3, 96, 96, 64, 1, 1);
+	struct conv_shape b = shape3(64, 96, 96, 64, 1, 1);
+	struct conv_shape c = shape3(256, 24, 24, 256, 1, 1);
+	struct conv_shape d = shape3(512, 12, 12, 512, 1, 1);
+	struct conv_shape e = shape3(512, 6, 6, 512, 1, 1);
+
+	tap_ok(t, winograd_tile(&b) == 4 && winograd_tile(&c) == 2 &&
+	       winograd_tile(&d) == 2 && winograd_tile(&e) == 2 &&
+	       winograd_tile(&a) == 4,
+	       "tile size: 4 from 32x32 outputs, else 2");
+	tap_ok(t, !winograd_preferred(&a) && winograd_preferred(&b) &&
+	       winograd_preferred(&c) && winograd_preferred(&d) &&
+	       !winograd_preferred(&e),
+	       "preferred: not for 3 input channels nor 6x6 outputs");
 }
 
 static void test_unsupported(struct tap *t)
@@ -250,7 +273,7 @@ static void test_unsupported(struct tap *t)
 	       "not supported: stride 2, 5x5 kernel, padding 2");
 }
 
-/* ---- timing ----------------------------------------------------------- */
+/* ---- timing ------------------------------------------------------------- */
 
 static double now_ms(void)
 {
@@ -260,9 +283,11 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-#define BENCH_REPS 5
+#define BENCH_REPS 7
 
-/* Best of BENCH_REPS for each of the four calls on one layer. */
+/* Best of BENCH_REPS for each of the four calls on one layer: im2col and
+ * Winograd forward, im2col and Winograd backward. Calls alternate so that
+ * load from elsewhere on the machine hits all four alike. */
 static void bench_layer(const struct conv_shape *s, struct rng *r,
 			double ms[4])
 {
@@ -281,13 +306,13 @@ static void bench_layer(const struct conv_shape *s, struct rng *r,
 		conv_forward(s, B.x, B.w, B.b, B.yref, B.col);
 		d[0] = now_ms() - t0;
 		t0 = now_ms();
-		winograd_forward(s, B.x, B.wf, B.b, B.y, B.work);
+		winograd_forward(s, B.x, B.wt, B.b, B.y, B.work);
 		d[1] = now_ms() - t0;
 		t0 = now_ms();
 		conv_backward_input(s, B.dy, B.w, B.dxref, B.col);
 		d[2] = now_ms() - t0;
 		t0 = now_ms();
-		winograd_backward_input(s, B.dy, B.wf, B.dx, B.work);
+		winograd_backward_input(s, B.dy, B.wt, B.dx, B.work);
 		d[3] = now_ms() - t0;
 		for (i = 0; rep > 0 && i < 4; i++)
 			if (d[i] < ms[i])
@@ -305,32 +330,37 @@ static void bench_vgg16(struct rng *r)
 		{ 256, 512, 12 }, { 512, 512, 12 }, { 512, 512, 12 },
 		{ 512, 512, 6 }, { 512, 512, 6 }, { 512, 512, 6 },
 	};
-	double tot[4] = { 0 }, ms[4];
+	double tot[4] = { 0 }, best = 0.0, ms[4];
 	int threads = blas_get_threads(), l, i;
 
 	blas_set_threads(2);
 	tap_diag("VGG16 3x3 layers at 96x96, batch 1, %d BLAS threads, best of "
 		 "%d, ms", blas_get_threads(), BENCH_REPS);
-	tap_diag("%-22s %9s %9s %9s %9s", "layer c->k size", "fwd i2c",
-		 "fwd wino", "bwd i2c", "bwd wino");
+	tap_diag("%-16s %4s %9s %9s %9s %9s  %s", "layer c->k size", "tile",
+		 "fwd i2c", "fwd wino", "bwd i2c", "bwd wino", "preferred");
 	for (l = 0; l < 13; l++) {
 		struct conv_shape s = shape3(vgg[l][0], vgg[l][2], vgg[l][2],
 					     vgg[l][1], 1, 1);
+		int pref = winograd_preferred(&s);
 		char name[32];
 
 		bench_layer(&s, r, ms);
 		snprintf(name, sizeof name, "%d->%d %dx%d", vgg[l][0],
 			 vgg[l][1], vgg[l][2], vgg[l][2]);
-		tap_diag("%-22s %9.3f %9.3f %9.3f %9.3f", name, ms[0], ms[1],
-			 ms[2], ms[3]);
+		tap_diag("%-16s %4d %9.3f %9.3f %9.3f %9.3f  %s", name,
+			 winograd_tile(&s), ms[0], ms[1], ms[2], ms[3],
+			 pref ? "winograd" : "im2col");
 		for (i = 0; i < 4; i++)
 			tot[i] += ms[i];
+		best += pref ? ms[1] + ms[3] : ms[0] + ms[2];
 	}
-	tap_diag("%-22s %9.3f %9.3f %9.3f %9.3f", "total", tot[0], tot[1],
-		 tot[2], tot[3]);
-	tap_diag("fwd+bwd: im2col %.3f ms, winograd %.3f ms, speed-up %.2fx",
+	tap_diag("%-16s %4s %9.3f %9.3f %9.3f %9.3f", "total", "", tot[0],
+		 tot[1], tot[2], tot[3]);
+	tap_diag("forward + backward: im2col %.3f ms, winograd everywhere %.3f "
+		 "ms (%.2fx), winograd where preferred %.3f ms (%.2fx)",
 		 tot[0] + tot[2], tot[1] + tot[3],
-		 (tot[0] + tot[2]) / (tot[1] + tot[3]));
+		 (tot[0] + tot[2]) / (tot[1] + tot[3]), best,
+		 (tot[0] + tot[2]) / best);
 	blas_set_threads(threads);
 }
 
@@ -340,13 +370,18 @@ int main(int argc, char **argv)
 	struct tap t = { 0, 0 };
 
 	(void)argv;
+	/* VGG-sized layers. */
 	test_shape(&t, &r, "c3 k64 96x96 p1", shape3(3, 96, 96, 64, 1, 1), 1);
 	test_shape(&t, &r, "c64 k64 96x96 p1", shape3(64, 96, 96, 64, 1, 1), 1);
 	test_shape(&t, &r, "c128 k128 48x48 p1",
 		   shape3(128, 48, 48, 128, 1, 1), 1);
-	test_shape(&t, &r, "c512 k512 6x6 p1", shape3(512, 6, 6, 512, 1, 1), 1);
+	test_shape(&t, &r, "c256 k256 24x24 p1",
+		   shape3(256, 24, 24, 256, 1, 1), 1);
 	test_shape(&t, &r, "c256 k512 12x12 p1",
 		   shape3(256, 12, 12, 512, 1, 1), 0);
+	test_shape(&t, &r, "c512 k512 6x6 p1", shape3(512, 6, 6, 512, 1, 1), 1);
+	/* Edges with 2x2 tiles: odd sizes, tiny images, both paddings,
+	 * k != c, padding on one axis only. */
 	test_shape(&t, &r, "c5 k7 7x5 p1", shape3(5, 7, 5, 7, 1, 1), 1);
 	test_shape(&t, &r, "c5 k7 7x5 p0", shape3(5, 7, 5, 7, 0, 0), 1);
 	test_shape(&t, &r, "c4 k6 3x3 p1", shape3(4, 3, 3, 6, 1, 1), 1);
@@ -354,12 +389,25 @@ int main(int argc, char **argv)
 	test_shape(&t, &r, "c6 k3 1x1 p1", shape3(6, 1, 1, 3, 1, 1), 1);
 	test_shape(&t, &r, "c9 k17 8x8 p0", shape3(9, 8, 8, 17, 0, 0), 0);
 	test_shape(&t, &r, "c17 k9 13x11 p0", shape3(17, 13, 11, 9, 0, 0), 1);
-	test_shape(&t, &r, "c8 k12 10x9 ph1 pw0", shape3(8, 10, 9, 12, 1, 0), 1);
-	test_shape(&t, &r, "c12 k8 9x10 ph0 pw1", shape3(12, 9, 10, 8, 0, 1), 0);
+	test_shape(&t, &r, "c8 k12 10x9 ph1 pw0",
+		   shape3(8, 10, 9, 12, 1, 0), 1);
+	test_shape(&t, &r, "c12 k8 9x10 ph0 pw1",
+		   shape3(12, 9, 10, 8, 0, 1), 0);
+	test_shape(&t, &r, "c20 k12 28x28 p1", shape3(20, 28, 28, 12, 1, 1), 1);
+	/* Edges with 4x4 tiles. */
 	test_shape(&t, &r, "c16 k24 47x45 p1", shape3(16, 47, 45, 24, 1, 1), 1);
 	test_shape(&t, &r, "c24 k16 49x47 p0", shape3(24, 49, 47, 16, 0, 0), 1);
-	test_shape(&t, &r, "c8 k8 50x51 ph0 pw1", shape3(8, 50, 51, 8, 0, 1), 0);
-	test_sensitivity(&t, &r);
+	test_shape(&t, &r, "c8 k8 50x51 ph0 pw1",
+		   shape3(8, 50, 51, 8, 0, 1), 0);
+	test_shape(&t, &r, "c12 k20 30x30 p1", shape3(12, 30, 30, 20, 1, 1), 1);
+	test_shape(&t, &r, "c7 k5 34x33 p0", shape3(7, 34, 33, 5, 0, 0), 1);
+	/* Large enough to be cut into blocks of tile rows, the last one
+	 * shorter. */
+	test_shape(&t, &r, "c16 k12 203x201 p1",
+		   shape3(16, 203, 201, 12, 1, 1), 1);
+	test_sensitivity(&t, &r, 12);
+	test_sensitivity(&t, &r, 48);
+	test_choices(&t);
 	test_unsupported(&t);
 	/* Any argument skips the timing, for quick runs under sanitizers. */
 	if (argc < 2)

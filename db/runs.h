@@ -1,0 +1,116 @@
+/* runs.h - attack runs in the run log: begin a run, log each step as it
+ * happens (one transaction each: a crash loses at most the step in flight),
+ * finish it, and query, compare, export and delete runs.
+ *
+ * A run records the model (path, SHA-256 of the file, architecture
+ * summary), the data source (path, kind, split), the image reference and
+ * true label, and every attack parameter; each step records the loss,
+ * prediction, target probability, all class probabilities, gradient norms,
+ * zero fraction, the log10|g| histogram, the per-layer gradient norms, the
+ * perturbation norms, the diagnosis and the step time; the finished run
+ * keeps its final prediction and probabilities, perturbation norms, wall
+ * time and the adversarial image (PNG bytes), so it can be re-exported
+ * without recomputing.
+ */
+#ifndef ADVEX_RUNS_H
+#define ADVEX_RUNS_H
+
+#include <stdint.h>
+
+#include "attack.h"
+#include "db.h"
+#include "status.h"
+
+/* What a run starts from. Strings are copied. */
+struct run_begin {
+	const char *model_path;		/* as given (made absolute when possible) */
+	const char *model_sha256;	/* hex, 64 chars; NULL: computed from model_path */
+	const char *model_arch;		/* one-line summary, e.g. "vgg-compact 98730 params" */
+	const char *data_path;		/* NULL for a PNG given directly */
+	const char *data_kind;		/* "stl10", "imagedir", "png" */
+	const char *data_split;
+	const char *image_ref;		/* "17" or "test_X.bin#17" or a PNG path */
+	int true_label;			/* -1 unknown */
+	int n_classes;
+	const char *const *classes;	/* n_classes names */
+	const struct attack_params *params;
+	int h, w;			/* image size */
+};
+
+/* Insert a run with status 'running' owned by this process; *id is its
+ * row id. */
+enum status runs_begin(struct db *db, const struct run_begin *b, int64_t *id,
+		       char *err);
+/* Record one step (committed at once). */
+enum status runs_step(struct db *db, int64_t id, const struct attack_report *r,
+		      int n_classes, char *err);
+/* Close a run: status "done", "interrupted" or "failed"; final: the
+ * evaluation at the end point (attack_evaluate); x_adv: the adversarial
+ * image (3,h,w) stored as PNG bytes; wall_s: seconds the run took. */
+enum status runs_finish(struct db *db, int64_t id, const char *status,
+			const struct attack_report *final, const float *x_adv,
+			double wall_s, char *err);
+
+/* A run as stored, for listing and showing. */
+struct run_row {
+	int64_t id;
+	char created[32];		/* ISO 8601 UTC */
+	char status[16];
+	char model_path[1024], model_sha256[65], model_arch[128];
+	char data_path[1024], data_kind[16], data_split[16];
+	char image_ref[1024];
+	int true_label, target, n_classes;
+	char attack[16], loss[16], norm[8];
+	double eps, alpha, momentum, clip_eps, kappa;
+	int iters, random_start, early_stop;
+	int64_t seed;
+	int steps;			/* steps logged */
+	int success;			/* -1 while unknown */
+	int final_pred;			/* -1 while unknown */
+	double final_target_prob, pert_linf, pert_l2, wall_s;
+};
+
+struct runs_filter {
+	const char *model;		/* substring of model_path, or NULL */
+	const char *status;		/* exact, or NULL */
+	int limit;			/* 0: all */
+};
+
+/* Rows newest first; cb returns non-zero to stop. */
+enum status runs_list(struct db *db, const struct runs_filter *f,
+		      int (*cb)(const struct run_row *r, void *user), void *user,
+		      char *err);
+enum status runs_get(struct db *db, int64_t id, struct run_row *r, char *err);
+/* Class names of a run (n_classes strings, into names[i], each len bytes). */
+enum status runs_classes(struct db *db, int64_t id, char (*names)[64], int max,
+			 char *err);
+
+/* One logged step, for tables, plots and replay. Arrays point into
+ * memory valid during the callback only. */
+struct run_step {
+	int iter;
+	double loss;
+	int pred;
+	double target_prob;
+	const float *probs;		/* n_classes */
+	int n_classes;
+	double grad_l1, grad_l2, grad_linf, zero_frac;
+	const int64_t *hist;		/* DIAG_HIST_BINS */
+	int64_t n_zero, n_nan, n_inf, n_tiny, n_huge;
+	const double *layer_norms;	/* n_layer_norms */
+	int n_layer_norms;
+	double pert_linf, pert_l2;
+	const char *diagnosis;		/* "" when none */
+	double step_ms;
+};
+enum status runs_steps(struct db *db, int64_t id,
+		       int (*cb)(const struct run_step *s, void *user), void *user,
+		       char *err);
+
+/* The stored adversarial image as PNG bytes (malloc'd, caller frees). */
+enum status runs_adv_png(struct db *db, int64_t id, unsigned char **png,
+			 size_t *len, char *err);
+
+enum status runs_delete(struct db *db, int64_t id, char *err);
+
+#endif
