@@ -24,7 +24,9 @@ const char cli_model_help[] =
 	"                   (4608-10 head), vgg-compact (4 conv blocks, global\n"
 	"                   average pool, dense); 96x96 inputs, STL-10 class names\n"
 	"  --seed S         seed for --arch weights (default 1)\n"
-	"  --threads T      threads for the matrix products (default: all cores)\n";
+	"  --threads T      threads for the matrix products (default: all cores)\n"
+	"  --conv ALGO      3x3 convolutions: auto (default: Winograd where faster),\n"
+	"                   winograd (wherever it applies) or im2col (the reference)\n";
 
 int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
 		  const char *arg)
@@ -49,6 +51,18 @@ int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
 			return -1;
 		}
 		o->seed = (unsigned long)v;
+		return 1;
+	case OPT_CONV:
+		if (!strcmp(arg, "auto"))
+			o->conv = NET_CONV_AUTO;
+		else if (!strcmp(arg, "winograd"))
+			o->conv = NET_CONV_WINOGRAD;
+		else if (!strcmp(arg, "im2col"))
+			o->conv = NET_CONV_IM2COL;
+		else {
+			cli_usage_error(cmd, "--conv wants auto, winograd or im2col, not '%s'", arg);
+			return -1;
+		}
 		return 1;
 	case OPT_THREADS:
 		v = cli_parse_long(arg, 1, 256);
@@ -192,6 +206,11 @@ int cli_load_net(const struct cli_model_opts *o, const char *cmd,
 		return cli_fail("%s", err);
 	st = net_create(mf, max_batch, want_param_grads, out, err);
 	modelfile_close(mf);
+	if (st == ST_OK && o->conv != NET_CONV_AUTO && !want_param_grads &&
+	    (st = net_set_conv_mode(*out, (enum net_conv_mode)o->conv, err)) != ST_OK) {
+		net_free(*out);
+		*out = NULL;
+	}
 	if (st != ST_OK)
 		return cli_fail("%s", err);
 	return EXIT_OK;

@@ -16,11 +16,12 @@ struct cli_model_opts {
 	const char *arch;	/* --arch NAME (built-in, random weights) */
 	unsigned long seed;	/* --seed for --arch */
 	int threads;		/* --threads, 0 = all cores */
+	int conv;		/* --conv: enum net_conv_mode */
 };
 
 /* getopt_long codes of the shared model options. */
 enum {
-	OPT_MODEL = 1000, OPT_ARCH, OPT_SEED, OPT_THREADS, OPT_JSON,
+	OPT_MODEL = 1000, OPT_ARCH, OPT_SEED, OPT_THREADS, OPT_CONV, OPT_JSON,
 	OPT_FIRST_FREE	/* subcommands number their own options from here */
 };
 
@@ -29,7 +30,8 @@ enum {
 	{ "model", required_argument, NULL, OPT_MODEL },     \
 	{ "arch", required_argument, NULL, OPT_ARCH },       \
 	{ "seed", required_argument, NULL, OPT_SEED },       \
-	{ "threads", required_argument, NULL, OPT_THREADS }
+	{ "threads", required_argument, NULL, OPT_THREADS },  \
+	{ "conv", required_argument, NULL, OPT_CONV }
 
 /* Help text for them, to print in each command's --help. */
 extern const char cli_model_help[];
@@ -46,6 +48,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
 
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,7 +14,8 @@
 enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_EPOCHS, OPT_OUT, OPT_BATCH, OPT_LR,
 	OPT_MOMENTUM, OPT_WD, OPT_OPTIM, OPT_SCHED, OPT_WARMUP, OPT_CROP,
-	OPT_NOFLIP, OPT_INIT, OPT_FREEZE, OPT_RESUME, OPT_LIMIT, OPT_QUIET
+	OPT_NOFLIP, OPT_INIT, OPT_FREEZE, OPT_RESUME, OPT_LIMIT, OPT_QUIET,
+	OPT_STOP_AFTER
 };
 
 static void train_help(void)
@@ -32,6 +33,7 @@ static void train_help(void)
 	       "  --epochs N       epochs in all (default 10)\n"
 	       "  --out FILE       where the model goes (and FILE.state, the optimizer)\n"
 	       "  --resume         continue from --out and --out.state\n"
+	       "  --stop-after E   stop after epoch E (checkpoint written; --resume goes on)\n"
 	       "  --batch B        images per step (default 32)\n"
 	       "  --optim sgd|adam (default sgd)\n"
 	       "  --lr LR          peak learning rate (default 0.05 sgd, 0.001 adam)\n"
@@ -100,7 +102,7 @@ static int parse_float(const char *s, float *out)
 
 struct train_args {
 	const char *data, *arch, *init, *out;
-	int resume, quiet, threads, lr_set;
+	int resume, quiet, threads, lr_set, stop_after;
 	struct train_opts o;
 };
 
@@ -114,6 +116,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		{ "epochs", required_argument, NULL, OPT_EPOCHS },
 		{ "out", required_argument, NULL, OPT_OUT },
 		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "stop-after", required_argument, NULL, OPT_STOP_AFTER },
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "optim", required_argument, NULL, OPT_OPTIM },
 		{ "lr", required_argument, NULL, OPT_LR },
@@ -144,6 +147,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		case OPT_QUIET: a->quiet = 1; break;
 		case OPT_FREEZE: case OPT_EPOCHS: case OPT_BATCH: case OPT_WARMUP:
 		case OPT_CROP: case OPT_LIMIT: case OPT_SEED: case OPT_THREADS:
+		case OPT_STOP_AFTER:
 			v = cli_parse_long(optarg, 0, 1L << 30);
 			if (v < 0)
 				return cli_usage_error("train", "'%s' is not a count", optarg);
@@ -155,6 +159,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 			if (c == OPT_LIMIT) a->o.limit = (int)v;
 			if (c == OPT_SEED) a->o.seed = (uint64_t)v;
 			if (c == OPT_THREADS) a->threads = (int)v;
+			if (c == OPT_STOP_AFTER) a->stop_after = (int)v;
 			break;
 		case OPT_LR: case OPT_MOMENTUM: case OPT_WD: {
 			float f;
@@ -265,7 +270,8 @@ int cmd_train(int argc, char **argv)
 		       a.init ? a.init : a.arch, a.data, dataset_count(train),
 		       dataset_n_classes(train), a.o.epochs, a.o.batch,
 		       a.o.optim == TRAIN_ADAM ? "adam" : "sgd", a.o.lr);
-	while (!rc && !stopped && trainer_epoch(t) < a.o.epochs) {
+	while (!rc && !stopped && trainer_epoch(t) < a.o.epochs &&
+	       (!a.stop_after || trainer_epoch(t) < a.stop_after)) {
 		if (trainer_run_epoch(t, on_progress, &pc, &stopped, err) != ST_OK ||
 		    (!stopped && trainer_save(t, a.out, err) != ST_OK))
 			rc = cli_fail("%s", err);

@@ -25,6 +25,7 @@ struct trainer {
 	float *m, *v;		/* optimizer state: SGD velocity / Adam moments */
 	unsigned char *decay;	/* 1 where weight decay applies (weights) */
 	size_t n_params, npix;
+	size_t first_param;	/* parameters below belong to frozen layers */
 	long adam_t;		/* Adam step count (bias correction) */
 };
 
@@ -46,16 +47,24 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Which parameters get weight decay (weights, not biases), and where the
+ * trainable ones start: parameters are laid out in layer order, so frozen
+ * layers' are a prefix that the optimizer must not touch at all (not even
+ * by decay). */
 static void mark_decay(struct trainer *t)
 {
 	struct net_param_view v;
 	float *base = net_params(t->net, NULL);
 	int i;
 
+	t->first_param = t->n_params;
 	for (i = 0; i < net_get_info(t->net)->n_layers; i++) {
 		net_layer_params(t->net, i, &v);
-		if (v.nw)
-			memset(t->decay + (v.w - base), 1, v.nw);
+		if (!v.nw)
+			continue;
+		memset(t->decay + (v.w - base), 1, v.nw);
+		if (i >= t->o.freeze && (size_t)(v.w - base) < t->first_param)
+			t->first_param = (size_t)(v.w - base);
 	}
 }
 
@@ -213,7 +222,7 @@ static void update(struct trainer *t, float lr)
 	size_t i;
 
 	if (o->optim == TRAIN_SGD) {
-		for (i = 0; i < t->n_params; i++) {
+		for (i = t->first_param; i < t->n_params; i++) {
 			float gi = g[i] + (t->decay[i] ? o->weight_decay * p[i] : 0.0f);
 
 			t->m[i] = o->momentum * t->m[i] + gi;
@@ -228,7 +237,7 @@ static void update(struct trainer *t, float lr)
 		float c1 = 1.0f - powf(b1, (float)t->adam_t);
 		float c2 = 1.0f - powf(b2, (float)t->adam_t);
 
-		for (i = 0; i < t->n_params; i++) {
+		for (i = t->first_param; i < t->n_params; i++) {
 			t->m[i] = b1 * t->m[i] + (1 - b1) * g[i];
 			t->v[i] = b2 * t->v[i] + (1 - b2) * g[i] * g[i];
 			p[i] -= lr * ((t->m[i] / c1) / (sqrtf(t->v[i] / c2) + 1e-8f) +
