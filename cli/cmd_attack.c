@@ -1,24 +1,32 @@
 /* cmd_attack.c - `advex attack`: run an attack on one image (a per-step
  * table) or on a range of dataset images at several epsilons (the success
- * rate per epsilon, the curve researchers plot). */
+ * rate per epsilon, the curve researchers plot). Every run, and every step
+ * of it, goes to the run log (db/) unless --no-log. */
+#define _XOPEN_SOURCE 700	/* realpath */
+
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attack.h"
 #include "cli.h"
 #include "dataset.h"
+#include "db.h"
 #include "image.h"
+#include "runs.h"
 
 enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_IMAGE, OPT_IMAGES, OPT_TARGET,
 	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
-	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET
+	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG
 };
 
 #define MAX_EPS 64
@@ -26,6 +34,8 @@ enum {
 struct attack_args {
 	struct cli_model_opts mo;
 	const char *data, *split, *image, *images, *target, *out;
+	const char *db;			/* --db FILE */
+	int no_log;
 	const char *eps_text[MAX_EPS];	/* as given, for tables */
 	double eps[MAX_EPS];
 	int n_eps, alpha_set, json, csv, quiet;
@@ -73,7 +83,13 @@ static void attack_help(void)
 	       "                      one object per epsilon with eps, attempted, succeeded,\n"
 	       "                      success_rate, skipped, skipped_images, clean_accuracy\n"
 	       "  --csv               batch mode: CSV table\n"
-	       "  --quiet             no per-step table / progress bar\n",
+	       "  --quiet             no per-step table / progress bar\n"
+	       "  --db FILE           the run log every run and step is recorded in\n"
+	       "                      (default $XDG_DATA_HOME/advex/runs.db, else\n"
+	       "                      ~/.local/share/advex/runs.db); see advex runs\n"
+	       "  --no-log            record nothing\n"
+	       "Ctrl-C stops the attack after the step in flight; the run is recorded\n"
+	       "as interrupted (exit 1).\n",
 	       cli_model_help);
 }
 
@@ -123,6 +139,8 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "csv", no_argument, NULL, OPT_CSV },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "no-log", no_argument, NULL, OPT_NO_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -150,6 +168,8 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		case OPT_JSON: a->json = 1; break;
 		case OPT_CSV: a->csv = 1; break;
 		case OPT_QUIET: a->quiet = 1; break;
+		case OPT_DB: a->db = optarg; break;
+		case OPT_NO_LOG: a->no_log = 1; break;
 		case OPT_RANDOM_START: a->p.random_start = 1; break;
 		case OPT_EARLY_STOP: a->p.early_stop = 1; break;
 		case OPT_ATTACK:
@@ -191,6 +211,8 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "--images needs --data");
 	if (a->image && a->n_eps > 1)
 		return cli_usage_error("attack", "several epsilons need --images A:B");
+	if (a->db && a->no_log)
+		return cli_usage_error("attack", "give --db FILE or --no-log, not both");
 	if (a->p.kind == ATTACK_FGSM)
 		a->p.iters = 1;
 	return EXIT_OK;
@@ -207,15 +229,168 @@ static void set_eps(struct attack_args *a, double eps)
 	}
 }
 
+/* ---- the run log ----------------------------------------------------------- */
+
+/* Set by SIGINT/SIGTERM. The step callback sees it and cancels, so the run
+ * is finished as 'interrupted' rather than left half-written. A handler can
+ * reach nothing but a file-scope flag, hence not part of a context. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* SA_RESETHAND: a second Ctrl-C kills at once, should the first be stuck
+ * (in a long wait for another process's write lock, say). */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The run being recorded, and what the log needs besides the attack. */
+struct run_log {
+	struct db *db;			/* NULL: --no-log */
+	int64_t id;			/* the run being written; 0: none */
+	int failed;			/* a step could not be logged: err says why */
+	char err[ERR_MAX];
+	struct timespec t0;		/* when the run began */
+	struct run_begin b;		/* the model's fields filled once */
+	char model_path[4096], arch[256], ref[4096];
+};
+
+/* Where the model came from, and a one-line summary of it. */
+static void log_model(struct run_log *l, const struct attack_args *a,
+		      const struct net_info *in)
+{
+	char data[4096];
+	int demo, n = 0;
+
+	if (a->mo.arch) {
+		snprintf(l->model_path, sizeof l->model_path, "builtin:%s", a->mo.arch);
+		n = snprintf(l->arch, sizeof l->arch, "%s, weights seed %lu: ",
+			     a->mo.arch, a->mo.seed);
+	} else if (a->mo.model) {
+		snprintf(l->model_path, sizeof l->model_path, "%s", a->mo.model);
+	} else if (cli_default_source(data, l->model_path, sizeof l->model_path, &demo)) {
+		snprintf(l->model_path, sizeof l->model_path, "(unknown)");
+	}
+	if (n < 0 || (size_t)n >= sizeof l->arch)
+		n = 0;
+	snprintf(l->arch + n, sizeof l->arch - (size_t)n,
+		 "%dx%dx%d -> %d classes, %d layers, %zu parameters%s%s", in->in_c,
+		 in->in_h, in->in_w, in->n_classes, in->n_layers, in->n_params,
+		 !a->mo.arch && in->source && in->source[0] ? "; " : "",
+		 !a->mo.arch && in->source ? in->source : "");
+	l->b.model_path = l->model_path;
+	l->b.model_arch = l->arch;
+	l->b.n_classes = in->n_classes;
+	l->b.classes = in->classes;
+	l->b.h = in->in_h;
+	l->b.w = in->in_w;
+}
+
+/* Begin a run on x0: image `ref` of dataset d, or the PNG file ref (d NULL). */
+static int log_begin(struct run_log *l, const struct attack_params *p,
+		     const struct dataset *d, const char *ref, int label,
+		     const float *x0)
+{
+	char *abs = NULL;
+
+	l->id = 0;
+	if (!l->db)
+		return EXIT_OK;
+	l->b.params = p;
+	l->b.true_label = label;
+	l->b.x0 = x0;
+	if (d) {
+		l->b.data_path = dataset_path(d);
+		l->b.data_kind = dataset_kind(d) == DATASET_STL10 ? "stl10" : "imagedir";
+		l->b.data_split = dataset_split(d);
+		l->b.image_ref = ref;
+	} else {
+		abs = realpath(ref, NULL);
+		snprintf(l->ref, sizeof l->ref, "%s", abs ? abs : ref);
+		free(abs);
+		l->b.data_path = NULL;
+		l->b.data_kind = "png";
+		l->b.data_split = NULL;
+		l->b.image_ref = l->ref;
+	}
+	if (runs_begin(l->db, &l->b, &l->id, l->err) != ST_OK)
+		return cli_fail("%s", l->err);
+	clock_gettime(CLOCK_MONOTONIC, &l->t0);
+	return EXIT_OK;
+}
+
+/* Log one step; non-zero cancels the attack (a log error, or Ctrl-C). */
+static int log_step(struct run_log *l, const struct attack_report *r)
+{
+	if (l->db && l->id && !l->failed &&
+	    runs_step(l->db, l->id, r, l->b.n_classes, l->err) != ST_OK)
+		l->failed = 1;
+	return l->failed || stop_requested;
+}
+
+/* Close the run as status; x_adv NULL when there is no image to keep. */
+static int log_finish(struct run_log *l, const char *status,
+		      const struct attack_report *final, const float *x_adv)
+{
+	struct timespec t1;
+	double wall;
+
+	if (!l->db || !l->id)
+		return EXIT_OK;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	wall = (double)(t1.tv_sec - l->t0.tv_sec) + (t1.tv_nsec - l->t0.tv_nsec) / 1e9;
+	if (runs_finish(l->db, l->id, status, final, x_adv, wall, l->err) != ST_OK)
+		return cli_fail("%s", l->err);
+	return EXIT_OK;
+}
+
+/* After attack_run: record how it ended and say what went wrong, if
+ * anything. cancelled: attack_run's 1. */
+static int log_outcome(struct run_log *l, int cancelled,
+		       const struct attack_report *final, const float *x_adv)
+{
+	char ignored[ERR_MAX];
+
+	if (l->failed) {
+		/* best effort: if this fails too, the next open of the log
+		 * marks the run interrupted */
+		if (l->db && l->id)
+			runs_finish(l->db, l->id, "failed", final, x_adv, 0.0, ignored);
+		return cli_fail("%s", l->err);
+	}
+	if (log_finish(l, cancelled ? "interrupted" : "done", final, x_adv))
+		return EXIT_FAIL;
+	if (cancelled) {
+		if (l->id)
+			return cli_fail("interrupted: run %lld recorded as interrupted in %s",
+					(long long)l->id, db_path(l->db));
+		return cli_fail("interrupted");
+	}
+	return EXIT_OK;
+}
+
 /* ---- one image ----------------------------------------------------------- */
 
 struct single_ctx {
 	const struct net_info *in;
 	int json, quiet;
+	struct run_log *log;
 };
 
 static void print_step_json(const struct net_info *in, const struct attack_report *r,
-			    const char *type)
+			    const char *type, long long run_id)
 {
 	json_t *o = json_pack("{s:s, s:i, s:f, s:f, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:f}",
 			      "type", type, "iter", r->iter, "loss", r->loss,
@@ -229,6 +404,8 @@ static void print_step_json(const struct net_info *in, const struct attack_repor
 
 	json_object_set_new(o, "diagnosis", r->diagnosis && r->diagnosis[0] ?
 			    json_string(r->diagnosis) : json_null());
+	if (run_id > 0)
+		json_object_set_new(o, "run_id", json_integer(run_id));
 	if (isinf(r->loss) || isnan(r->loss))
 		json_object_set_new(o, "loss", json_string(isnan(r->loss) ? "nan" : "inf"));
 	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
@@ -242,8 +419,10 @@ static int on_step(const struct attack_report *r, void *user)
 {
 	const struct single_ctx *c = user;
 
+	if (log_step(c->log, r))
+		return 1;
 	if (c->json) {
-		print_step_json(c->in, r, "step");
+		print_step_json(c->in, r, "step", 0);
 		return 0;
 	}
 	if (c->quiet)
@@ -285,12 +464,13 @@ static int write_png(const struct attack_args *a, const struct attack *at,
 }
 
 static void print_summary(const struct attack_args *a, const struct net_info *in,
-			  const struct attack_report *r, int label)
+			  const struct attack_report *r, int label,
+			  const struct run_log *log)
 {
 	const struct attack_params *p = &a->p;
 
 	if (a->json) {
-		print_step_json(in, r, "summary");
+		print_step_json(in, r, "summary", (long long)log->id);
 		return;
 	}
 	printf("\nresult       %s: predicted %s (p = %.4g) after %d iteration%s\n",
@@ -304,17 +484,22 @@ static void print_summary(const struct attack_args *a, const struct net_info *in
 		printf("true label   %s\n", in->classes[label]);
 	if (r->diagnosis && r->diagnosis[0])
 		printf("diagnosis    %s\n", r->diagnosis);
+	if (log->id)
+		printf("run log      run %lld in %s\n", (long long)log->id, db_path(log->db));
 }
 
-static int run_single(struct attack_args *a, struct net *n, struct dataset *d)
+static int run_single(struct attack_args *a, struct net *n, struct dataset *d,
+		      struct run_log *log)
 {
 	const struct net_info *in = net_get_info(n);
 	float *x = malloc(sizeof *x * 3 * (size_t)in->in_h * in->in_w);
-	struct single_ctx ctx = { in, a->json, a->quiet };
+	struct single_ctx ctx = { in, a->json, a->quiet, log };
 	struct attack_report rep;
 	struct attack *at = NULL;
 	char name[512], err[ERR_MAX];
-	int label, rc;
+	int label, rc, cancelled;
+	/* as cli_load_image decides: a number names a dataset image */
+	int from_data = d && cli_parse_long(a->image, 0, INT_MAX) >= 0;
 
 	if (!x)
 		return cli_fail("out of memory");
@@ -340,10 +525,16 @@ static int run_single(struct attack_args *a, struct net *n, struct dataset *d)
 		       a->p.target >= 0 ? "p(target)" : "p(true)", "prediction",
 		       "grad L2", "zero", "pert Linf", "time");
 	}
-	attack_run(at, on_step, &ctx);
+	rc = log_begin(log, &a->p, from_data ? d : NULL, from_data ? name : a->image,
+		       label, attack_x0(at));
+	if (rc)
+		goto out;
+	cancelled = attack_run(at, on_step, &ctx) == 1;
 	attack_evaluate(at, &rep);
-	print_summary(a, in, &rep, attack_label(at));
-	if (a->out)
+	if (!log->failed)
+		print_summary(a, in, &rep, attack_label(at), log);
+	rc = log_outcome(log, cancelled, &rep, attack_x_adv(at));
+	if (!rc && a->out)
 		rc = write_png(a, at, in, name, a->p.target);
 out:
 	attack_free(at);
@@ -415,7 +606,14 @@ static void print_batch_row(const struct attack_args *a, int e, int attempted,
 	fflush(stdout);
 }
 
-static int run_batch(struct attack_args *a, struct net *n, struct dataset *d)
+/* Per step in batch mode: log it, and stop on Ctrl-C. */
+static int on_batch_step(const struct attack_report *r, void *user)
+{
+	return log_step(user, r);
+}
+
+static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
+		     struct run_log *log)
 {
 	const struct net_info *in = net_get_info(n);
 	size_t npix = 3 * (size_t)in->in_h * in->in_w;
@@ -425,7 +623,7 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d)
 	int *skipped = NULL;
 	struct attack *at = NULL;
 	struct attack_report rep;
-	char err[ERR_MAX];
+	char err[ERR_MAX], ref[512];
 
 	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
 		free(x);
@@ -472,7 +670,7 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d)
 
 		set_eps(a, a->eps[e]);
 		for (i = lo; i < hi; i++) {
-			int y = dataset_label(d, i);
+			int y = dataset_label(d, i), cancelled;
 
 			if (a->p.target >= 0 && y == a->p.target)
 				continue;
@@ -483,8 +681,16 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d)
 				rc = cli_fail("%s", err);
 				goto out;
 			}
-			attack_run(at, NULL, NULL);
+			dataset_image_name(d, i, ref, sizeof ref);
+			if ((rc = log_begin(log, &a->p, d, ref, y, attack_x0(at))))
+				goto out;
+			cancelled = attack_run(at, on_batch_step, log) == 1;
 			attack_evaluate(at, &rep);
+			if ((rc = log_outcome(log, cancelled, &rep, attack_x_adv(at)))) {
+				if (tty)
+					fputs("\r\033[K", stderr);
+				goto out;
+			}
 			attempted++;
 			succeeded += rep.success;
 			progress(i - lo + 1, hi - lo, a->eps[e], succeeded, tty);
@@ -504,8 +710,10 @@ out:
 int cmd_attack(int argc, char **argv)
 {
 	struct attack_args a = { .mo = { .seed = 1 }, .p = attack_params_default() };
+	struct run_log *log = NULL;
 	struct dataset *d = NULL;
 	struct net *n = NULL;
+	char path[4096], err[ERR_MAX];
 	int rc;
 
 	a.p.seed = 0;
@@ -516,22 +724,34 @@ int cmd_attack(int argc, char **argv)
 		a.eps_text[0] = "8/255";
 		a.n_eps = 1;
 	}
+	/* the log first: an unwritable one fails before any work */
+	log = calloc(1, sizeof *log);
+	if (!log)
+		return cli_fail("out of memory");
+	if (!a.no_log && db_open(a.db ? a.db : db_default_path(path, sizeof path),
+				 &log->db, err) != ST_OK) {
+		free(log);
+		return cli_fail("%s", err);
+	}
 	cli_set_threads(a.mo.threads);
 	if ((rc = cli_load_net(&a.mo, "attack", 1, 0, &n)))
-		return rc;
+		goto out;
 	if (a.target) {
 		a.p.target = cli_class_index(net_get_info(n), a.target);
 		if (a.p.target < 0) {
-			net_free(n);
-			return EXIT_FAIL;
+			rc = EXIT_FAIL;
+			goto out;
 		}
 	}
-	if (a.data && (rc = cli_open_data(a.data, a.split, &d))) {
-		net_free(n);
-		return rc;
-	}
-	rc = a.images ? run_batch(&a, n, d) : run_single(&a, n, d);
+	if (a.data && (rc = cli_open_data(a.data, a.split, &d)))
+		goto out;
+	log_model(log, &a, net_get_info(n));
+	catch_stop_signals();
+	rc = a.images ? run_batch(&a, n, d, log) : run_single(&a, n, d, log);
+out:
 	dataset_close(d);
 	net_free(n);
+	db_close(log->db);
+	free(log);
 	return rc;
 }

@@ -51,7 +51,8 @@ static enum status read_begin(const char *path, png_image *img, FILE **fp,
 	return ST_OK;
 }
 
-/* Decode the image begun by read_begin into pix (3,H,W) and close fp. */
+/* Decode the image begun by read_begin into pix (3,H,W) and close fp
+ * (NULL for an image read from memory). */
 static enum status read_finish(const char *path, png_image *img, FILE *fp,
 			       float *pix, char *err)
 {
@@ -61,7 +62,8 @@ static enum status read_finish(const char *path, png_image *img, FILE *fp,
 
 	if (!rgba) {
 		png_image_free(img);
-		fclose(fp);
+		if (fp)
+			fclose(fp);
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
 	}
 	/* Both can only be set after begin_read (it initialises them). */
@@ -69,12 +71,14 @@ static enum status read_finish(const char *path, png_image *img, FILE *fp,
 	img->flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
 	if (!png_image_finish_read(img, NULL, rgba, 0, NULL)) {
 		free(rgba);
-		fclose(fp);
+		if (fp)
+			fclose(fp);
 		return status_set(err, ST_ERR_FORMAT,
 				  "%s: truncated or corrupt PNG: %s", path,
 				  img->message);
 	}
-	fclose(fp);
+	if (fp)
+		fclose(fp);
 	/* interleaved RGBA8 -> planar floats, alpha over black */
 	for (c = 0; c < 3; c++)
 		for (i = 0; i < hw; i++)
@@ -348,4 +352,92 @@ out:
 	free(row);
 	free(text);
 	return st;
+}
+
+/* ---- in memory ------------------------------------------------------------ */
+
+enum status image_decode_png(const void *png, size_t len, float **pix, int *h,
+			     int *w, char *err)
+{
+	const char *what = "in-memory PNG";
+	png_image img;
+	float *out;
+	enum status st;
+
+	*pix = NULL;
+	memset(&img, 0, sizeof img);
+	img.version = PNG_IMAGE_VERSION;
+	if (!png || len == 0 ||
+	    !png_image_begin_read_from_memory(&img, png, len))
+		return status_set(err, ST_ERR_FORMAT, "%s: not a readable PNG: %s",
+				  what, png && len ? img.message : "empty");
+	if (img.width == 0 || img.height == 0 || img.width > IMAGE_MAX_SIDE ||
+	    img.height > IMAGE_MAX_SIDE) {
+		png_image_free(&img);
+		return status_set(err, ST_ERR_UNSUPPORTED,
+				  "%s: unsupported size %ux%u (at most %dx%d)",
+				  what, img.width, img.height, IMAGE_MAX_SIDE,
+				  IMAGE_MAX_SIDE);
+	}
+	out = malloc(3 * sizeof *out * img.width * img.height);
+	if (!out) {
+		png_image_free(&img);
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", what);
+	}
+	*h = (int)img.height;
+	*w = (int)img.width;
+	st = read_finish(what, &img, NULL, out, err);
+	if (st != ST_OK) {
+		free(out);
+		return st;
+	}
+	*pix = out;
+	return ST_OK;
+}
+
+/* The same stream image_write_png writes, into a growing buffer that
+ * open_memstream keeps for us. */
+enum status image_encode_png(const float *pix, int h, int w,
+			     const char *const *keys, const char *const *values,
+			     int n_text, unsigned char **png, size_t *len,
+			     char *err)
+{
+	const char *what = "in-memory PNG";
+	struct png_fail fail;
+	unsigned char *row = NULL;
+	png_text *text = NULL;
+	char *buf = NULL;
+	size_t n = 0;
+	enum status st;
+	FILE *f;
+
+	*png = NULL;
+	*len = 0;
+	st = check_write_args(what, h, w, keys, values, n_text, err);
+	if (st != ST_OK)
+		return st;
+	row = malloc(3 * (size_t)w);
+	text = calloc(n_text > 0 ? (size_t)n_text : 1, sizeof *text);
+	f = row && text ? open_memstream(&buf, &n) : NULL;
+	if (!f) {
+		free(row);
+		free(text);
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", what);
+	}
+	if (write_stream(f, pix, h, w, keys, values, n_text, text, row,
+			 &fail) != 0)
+		st = status_set(err, ST_ERR_IO, "%s: cannot encode: %s", what,
+				fail.msg);
+	/* buf and n are only valid after the stream is closed */
+	if (fclose(f) != 0 && st == ST_OK)
+		st = status_set(err, ST_ERR_NOMEM, "%s: out of memory", what);
+	free(row);
+	free(text);
+	if (st != ST_OK) {
+		free(buf);
+		return st;
+	}
+	*png = (unsigned char *)buf;
+	*len = n;
+	return ST_OK;
 }

@@ -21,6 +21,8 @@
 #ifndef ADVEX_IMAGE_H
 #define ADVEX_IMAGE_H
 
+#include <stddef.h>
+
 #include "status.h"
 
 /* The largest width or height read or written. */
@@ -47,5 +49,16 @@ enum status image_png_size(const char *path, int *h, int *w, char *err);
 enum status image_write_png(const char *path, const float *pix, int h, int w,
 			    const char *const *keys, const char *const *values,
 			    int n_text, char *err);
+
+/* In memory, for the run log: the same PNG image_write_png writes, as
+ * malloc'd bytes (*png, *len; caller frees), and the reverse, with the same
+ * conversions as image_read_png (*pix malloc'd, 3*H*W floats, caller
+ * frees). Messages name "in-memory PNG". */
+enum status image_encode_png(const float *pix, int h, int w,
+			     const char *const *keys, const char *const *values,
+			     int n_text, unsigned char **png, size_t *len,
+			     char *err);
+enum status image_decode_png(const void *png, size_t len, float **pix, int *h,
+			     int *w, char *err);
 
 #endif

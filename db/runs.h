@@ -10,21 +10,31 @@
  * perturbation norms, the diagnosis and the step time; the finished run
  * keeps its final prediction and probabilities, perturbation norms, wall
  * time and the adversarial image (PNG bytes), so it can be re-exported
- * without recomputing.
+ * without recomputing. The clean image is stored as PNG bytes at the
+ * start, so the perturbation can be re-exported too.
+ *
+ * Tables (db.c has the exact schema): models, datasets, runs, steps,
+ * images. Vectors (probabilities, histogram, layer norms, class names) are
+ * JSON arrays, so SQLite's json_each / json_extract can query them; a NaN
+ * is stored as NULL (SQLite has no NaN) and read back as NaN.
  */
 #ifndef ADVEX_RUNS_H
 #define ADVEX_RUNS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "attack.h"
 #include "db.h"
+#include "diag.h"
 #include "status.h"
 
 /* What a run starts from. Strings are copied. */
 struct run_begin {
-	const char *model_path;		/* as given (made absolute when possible) */
-	const char *model_sha256;	/* hex, 64 chars; NULL: computed from model_path */
+	const char *model_path;		/* as given (made absolute when possible);
+					   "builtin:NAME" for a built-in */
+	const char *model_sha256;	/* hex, 64 chars; NULL: computed from
+					   model_path (not for builtin:) */
 	const char *model_arch;		/* one-line summary, e.g. "vgg-compact 98730 params" */
 	const char *data_path;		/* NULL for a PNG given directly */
 	const char *data_kind;		/* "stl10", "imagedir", "png" */
@@ -35,55 +45,75 @@ struct run_begin {
 	const char *const *classes;	/* n_classes names */
 	const struct attack_params *params;
 	int h, w;			/* image size */
+	const float *x0;		/* the clean image (3,h,w), stored as
+					   PNG bytes; NULL: not stored */
 };
 
-/* Insert a run with status 'running' owned by this process; *id is its
- * row id. */
+/* Insert a run with status 'running' owned by this process (it holds the
+ * run's lock, db.h, until runs_finish or until it dies); *id is its row
+ * id. The model file is hashed before the write lock is taken, and only
+ * when the log has no hash for it at its current size and mtime. */
 enum status runs_begin(struct db *db, const struct run_begin *b, int64_t *id,
 		       char *err);
-/* Record one step (committed at once). */
+/* Record one step (committed at once, unless the caller holds a
+ * transaction open with db_begin). */
 enum status runs_step(struct db *db, int64_t id, const struct attack_report *r,
 		      int n_classes, char *err);
 /* Close a run: status "done", "interrupted" or "failed"; final: the
- * evaluation at the end point (attack_evaluate); x_adv: the adversarial
- * image (3,h,w) stored as PNG bytes; wall_s: seconds the run took. */
+ * evaluation at the end point (attack_evaluate), NULL when there is none;
+ * x_adv: the adversarial image (3,h,w) stored as PNG bytes (NULL: none);
+ * wall_s: seconds the run took. Releases the run's lock. */
 enum status runs_finish(struct db *db, int64_t id, const char *status,
 			const struct attack_report *final, const float *x_adv,
 			double wall_s, char *err);
 
-/* A run as stored, for listing and showing. */
+/* A run as stored, for listing and showing. Text that does not fit is cut
+ * short. */
 struct run_row {
 	int64_t id;
 	char created[32];		/* ISO 8601 UTC */
+	char ended[32];			/* "" while running or when it died */
 	char status[16];
-	char model_path[1024], model_sha256[65], model_arch[128];
-	char data_path[1024], data_kind[16], data_split[16];
+	int writer_pid;
+	char model_path[1024], model_sha256[65], model_arch[256];
+	char data_path[1024], data_kind[16], data_split[64];
 	char image_ref[1024];
-	int true_label, target, n_classes;
+	int true_label, target, n_classes;	/* -1: unknown / untargeted */
+	int h, w;
 	char attack[16], loss[16], norm[8];
 	double eps, alpha, momentum, clip_eps, kappa;
 	int iters, random_start, early_stop;
 	int64_t seed;
 	int steps;			/* steps logged */
 	int success;			/* -1 while unknown */
+	int final_iter;			/* updates made; -1 while unknown */
 	int final_pred;			/* -1 while unknown */
-	double final_target_prob, pert_linf, pert_l2, wall_s;
+	double final_loss, final_target_prob, pert_linf, pert_l2, wall_s;
+					/* NaN while unknown */
+	char final_diagnosis[DIAG_EXPLAIN_MAX];	/* "" when none */
 };
 
 struct runs_filter {
-	const char *model;		/* substring of model_path, or NULL */
+	const char *model;		/* substring of model_path or prefix of
+					   its SHA-256, or NULL */
 	const char *status;		/* exact, or NULL */
 	int limit;			/* 0: all */
 };
 
-/* Rows newest first; cb returns non-zero to stop. */
+/* Rows newest first; cb returns non-zero to stop. cb may query the log,
+ * but not through runs_list itself. */
 enum status runs_list(struct db *db, const struct runs_filter *f,
 		      int (*cb)(const struct run_row *r, void *user), void *user,
 		      char *err);
+/* One run; "RUN 42: no such run in FILE" when there is none. */
 enum status runs_get(struct db *db, int64_t id, struct run_row *r, char *err);
 /* Class names of a run (n_classes strings, into names[i], each len bytes). */
 enum status runs_classes(struct db *db, int64_t id, char (*names)[64], int max,
 			 char *err);
+/* The final probabilities (the run's n_classes, at most max, into probs);
+ * *n is 0 while the run has no outcome. */
+enum status runs_final_probs(struct db *db, int64_t id, float *probs, int max,
+			     int *n, char *err);
 
 /* One logged step, for tables, plots and replay. Arrays point into
  * memory valid during the callback only. */
@@ -103,14 +133,21 @@ struct run_step {
 	const char *diagnosis;		/* "" when none */
 	double step_ms;
 };
+/* Steps in the order they were logged; cb returns non-zero to stop. cb
+ * may query the log, but not through runs_steps itself. */
 enum status runs_steps(struct db *db, int64_t id,
 		       int (*cb)(const struct run_step *s, void *user), void *user,
 		       char *err);
 
-/* The stored adversarial image as PNG bytes (malloc'd, caller frees). */
+/* The stored adversarial and clean images as PNG bytes (malloc'd, caller
+ * frees). */
 enum status runs_adv_png(struct db *db, int64_t id, unsigned char **png,
 			 size_t *len, char *err);
+enum status runs_clean_png(struct db *db, int64_t id, unsigned char **png,
+			   size_t *len, char *err);
 
+/* Delete a run with its steps and images (and a model or data source no
+ * run uses any more). A run whose writer is still alive is refused. */
 enum status runs_delete(struct db *db, int64_t id, char *err);
 
 #endif

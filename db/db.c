@@ -1,0 +1,816 @@
+/* db.c - opening the run log: path, pragmas, migrations, the statement
+ * cache, transactions, the writers' liveness locks, and SHA-256 (see db.h).
+ */
+#define _GNU_SOURCE	/* F_OFD_SETLK, F_OFD_GETLK */
+
+#include "db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Enough for every statement runs.c prepares, with room to grow. */
+#define DB_MAX_STMTS 48
+
+struct db_cached {
+	const char *sql;	/* the caller's static string: the key */
+	sqlite3_stmt *st;
+};
+
+struct db {
+	sqlite3 *h;
+	char *path;
+	int lock_fd;		/* "<path>-locks", see db.h */
+	struct db_cached stmts[DB_MAX_STMTS];
+	int n_stmts;
+	int64_t *held;		/* run ids whose lock this connection holds */
+	int n_held, cap_held;
+};
+
+/* ---- the schema ------------------------------------------------------------
+ * migrations[v] takes a database from user_version v to v + 1. They run in
+ * order, all in one transaction, and are never edited once released: a
+ * change to the schema is a new entry (and DB_SCHEMA_VERSION + 1). */
+static const char *const migrations[] = {
+	/* 0 -> 1: the first schema */
+	"CREATE TABLE models ("
+	"  id INTEGER PRIMARY KEY,"
+	"  path TEXT NOT NULL,"		/* absolute file path, or builtin:NAME */
+	"  sha256 TEXT,"		/* of the file; NULL for a built-in */
+	"  arch TEXT NOT NULL,"		/* one-line architecture summary */
+	"  n_classes INTEGER NOT NULL,"
+	"  classes TEXT NOT NULL,"	/* JSON array of the class names */
+	"  file_size INTEGER,"		/* when hashed: an unchanged file is */
+	"  file_mtime_ns INTEGER"	/* not hashed again */
+	");"
+	"CREATE INDEX models_path ON models(path);"
+	"CREATE TABLE datasets ("
+	"  id INTEGER PRIMARY KEY,"
+	"  path TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"		/* stl10, imagedir */
+	"  split TEXT NOT NULL,"
+	"  UNIQUE (path, kind, split)"
+	");"
+	"CREATE TABLE runs ("
+	/* AUTOINCREMENT: an id is never reused, so a deleted run's lock byte
+	 * or exported files can never be mistaken for a new run's */
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  created TEXT NOT NULL,"	/* ISO 8601 UTC, milliseconds */
+	"  ended TEXT,"
+	"  status TEXT NOT NULL CHECK (status IN"
+	"    ('running', 'done', 'interrupted', 'failed')),"
+	"  writer_pid INTEGER NOT NULL,"
+	"  model_id INTEGER NOT NULL REFERENCES models(id),"
+	"  dataset_id INTEGER REFERENCES datasets(id),"	/* NULL: a PNG file */
+	"  image_ref TEXT NOT NULL,"
+	"  true_label INTEGER,"		/* NULL: unknown */
+	"  height INTEGER NOT NULL,"
+	"  width INTEGER NOT NULL,"
+	"  target INTEGER,"		/* NULL: untargeted */
+	"  attack TEXT NOT NULL,"
+	"  loss TEXT NOT NULL,"
+	"  norm TEXT NOT NULL,"
+	"  eps REAL NOT NULL,"
+	"  alpha REAL NOT NULL,"
+	"  iters INTEGER NOT NULL,"
+	"  momentum REAL NOT NULL,"
+	"  random_start INTEGER NOT NULL,"
+	"  seed INTEGER NOT NULL,"
+	"  clip_eps REAL NOT NULL,"
+	"  kappa REAL NOT NULL,"
+	"  early_stop INTEGER NOT NULL,"
+	"  success INTEGER,"		/* the outcome: NULL until finished */
+	"  final_iter INTEGER,"
+	"  final_pred INTEGER,"
+	"  final_loss REAL,"
+	"  final_target_prob REAL,"
+	"  final_probs TEXT,"		/* JSON array */
+	"  final_diagnosis TEXT,"
+	"  pert_linf REAL,"
+	"  pert_l2 REAL,"
+	"  wall_s REAL"
+	");"
+	"CREATE INDEX runs_status ON runs(status);"
+	"CREATE INDEX runs_model ON runs(model_id);"
+	"CREATE INDEX runs_dataset ON runs(dataset_id);"
+	"CREATE TABLE steps ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  iter INTEGER NOT NULL,"
+	"  loss REAL,"			/* NULL: NaN */
+	"  pred INTEGER NOT NULL,"
+	"  target_prob REAL,"
+	"  probs TEXT NOT NULL,"	/* JSON array, n_classes */
+	"  grad_l1 REAL,"
+	"  grad_l2 REAL,"
+	"  grad_linf REAL,"
+	"  zero_frac REAL,"
+	"  hist TEXT NOT NULL,"		/* JSON array of 14 counts of log10|g| */
+	"  n_zero INTEGER NOT NULL,"
+	"  n_nan INTEGER NOT NULL,"
+	"  n_inf INTEGER NOT NULL,"
+	"  n_tiny INTEGER NOT NULL,"
+	"  n_huge INTEGER NOT NULL,"
+	"  layer_norms TEXT NOT NULL,"	/* JSON array, n_layers + 1 */
+	"  pert_linf REAL,"
+	"  pert_l2 REAL,"
+	"  diagnosis TEXT,"		/* NULL when healthy */
+	"  step_ms REAL"
+	");"
+	"CREATE INDEX steps_run ON steps(run_id);"
+	"CREATE TABLE images ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  role TEXT NOT NULL CHECK (role IN ('clean', 'adv')),"
+	"  png BLOB NOT NULL,"
+	"  UNIQUE (run_id, role)"
+	");",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+_Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+/* ---- errors ------------------------------------------------------------------- */
+
+/* The errno behind an I/O failure, or 0: "disk I/O error" alone does not
+ * say what to fix. Only for I/O codes, where SQLite's errno is this
+ * failure's and not a stale one. */
+static int io_errno(sqlite3 *h)
+{
+	int code = sqlite3_errcode(h);
+
+	if (code == SQLITE_IOERR || code == SQLITE_CANTOPEN ||
+	    code == SQLITE_READONLY || code == SQLITE_FULL)
+		return sqlite3_system_errno(h);
+	return 0;
+}
+
+enum status db_fail(struct db *db, const char *what, char *err)
+{
+	int sys = io_errno(db->h);
+	const char *msg = sqlite3_errmsg(db->h);
+
+	if (sys)
+		return status_set(err, ST_ERR_DB, "%s: %s: %s (%s)", db->path,
+				  what, msg, strerror(sys));
+	return status_set(err, ST_ERR_DB, "%s: %s: %s", db->path, what, msg);
+}
+
+static enum status exec(struct db *db, const char *sql, const char *what,
+			char *err)
+{
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, what, err);
+	return ST_OK;
+}
+
+/* ---- statements and transactions ------------------------------------------- */
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, char *err)
+{
+	struct db_cached *c;
+	int i;
+
+	for (i = 0; i < db->n_stmts; i++) {
+		c = &db->stmts[i];
+		if (c->sql == sql) {
+			sqlite3_reset(c->st);
+			sqlite3_clear_bindings(c->st);
+			return c->st;
+		}
+	}
+	if (db->n_stmts == DB_MAX_STMTS) {
+		status_set(err, ST_ERR_DB, "%s: too many statements (raise "
+			   "DB_MAX_STMTS)", db->path);
+		return NULL;
+	}
+	c = &db->stmts[db->n_stmts];
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &c->st, NULL) != SQLITE_OK) {
+		db_fail(db, "cannot prepare a statement", err);
+		sqlite3_finalize(c->st);
+		c->st = NULL;
+		return NULL;
+	}
+	c->sql = sql;
+	db->n_stmts++;
+	return c->st;
+}
+
+enum status db_begin(struct db *db, char *err)
+{
+	return exec(db, "BEGIN IMMEDIATE", "cannot start a transaction", err);
+}
+
+enum status db_commit(struct db *db, char *err)
+{
+	enum status st = exec(db, "COMMIT", "cannot commit", err);
+
+	if (st != ST_OK)
+		db_rollback(db);
+	return st;
+}
+
+void db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* One integer from a pragma or query; -1 with err set on failure. */
+static enum status query_int(struct db *db, const char *sql, int64_t *v,
+			     const char *what, char *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, what, err);
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, what, err);
+	return ST_OK;
+}
+
+/* ---- liveness locks ------------------------------------------------------- */
+
+/* Open file description locks belong to the open file, not the process: two
+ * connections in one process see each other's, and closing some other
+ * descriptor of the file does not drop them (both false for F_SETLK). */
+#ifndef F_OFD_SETLK
+#error "advex needs open file description locks (Linux 3.15 or later)"
+#endif
+
+static int lock_byte(int fd, int cmd, short type, int64_t id, struct flock *fl)
+{
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)id;
+	fl->l_len = 1;
+	return fcntl(fd, cmd, fl);
+}
+
+static int held_index(const struct db *db, int64_t id)
+{
+	int i;
+
+	for (i = 0; i < db->n_held; i++)
+		if (db->held[i] == id)
+			return i;
+	return -1;
+}
+
+enum status db_run_lock(struct db *db, int64_t id, char *err)
+{
+	struct flock fl;
+
+	if (held_index(db, id) >= 0)
+		return ST_OK;
+	if (db->n_held == db->cap_held) {
+		int cap = db->cap_held ? 2 * db->cap_held : 4;
+		int64_t *h = realloc(db->held, sizeof *h * (size_t)cap);
+
+		if (!h)
+			return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+					  db->path);
+		db->held = h;
+		db->cap_held = cap;
+	}
+	if (lock_byte(db->lock_fd, F_OFD_SETLK, F_WRLCK, id, &fl) != 0)
+		return status_set(err, ST_ERR_DB, "%s-locks: cannot lock run %lld: "
+				  "%s", db->path, (long long)id, strerror(errno));
+	db->held[db->n_held++] = id;
+	return ST_OK;
+}
+
+void db_run_unlock(struct db *db, int64_t id)
+{
+	struct flock fl;
+	int i = held_index(db, id);
+
+	if (i < 0)
+		return;
+	lock_byte(db->lock_fd, F_OFD_SETLK, F_UNLCK, id, &fl);
+	db->held[i] = db->held[--db->n_held];
+}
+
+int db_run_live(struct db *db, int64_t id)
+{
+	struct flock fl;
+
+	if (held_index(db, id) >= 0)
+		return 1;
+	if (lock_byte(db->lock_fd, F_OFD_GETLK, F_WRLCK, id, &fl) != 0)
+		return -1;
+	return fl.l_type != F_UNLCK;
+}
+
+/* Next to the database's real path (as SQLite puts its -wal): a log
+ * reached through a symbolic link must share its writers' locks. */
+static enum status open_lock_file(struct db *db, char *err)
+{
+	char *real = realpath(db->path, NULL);
+	const char *base = real ? real : db->path;
+	size_t n = strlen(base) + sizeof "-locks";
+	char *p = malloc(n);
+
+	if (!p) {
+		free(real);
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", db->path);
+	}
+	snprintf(p, n, "%s-locks", base);
+	free(real);
+	db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	free(p);
+	if (db->lock_fd < 0)
+		return status_set(err, ST_ERR_IO, "%s: cannot create its lock file "
+				  "%s-locks: %s", db->path, db->path,
+				  strerror(errno));
+	return ST_OK;
+}
+
+/* ---- opening ------------------------------------------------------------------ */
+
+const char *db_default_path(char *buf, size_t n)
+{
+	const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+
+	/* the XDG spec: a relative $XDG_DATA_HOME is invalid, ignore it */
+	if (x && x[0] == '/')
+		snprintf(buf, n, "%s/advex/runs.db", x);
+	else
+		snprintf(buf, n, "%s/.local/share/advex/runs.db", h && *h ? h : ".");
+	return buf;
+}
+
+/* mkdir -p of the directory holding path (0700, as XDG asks), which must
+ * be writable: SQLite keeps -wal and -shm files next to the database, and
+ * we the -locks file. Said here, SQLite's own message would be a puzzling
+ * "No such file or directory". */
+static enum status make_parent_dirs(const char *path, char *err)
+{
+	char *dir = strdup(path), *p;
+	enum status st = ST_OK;
+	struct stat sb;
+
+	if (!dir)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+	p = strrchr(dir, '/');
+	if (!p) {
+		free(dir);
+		return access(".", W_OK | X_OK) == 0 ? ST_OK :
+		       status_set(err, ST_ERR_IO, "%s: cannot write in the current "
+				  "directory: %s", path, strerror(errno));
+	}
+	if (p == dir)
+		p[1] = 0;	/* "/runs.db": the root */
+	else
+		*p = 0;
+	for (p = dir + 1; st == ST_OK; p++) {
+		char c = *p;
+
+		if (c != '/' && c != 0)
+			continue;
+		*p = 0;
+		if (stat(dir, &sb) == 0) {
+			if (!S_ISDIR(sb.st_mode))
+				st = status_set(err, ST_ERR_IO, "%s: %s is not a "
+						"directory", path, dir);
+		} else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			st = status_set(err, ST_ERR_IO, "%s: cannot create directory "
+					"%s: %s", path, dir, strerror(errno));
+		}
+		*p = c;
+		if (!c)
+			break;
+	}
+	if (st == ST_OK && access(dir, W_OK | X_OK) != 0)
+		st = status_set(err, ST_ERR_IO, "%s: cannot write in %s: %s", path,
+				dir, strerror(errno));
+	free(dir);
+	return st;
+}
+
+/* Before anything is written: is this our file, and not from the future?
+ * One statement, so one snapshot: read separately, the version could
+ * predate another process's migration and the table count follow it. */
+static enum status check_header(struct db *db, char *err)
+{
+	static const char sql[] =
+		"SELECT (SELECT user_version FROM pragma_user_version), "
+		"(SELECT application_id FROM pragma_application_id), "
+		"(SELECT count(*) FROM sqlite_master)";
+	int64_t version = 0, app = 0, tables = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "not an advex run database", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		version = sqlite3_column_int64(st, 0);
+		app = sqlite3_column_int64(st, 1);
+		tables = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, "not an advex run database", err);
+	if (app != 0 && app != DB_APPLICATION_ID)
+		return status_set(err, ST_ERR_FORMAT, "%s: not an advex run database "
+				  "(an SQLite file of another program, "
+				  "application_id %lld); not modified", db->path,
+				  (long long)app);
+	if (version > DB_SCHEMA_VERSION)
+		return status_set(err, ST_ERR_UNSUPPORTED, "%s: written by a newer "
+				  "advex (schema %lld; this advex knows %d); not "
+				  "modified", db->path, (long long)version,
+				  DB_SCHEMA_VERSION);
+	if (version == 0 && tables > 0)
+		return status_set(err, ST_ERR_FORMAT, "%s: not an advex run database "
+				  "(an SQLite file with tables of its own); not "
+				  "modified", db->path);
+	return ST_OK;
+}
+
+/* WAL: readers never block the writer, nor it them. The mode is stored in
+ * the file, so only the first open changes it - and that change takes an
+ * exclusive lock without consulting the busy handler: processes creating
+ * the file together retry here instead. */
+static enum status set_wal(struct db *db, char *err)
+{
+	struct timespec pause = { 0, 10 * 1000000 };
+	int waited_ms = 0, rc;
+
+	for (;;) {
+		rc = sqlite3_exec(db->h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		if (waited_ms >= DB_BUSY_TIMEOUT_MS)
+			break;
+		nanosleep(&pause, NULL);
+		waited_ms += 10;
+	}
+	return rc == SQLITE_OK ? ST_OK : db_fail(db, "cannot switch to WAL", err);
+}
+
+static enum status set_pragmas(struct db *db, char *err)
+{
+	enum status st;
+
+	st = set_wal(db, err);
+	if (st == ST_OK)
+		st = exec(db, "PRAGMA synchronous=NORMAL", "cannot set synchronous",
+			  err);
+	if (st == ST_OK)
+		st = exec(db, "PRAGMA foreign_keys=ON",
+			  "cannot turn on foreign keys", err);
+	return st;
+}
+
+/* Every migration from the file's version up, in one transaction. The
+ * version is read again under the write lock: another process may have
+ * migrated the file since check_header. */
+static enum status migrate(struct db *db, char *err)
+{
+	char sql[96];
+	int64_t v;
+	enum status st;
+
+	st = db_begin(db, err);
+	if (st != ST_OK)
+		return st;
+	st = query_int(db, "PRAGMA user_version", &v, "cannot read the version",
+		       err);
+	if (st == ST_OK && v > DB_SCHEMA_VERSION)
+		st = status_set(err, ST_ERR_UNSUPPORTED, "%s: written by a newer "
+				"advex (schema %lld; this advex knows %d); not "
+				"modified", db->path, (long long)v,
+				DB_SCHEMA_VERSION);
+	for (; st == ST_OK && v < DB_SCHEMA_VERSION; v++) {
+		char what[64];
+
+		snprintf(what, sizeof what, "migration %lld -> %lld",
+			 (long long)v, (long long)v + 1);
+		st = exec(db, migrations[v], what, err);
+		if (st == ST_OK) {
+			snprintf(sql, sizeof sql, "PRAGMA user_version=%lld; "
+				 "PRAGMA application_id=%d", (long long)v + 1,
+				 DB_APPLICATION_ID);
+			st = exec(db, sql, what, err);
+		}
+	}
+	if (st != ST_OK) {
+		db_rollback(db);
+		return st;
+	}
+	return db_commit(db, err);
+}
+
+/* Runs still 'running' whose writer's lock nobody holds: that process died
+ * (crash, kill -9, power cut) without finishing them. */
+static enum status mark_interrupted(struct db *db, char *err)
+{
+	static const char sql_running[] =
+		"SELECT id FROM runs WHERE status = 'running'";
+	static const char sql_mark[] =
+		"UPDATE runs SET status = 'interrupted' "
+		"WHERE id = ?1 AND status = 'running'";
+	int64_t *dead = NULL, *grown;
+	int n = 0, cap = 0, rc, i;
+	sqlite3_stmt *st = db_stmt(db, sql_running, err);
+	enum status s = ST_OK;
+
+	if (!st)
+		return ST_ERR_DB;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		if (db_run_live(db, id) != 0)	/* live, or cannot tell */
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			grown = realloc(dead, sizeof *dead * (size_t)cap);
+			if (!grown) {
+				free(dead);
+				sqlite3_reset(st);
+				return status_set(err, ST_ERR_NOMEM, "%s: out of "
+						  "memory", db->path);
+			}
+			dead = grown;
+		}
+		dead[n++] = id;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		s = db_fail(db, "cannot read the runs", err);
+	if (s == ST_OK && n > 0) {
+		s = db_begin(db, err);
+		/* the update re-checks 'running': a writer that finished
+		 * between our look and now has already said how it ended */
+		for (i = 0; s == ST_OK && i < n; i++) {
+			st = db_stmt(db, sql_mark, err);
+			if (!st) {
+				s = ST_ERR_DB;
+				break;
+			}
+			sqlite3_bind_int64(st, 1, dead[i]);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				s = db_fail(db, "cannot mark a run interrupted", err);
+			sqlite3_reset(st);
+		}
+		if (s == ST_OK)
+			s = db_commit(db, err);
+		else
+			db_rollback(db);
+	}
+	free(dead);
+	return s;
+}
+
+static enum status open_fail(struct db *db, const char *what, char *err)
+{
+	int sys = db->h ? io_errno(db->h) : 0;
+
+	if (sys)
+		return status_set(err, ST_ERR_IO, "%s: %s: %s", db->path, what,
+				  strerror(sys));
+	if (!db->h)
+		return status_set(err, ST_ERR_NOMEM, "%s: %s: out of memory",
+				  db->path, what);
+	return status_set(err, ST_ERR_IO, "%s: %s: %s", db->path, what,
+			  sqlite3_errmsg(db->h));
+}
+
+enum status db_open(const char *path, struct db **out, char *err)
+{
+	struct db *db;
+	enum status st;
+
+	*out = NULL;
+	if (!path || !*path)
+		return status_set(err, ST_ERR_ARG, "run database: empty path");
+	st = make_parent_dirs(path, err);
+	if (st != ST_OK)
+		return st;
+	db = calloc(1, sizeof *db);
+	if (db)
+		db->path = strdup(path);
+	if (!db || !db->path) {
+		free(db);
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+	}
+	db->lock_fd = -1;
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		st = open_fail(db, "cannot open the run database", err);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	/* SQLite quietly falls back to read-only; we must be able to log */
+	if (sqlite3_db_readonly(db->h, "main") == 1) {
+		st = status_set(err, ST_ERR_IO, "%s: read-only: runs cannot be "
+				"logged there", path);
+		goto fail;
+	}
+	st = check_header(db, err);
+	if (st == ST_OK)
+		st = open_lock_file(db, err);
+	if (st == ST_OK)
+		st = set_pragmas(db, err);
+	if (st == ST_OK)
+		st = migrate(db, err);
+	if (st == ST_OK)
+		st = mark_interrupted(db, err);
+	if (st != ST_OK)
+		goto fail;
+	*out = db;
+	return ST_OK;
+fail:
+	db_close(db);
+	return st;
+}
+
+void db_close(struct db *db)
+{
+	int i;
+
+	if (!db)
+		return;
+	for (i = 0; i < db->n_stmts; i++)
+		sqlite3_finalize(db->stmts[i].st);
+	sqlite3_close(db->h);
+	/* closing the descriptor drops every run lock still held */
+	if (db->lock_fd >= 0)
+		close(db->lock_fd);
+	free(db->held);
+	free(db->path);
+	free(db);
+}
+
+const char *db_path(const struct db *db)
+{
+	return db->path;
+}
+
+/* ---- SHA-256 (FIPS 180-4) ------------------------------------------------ */
+
+struct sha256 {
+	uint32_t h[8];
+	uint64_t bytes;		/* message length so far */
+	unsigned char block[64];
+	size_t fill;		/* bytes waiting in block */
+};
+
+/* The first 32 bits of the fractional parts of the cube roots of the first
+ * 64 primes. */
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+static inline uint32_t ror32(uint32_t x, int n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	/* fractional parts of the square roots of the first 8 primes */
+	static const uint32_t h0[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
+	};
+
+	memcpy(s->h, h0, sizeof h0);
+	s->bytes = 0;
+	s->fill = 0;
+}
+
+static void sha256_block(struct sha256 *s, const unsigned char *p)
+{
+	uint32_t w[64], v[8], t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (i = 16; i < 64; i++) {
+		uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^
+			      (w[i - 15] >> 3);
+		uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^
+			      (w[i - 2] >> 10);
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	memcpy(v, s->h, sizeof v);
+	for (i = 0; i < 64; i++) {
+		/* v: a b c d e f g h */
+		t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
+		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
+		t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) +
+		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		memmove(v + 1, v, 7 * sizeof *v);
+		v[4] += t1;
+		v[0] = t1 + t2;
+	}
+	for (i = 0; i < 8; i++)
+		s->h[i] += v[i];
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+
+	s->bytes += n;
+	if (s->fill) {
+		size_t take = 64 - s->fill < n ? 64 - s->fill : n;
+
+		memcpy(s->block + s->fill, p, take);
+		s->fill += take;
+		p += take;
+		n -= take;
+		if (s->fill < 64)
+			return;
+		sha256_block(s, s->block);
+		s->fill = 0;
+	}
+	for (; n >= 64; p += 64, n -= 64)
+		sha256_block(s, p);
+	memcpy(s->block, p, n);
+	s->fill = n;
+}
+
+static void sha256_final(struct sha256 *s, char hex[65])
+{
+	uint64_t bits = s->bytes * 8;
+	unsigned char pad[72] = { 0x80 };
+	size_t npad = (s->fill < 56 ? 56 : 120) - s->fill;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		pad[npad + i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_update(s, pad, npad + 8);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x",
+			 (unsigned)(s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
+}
+
+void db_sha256(const void *data, size_t n, char hex[65])
+{
+	struct sha256 s;
+
+	sha256_init(&s);
+	sha256_update(&s, data, n);
+	sha256_final(&s, hex);
+}
+
+enum status db_sha256_file(const char *path, char hex[65], char *err)
+{
+	struct sha256 s;
+	unsigned char *buf = malloc(1 << 16);
+	FILE *f = buf ? fopen(path, "rb") : NULL;
+	size_t n;
+	int bad;
+
+	if (!f) {
+		int e = errno;
+
+		free(buf);
+		if (!buf)
+			return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+					  path);
+		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
+				  strerror(e));
+	}
+	sha256_init(&s);
+	while ((n = fread(buf, 1, 1 << 16, f)) > 0)
+		sha256_update(&s, buf, n);
+	bad = ferror(f);
+	fclose(f);
+	free(buf);
+	if (bad)
+		return status_set(err, ST_ERR_IO, "%s: read error", path);
+	sha256_final(&s, hex);
+	return ST_OK;
+}
