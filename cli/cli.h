@@ -49,6 +49,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
+/* The interactive explorer (tui/app.c): advex with no command, or
+ * advex explore [--model FILE] [--data DIR] [--split S] [--db FILE]. */
+int tui_explore(int argc, char **argv);
 
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

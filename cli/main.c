@@ -1,8 +1,9 @@
-/* main.c - advex's entry point: dispatches to a subcommand. */
+/* main.c - advex's entry point: dispatches to a subcommand, or to the explorer. */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -13,9 +14,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "explore", tui_explore, "the interactive explorer (also: advex with no command)" },
 	{ "info", cmd_info, "print a model's layer table, parameters, preprocessing, classes" },
 	{ "diagnose", cmd_diagnose, "one forward and backward: logits, probabilities, loss, input gradient" },
 	{ "attack", cmd_attack, "run an attack on one image, or on many at several epsilons" },
+	{ "runs", cmd_runs, "the run log: list, show, compare, export, delete recorded attacks" },
 	{ "train", cmd_train, "train a VGG-style network on CPU" },
 	{ "eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a split" },
 	{ "bench", cmd_bench, "time an attack step (forward + backward to the input) and a forward" },
@@ -25,9 +28,17 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: advex COMMAND [OPTIONS]\n\n"
+	fprintf(f, "usage: advex [--model FILE] [--data DIR] [--split S] [--db FILE] [--out-dir DIR]\n"
+		   "       advex COMMAND [OPTIONS]\n\n"
 		   "advex explores adversarial examples: why an attack's gradient vanishes,\n"
-		   "and how the attack goes when it does not.\n\ncommands:\n");
+		   "and how the attack goes when it does not.\n\n"
+		   "With no command, advex opens the explorer in the terminal (the same as\n"
+		   "advex explore): browse the data with the model's predictions, attack an\n"
+		   "image step by step, replay and compare logged runs; ? shows every key.\n"
+		   "With no --model/--data it uses STL-10 and model.safetensors under\n"
+		   "~/.local/share/advex when both are there, else the bundled demo;\n"
+		   "--db is the run log (default ~/.local/share/advex/runs.db); --out-dir is\n"
+		   "where e exports PNGs (default: the current directory).\n\ncommands:\n");
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'advex COMMAND --help' lists a command's options.\n"
@@ -39,10 +50,14 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
-	if (argc < 2) {
+	if (argc < 2 && !(isatty(0) && isatty(1))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* no command (or only options): the explorer */
+	if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") &&
+			 strcmp(argv[1], "-h") && strcmp(argv[1], "--version")))
+		return tui_explore(argc, argv);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -1,0 +1,733 @@
+/* runsview.c - the Runs screen: the runs in the log, sortable and
+ * filterable; Enter replays a run's steps read-only in the Attack layout;
+ * Space marks runs to compare. Reads go through the UI thread's own
+ * connection (the worker writes through another), so a run being written
+ * shows up here as it grows.
+ */
+#include "tui.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "runs.h"
+
+#define MAX_ROWS 5000
+
+enum sort_key { SORT_ID, SORT_STATUS, SORT_IMAGE, SORT_ATTACK, SORT_LOSS, SORT_EPS,
+		SORT_STEPS, SORT_SUCCESS, SORT_PTARGET, SORT_N };
+
+static const char *const sort_names[SORT_N] = {
+	"id", "status", "image", "attack", "loss", "ε", "steps", "success", "p(target)"
+};
+
+static const char *const status_names[] = { "all", "done", "interrupted", "failed", "running" };
+#define N_STATUS 5
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+static int add_row(const struct run_row *r, void *user)
+{
+	struct runs_ui *u = user;
+
+	if (u->n == u->cap) {
+		int cap = u->cap ? 2 * u->cap : 64;
+		struct run_row *rows = realloc(u->rows, sizeof *rows * (size_t)cap);
+
+		if (!rows)
+			return 1;
+		u->rows = rows;
+		u->cap = cap;
+	}
+	u->rows[u->n++] = *r;
+	return u->n >= MAX_ROWS;
+}
+
+/* Case-insensitive substring. */
+static int contains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	if (!n)
+		return 1;
+	for (; *hay; hay++) {
+		for (i = 0; i < n && hay[i] &&
+		     tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]); i++)
+			;
+		if (i == n)
+			return 1;
+	}
+	return 0;
+}
+
+static int passes(const struct runs_ui *u, const struct run_row *r)
+{
+	if (u->status_filter && strcmp(r->status, status_names[u->status_filter]))
+		return 0;
+	return !u->text[0] || contains(r->image_ref, u->text) || contains(r->attack, u->text) ||
+		contains(r->loss, u->text) || contains(r->norm, u->text) ||
+		contains(r->status, u->text) || contains(r->model_path, u->text) ||
+		contains(r->data_path, u->text) || contains(r->final_diagnosis, u->text);
+}
+
+static double sort_value(const struct run_row *r, int key)
+{
+	switch (key) {
+	case SORT_EPS: return r->eps;
+	case SORT_STEPS: return r->steps;
+	case SORT_SUCCESS: return r->success;
+	case SORT_PTARGET: return isnan(r->final_target_prob) ? -1.0 : r->final_target_prob;
+	default: return (double)r->id;
+	}
+}
+
+static int compare_rows(const struct run_row *x, const struct run_row *y, int key)
+{
+	int c = 0;
+	double a, b;
+
+	switch (key) {
+	case SORT_STATUS: c = strcmp(x->status, y->status); break;
+	case SORT_IMAGE: c = strcmp(x->image_ref, y->image_ref); break;
+	case SORT_ATTACK: c = strcmp(x->attack, y->attack); break;
+	case SORT_LOSS: c = strcmp(x->loss, y->loss); break;
+	default:
+		a = sort_value(x, key);
+		b = sort_value(y, key);
+		c = a < b ? -1 : a > b;
+	}
+	return c ? c : x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void build_view(struct app *a)
+{
+	struct runs_ui *u = &a->runs;
+	int i, j, keep = u->n_view ? (int)u->rows[u->view[u->sel]].id : -1;
+	int *v = realloc(u->view, sizeof *v * (size_t)(u->n ? u->n : 1));
+
+	if (!v)
+		return;
+	u->view = v;
+	u->n_view = 0;
+	for (i = 0; i < u->n; i++)
+		if (passes(u, &u->rows[i]))
+			u->view[u->n_view++] = i;
+	/* insertion sort: a few thousand rows at most, and mostly in order */
+	for (i = 1; i < u->n_view; i++) {
+		int t = u->view[i];
+
+		for (j = i; j > 0; j--) {
+			int c = compare_rows(&u->rows[u->view[j - 1]], &u->rows[t], u->sort);
+
+			if (u->desc ? c >= 0 : c <= 0)
+				break;
+			u->view[j] = u->view[j - 1];
+		}
+		u->view[j] = t;
+	}
+	u->sel = 0;
+	for (i = 0; i < u->n_view; i++)
+		if (u->rows[u->view[i]].id == keep)
+			u->sel = i;
+}
+
+static void load(struct app *a)
+{
+	struct runs_ui *u = &a->runs;
+	struct runs_filter f = { NULL, NULL, MAX_ROWS };
+
+	u->n = 0;
+	u->err[0] = 0;
+	if (runs_list(a->db, &f, add_row, u, u->err) != ST_OK)
+		u->n = 0;
+	u->loaded = 1;
+	u->seen_runs = a->snap.runs_logged;
+	u->seen_steps = a->snap.run_steps;
+	u->seen_run = a->snap.run_id;
+	clock_gettime(CLOCK_MONOTONIC, &u->loaded_at);
+	build_view(a);
+}
+
+int runsview_stale(const struct app *a)
+{
+	const struct runs_ui *u = &a->runs;
+
+	return a->snap.runs_logged != u->seen_runs || a->snap.run_steps != u->seen_steps ||
+		a->snap.run_id != u->seen_run;
+}
+
+/* ---- drawing ------------------------------------------------------------------------------ */
+
+static int is_marked(const struct runs_ui *u, int64_t id)
+{
+	int i;
+
+	for (i = 0; i < u->n_marked; i++)
+		if (u->marked[i] == id)
+			return 1;
+	return 0;
+}
+
+/* The table's columns: title, width (with the gap after it), alignment. */
+enum { C_MARK, C_ID, C_WHEN, C_STATUS, C_IMAGE, C_ATTACK, C_LOSS, C_NORM, C_EPS,
+       C_ITERS, C_STEPS, C_SUCCESS, C_PTARGET, C_DIAG, N_COLUMNS };
+
+static const struct column {
+	const char *title;
+	int w, right;
+} columns[N_COLUMNS] = {
+	{ "", 3, 0 }, { "run", 6, 1 }, { "created (UTC)", 16, 0 }, { "status", 12, 0 },
+	{ "image", 17, 0 }, { "attack", 7, 0 }, { "loss", 11, 0 }, { "norm", 5, 0 },
+	{ "ε", 9, 1 }, { "iters", 6, 1 }, { "steps", 6, 1 }, { "success", 9, 1 },
+	{ "p(target)", 11, 1 }, { "diagnosis at the end", 0, 0 },
+};
+
+/* Text in column col starting at x, clipped to it; returns the next x. */
+static int cell(struct palette *p, int y, int x, int col, enum role r, const char *text)
+{
+	const struct column *c = &columns[col];
+	int w = c->w ? c->w - 1 : COLS - x, tw = draw_width(text);
+
+	if (x >= COLS || w <= 0)
+		return x + c->w;
+	if (c->right && tw < w)
+		draw_text(p, y, x + w - tw, tw, r, "%s", text);
+	else
+		draw_text(p, y, x, w, r, "%s", text);
+	return x + c->w;
+}
+
+static void draw_header_row(struct app *a, int y)
+{
+	int c, x = 0;
+
+	for (c = 0; c < N_COLUMNS; c++)
+		x = cell(&a->pal, y, x, c, R_HEADER, columns[c].title);
+}
+
+static void draw_row(struct app *a, int y, int w, const struct run_row *r, int sel)
+{
+	struct palette *p = &a->pal;
+	struct runs_ui *u = &a->runs;
+	enum role base = sel ? R_SELECT : R_NORMAL;
+	char eps[32], pt[32], when[32], id[24], iters[16], steps[16];
+	int x = 0;
+
+	if (!strcmp(r->norm, "linf"))
+		draw_pixval(eps, sizeof eps, r->eps);
+	else
+		snprintf(eps, sizeof eps, "%.4g", r->eps);
+	if (isnan(r->final_target_prob))
+		snprintf(pt, sizeof pt, "…");
+	else
+		snprintf(pt, sizeof pt, "%.3g", r->final_target_prob);
+	/* "2026-11-25T14:03:07.123Z" -> "11-25 14:03:07" */
+	if (strlen(r->created) >= 19)
+		snprintf(when, sizeof when, "%.5s %.8s", r->created + 5, r->created + 11);
+	else
+		snprintf(when, sizeof when, "%s", r->created);
+	snprintf(id, sizeof id, "%lld", (long long)r->id);
+	snprintf(iters, sizeof iters, "%d", r->iters);
+	snprintf(steps, sizeof steps, "%d", r->steps);
+	if (sel)
+		draw_fill(p, y, 0, w, R_SELECT);
+	x = cell(p, y, x, C_MARK, sel ? R_SELECT : R_KEY, is_marked(u, r->id) ? " ●" : "");
+	x = cell(p, y, x, C_ID, base, id);
+	x = cell(p, y, x, C_WHEN, base, when);
+	x = cell(p, y, x, C_STATUS, sel ? R_SELECT : !strcmp(r->status, "done") ? R_NORMAL :
+		 !strcmp(r->status, "running") ? R_PRED : R_WARN, r->status);
+	x = cell(p, y, x, C_IMAGE, base, r->image_ref);
+	x = cell(p, y, x, C_ATTACK, base, r->attack);
+	x = cell(p, y, x, C_LOSS, base, r->loss);
+	x = cell(p, y, x, C_NORM, base, !strcmp(r->norm, "linf") ? "L∞" : "L2");
+	x = cell(p, y, x, C_EPS, base, eps);
+	x = cell(p, y, x, C_ITERS, base, iters);
+	x = cell(p, y, x, C_STEPS, base, steps);
+	x = cell(p, y, x, C_SUCCESS, sel ? R_SELECT : r->success > 0 ? R_GOOD :
+		 r->success == 0 ? R_BAD : R_DIM, r->success < 0 ? "…" : r->success ? "yes" : "no");
+	x = cell(p, y, x, C_PTARGET, base, pt);
+	if (r->final_diagnosis[0]) {
+		char d[DIAG_EXPLAIN_MAX + 8];
+
+		snprintf(d, sizeof d, " ⚠ %s", r->final_diagnosis);
+		cell(p, y, x, C_DIAG, sel ? R_SELECT : R_WARN, d);
+	}
+}
+
+static void draw_details(struct app *a, int y, int h, const struct run_row *r)
+{
+	struct palette *p = &a->pal;
+	char buf[2600];
+
+	draw_box(p, y, 0, h, COLS, "run");
+	if (!r)
+		return;
+	draw_text(p, y + 1, 2, COLS - 4, R_NORMAL, "run #%lld · %s · created %s%s%s · %d steps · wall %.3g s",
+		  (long long)r->id, r->status, r->created, r->ended[0] ? " · ended " : "", r->ended,
+		  r->steps, isnan(r->wall_s) ? 0.0 : r->wall_s);
+	snprintf(buf, sizeof buf, "model %s · %s", r->model_path, r->model_arch);
+	draw_text(p, y + 2, 2, COLS - 4, R_DIM, "%s", buf);
+	{
+		char names[64][64], err[ERR_MAX];
+		int n = r->n_classes < 64 ? r->n_classes : 64, ok;
+
+		ok = n > 0 && runs_classes(a->db, r->id, names, n, err) == ST_OK;
+		snprintf(buf, sizeof buf, "data %s (%s %s) · image %s · true label %s · target %s",
+			 r->data_path[0] ? r->data_path : "(PNG file)", r->data_kind,
+			 r->data_split, r->image_ref,
+			 ok && r->true_label >= 0 && r->true_label < n ? names[r->true_label] :
+			 r->true_label < 0 ? "unknown" : "?",
+			 r->target < 0 ? "none (untargeted)" :
+			 ok && r->target < n ? names[r->target] : "?");
+	}
+	draw_text(p, y + 3, 2, COLS - 4, R_DIM, "%s", buf);
+	if (h > 5)
+		draw_wrap(p, y + 4, 2, COLS - 4, h - 5, r->final_diagnosis[0] ? R_WARN : R_DIM,
+			  r->final_diagnosis[0] ? r->final_diagnosis : "no diagnosis at the end point");
+}
+
+void runsview_draw(struct app *a, int y, int h)
+{
+	struct runs_ui *u = &a->runs;
+	struct palette *p = &a->pal;
+	int x = 1, i, list_h, det_h = h >= 30 ? 7 : 5;
+
+	/* at most 4 loads a second while a run grows */
+	if (!u->loaded || (runsview_stale(a) && app_elapsed(&u->loaded_at) > 0.25))
+		load(a);
+	x += draw_text(p, y, x, COLS - x, R_KEY, "s");
+	x += draw_text(p, y, x, COLS - x, R_NORMAL, " sort: %s %s   ", sort_names[u->sort],
+		       u->desc ? "↓" : "↑");
+	x += draw_text(p, y, x, COLS - x, R_KEY, "f");
+	x += draw_text(p, y, x, COLS - x, R_NORMAL, " status: %s   ", status_names[u->status_filter]);
+	x += draw_text(p, y, x, COLS - x, R_KEY, "/");
+	x += draw_text(p, y, x, COLS - x, u->text[0] ? R_WARN : R_NORMAL, " filter: %s   ",
+		       u->text[0] ? u->text : "none");
+	x += draw_text(p, y, x, COLS - x, R_KEY, "Space");
+	x += draw_text(p, y, x, COLS - x, R_NORMAL, " mark (%d)  ", u->n_marked);
+	x += draw_text(p, y, x, COLS - x, R_KEY, "c");
+	x += draw_text(p, y, x, COLS - x, R_NORMAL, " compare  ");
+	x += draw_text(p, y, x, COLS - x, R_KEY, "Enter");
+	x += draw_text(p, y, x, COLS - x, R_NORMAL, " replay   ");
+	draw_text(p, y, x, COLS - x, R_DIM, "%d of %d runs · %s", u->n_view, u->n, a->db_path);
+	draw_header_row(a, y + 1);
+	list_h = h - 2 - det_h;
+	u->page = list_h;
+	if (u->sel >= u->n_view)
+		u->sel = u->n_view - 1;
+	if (u->sel < 0)
+		u->sel = 0;
+	if (u->sel < u->top)
+		u->top = u->sel;
+	if (u->sel >= u->top + list_h)
+		u->top = u->sel - list_h + 1;
+	for (i = 0; i < list_h && u->top + i < u->n_view; i++)
+		draw_row(a, y + 2 + i, COLS, &u->rows[u->view[u->top + i]], u->top + i == u->sel);
+	if (u->err[0])
+		draw_wrap(p, y + 3, 2, COLS - 4, 3, R_BAD, u->err);
+	else if (!u->n_view)
+		draw_text(p, y + 3, 2, COLS - 4, R_DIM, "%s", u->n ? "no run passes the filter" :
+			  "no runs yet: attack an image (2, then n or Space) and it is logged here");
+	draw_details(a, y + h - det_h, det_h, u->n_view ? &u->rows[u->view[u->sel]] : NULL);
+}
+
+/* ---- replay ------------------------------------------------------------------------------- */
+
+static void free_steps(struct replay *r)
+{
+	int i;
+
+	for (i = 0; i < r->n_steps; i++) {
+		free(r->steps[i].probs);
+		free(r->steps[i].norms);
+		free(r->steps[i].diagnosis);
+	}
+	free(r->steps);
+	r->steps = NULL;
+	r->n_steps = 0;
+}
+
+void replay_close(struct app *a)
+{
+	struct replay *r = &a->replay;
+
+	free_steps(r);
+	wsnap_free(&r->snap);
+	free(r->row);
+	free(r->names);
+	free(r->name_ptrs);
+	free(r->final_probs);
+	memset(r, 0, sizeof *r);
+}
+
+struct step_load {
+	struct replay *r;
+	int cap, failed;
+};
+
+static int add_step(const struct run_step *s, void *user)
+{
+	struct step_load *l = user;
+	struct replay *r = l->r;
+	struct replay_step *st;
+	int i;
+
+	if (r->n_steps == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 32;
+		struct replay_step *ns = realloc(r->steps, sizeof *ns * (size_t)cap);
+
+		if (!ns) {
+			l->failed = 1;
+			return 1;
+		}
+		r->steps = ns;
+		l->cap = cap;
+	}
+	st = &r->steps[r->n_steps];
+	memset(st, 0, sizeof *st);
+	st->iter = s->iter;
+	st->loss = s->loss;
+	st->pred = s->pred;
+	st->target_prob = s->target_prob;
+	st->pert_linf = s->pert_linf;
+	st->pert_l2 = s->pert_l2;
+	st->step_ms = s->step_ms;
+	st->grad.l1 = s->grad_l1;
+	st->grad.l2 = s->grad_l2;
+	st->grad.linf = s->grad_linf;
+	st->grad.zero_frac = s->zero_frac;
+	st->grad.n_zero = (size_t)s->n_zero;
+	st->grad.n_nan = (size_t)s->n_nan;
+	st->grad.n_inf = (size_t)s->n_inf;
+	st->grad.n_tiny = (size_t)s->n_tiny;
+	st->grad.n_huge = (size_t)s->n_huge;
+	for (i = 0; i < DIAG_HIST_BINS; i++)
+		st->grad.hist[i] = s->hist ? (size_t)s->hist[i] : 0;
+	st->probs = calloc((size_t)(s->n_classes > 0 ? s->n_classes : 1), sizeof *st->probs);
+	st->norms = calloc((size_t)s->n_layer_norms + 1, sizeof *st->norms);
+	st->diagnosis = strdup(s->diagnosis ? s->diagnosis : "");
+	if (!st->probs || !st->norms || !st->diagnosis) {
+		free(st->probs);
+		free(st->norms);
+		free(st->diagnosis);
+		l->failed = 1;
+		return 1;
+	}
+	if (s->probs)
+		memcpy(st->probs, s->probs, sizeof *st->probs * (size_t)s->n_classes);
+	if (s->layer_norms)
+		memcpy(st->norms, s->layer_norms, sizeof *st->norms * (size_t)s->n_layer_norms);
+	st->n_norms = s->n_layer_norms;
+	r->n_steps++;
+	return 0;
+}
+
+/* Point the snapshot at step r->cursor. */
+static void replay_fill(struct app *a)
+{
+	struct replay *r = &a->replay;
+	struct wsnap *s = &r->snap;
+	const struct replay_step *st;
+	int k = s->k;
+
+	if (!r->n_steps) {
+		s->have_eval = 0;
+		return;
+	}
+	st = &r->steps[r->cursor];
+	s->have_eval = 1;
+	s->eval_iter = st->iter;
+	s->loss = st->loss;
+	s->pred = st->pred >= 0 && st->pred < k ? st->pred : 0;
+	s->target_prob = st->target_prob;
+	s->grad = st->grad;
+	s->grad.n = s->npix;
+	s->success = s->p.target >= 0 ? st->pred == s->p.target : st->pred != s->label;
+	s->step_ms = st->step_ms;
+	/* the image shown is the run's final one: its perturbation */
+	s->pert_linf = isnan(r->row->pert_linf) ? st->pert_linf : r->row->pert_linf;
+	s->pert_l2 = isnan(r->row->pert_l2) ? st->pert_l2 : r->row->pert_l2;
+	memcpy(s->probs, st->probs, sizeof *s->probs * (size_t)k);
+	memset(s->norms, 0, sizeof *s->norms * (size_t)s->n_norms);
+	memcpy(s->norms, st->norms, sizeof *s->norms * (size_t)(st->n_norms < s->n_norms ?
+								  st->n_norms : s->n_norms));
+	snprintf(s->diagnosis, sizeof s->diagnosis, "%s", st->diagnosis);
+}
+
+/* Decode a stored PNG of the run's size into dst; 0 or -1. */
+static int load_png(struct app *a, int64_t id, int adv, float *dst, int h, int w)
+{
+	unsigned char *png = NULL;
+	size_t len = 0;
+	float *pix = NULL;
+	int ph, pw, rc = -1;
+	char err[ERR_MAX];
+	enum status st = adv ? runs_adv_png(a->db, id, &png, &len, err) :
+		runs_clean_png(a->db, id, &png, &len, err);
+
+	if (st == ST_OK && png && len &&
+	    image_decode_png(png, len, &pix, &ph, &pw, err) == ST_OK && ph == h && pw == w) {
+		memcpy(dst, pix, sizeof *dst * 3 * (size_t)h * w);
+		rc = 0;
+	}
+	free(png);
+	free(pix);
+	return rc;
+}
+
+static int replay_open(struct app *a, int64_t id)
+{
+	struct replay *r = &a->replay;
+	struct step_load l = { r, 0, 0 };
+	struct attack_params p = attack_params_default();
+	struct wsnap *s;
+	char err[ERR_MAX];
+	int i, k, max_norms = 0, max_iter = 0;
+
+	replay_close(a);
+	r->row = malloc(sizeof *r->row);
+	if (!r->row || runs_get(a->db, id, r->row, err) != ST_OK) {
+		app_message(a, R_BAD, "%s", r->row ? err : "out of memory");
+		replay_close(a);
+		return -1;
+	}
+	k = r->row->n_classes > 0 ? r->row->n_classes : 1;
+	r->names = calloc((size_t)k, sizeof *r->names);
+	r->name_ptrs = calloc((size_t)k, sizeof *r->name_ptrs);
+	r->final_probs = calloc((size_t)k, sizeof *r->final_probs);
+	if (!r->names || !r->name_ptrs || !r->final_probs ||
+	    runs_classes(a->db, id, r->names, k, err) != ST_OK ||
+	    runs_final_probs(a->db, id, r->final_probs, k, &r->n_final, err) != ST_OK ||
+	    runs_steps(a->db, id, add_step, &l, err) != ST_OK || l.failed) {
+		app_message(a, R_BAD, "run %lld: %s", (long long)id, l.failed ? "out of memory" : err);
+		replay_close(a);
+		return -1;
+	}
+	for (i = 0; i < k; i++)
+		r->name_ptrs[i] = r->names[i];
+	for (i = 0; i < r->n_steps; i++) {
+		if (r->steps[i].n_norms > max_norms)
+			max_norms = r->steps[i].n_norms;
+		if (r->steps[i].iter > max_iter)
+			max_iter = r->steps[i].iter;
+	}
+	if (r->row->final_iter > max_iter)
+		max_iter = r->row->final_iter;
+	if (wsnap_alloc(&r->snap, k, max_norms > 0 ? max_norms : 1, r->row->h, r->row->w,
+			max_iter + 2)) {
+		app_message(a, R_BAD, "out of memory");
+		replay_close(a);
+		return -1;
+	}
+	s = &r->snap;
+	s->n_norms = max_norms;
+	if (load_png(a, id, 0, s->x0, s->h, s->w))
+		app_message(a, R_WARN, "run %lld stored no clean image", (long long)id);
+	r->have_adv = !load_png(a, id, 1, s->xadv, s->h, s->w);
+	if (!r->have_adv)
+		memcpy(s->xadv, s->x0, sizeof *s->x0 * s->npix);
+	attack_kind_parse(r->row->attack, &p.kind, err);
+	loss_mode_parse(r->row->loss, &p.loss.mode, err);
+	attack_norm_parse(r->row->norm, &p.norm, err);
+	p.eps = r->row->eps;
+	p.alpha = r->row->alpha;
+	p.iters = r->row->iters;
+	p.momentum = r->row->momentum;
+	p.loss.clip_eps = r->row->clip_eps;
+	p.loss.kappa = r->row->kappa;
+	p.random_start = r->row->random_start;
+	p.early_stop = r->row->early_stop;
+	p.seed = (uint64_t)r->row->seed;
+	p.target = r->row->target;
+	p.true_label = r->row->true_label;
+	s->p = p;
+	s->loaded = 1;
+	s->label = r->row->true_label;
+	s->cls = p.target >= 0 ? p.target : s->label;
+	snprintf(s->image_name, sizeof s->image_name, "%.255s", r->row->image_ref);
+	s->finished = !strcmp(r->row->status, "done");
+	s->iter = r->row->final_iter >= 0 ? r->row->final_iter :
+		r->n_steps ? r->steps[r->n_steps - 1].iter + 1 : 0;
+	s->n_hist = max_iter + 1;
+	for (i = 0; i < s->n_hist; i++)
+		s->loss_hist[i] = NAN;
+	for (i = 0; i < r->n_steps; i++)
+		s->loss_hist[r->steps[i].iter] = r->steps[i].loss;
+	if (r->row->final_iter >= 0 && !isnan(r->row->final_loss))
+		s->loss_hist[r->row->final_iter] = r->row->final_loss;
+	r->cursor = r->n_steps ? r->n_steps - 1 : 0;
+	r->row_id = id;
+	replay_fill(a);
+	r->active = 1;
+	a->screen = SCREEN_ATTACK;
+	return 0;
+}
+
+int replay_key(struct app *a, int key)
+{
+	struct replay *r = &a->replay;
+
+	switch (key) {
+	case 'h': case KEY_FN(KEY_LEFT): case 'k': case KEY_FN(KEY_UP):
+		if (r->cursor > 0)
+			r->cursor--;
+		break;
+	case 'l': case KEY_FN(KEY_RIGHT): case 'j': case KEY_FN(KEY_DOWN):
+		if (r->cursor < r->n_steps - 1)
+			r->cursor++;
+		break;
+	case KEY_FN(KEY_HOME): case 'g':
+		r->cursor = 0;
+		break;
+	case KEY_FN(KEY_END): case 'G':
+		r->cursor = r->n_steps ? r->n_steps - 1 : 0;
+		break;
+	case K_ESC: case 127: case KEY_FN(KEY_BACKSPACE):
+		replay_close(a);
+		a->screen = SCREEN_RUNS;
+		return 1;
+	default:
+		return 0;
+	}
+	replay_fill(a);
+	return 1;
+}
+
+/* ---- keys ----------------------------------------------------------------------------------- */
+
+static const struct run_row *selected(const struct app *a)
+{
+	const struct runs_ui *u = &a->runs;
+
+	return u->n_view && u->sel < u->n_view ? &u->rows[u->view[u->sel]] : NULL;
+}
+
+static void toggle_mark(struct app *a, int64_t id)
+{
+	struct runs_ui *u = &a->runs;
+	int i;
+
+	for (i = 0; i < u->n_marked; i++)
+		if (u->marked[i] == id) {
+			memmove(u->marked + i, u->marked + i + 1,
+				sizeof *u->marked * (size_t)(u->n_marked - i - 1));
+			u->n_marked--;
+			return;
+		}
+	if (u->n_marked == MAX_COMPARE) {
+		app_message(a, R_WARN, "at most %d runs can be compared", MAX_COMPARE);
+		return;
+	}
+	u->marked[u->n_marked++] = id;
+}
+
+int runsview_key(struct app *a, int key)
+{
+	struct runs_ui *u = &a->runs;
+	const struct run_row *r = selected(a);
+
+	switch (key) {
+	case 'j': case KEY_FN(KEY_DOWN):
+		u->sel++;
+		break;
+	case 'k': case KEY_FN(KEY_UP):
+		u->sel--;
+		break;
+	case KEY_FN(KEY_NPAGE):
+		u->sel += u->page;
+		break;
+	case KEY_FN(KEY_PPAGE):
+		u->sel -= u->page;
+		break;
+	case KEY_FN(KEY_HOME): case 'g':
+		u->sel = 0;
+		break;
+	case KEY_FN(KEY_END): case 'G':
+		u->sel = u->n_view - 1;
+		break;
+	case 's':
+		u->sort = (u->sort + 1) % SORT_N;
+		build_view(a);
+		break;
+	case 'S':
+		u->desc = !u->desc;
+		build_view(a);
+		break;
+	case 'f':
+		u->status_filter = (u->status_filter + 1) % N_STATUS;
+		build_view(a);
+		break;
+	case '/':
+		app_prompt(a, PROMPT_FILTER, u->text);
+		break;
+	case 'R':
+		load(a);
+		app_message(a, R_NORMAL, "%d runs in %s", u->n, a->db_path);
+		break;
+	case ' ':
+		if (r) {
+			toggle_mark(a, r->id);
+			u->sel++;
+		}
+		break;
+	case 'u':
+		u->n_marked = 0;
+		break;
+	case 'c':
+		if (u->n_marked < 2 && r && !is_marked(u, r->id) && u->n_marked == 1)
+			toggle_mark(a, r->id);	/* the marked one against the selected one */
+		if (u->n_marked < 2) {
+			app_message(a, R_WARN, "mark two or more runs with Space, then press c");
+			break;
+		}
+		if (!compare_load(a))
+			a->screen = SCREEN_COMPARE;
+		break;
+	case 'D':
+		if (r)
+			app_prompt(a, PROMPT_DELETE, "");
+		break;
+	case '\r': case '\n': case KEY_FN(KEY_ENTER):
+		if (r)
+			replay_open(a, r->id);
+		break;
+	default:
+		return 0;
+	}
+	if (u->sel >= u->n_view)
+		u->sel = u->n_view - 1;
+	if (u->sel < 0)
+		u->sel = 0;
+	return 1;
+}
+
+void runsview_prompt_done(struct app *a, enum prompt_kind k, const char *text)
+{
+	struct runs_ui *u = &a->runs;
+	const struct run_row *r = selected(a);
+	char err[ERR_MAX];
+
+	if (k == PROMPT_FILTER) {
+		snprintf(u->text, sizeof u->text, "%s", text);
+		build_view(a);
+	} else if (k == PROMPT_DELETE && r && (!strcmp(text, "y") || !strcmp(text, "yes"))) {
+		int64_t id = r->id;
+
+		if (runs_delete(a->db, id, err) != ST_OK)
+			app_message(a, R_BAD, "%s", err);
+		else
+			app_message(a, R_NORMAL, "run %lld deleted", (long long)id);
+		load(a);
+	}
+}
+
+void runsview_free(struct app *a)
+{
+	free(a->runs.rows);
+	free(a->runs.view);
+	a->runs.rows = NULL;
+	a->runs.view = NULL;
+}

@@ -1,0 +1,757 @@
+/* worker.c - the explorer's compute thread (see worker.h). */
+#include "worker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dataset.h"
+#include "db.h"
+#include "net.h"
+#include "runs.h"
+
+/* ---- snapshots -------------------------------------------------------------- */
+
+int wsnap_alloc(struct wsnap *s, int k, int n_norms, int h, int w, int cap_hist)
+{
+	memset(s, 0, sizeof *s);
+	s->k = k;
+	s->n_norms = n_norms;
+	s->h = h;
+	s->w = w;
+	s->npix = 3 * (size_t)h * w;
+	s->cap_hist = cap_hist;
+	s->probs = calloc((size_t)k, sizeof *s->probs);
+	s->norms = calloc((size_t)n_norms + 1, sizeof *s->norms);
+	s->x0 = calloc(s->npix, sizeof *s->x0);
+	s->xadv = calloc(s->npix, sizeof *s->xadv);
+	s->loss_hist = calloc((size_t)cap_hist, sizeof *s->loss_hist);
+	s->index = -1;
+	s->label = -1;
+	if (!s->probs || !s->norms || !s->x0 || !s->xadv || !s->loss_hist) {
+		wsnap_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+void wsnap_free(struct wsnap *s)
+{
+	free(s->probs);
+	free(s->norms);
+	free(s->x0);
+	free(s->xadv);
+	free(s->loss_hist);
+	memset(s, 0, sizeof *s);
+}
+
+void wsnap_copy(struct wsnap *dst, const struct wsnap *src)
+{
+	float *probs = dst->probs, *x0 = dst->x0, *xadv = dst->xadv;
+	double *norms = dst->norms, *hist = dst->loss_hist;
+
+	*dst = *src;
+	dst->probs = probs;
+	dst->norms = norms;
+	dst->x0 = x0;
+	dst->xadv = xadv;
+	dst->loss_hist = hist;
+	memcpy(probs, src->probs, sizeof *probs * (size_t)src->k);
+	memcpy(norms, src->norms, sizeof *norms * (size_t)src->n_norms);
+	memcpy(x0, src->x0, sizeof *x0 * src->npix);
+	memcpy(xadv, src->xadv, sizeof *xadv * src->npix);
+	memcpy(hist, src->loss_hist, sizeof *hist * (size_t)src->n_hist);
+}
+
+/* ---- the worker ------------------------------------------------------------- */
+
+enum cmd_kind { CMD_OPEN, CMD_STEP, CMD_TOGGLE, CMD_RESET, CMD_PARAMS };
+
+struct cmd {
+	enum cmd_kind kind;
+	int index;
+	int least_likely;
+	unsigned seq;
+	struct attack_params p;
+};
+
+#define QUEUE_MAX 32
+
+struct worker {
+	/* fixed from worker_start on */
+	struct net *net;
+	struct dataset *data;
+	struct db *db;
+	struct run_begin tmpl;
+	int batch, wake_fd, k, n_norms, h, w, n_images;
+	size_t npix;
+	pthread_t thread;
+
+	/* shared with the UI thread, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct cmd q[QUEUE_MAX];
+	int q_head, q_n;
+	int quit;
+	int want_lo, want_hi, want_all;
+	struct wsnap shared;
+	float *pred_probs;		/* n_images * k */
+	int *pred_arg;			/* n_images */
+	unsigned char *pred_known;	/* n_images; written under mu by the
+					   worker, so it reads them freely */
+
+	/* the worker thread's own */
+	struct attack *at;
+	struct wsnap cur;
+	unsigned long version;
+	float *batch_x, *batch_out;	/* batch images, batch rows of k */
+	int *batch_idx;
+	struct timespec run_t0;
+	int bg_next;			/* next image for background predictions */
+	char err[ERR_MAX];
+};
+
+static void vnotice(struct worker *w, int is_err, const char *fmt, va_list ap)
+{
+	vsnprintf(w->cur.msg, sizeof w->cur.msg, fmt, ap);
+	w->cur.msg_err = is_err;
+	w->cur.msg_seq++;
+}
+
+/* A notice for the status line. */
+static void notice(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The same, for a refusal or an error. */
+static void complain(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void notice(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vnotice(w, 0, fmt, ap);
+	va_end(ap);
+}
+
+static void complain(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vnotice(w, 1, fmt, ap);
+	va_end(ap);
+}
+
+/* Hand the current state to the UI and wake it. */
+static void publish(struct worker *w)
+{
+	ssize_t r;
+
+	pthread_mutex_lock(&w->mu);
+	w->cur.version = ++w->version;
+	wsnap_copy(&w->shared, &w->cur);
+	pthread_mutex_unlock(&w->mu);
+	/* a full pipe already means "wake up" */
+	do
+		r = write(w->wake_fd, "", 1);
+	while (r < 0 && errno == EINTR);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Take in one evaluation (a step's, or attack_evaluate's). */
+static void record(struct worker *w, const struct attack_report *r, int is_step)
+{
+	struct wsnap *c = &w->cur;
+
+	c->have_eval = 1;
+	c->eval_iter = r->iter;
+	c->loss = r->loss;
+	c->li = r->loss_info;
+	c->cls = r->cls;
+	c->pred = r->pred;
+	c->success = r->success;
+	c->target_prob = r->target_prob;
+	c->grad = r->grad;
+	c->pert_linf = r->pert_linf;
+	c->pert_l2 = r->pert_l2;
+	c->step_ms = r->step_ms;
+	snprintf(c->diagnosis, sizeof c->diagnosis, "%s", r->diagnosis ? r->diagnosis : "");
+	if (r->probs)
+		memcpy(c->probs, r->probs, sizeof *c->probs * (size_t)c->k);
+	if (r->layer_norms && r->n_layers + 1 == c->n_norms)
+		memcpy(c->norms, r->layer_norms, sizeof *c->norms * (size_t)c->n_norms);
+	if (r->iter >= 0 && r->iter < c->cap_hist) {
+		while (c->n_hist <= r->iter)
+			c->loss_hist[c->n_hist++] = NAN;
+		c->loss_hist[r->iter] = r->loss;
+	}
+	c->iter = attack_iter(w->at);
+	c->finished = attack_finished(w->at);
+	memcpy(c->xadv, attack_x_adv(w->at), sizeof *c->xadv * c->npix);
+	if (is_step)
+		c->avg_step_ms = c->avg_step_ms > 0 ? 0.8 * c->avg_step_ms + 0.2 * r->step_ms :
+			r->step_ms;
+}
+
+/* Evaluate at the current image without moving it, so what is shown is the
+ * image shown. */
+static void sync_eval(struct worker *w)
+{
+	struct attack_report r;
+
+	attack_evaluate(w->at, &r);
+	record(w, &r, 0);
+}
+
+/* A write to the log failed: stop, mark the run failed if possible, and
+ * tell the UI, which ends the explorer. */
+static void db_failure(struct worker *w)
+{
+	char ignored[ERR_MAX];
+
+	snprintf(w->cur.db_err, sizeof w->cur.db_err, "%s", w->err);
+	w->cur.db_failed = 1;
+	w->cur.running = 0;
+	w->cur.failed_run = w->cur.run_id;
+	if (w->cur.run_id)
+		w->cur.failed_marked = runs_finish(w->db, w->cur.run_id, "failed", NULL, NULL,
+						   seconds_since(&w->run_t0), ignored) == ST_OK;
+	w->cur.run_id = 0;
+}
+
+static int begin_run(struct worker *w)
+{
+	struct run_begin b = w->tmpl;
+
+	if (!w->db || w->cur.run_id)
+		return 0;
+	b.params = attack_get_params(w->at);
+	b.true_label = w->cur.label;
+	b.image_ref = w->cur.image_name;
+	b.x0 = attack_x0(w->at);
+	if (runs_begin(w->db, &b, &w->cur.run_id, w->err) != ST_OK) {
+		db_failure(w);
+		return -1;
+	}
+	w->cur.run_steps = 0;
+	w->cur.last_run_id = w->cur.run_id;
+	w->cur.runs_logged++;
+	clock_gettime(CLOCK_MONOTONIC, &w->run_t0);
+	return 0;
+}
+
+/* End the open run (if any) with status; evaluates at the end point. */
+static void end_run(struct worker *w, const char *status)
+{
+	struct attack_report r;
+
+	if (!w->cur.run_id)
+		return;
+	attack_evaluate(w->at, &r);
+	record(w, &r, 0);
+	if (runs_finish(w->db, w->cur.run_id, status, &r, attack_x_adv(w->at),
+			seconds_since(&w->run_t0), w->err) != ST_OK) {
+		db_failure(w);
+		return;
+	}
+	w->cur.run_id = 0;
+}
+
+static void do_step(struct worker *w)
+{
+	struct attack_report r;
+	int fin;
+
+	if (!w->cur.loaded) {
+		notice(w, "no image open: pick one in Browse (Enter)");
+		w->cur.running = 0;
+		return;
+	}
+	if (attack_finished(w->at)) {
+		notice(w, "finished at iteration %d: raise the iterations (i) or reset (r)",
+		       attack_iter(w->at));
+		w->cur.running = 0;
+		return;
+	}
+	if (begin_run(w))
+		return;
+	fin = attack_step(w->at, &r);
+	if (fin < 0) {
+		complain(w, "the attack was never reset");
+		w->cur.running = 0;
+		return;
+	}
+	record(w, &r, 1);
+	if (w->cur.run_id) {
+		if (runs_step(w->db, w->cur.run_id, &r, w->k, w->err) != ST_OK) {
+			db_failure(w);
+			return;
+		}
+		w->cur.run_steps++;
+	}
+	if (fin) {
+		w->cur.running = 0;
+		if (w->cur.run_id) {
+			int64_t id = w->cur.run_id;
+
+			end_run(w, "done");
+			if (!w->cur.db_failed)
+				notice(w, "finished: %s after %d iterations; run %lld logged",
+				       w->cur.success ? "success" : "no success",
+				       attack_iter(w->at), (long long)id);
+		} else {
+			sync_eval(w);
+		}
+	} else if (!w->cur.running) {
+		sync_eval(w);
+	}
+}
+
+static int least_likely(struct worker *w, const float *x0, int label)
+{
+	const float *z = net_forward(w->net, x0, 1);
+	int i, best = -1;
+
+	for (i = 0; i < w->k; i++)
+		if (i != label && (best < 0 || z[i] < z[best]))
+			best = i;
+	return best;
+}
+
+static void do_open(struct worker *w, const struct cmd *c)
+{
+	struct attack_params p = c->p;
+	float *x0 = w->batch_x;		/* free between prediction batches */
+
+	end_run(w, "interrupted");
+	w->cur.running = 0;
+	if (w->cur.db_failed)
+		return;
+	if (c->index < 0 || c->index >= w->n_images ||
+	    dataset_image(w->data, c->index, x0, w->err) != ST_OK) {
+		complain(w, "%s", c->index < 0 || c->index >= w->n_images ?
+		       "no such image" : w->err);
+		return;
+	}
+	w->cur.index = c->index;
+	w->cur.label = dataset_label(w->data, c->index);
+	if (w->cur.label >= w->k)
+		w->cur.label = -1;
+	dataset_image_name(w->data, c->index, w->cur.image_name,
+			   (int)sizeof w->cur.image_name);
+	p.true_label = w->cur.label;
+	if (c->least_likely)
+		p.target = least_likely(w, x0, w->cur.label);
+	if (attack_reset(w->at, x0, &p, w->err) != ST_OK) {
+		complain(w, "%s", w->err);
+		w->cur.loaded = 0;
+		return;
+	}
+	memcpy(w->cur.x0, x0, sizeof *x0 * w->npix);
+	w->cur.loaded = 1;
+	w->cur.p = *attack_get_params(w->at);
+	w->cur.n_hist = 0;
+	w->cur.avg_step_ms = 0;
+	sync_eval(w);
+}
+
+static void do_reset(struct worker *w)
+{
+	if (!w->cur.loaded)
+		return;
+	end_run(w, "interrupted");
+	w->cur.running = 0;
+	if (w->cur.db_failed)
+		return;
+	if (attack_reset(w->at, w->cur.x0, &w->cur.p, w->err) != ST_OK) {
+		complain(w, "%s", w->err);
+		return;
+	}
+	w->cur.n_hist = 0;
+	sync_eval(w);
+	notice(w, "reset to the clean image");
+}
+
+static void do_params(struct worker *w, const struct attack_params *p)
+{
+	if (attack_params_check(p, w->k, w->err) != ST_OK) {
+		complain(w, "%s", w->err);
+		return;
+	}
+	if (!w->cur.loaded) {
+		w->cur.p = *p;
+		return;
+	}
+	/* the logged run keeps the parameters it began with */
+	if (w->cur.run_id) {
+		int64_t id = w->cur.run_id;
+
+		end_run(w, "interrupted");
+		if (w->cur.db_failed)
+			return;
+		notice(w, "parameters changed: run %lld ended as interrupted; the next step "
+		       "begins a new run from the current image", (long long)id);
+	}
+	if (attack_set_params(w->at, p, w->err) != ST_OK) {
+		complain(w, "%s", w->err);
+		return;
+	}
+	w->cur.p = *attack_get_params(w->at);
+	if (!w->cur.running)
+		sync_eval(w);
+}
+
+static void handle(struct worker *w, const struct cmd *c)
+{
+	switch (c->kind) {
+	case CMD_OPEN:
+		do_open(w, c);
+		w->cur.params_ack = c->seq;
+		break;
+	case CMD_STEP:
+		if (w->cur.running) {
+			w->cur.running = 0;
+			sync_eval(w);
+		} else {
+			do_step(w);
+		}
+		break;
+	case CMD_TOGGLE:
+		if (w->cur.running) {
+			w->cur.running = 0;
+			sync_eval(w);
+		} else if (!w->cur.loaded) {
+			notice(w, "no image open: pick one in Browse (Enter)");
+		} else if (attack_finished(w->at)) {
+			notice(w, "finished at iteration %d: raise the iterations (i) or reset (r)",
+			       attack_iter(w->at));
+		} else {
+			w->cur.running = 1;
+		}
+		break;
+	case CMD_RESET:
+		do_reset(w);
+		break;
+	case CMD_PARAMS:
+		do_params(w, &c->p);
+		w->cur.params_ack = c->seq;
+		break;
+	}
+}
+
+/* ---- predictions for Browse --------------------------------------------------- */
+
+/* Up to batch images without a prediction: the wanted range first, then
+ * (when all are wanted) the rest in order. Under mu. */
+static int pick_batch(struct worker *w)
+{
+	int n = 0, i;
+
+	for (i = w->want_lo; i < w->want_hi && i < w->n_images && n < w->batch; i++)
+		if (i >= 0 && !w->pred_known[i])
+			w->batch_idx[n++] = i;
+	if (w->want_all)
+		for (; w->bg_next < w->n_images && n < w->batch; w->bg_next++)
+			if (!w->pred_known[w->bg_next]) {
+				int dup = 0, j;
+
+				for (j = 0; j < n; j++)
+					dup |= w->batch_idx[j] == w->bg_next;
+				if (!dup)
+					w->batch_idx[n++] = w->bg_next;
+			}
+	return n;
+}
+
+static void predict(struct worker *w, int n)
+{
+	const struct net_info *in = net_get_info(w->net);
+	const float *z;
+	int i, j, got = 0;
+
+	for (i = 0; i < n; i++) {
+		if (dataset_image(w->data, w->batch_idx[i], w->batch_x + (size_t)got * w->npix,
+				  w->err) != ST_OK)
+			continue;	/* left unknown: Browse shows "?" */
+		w->batch_idx[got++] = w->batch_idx[i];
+	}
+	if (!got)
+		return;
+	z = net_forward(w->net, w->batch_x, got);
+	for (i = 0; i < got; i++) {
+		const float *row = z + (size_t)i * w->k;
+		float *out = w->batch_out + (size_t)i * w->k;
+		double mx = row[0], sum = 0.0;
+
+		if (in->outputs_probs) {
+			memcpy(out, row, sizeof *out * (size_t)w->k);
+			continue;
+		}
+		for (j = 1; j < w->k; j++)
+			if (row[j] > mx)
+				mx = row[j];
+		for (j = 0; j < w->k; j++)
+			sum += exp((double)row[j] - mx);
+		for (j = 0; j < w->k; j++)
+			out[j] = (float)(exp((double)row[j] - mx) / sum);
+	}
+	pthread_mutex_lock(&w->mu);
+	for (i = 0; i < got; i++) {
+		int idx = w->batch_idx[i], arg = 0;
+		const float *out = w->batch_out + (size_t)i * w->k;
+
+		for (j = 1; j < w->k; j++)
+			if (out[j] > out[arg])
+				arg = j;
+		memcpy(w->pred_probs + (size_t)idx * w->k, out, sizeof *out * (size_t)w->k);
+		w->pred_arg[idx] = arg;
+		if (!w->pred_known[idx]) {
+			w->pred_known[idx] = 1;
+			w->cur.preds_done++;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- the thread ----------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct cmd c;
+	int n;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->quit && !w->cur.db_failed) {
+		if (w->q_n) {
+			c = w->q[w->q_head];
+			w->q_head = (w->q_head + 1) % QUEUE_MAX;
+			w->q_n--;
+			w->shared.busy = 1;
+			pthread_mutex_unlock(&w->mu);
+			handle(w, &c);
+			publish(w);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		if (w->cur.running) {
+			pthread_mutex_unlock(&w->mu);
+			do_step(w);
+			publish(w);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		if ((n = pick_batch(w)) > 0) {
+			pthread_mutex_unlock(&w->mu);
+			predict(w, n);
+			publish(w);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		pthread_cond_wait(&w->cv, &w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (!w->cur.db_failed) {
+		w->cur.running = 0;
+		end_run(w, "interrupted");
+		publish(w);
+	}
+	return NULL;
+}
+
+static void push(struct worker *w, const struct cmd *c)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->q_n) {
+		struct cmd *last = &w->q[(w->q_head + w->q_n - 1) % QUEUE_MAX];
+
+		/* a burst of parameter changes: only the latest matters */
+		if (last->kind == CMD_PARAMS && c->kind == CMD_PARAMS) {
+			*last = *c;
+			goto out;
+		}
+	}
+	if (w->q_n < QUEUE_MAX) {
+		w->q[(w->q_head + w->q_n) % QUEUE_MAX] = *c;
+		w->q_n++;
+	}
+out:
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void worker_open(struct worker *w, int index, const struct attack_params *p,
+		 int least_likely, unsigned seq)
+{
+	struct cmd c = { .kind = CMD_OPEN, .index = index, .least_likely = least_likely,
+			 .seq = seq, .p = *p };
+
+	push(w, &c);
+}
+
+void worker_step(struct worker *w)
+{
+	struct cmd c = { .kind = CMD_STEP };
+
+	push(w, &c);
+}
+
+void worker_toggle_run(struct worker *w)
+{
+	struct cmd c = { .kind = CMD_TOGGLE };
+
+	push(w, &c);
+}
+
+void worker_reset(struct worker *w)
+{
+	struct cmd c = { .kind = CMD_RESET };
+
+	push(w, &c);
+}
+
+void worker_params(struct worker *w, const struct attack_params *p, unsigned seq)
+{
+	struct cmd c = { .kind = CMD_PARAMS, .seq = seq, .p = *p };
+
+	push(w, &c);
+}
+
+void worker_want(struct worker *w, int lo, int hi, int all)
+{
+	pthread_mutex_lock(&w->mu);
+	if (lo != w->want_lo || hi != w->want_hi || all != w->want_all) {
+		w->want_lo = lo;
+		w->want_hi = hi;
+		w->want_all = all;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+int worker_sync(struct worker *w, struct wsnap *dst)
+{
+	int newer;
+
+	pthread_mutex_lock(&w->mu);
+	newer = w->shared.version != dst->version || w->shared.busy != dst->busy;
+	if (newer)
+		wsnap_copy(dst, &w->shared);
+	pthread_mutex_unlock(&w->mu);
+	return newer;
+}
+
+int worker_pred(struct worker *w, int i, float *probs, int *pred, float *conf)
+{
+	int known;
+
+	if (i < 0 || i >= w->n_images)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	known = w->pred_known[i];
+	if (known) {
+		const float *pr = w->pred_probs + (size_t)i * w->k;
+
+		if (probs)
+			memcpy(probs, pr, sizeof *probs * (size_t)w->k);
+		if (pred)
+			*pred = w->pred_arg[i];
+		if (conf)
+			*conf = pr[w->pred_arg[i]];
+	}
+	pthread_mutex_unlock(&w->mu);
+	return known;
+}
+
+static void worker_free(struct worker *w)
+{
+	attack_free(w->at);
+	wsnap_free(&w->cur);
+	wsnap_free(&w->shared);
+	free(w->pred_probs);
+	free(w->pred_arg);
+	free(w->pred_known);
+	free(w->batch_x);
+	free(w->batch_out);
+	free(w->batch_idx);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}
+
+enum status worker_start(const struct worker_setup *s, struct worker **out,
+			 char *err)
+{
+	const struct net_info *in = net_get_info(s->net);
+	struct worker *w = calloc(1, sizeof *w);
+	size_t n;
+	enum status st;
+
+	*out = NULL;
+	if (!w)
+		return status_set(err, ST_ERR_NOMEM, "out of memory for the explorer");
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->net = s->net;
+	w->data = s->data;
+	w->db = s->db;
+	w->tmpl = *s->tmpl;
+	w->batch = s->batch > 0 ? s->batch : 1;
+	w->wake_fd = s->wake_fd;
+	w->k = in->n_classes;
+	w->n_norms = in->n_layers + 1;
+	w->h = in->in_h;
+	w->w = in->in_w;
+	w->npix = 3 * (size_t)w->h * w->w;
+	w->n_images = dataset_count(s->data);
+	n = (size_t)(w->n_images > 0 ? w->n_images : 1);
+	if ((st = attack_new(w->net, &w->at, err)) != ST_OK) {
+		worker_free(w);
+		return st;
+	}
+	w->pred_probs = calloc(n * (size_t)w->k, sizeof *w->pred_probs);
+	w->pred_arg = calloc(n, sizeof *w->pred_arg);
+	w->pred_known = calloc(n, 1);
+	w->batch_x = malloc(sizeof *w->batch_x * w->npix * (size_t)w->batch);
+	w->batch_out = malloc(sizeof *w->batch_out * (size_t)w->k * (size_t)w->batch);
+	w->batch_idx = malloc(sizeof *w->batch_idx * (size_t)w->batch);
+	if (!w->pred_probs || !w->pred_arg || !w->pred_known || !w->batch_x ||
+	    !w->batch_out || !w->batch_idx ||
+	    wsnap_alloc(&w->cur, w->k, w->n_norms, w->h, w->w, WORKER_MAX_ITERS + 2) ||
+	    wsnap_alloc(&w->shared, w->k, w->n_norms, w->h, w->w, WORKER_MAX_ITERS + 2)) {
+		worker_free(w);
+		return status_set(err, ST_ERR_NOMEM, "out of memory for the explorer");
+	}
+	if (pthread_create(&w->thread, NULL, worker_main, w)) {
+		worker_free(w);
+		return status_set(err, ST_ERR_NOMEM, "cannot start the compute thread");
+	}
+	*out = w;
+	return ST_OK;
+}
+
+void worker_stop(struct worker *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	worker_free(w);
+}

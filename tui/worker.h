@@ -1,0 +1,141 @@
+/* worker.h - the explorer's compute thread.
+ *
+ * The worker owns the attack, the network and the run log connection it
+ * writes with; the UI thread never computes. The UI sends commands (open
+ * an image, step, run/pause, reset, new parameters, which predictions it
+ * wants) through a mutex-protected queue; after each piece of work the
+ * worker copies its state into a snapshot under the mutex and writes one
+ * byte to a pipe the UI polls together with the keyboard. The UI copies
+ * the snapshot out (worker_sync) and draws from its copy, so drawing never
+ * waits for a step, and a step never waits for drawing.
+ *
+ * Every step is logged as it happens: the first step on an image begins a
+ * run; each step is one transaction; reaching the iteration count ends the
+ * run 'done'. Changing a parameter, resetting, opening another image or
+ * quitting ends an unfinished run 'interrupted' (the next step begins a new
+ * run that continues from the current adversarial image). Nothing is
+ * allocated per step.
+ */
+#ifndef ADVEX_TUI_WORKER_H
+#define ADVEX_TUI_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attack.h"
+#include "diag.h"
+#include "loss.h"
+#include "status.h"
+
+struct net;
+struct dataset;
+struct db;
+struct run_begin;
+
+/* Longest iteration count the explorer lets one attack have. */
+#define WORKER_MAX_ITERS 10000
+
+/* What the Attack screen shows: the worker's state after its last piece of
+ * work (or a logged run being replayed, see runsview.c). */
+struct wsnap {
+	unsigned long version;	/* grows with every publish */
+	int loaded;		/* an image is open */
+	int index;		/* its dataset index */
+	int label;		/* true label, -1 unknown */
+	char image_name[256];	/* "test_X.bin#17" */
+	struct attack_params p;	/* the parameters in use */
+	unsigned params_ack;	/* parameter commands handled so far */
+	int iter;		/* updates made */
+	int finished;		/* iterations reached (or early stop) */
+	int running;		/* stepping on its own (Space) */
+	int busy;		/* a command is being computed */
+	/* the last evaluation, at iteration eval_iter */
+	int have_eval;
+	int eval_iter;
+	double loss;
+	struct loss_info li;
+	int cls, pred, success;
+	double target_prob;
+	struct diag_grad grad;
+	double pert_linf, pert_l2, step_ms;
+	char diagnosis[DIAG_EXPLAIN_MAX];
+	int k;			/* classes */
+	int n_norms;		/* layer boundaries: n_layers + 1 */
+	float *probs;		/* k */
+	double *norms;		/* n_norms: gradient L2 norm at each boundary */
+	int h, w;
+	size_t npix;
+	float *x0, *xadv;	/* npix each: clean and current image */
+	double *loss_hist;	/* loss at iteration i (NaN: not evaluated) */
+	int n_hist;		/* entries in use */
+	int cap_hist;
+	/* the run log */
+	int64_t run_id;		/* the run being written; 0: none */
+	int run_steps;		/* steps logged in it */
+	int64_t last_run_id;	/* the latest run begun */
+	int runs_logged;	/* runs begun this session */
+	double avg_step_ms;	/* moving average, for the ETA */
+	char msg[ERR_MAX];	/* the latest notice ("finished: ...") or error */
+	unsigned msg_seq;	/* grows with each notice */
+	int msg_err;		/* 1: the notice is a refusal or an error */
+	int db_failed;		/* a write failed: the explorer must stop */
+	char db_err[ERR_MAX];
+	int64_t failed_run;	/* the run open then, 0: none */
+	int failed_marked;	/* 1: it could still be marked 'failed' */
+	int preds_done;		/* dataset predictions known */
+};
+
+/* Size a snapshot's arrays; 0, or -1 when out of memory. */
+int wsnap_alloc(struct wsnap *s, int k, int n_norms, int h, int w, int cap_hist);
+void wsnap_free(struct wsnap *s);
+/* Copy src into dst (both allocated with the same sizes). */
+void wsnap_copy(struct wsnap *dst, const struct wsnap *src);
+
+struct worker_setup {
+	struct net *net;		/* borrowed; used by the worker thread
+					   only, from worker_start to worker_stop */
+	int batch;			/* images per prediction forward, <= the
+					   net's max_batch */
+	struct dataset *data;		/* the worker's own handle, borrowed */
+	struct db *db;			/* the worker's own connection, borrowed;
+					   NULL: nothing is logged */
+	const struct run_begin *tmpl;	/* the model and data fields of every
+					   run (copied; its strings must outlive
+					   the worker) */
+	int wake_fd;			/* written to after each publish */
+};
+
+struct worker;
+
+enum status worker_start(const struct worker_setup *s, struct worker **out,
+			 char *err);
+/* Stop: end an unfinished run as 'interrupted', join the thread, free. */
+void worker_stop(struct worker *w);
+
+/* ---- commands (UI thread; each returns at once) --------------------------- */
+
+/* Open dataset image index with parameters p (true_label is filled in);
+ * least_likely: target the class the model finds least likely there. seq
+ * numbers parameter commands, see params_ack. */
+void worker_open(struct worker *w, int index, const struct attack_params *p,
+		 int least_likely, unsigned seq);
+/* One step; while running, pause instead. */
+void worker_step(struct worker *w);
+/* Run to the end, or pause when running. */
+void worker_toggle_run(struct worker *w);
+/* Back to the clean image (a new random start for PGD). */
+void worker_reset(struct worker *w);
+/* New parameters between steps (checked; a rejection becomes the notice). */
+void worker_params(struct worker *w, const struct attack_params *p, unsigned seq);
+/* Predictions wanted: images [lo, hi) first; all: then every image. */
+void worker_want(struct worker *w, int lo, int hi, int all);
+
+/* ---- results (UI thread) -------------------------------------------------- */
+
+/* Copy the latest snapshot into dst when it is newer; returns 1 if so. */
+int worker_sync(struct worker *w, struct wsnap *dst);
+/* The model's view of image i, when computed: probabilities (k, may be
+ * NULL), the predicted class and its probability. Returns 1 when known. */
+int worker_pred(struct worker *w, int i, float *probs, int *pred, float *conf);
+
+#endif
