@@ -8,12 +8,19 @@
  *
  * A 1x1 stride-1 unpadded kernel needs no unrolling: the image (C, H*W) is
  * already the patch matrix, so those calls use x / dx directly.
+ *
+ * On a thread pool, im2col runs by rows of col, col2im by input channels
+ * (each channel's rows add into its own plane only), and the products are
+ * cut by blas_sgemm_par into pieces that do not depend on the number of
+ * threads: the results are the same on any pool, and without one when
+ * OpenBLAS is single-threaded.
  */
 #include "conv.h"
 
 #include <string.h>
 
 #include "blas.h"
+#include "workers.h"
 
 int conv_shape_init(struct conv_shape *s)
 {
@@ -140,61 +147,111 @@ static void conv_col2im_tap(const struct conv_shape *s, const struct conv_tap *t
 	}
 }
 
-/* x (C,H,W) -> col (C*KH*KW, OH*OW), rows ordered (c, ki, kj) to match the
- * weight layout (K, C, KH, KW). */
-static void conv_im2col(const struct conv_shape *s, const float *x, float *col)
-{
-	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
-	struct conv_tap t;
-	int ci, ki, kj;
+/* Pieces of the im2col / col2im passes per thread: a few, so that a
+ * preempted thread's share goes to the others. */
+#define CONV_PIECES_PER_THREAD 4
 
-	/* col is written front to back; one input plane stays in cache for
-	 * all its KH*KW taps. */
-	for (ci = 0; ci < s->c; ci++)
-		for (ki = 0; ki < s->kh; ki++)
-			for (kj = 0; kj < s->kw; kj++) {
-				conv_tap_init(s, ki, kj, &t);
-				conv_im2col_tap(s, &t, x + ci * hw,
-						col + (((size_t)ci * s->kh + ki) *
-						       s->kw + kj) * ohow);
-			}
+struct conv_job {
+	const struct conv_shape *s;
+	const float *src;	/* x for im2col, col for col2im */
+	float *dst;		/* col for im2col, dx for col2im */
+	int step;		/* rows of col, or channels, per task */
+	int count;		/* rows of col, or channels, in all */
+};
+
+/* Tasks of `step` items out of count, about CONV_PIECES_PER_THREAD per
+ * thread (one task without a pool). */
+static int conv_split(struct workers *wk, struct conv_job *j, int count)
+{
+	int threads = workers_count(wk);
+	int pieces = threads == 1 ? 1 : threads * CONV_PIECES_PER_THREAD;
+
+	j->count = count;
+	j->step = (count + pieces - 1) / pieces;
+	return (count + j->step - 1) / j->step;
 }
 
-/* col (C*KH*KW, OH*OW) -> dx (C,H,W), overwritten. */
-static void conv_col2im(const struct conv_shape *s, const float *col, float *dx)
+/* Rows [task*step, ...) of col, ordered (c, ki, kj) to match the weight
+ * layout (K, C, KH, KW); written front to back so that one input plane
+ * stays in cache for all its KH*KW taps. */
+static void conv_im2col_piece(void *ctx, int task, int thread)
 {
+	const struct conv_job *j = ctx;
+	const struct conv_shape *s = j->s;
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	int kk = s->kh * s->kw, r = task * j->step, end = r + j->step;
 	struct conv_tap t;
-	int ci, ki, kj;
 
-	memset(dx, 0, (size_t)s->c * hw * sizeof *dx);
-	/* Channel outermost: the taps of one channel all add into the same
-	 * H*W plane, which then stays in cache. */
-	for (ci = 0; ci < s->c; ci++)
+	(void)thread;
+	if (end > j->count)
+		end = j->count;
+	for (; r < end; r++) {
+		conv_tap_init(s, r % kk / s->kw, r % s->kw, &t);
+		conv_im2col_tap(s, &t, j->src + (size_t)(r / kk) * hw,
+				j->dst + (size_t)r * ohow);
+	}
+}
+
+/* x (C,H,W) -> col (C*KH*KW, OH*OW) */
+static void conv_im2col(struct workers *wk, const struct conv_shape *s,
+			const float *x, float *col)
+{
+	struct conv_job j = { .s = s, .src = x, .dst = col };
+
+	workers_run(wk, conv_im2col_piece, &j,
+		    conv_split(wk, &j, s->c * s->kh * s->kw));
+}
+
+/* Channels [task*step, ...) of dx from their rows of col. Channel
+ * outermost: the taps of one channel all add into the same H*W plane,
+ * which then stays in cache. */
+static void conv_col2im_piece(void *ctx, int task, int thread)
+{
+	const struct conv_job *j = ctx;
+	const struct conv_shape *s = j->s;
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	int c = task * j->step, end = c + j->step, ki, kj;
+	struct conv_tap t;
+
+	(void)thread;
+	if (end > j->count)
+		end = j->count;
+	memset(j->dst + (size_t)c * hw, 0, (size_t)(end - c) * hw * sizeof(float));
+	for (; c < end; c++)
 		for (ki = 0; ki < s->kh; ki++)
 			for (kj = 0; kj < s->kw; kj++) {
 				conv_tap_init(s, ki, kj, &t);
 				conv_col2im_tap(s, &t,
-						col + (((size_t)ci * s->kh + ki) *
-						       s->kw + kj) * ohow,
-						dx + ci * hw);
+						j->src + (((size_t)c * s->kh + ki) *
+							  s->kw + kj) * ohow,
+						j->dst + (size_t)c * hw);
 			}
+}
+
+/* col (C*KH*KW, OH*OW) -> dx (C,H,W), overwritten. */
+static void conv_col2im(struct workers *wk, const struct conv_shape *s,
+			const float *col, float *dx)
+{
+	struct conv_job j = { .s = s, .src = col, .dst = dx };
+
+	workers_run(wk, conv_col2im_piece, &j, conv_split(wk, &j, s->c));
 }
 
 /* x (C,H,W), w (K,C,KH,KW), b (K) or NULL, y (K,OH,OW),
  * col (conv_col_size floats) */
-void conv_forward(const struct conv_shape *s, const float *x, const float *w,
-		  const float *b, float *y, float *col)
+void conv_forward(struct workers *wk, const struct conv_shape *s,
+		  const float *x, const float *w, const float *b, float *y,
+		  float *col)
 {
 	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow, k, i;
 	const float *patches = x;
 
 	if (!conv_is_1x1(s)) {
-		conv_im2col(s, x, col);
+		conv_im2col(wk, s, x, col);
 		patches = col;
 	}
-	blas_sgemm(0, 0, s->k, ohow, ckk, 1.0f, w, ckk, patches, ohow, 0.0f,
-		   y, ohow);
+	blas_sgemm_par(wk, 0, 0, s->k, ohow, ckk, 1.0f, w, ckk, patches, ohow,
+		       0.0f, y, ohow);
 	if (!b)
 		return;
 	for (k = 0; k < s->k; k++) {
@@ -206,26 +263,27 @@ void conv_forward(const struct conv_shape *s, const float *x, const float *w,
 }
 
 /* dy (K,OH,OW), w (K,C,KH,KW), dx (C,H,W), col (conv_col_size floats) */
-void conv_backward_input(const struct conv_shape *s, const float *dy,
-			 const float *w, float *dx, float *col)
+void conv_backward_input(struct workers *wk, const struct conv_shape *s,
+			 const float *dy, const float *w, float *dx, float *col)
 {
 	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow;
 
 	if (conv_is_1x1(s)) {
 		/* The patch matrix is dx itself: write it directly. */
-		blas_sgemm(1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy, ohow, 0.0f,
-			   dx, ohow);
+		blas_sgemm_par(wk, 1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy,
+			       ohow, 0.0f, dx, ohow);
 		return;
 	}
-	blas_sgemm(1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy, ohow, 0.0f, col,
-		   ohow);
-	conv_col2im(s, col, dx);
+	blas_sgemm_par(wk, 1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy, ohow,
+		       0.0f, col, ohow);
+	conv_col2im(wk, s, col, dx);
 }
 
 /* x (C,H,W), dy (K,OH,OW), dw (K,C,KH,KW) accumulated, db (K) accumulated or
  * NULL, col (conv_col_size floats) */
-void conv_backward_params(const struct conv_shape *s, const float *x,
-			  const float *dy, float *dw, float *db, float *col)
+void conv_backward_params(struct workers *wk, const struct conv_shape *s,
+			  const float *x, const float *dy, float *dw, float *db,
+			  float *col)
 {
 	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow, k, i;
 	const float *patches = x;
@@ -233,11 +291,11 @@ void conv_backward_params(const struct conv_shape *s, const float *x,
 	if (!conv_is_1x1(s)) {
 		/* Recomputed rather than kept from the forward pass, so one
 		 * col buffer serves every layer of a network. */
-		conv_im2col(s, x, col);
+		conv_im2col(wk, s, x, col);
 		patches = col;
 	}
-	blas_sgemm(0, 1, s->k, ckk, ohow, 1.0f, dy, ohow, patches, ohow, 1.0f,
-		   dw, ckk);
+	blas_sgemm_par(wk, 0, 1, s->k, ckk, ohow, 1.0f, dy, ohow, patches,
+		       ohow, 1.0f, dw, ckk);
 	if (!db)
 		return;
 	for (k = 0; k < s->k; k++) {

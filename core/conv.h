@@ -7,11 +7,17 @@
  * 3x3 stride 1) slot in behind the same calls later.
  *
  * Layouts: x (C,H,W), w (K,C,KH,KW) as PyTorch stores it, b (K), y (K,OH,OW).
+ *
+ * wk: the thread pool to run on (workers.h), or NULL for the calling
+ * thread with OpenBLAS's own threads. The result is the same on any pool,
+ * and with NULL when OpenBLAS is single-threaded.
  */
 #ifndef ADVEX_CONV_H
 #define ADVEX_CONV_H
 
 #include <stddef.h>
+
+struct workers;
 
 struct conv_shape {
 	int c, h, w;	/* input channels, height, width */
@@ -30,15 +36,17 @@ int conv_shape_init(struct conv_shape *s);
 size_t conv_col_size(const struct conv_shape *s);
 
 /* y = conv(x, w) + b; b may be NULL. y is overwritten. */
-void conv_forward(const struct conv_shape *s, const float *x, const float *w,
-		  const float *b, float *y, float *col);
+void conv_forward(struct workers *wk, const struct conv_shape *s,
+		  const float *x, const float *w, const float *b, float *y,
+		  float *col);
 
 /* dx = gradient of the loss w.r.t. x given dy (K,OH,OW); dx is overwritten. */
-void conv_backward_input(const struct conv_shape *s, const float *dy,
-			 const float *w, float *dx, float *col);
+void conv_backward_input(struct workers *wk, const struct conv_shape *s,
+			 const float *dy, const float *w, float *dx, float *col);
 
 /* dw += dL/dw and db += dL/db (db may be NULL) for one image. */
-void conv_backward_params(const struct conv_shape *s, const float *x,
-			  const float *dy, float *dw, float *db, float *col);
+void conv_backward_params(struct workers *wk, const struct conv_shape *s,
+			  const float *x, const float *dy, float *dw, float *db,
+			  float *col);
 
 #endif

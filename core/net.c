@@ -16,11 +16,13 @@
 #include <string.h>
 
 #include "act.h"
+#include "blas.h"
 #include "conv.h"
 #include "dense.h"
 #include "pool.h"
 #include "rng.h"
 #include "winograd.h"
+#include "workers.h"
 
 #define NET_MAX_CLASSES 4096
 
@@ -55,6 +57,7 @@ struct net {
 	float *gbuf[2];		/* gradient ping-pong buffers */
 	float *col;		/* conv workspace */
 	float *wwork;		/* Winograd workspace */
+	struct workers *workers; /* the kernels' threads (blas threads at creation) */
 	double *norms;		/* n_layers + 1 */
 	double pixel_norm;
 	int batch;		/* batch of the last forward */
@@ -684,6 +687,14 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 		}
 	if (build_layers(&ld, arch) || alloc_buffers(n, want_param_grads, err))
 		goto done;
+	/* As many threads as OpenBLAS was given (the CLI's --threads): the
+	 * kernels run their products on these, OpenBLAS single-threaded. */
+	n->workers = workers_new(blas_get_threads());
+	if (!n->workers) {
+		status_set(err, ST_ERR_NOMEM, "cannot start %d threads",
+			   blas_get_threads());
+		goto done;
+	}
 	link_aliases(n);
 	if (load_weights(&ld, arch) || check_unused(&ld) ||
 	    net_set_conv_mode(n, want_param_grads ? NET_CONV_IM2COL : NET_CONV_AUTO,
@@ -726,6 +737,7 @@ void net_free(struct net *n)
 	free(n->gbuf[1]);
 	free(n->col);
 	free(n->wwork);
+	workers_free(n->workers);
 	free(n->norms);
 	free(n->source);
 	free(n);
@@ -798,11 +810,12 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 	case NET_CONV:
 		for (b = 0; b < batch; b++)
 			if (l->wt)
-				winograd_forward(&l->conv, x + b * is, l->wt, bias,
-						 l->out + b * os, n->wwork);
+				winograd_forward(n->workers, &l->conv, x + b * is,
+						 l->wt, bias, l->out + b * os,
+						 n->wwork);
 			else
-				conv_forward(&l->conv, x + b * is, w, bias,
-					     l->out + b * os, n->col);
+				conv_forward(n->workers, &l->conv, x + b * is, w,
+					     bias, l->out + b * os, n->col);
 		break;
 	case NET_RELU:
 		act_relu_forward(x, l->out, os * (size_t)batch);
@@ -822,7 +835,8 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 					    l->out + b * os);
 		break;
 	case NET_DENSE:
-		dense_forward(batch, l->in_c, l->out_c, x, w, bias, l->out);
+		dense_forward(n->workers, batch, l->in_c, l->out_c, x, w, bias,
+			      l->out);
 		break;
 	case NET_SOFTMAX:
 		act_softmax_forward(batch, l->out_c, x, l->out);
@@ -868,14 +882,17 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 	case NET_CONV:
 		for (b = 0; b < batch; b++) {
 			if (dw)
-				conv_backward_params(&l->conv, x + b * is, dy + b * os,
-						     dw, db, n->col);
+				conv_backward_params(n->workers, &l->conv,
+						     x + b * is, dy + b * os, dw,
+						     db, n->col);
 			if (need_dx && l->wt)
-				winograd_backward_input(&l->conv, dy + b * os, l->wt,
+				winograd_backward_input(n->workers, &l->conv,
+							dy + b * os, l->wt,
 							dx + b * is, n->wwork);
 			else if (need_dx)
-				conv_backward_input(&l->conv, dy + b * os, w,
-						    dx + b * is, n->col);
+				conv_backward_input(n->workers, &l->conv,
+						    dy + b * os, w, dx + b * is,
+						    n->col);
 		}
 		return dx;
 	case NET_RELU:
@@ -897,9 +914,11 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 		return dx;
 	case NET_DENSE:
 		if (dw)
-			dense_backward_params(batch, l->in_c, l->out_c, x, dy, dw, db);
+			dense_backward_params(n->workers, batch, l->in_c,
+					      l->out_c, x, dy, dw, db);
 		if (need_dx)
-			dense_backward_input(batch, l->in_c, l->out_c, dy, w, dx);
+			dense_backward_input(n->workers, batch, l->in_c,
+					     l->out_c, dy, w, dx);
 		return dx;
 	case NET_SOFTMAX:
 		act_softmax_backward(batch, l->out_c, l->out, dy, dx);
@@ -1201,8 +1220,8 @@ enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 			return status_set(err, ST_ERR_NOMEM,
 					  "out of memory for Winograd weights");
 		winograd_prepare(&l->conv, n->params + l->w_off, l->wt);
-		if (winograd_work_size(&l->conv) > work)
-			work = winograd_work_size(&l->conv);
+		if (winograd_work_size(&l->conv, n->workers) > work)
+			work = winograd_work_size(&l->conv, n->workers);
 	}
 	free(n->wwork);
 	n->wwork = work ? malloc(sizeof(float) * work) : NULL;

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "workers.h"
 
 /* The transforms are plain C loops over tiles. The build targets baseline
  * x86-64 (SSE2), so on x86-64 they are also compiled for AVX2 and AVX-512
@@ -366,10 +367,11 @@ static void wg_in_channel_rows(const struct wg_geom *g, const float *xc,
 	}
 }
 
-/* Tile rows [i0, i1) of x (C,H,W) -> v[e][c][f], f the flat tile index in
- * the block; scratch has wg_in_scratch floats. */
+/* Tile rows [i0, i1) of channels [c0, c1) of x (C,H,W) -> v[e][c][f], f
+ * the flat tile index in the block; scratch has wg_in_scratch floats. */
 static void wg_input_transform(const struct wg_geom *g, const float *x,
-			       int i0, int i1, float *v, float *scratch)
+			       int i0, int i1, int c0, int c1, float *v,
+			       float *scratch)
 {
 	int a = g->m + 2, nr = i1 - i0, tw = g->tw, l = g->m * tw;
 	size_t tb = (size_t)nr * tw, ct = (size_t)g->c * tb;
@@ -379,7 +381,7 @@ static void wg_input_transform(const struct wg_geom *g, const float *x,
 	int c, k, b, ii;
 
 	memset(zero, 0, (size_t)g->w * sizeof *zero);
-	for (c = 0; c < g->c; c++) {
+	for (c = c0; c < c1; c++) {
 		wg_in_channel_rows(g, x + c * hw, i0, i1, sbuf, plane, e, zero);
 		for (k = 0; k < a; k++) {
 			const float *sk = sbuf + k * plane;
@@ -503,11 +505,11 @@ static size_t wg_out_scratch(const struct wg_geom *g, int nr)
 	return (size_t)g->m * nr * g->m * g->tw;
 }
 
-/* Tile rows [i0, i1): mm[e][k][f] -> y (K,OH,OW), plus b[k] when b is not
- * NULL; scratch has wg_out_scratch floats. */
+/* Tile rows [i0, i1) of planes [k0, k1): mm[e][k][f] -> y (K,OH,OW), plus
+ * b[k] when b is not NULL; scratch has wg_out_scratch floats. */
 static void wg_output_transform(const struct wg_geom *g, const float *mm,
-				int i0, int i1, const float *b, float *y,
-				float *scratch)
+				int i0, int i1, int k0, int k1, const float *b,
+				float *y, float *scratch)
 {
 	int nr = i1 - i0, l = g->m * g->tw, k, e, r, ii;
 	size_t tb = (size_t)nr * g->tw, kt = (size_t)g->k * tb;
@@ -517,7 +519,7 @@ static void wg_output_transform(const struct wg_geom *g, const float *mm,
 
 	for (r = 0; r < g->m; r++)
 		z[r] = scratch + (size_t)r * nr * l;
-	for (k = 0; k < g->k; k++) {
+	for (k = k0; k < k1; k++) {
 		float *yk = y + k * ohw;
 
 		for (e = 0; e < g->n; e++)
@@ -538,63 +540,137 @@ static void wg_output_transform(const struct wg_geom *g, const float *mm,
 	}
 }
 
-/* ---- the passes --------------------------------------------------------- */
+/* ---- the passes --------------------------------------------------------- *
+ *
+ * Each block of tile rows is three runs on the thread pool: the input
+ * transform by channels, the n products (one task each: the same calls,
+ * the same results as one after the other), the output transform by
+ * output planes. The transforms write disjoint parts of V, M and y, and
+ * each thread has its own slot of transform scratch. */
 
-/* Shared by both directions: for each block of tile rows, transform x, n
- * products with u, transform back. back selects the rotated-transposed
- * use of u (see the top). */
-static void wg_run(const struct wg_geom *g, const float *x, const float *u,
-		   int back, const float *b, float *y, float *work)
+/* Transform tasks per thread: a few, so that a preempted thread's share
+ * goes to the others; channels are cheap enough to be cut finely. */
+#define WG_PIECES_PER_THREAD 4
+
+struct wg_job {
+	const struct wg_geom *g;
+	const float *x, *u, *b;
+	float *y, *v, *mm, *scratch;
+	size_t slot;		/* floats of scratch per thread */
+	int back;
+	int i0, i1;		/* the block's tile rows */
+	int step;		/* channels or planes per transform task */
+};
+
+static int wg_pieces(const struct workers *wk, int count, int *step)
+{
+	int threads = workers_count(wk);
+	int pieces = threads == 1 ? 1 : threads * WG_PIECES_PER_THREAD;
+
+	*step = (count + pieces - 1) / pieces;
+	return (count + *step - 1) / *step;
+}
+
+static void wg_in_task(void *ctx, int task, int thread)
+{
+	const struct wg_job *j = ctx;
+	int c0 = task * j->step, c1 = c0 + j->step;
+
+	if (c1 > j->g->c)
+		c1 = j->g->c;
+	wg_input_transform(j->g, j->x, j->i0, j->i1, c0, c1, j->v,
+			   j->scratch + (size_t)thread * j->slot);
+}
+
+/* Product e of the block: M[e] = U[e] V[e]. back selects the
+ * rotated-transposed use of u (see the top). */
+static void wg_gemm_task(void *ctx, int e, int thread)
 {
 	static const int swap03[4] = { 3, 1, 2, 0 };
-	size_t kc = (size_t)g->k * g->c, tbmax = (size_t)g->brows * g->tw;
-	float *v = work, *mm = v + (size_t)g->n * g->c * tbmax;
-	float *scratch = mm + (size_t)g->n * g->k * tbmax;
-	int i0, e;
+	const struct wg_job *j = ctx;
+	const struct wg_geom *g = j->g;
+	size_t kc = (size_t)g->k * g->c;
+	int tb = (j->i1 - j->i0) * g->tw;
+	size_t ct = (size_t)g->c * tb, kt = (size_t)g->k * tb;
+	const float *ue;
 
-	for (i0 = 0; i0 < g->th; i0 += g->brows) {
-		int i1 = i0 + g->brows < g->th ? i0 + g->brows : g->th;
-		int tb = (i1 - i0) * g->tw;
-		size_t ct = (size_t)g->c * tb, kt = (size_t)g->k * tb;
-
-		wg_input_transform(g, x, i0, i1, v, scratch);
-		for (e = 0; e < g->n; e++) {
-			const float *ue;
-
-			if (!back) {
-				/* u[e] is (K x C) */
-				blas_sgemm(0, 0, g->k, tb, g->c, 1.0f,
-					   u + e * kc, g->c, v + e * ct, tb,
-					   0.0f, mm + e * kt, tb);
-				continue;
-			}
-			/* u[e] is the forward (K_fwd x C_fwd) = (g->c x g->k),
-			 * used transposed. F(2x2) reads the forward weights
-			 * with elements 0 and 3 swapped; F(4x4) has its own
-			 * rotated copy after the forward one. */
-			if (g->m == 2)
-				ue = u + (swap03[e / 4] * 4 + swap03[e % 4]) *
-					kc;
-			else
-				ue = u + (36 + e) * kc;
-			blas_sgemm(1, 0, g->k, tb, g->c, 1.0f, ue, g->k,
-				   v + e * ct, tb, 0.0f, mm + e * kt, tb);
-		}
-		wg_output_transform(g, mm, i0, i1, b, y, scratch);
+	(void)thread;
+	if (!j->back) {
+		/* u[e] is (K x C) */
+		blas_sgemm(0, 0, g->k, tb, g->c, 1.0f, j->u + e * kc, g->c,
+			   j->v + e * ct, tb, 0.0f, j->mm + e * kt, tb);
+		return;
 	}
+	/* u[e] is the forward (K_fwd x C_fwd) = (g->c x g->k), used
+	 * transposed. F(2x2) reads the forward weights with elements 0 and 3
+	 * swapped; F(4x4) has its own rotated copy after the forward one. */
+	if (g->m == 2)
+		ue = j->u + (swap03[e / 4] * 4 + swap03[e % 4]) * kc;
+	else
+		ue = j->u + (36 + e) * kc;
+	blas_sgemm(1, 0, g->k, tb, g->c, 1.0f, ue, g->k, j->v + e * ct, tb,
+		   0.0f, j->mm + e * kt, tb);
+}
+
+static void wg_out_task(void *ctx, int task, int thread)
+{
+	const struct wg_job *j = ctx;
+	int k0 = task * j->step, k1 = k0 + j->step;
+
+	if (k1 > j->g->k)
+		k1 = j->g->k;
+	wg_output_transform(j->g, j->mm, j->i0, j->i1, k0, k1, j->b, j->y,
+			    j->scratch + (size_t)thread * j->slot);
+}
+
+/* Floats of one thread's transform scratch, rounded up to a multiple of
+ * 64 bytes so that the slots of neighbouring threads share at most the
+ * cache line at their boundary. */
+static size_t wg_slot(const struct wg_geom *g)
+{
+	size_t si = wg_in_scratch(g, g->brows), so = wg_out_scratch(g, g->brows);
+
+	return ((si > so ? si : so) + 15) / 16 * 16;
+}
+
+/* Shared by both directions: for each block of tile rows, transform x, n
+ * products with u, transform back. */
+static void wg_run(struct workers *wk, const struct wg_geom *g,
+		   const float *x, const float *u, int back, const float *b,
+		   float *y, float *work)
+{
+	size_t tbmax = (size_t)g->brows * g->tw;
+	struct wg_job j = {
+		.g = g, .x = x, .u = u, .b = b, .y = y, .back = back,
+		.v = work, .slot = wg_slot(g),
+	};
+	int saved, ntasks;
+
+	j.mm = j.v + (size_t)g->n * g->c * tbmax;
+	j.scratch = j.mm + (size_t)g->n * g->k * tbmax;
+	/* Threads of OpenBLAS off while ours run the products. */
+	saved = blas_serial_begin(wk);
+	for (j.i0 = 0; j.i0 < g->th; j.i0 += g->brows) {
+		j.i1 = j.i0 + g->brows < g->th ? j.i0 + g->brows : g->th;
+		ntasks = wg_pieces(wk, g->c, &j.step);
+		workers_run(wk, wg_in_task, &j, ntasks);
+		workers_run(wk, wg_gemm_task, &j, g->n);
+		ntasks = wg_pieces(wk, g->k, &j.step);
+		workers_run(wk, wg_out_task, &j, ntasks);
+	}
+	blas_serial_end(saved);
 }
 
 /* ---- the public calls --------------------------------------------------- */
 
 /* Workspace of one pass: V (n x C x Tb) and M (n x K x Tb) of one block,
- * then the transforms' scratch. */
-static size_t wg_geom_work(const struct wg_geom *g)
+ * then one slot of transform scratch per thread. */
+static size_t wg_geom_work(const struct wg_geom *g, int threads)
 {
 	size_t tb = (size_t)g->brows * g->tw;
-	size_t si = wg_in_scratch(g, g->brows);
-	size_t so = wg_out_scratch(g, g->brows);
 
-	return (size_t)g->n * tb * ((size_t)g->c + g->k) + (si > so ? si : so);
+	return (size_t)g->n * tb * ((size_t)g->c + g->k) +
+	       (size_t)threads * wg_slot(g);
 }
 
 int winograd_supported(const struct conv_shape *s)
@@ -628,32 +704,35 @@ size_t winograd_weight_size(const struct conv_shape *s)
 	return wg_tile_size(s) == 4 ? 2 * 36 * kc : 16 * kc;
 }
 
-size_t winograd_work_size(const struct conv_shape *s)
+size_t winograd_work_size(const struct conv_shape *s,
+			  const struct workers *wk)
 {
 	struct wg_geom f, b;
 	size_t nf, nb;
 
 	wg_geom_forward(s, &f);
 	wg_geom_backward(s, &b);
-	nf = wg_geom_work(&f);
-	nb = wg_geom_work(&b);
+	nf = wg_geom_work(&f, workers_count(wk));
+	nb = wg_geom_work(&b, workers_count(wk));
 	return nf > nb ? nf : nb;
 }
 
-void winograd_forward(const struct conv_shape *s, const float *x,
-		      const float *wt, const float *b, float *y, float *work)
+void winograd_forward(struct workers *wk, const struct conv_shape *s,
+		      const float *x, const float *wt, const float *b, float *y,
+		      float *work)
 {
 	struct wg_geom g;
 
 	wg_geom_forward(s, &g);
-	wg_run(&g, x, wt, 0, b, y, work);
+	wg_run(wk, &g, x, wt, 0, b, y, work);
 }
 
-void winograd_backward_input(const struct conv_shape *s, const float *dy,
-			     const float *wt, float *dx, float *work)
+void winograd_backward_input(struct workers *wk, const struct conv_shape *s,
+			     const float *dy, const float *wt, float *dx,
+			     float *work)
 {
 	struct wg_geom g;
 
 	wg_geom_backward(s, &g);
-	wg_run(&g, dy, wt, 1, NULL, dx, work);
+	wg_run(wk, &g, dy, wt, 1, NULL, dx, work);
 }

@@ -15,9 +15,15 @@
  * wt serves forward and backward. The workspace (winograd_work_size
  * floats) is scratch: its content means nothing between calls, and one
  * buffer may serve every layer (size it for the largest). Nothing is
- * allocated and no state is kept between calls. The matrix products go
- * through blas_sgemm (blas.h), on as many threads as OpenBLAS was given;
- * the transforms run on the calling thread.
+ * allocated and no state is kept between calls.
+ *
+ * Threads: wk is the thread pool to run on (workers.h). With a pool, the
+ * n products of a layer run side by side, each single-threaded, and the
+ * transforms are split by channels; the workspace then holds one scratch
+ * slot per thread, so size it with the same pool. With NULL the calls run
+ * on the calling thread and the products on as many threads as OpenBLAS
+ * was given. The products are the same calls either way, so the results
+ * are too.
  */
 #ifndef ADVEX_WINOGRAD_H
 #define ADVEX_WINOGRAD_H
@@ -25,6 +31,8 @@
 #include <stddef.h>
 
 #include "conv.h"
+
+struct workers;
 
 /* Non-zero when the calls below apply to s: kernel 3x3, stride 1, padding 0
  * or 1 in each direction, s filled by conv_shape_init. */
@@ -45,9 +53,11 @@ int winograd_tile(const struct conv_shape *s);
  * 4x4 tiles (a forward and a rotated copy for the backward pass). */
 size_t winograd_weight_size(const struct conv_shape *s);
 
-/* Floats of workspace winograd_forward and winograd_backward_input need;
- * the larger of the two, so one buffer serves both. */
-size_t winograd_work_size(const struct conv_shape *s);
+/* Floats of workspace winograd_forward and winograd_backward_input need
+ * on the pool wk (NULL: none); the larger of the two, so one buffer
+ * serves both. */
+size_t winograd_work_size(const struct conv_shape *s,
+			  const struct workers *wk);
 
 /* wt = w (K,C,3,3) transformed, in the layout the calls below read. Call
  * once after the weights are loaded, and again whenever they change. */
@@ -55,13 +65,15 @@ void winograd_prepare(const struct conv_shape *s, const float *w, float *wt);
 
 /* y = conv(x, w) + b, as conv_forward; b may be NULL; y is overwritten.
  * work has winograd_work_size floats. x, y and work must not overlap. */
-void winograd_forward(const struct conv_shape *s, const float *x,
-		      const float *wt, const float *b, float *y, float *work);
+void winograd_forward(struct workers *wk, const struct conv_shape *s,
+		      const float *x, const float *wt, const float *b, float *y,
+		      float *work);
 
 /* dx = the gradient w.r.t. x given dy, as conv_backward_input; dx is
  * overwritten. Reads the same wt as winograd_forward. dy, dx and work
  * must not overlap. */
-void winograd_backward_input(const struct conv_shape *s, const float *dy,
-			     const float *wt, float *dx, float *work);
+void winograd_backward_input(struct workers *wk, const struct conv_shape *s,
+			     const float *dy, const float *wt, float *dx,
+			     float *work);
 
 #endif

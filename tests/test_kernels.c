@@ -10,18 +10,27 @@
  * Buffers a kernel must overwrite are pre-filled with NaN, and gradients it
  * must accumulate into are pre-filled with random values, so a kernel that
  * skips an element or overwrites an accumulator fails.
+ *
+ * Then the thread pool (workers.h): every task of every run exactly once,
+ * across sleeps and uneven pools; and conv and dense on pools of 2 and 3
+ * threads against no pool on one OpenBLAS thread, bit for bit (the pieces
+ * are sub-blocks of the same products), plus dense against the double
+ * reference at sizes cut into several pieces.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "act.h"
+#include "blas.h"
 #include "conv.h"
 #include "dense.h"
 #include "pool.h"
 #include "tap.h"
+#include "workers.h"
 
 #define FWD_TOL 1e-5	/* max |y - ref| / max(1, max |ref|) */
 #define GRAD_TOL 1e-4	/* ||g - numeric|| / ||numeric|| */
@@ -318,7 +327,7 @@ static void test_conv(struct tap *t, struct rng *rng, const char *label,
 	fill_nan(y, ny);
 	if (col)
 		fill_nan(col, ncol);
-	conv_forward(&s, x, w, with_bias ? b : NULL, y, col);
+	conv_forward(NULL, &s, x, w, with_bias ? b : NULL, y, col);
 	ref_conv(&s, xd, wd, bd, yd);
 	check_fwd(t, label, y, yd, ny);
 
@@ -326,7 +335,7 @@ static void test_conv(struct tap *t, struct rng *rng, const char *label,
 	fill_nan(dx, nx);
 	if (col)
 		fill_nan(col, ncol);
-	conv_backward_input(&s, r, w, dx, col);
+	conv_backward_input(NULL, &s, r, w, dx, col);
 	fd_grad(conv_loss, &ctx, xd, nx, num);
 	check_grad(t, label, "dx", dx, num, nx);
 	if (meta)
@@ -339,7 +348,7 @@ static void test_conv(struct tap *t, struct rng *rng, const char *label,
 	memcpy(db, db0, (size_t)s.k * sizeof *db);
 	if (col)
 		fill_nan(col, ncol);
-	conv_backward_params(&s, x, r, dw, with_bias ? db : NULL, col);
+	conv_backward_params(NULL, &s, x, r, dw, with_bias ? db : NULL, col);
 	for (i = 0; i < nw; i++)
 		dw[i] -= dw0[i];
 	fd_grad(conv_loss, &ctx, wd, nw, num);
@@ -775,12 +784,12 @@ static void test_dense(struct tap *t, struct rng *rng, int n, int in, int out)
 				  to_double(b, nb), to_double(r, ny), dalloc(ny) };
 
 	fill_nan(y, ny);
-	dense_forward(n, in, out, x, w, b, y);
+	dense_forward(NULL, n, in, out, x, w, b, y);
 	ref_dense(&ctx);
 	check_fwd(t, label, y, ctx.y, ny);
 
 	fill_nan(dx, nx);
-	dense_backward_input(n, in, out, r, w, dx);
+	dense_backward_input(NULL, n, in, out, r, w, dx);
 	fd_grad(dense_loss, &ctx, ctx.x, nx, num);
 	check_grad(t, label, "dx", dx, num, nx);
 
@@ -788,7 +797,7 @@ static void test_dense(struct tap *t, struct rng *rng, int n, int in, int out)
 	fill_uniform(rng, db0, nb, 1.0f);
 	memcpy(dw, dw0, nw * sizeof *dw);
 	memcpy(db, db0, nb * sizeof *db);
-	dense_backward_params(n, in, out, x, r, dw, db);
+	dense_backward_params(NULL, n, in, out, x, r, dw, db);
 	for (i = 0; i < nw; i++)
 		dw[i] -= dw0[i];
 	for (i = 0; i < nb; i++)
@@ -802,12 +811,12 @@ static void test_dense(struct tap *t, struct rng *rng, int n, int in, int out)
 	for (i = 0; i < nb; i++)
 		ctx.b[i] = 0.0;
 	fill_nan(y, ny);
-	dense_forward(n, in, out, x, w, NULL, y);
+	dense_forward(NULL, n, in, out, x, w, NULL, y);
 	ref_dense(&ctx);
 	tap_ok(t, fwd_err(y, ctx.y, ny) < FWD_TOL, "%s: forward with b == NULL",
 	       label);
 	memcpy(db, db0, nb * sizeof *db);
-	dense_backward_params(n, in, out, x, r, dw, NULL);
+	dense_backward_params(NULL, n, in, out, x, r, dw, NULL);
 	tap_ok(t, memcmp(db, db0, nb * sizeof *db) == 0,
 	       "%s: db == NULL accepted", label);
 
@@ -922,6 +931,251 @@ static void test_act(struct tap *t, struct rng *rng, enum act_kind kind,
 	free(ctx.z); free(ctx.r); free(ctx.y);
 }
 
+/* ---- the thread pool ---------------------------------------------------- */
+
+#define MAX_TASKS 1000
+
+/* Plain ints, one slot per task: workers_run must make the tasks' writes
+ * visible to the caller (and a race here is what -fsanitize=thread sees). */
+struct count_job {
+	int hits[MAX_TASKS];
+	int thread_of[MAX_TASKS];
+	int order[MAX_TASKS];
+	int next;		/* for the sequential order check only */
+};
+
+static void count_task(void *ctx, int task, int thread)
+{
+	struct count_job *j = ctx;
+
+	j->hits[task]++;
+	j->thread_of[task] = thread;
+}
+
+static void order_task(void *ctx, int task, int thread)
+{
+	struct count_job *j = ctx;
+
+	(void)thread;
+	j->order[j->next++] = task;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { 0, us * 1000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* runs runs of varying sizes on w; every 50th after a pause long enough
+ * for the workers to fall asleep. Returns the number of bad runs. */
+static int count_runs(struct workers *w, int runs)
+{
+	static const int sizes[] = { 0, 1, 2, 3, 7, 64, MAX_TASKS, 5 };
+	static struct count_job j;
+	int r, i, bad = 0, n = workers_count(w);
+
+	for (r = 0; r < runs; r++) {
+		int nt = sizes[r % 8], ok = 1;
+
+		memset(&j, 0, sizeof j);
+		if (r % 50 == 49)
+			sleep_us(500);
+		workers_run(w, count_task, &j, nt);
+		for (i = 0; i < MAX_TASKS; i++)
+			ok = ok && j.hits[i] == (i < nt) &&
+			     j.thread_of[i] >= 0 && j.thread_of[i] < n;
+		bad += !ok;
+	}
+	return bad;
+}
+
+static void test_workers(struct tap *t)
+{
+	static struct count_job j;
+	struct workers *w;
+	int n, i, ok;
+
+	w = workers_new(0);
+	tap_ok(t, w && workers_count(w) == 1 && workers_count(NULL) == 1,
+	       "workers: a pool of 0 threads has 1 (the caller), NULL counts 1");
+	workers_free(w);
+	workers_free(NULL);
+
+	memset(&j, 0, sizeof j);
+	workers_run(NULL, order_task, &j, 10);
+	for (i = 0, ok = j.next == 10; ok && i < 10; i++)
+		ok = j.order[i] == i;
+	tap_ok(t, ok, "workers: NULL runs the tasks in order on the caller");
+
+	/* 5 threads on fewer cores: preempted workers must not lose tasks. */
+	for (n = 2; n <= 5; n++) {
+		int bad;
+
+		w = workers_new(n);
+		if (!tap_ok(t, w && workers_count(w) == n,
+			    "workers: a pool of %d threads", n))
+			continue;
+		bad = count_runs(w, 2000);
+		tap_ok(t, bad == 0,
+		       "workers: %d threads, 2000 runs of 0..%d tasks (some after "
+		       "a sleep): every task exactly once, thread index in range "
+		       "(%d bad runs)", n, MAX_TASKS, bad);
+		workers_free(w);
+	}
+}
+
+/* The result of one pass, for comparing bit for bit. */
+static int same_bits(const float *a, const float *b, size_t n)
+{
+	return memcmp(a, b, n * sizeof *a) == 0;
+}
+
+/* conv forward, backward to the input and to the parameters on pools of 2
+ * and 3 threads against no pool on one OpenBLAS thread. */
+static void test_conv_threads(struct tap *t, struct rng *rng,
+			      struct workers *const *pools, const char *label,
+			      struct conv_shape s)
+{
+	size_t nx, nw, ny, ncol;
+	float *x, *w, *b, *r, *col, *y0, *dx0, *dw0, *db0, *y, *dx, *dw, *db;
+	int threads = blas_get_threads(), p, ok = 1;
+
+	conv_shape_init(&s);
+	nx = (size_t)s.c * s.h * s.w;
+	nw = (size_t)s.k * s.c * s.kh * s.kw;
+	ny = (size_t)s.k * s.oh * s.ow;
+	ncol = conv_col_size(&s);
+	x = falloc(nx); w = falloc(nw); b = falloc((size_t)s.k); r = falloc(ny);
+	col = falloc(ncol ? ncol : 1);
+	y0 = falloc(ny); dx0 = falloc(nx); dw0 = falloc(nw);
+	db0 = falloc((size_t)s.k);
+	y = falloc(ny); dx = falloc(nx); dw = falloc(nw); db = falloc((size_t)s.k);
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, w, nw, 0.5f);
+	fill_uniform(rng, b, (size_t)s.k, 0.5f);
+	fill_uniform(rng, r, ny, 1.0f);
+
+	blas_set_threads(1);
+	conv_forward(NULL, &s, x, w, b, y0, col);
+	conv_backward_input(NULL, &s, r, w, dx0, col);
+	memset(dw0, 0, nw * sizeof *dw0);
+	memset(db0, 0, (size_t)s.k * sizeof *db0);
+	conv_backward_params(NULL, &s, x, r, dw0, db0, col);
+	blas_set_threads(threads);
+	for (p = 0; p < 2; p++) {
+		fill_nan(y, ny);
+		fill_nan(dx, nx);
+		fill_nan(col, ncol ? ncol : 1);
+		memset(dw, 0, nw * sizeof *dw);
+		memset(db, 0, (size_t)s.k * sizeof *db);
+		conv_forward(pools[p], &s, x, w, b, y, col);
+		conv_backward_input(pools[p], &s, r, w, dx, col);
+		conv_backward_params(pools[p], &s, x, r, dw, db, col);
+		ok = ok && same_bits(y, y0, ny) && same_bits(dx, dx0, nx) &&
+		     same_bits(dw, dw0, nw) && same_bits(db, db0, (size_t)s.k);
+	}
+	tap_ok(t, ok && blas_get_threads() == threads,
+	       "%s on 2 and 3 threads: y, dx, dw, db identical to no pool; "
+	       "OpenBLAS threads restored", label);
+	free(x); free(w); free(b); free(r); free(col); free(y0); free(dx0);
+	free(dw0); free(db0); free(y); free(dx); free(dw); free(db);
+}
+
+/* dense at sizes that the pool cuts into several pieces: against the
+ * double reference, and bit for bit against no pool on one OpenBLAS
+ * thread. */
+static void test_dense_threads(struct tap *t, struct rng *rng,
+			       struct workers *const *pools, int n, int in,
+			       int out)
+{
+	size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
+	float *x = falloc(nx), *w = falloc(nw), *b = falloc((size_t)out);
+	float *r = falloc(ny), *y0 = falloc(ny), *dx0 = falloc(nx);
+	float *dw0 = falloc(nw), *y = falloc(ny), *dx = falloc(nx);
+	float *dw = falloc(nw);
+	double *yd = dalloc(ny), *dxd = dalloc(nx), e_y, e_dx;
+	int threads = blas_get_threads(), p, i, o, j, ok = 1;
+	char label[80];
+
+	snprintf(label, sizeof label, "dense batch %d in %d out %d", n, in, out);
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, w, nw, 0.5f);
+	fill_uniform(rng, b, (size_t)out, 0.5f);
+	fill_uniform(rng, r, ny, 1.0f);
+	for (i = 0; i < n; i++) {
+		for (o = 0; o < out; o++) {
+			double acc = b[o];
+
+			for (j = 0; j < in; j++)
+				acc += (double)x[(size_t)i * in + j] *
+				       w[(size_t)o * in + j];
+			yd[(size_t)i * out + o] = acc;
+		}
+		for (j = 0; j < in; j++) {
+			double acc = 0.0;
+
+			for (o = 0; o < out; o++)
+				acc += (double)r[(size_t)i * out + o] *
+				       w[(size_t)o * in + j];
+			dxd[(size_t)i * in + j] = acc;
+		}
+	}
+	blas_set_threads(1);
+	dense_forward(NULL, n, in, out, x, w, b, y0);
+	dense_backward_input(NULL, n, in, out, r, w, dx0);
+	memset(dw0, 0, nw * sizeof *dw0);
+	dense_backward_params(NULL, n, in, out, x, r, dw0, NULL);
+	blas_set_threads(threads);
+	e_y = fwd_err(y0, yd, ny);
+	e_dx = fwd_err(dx0, dxd, nx);
+	for (p = 0; p < 2; p++) {
+		fill_nan(y, ny);
+		fill_nan(dx, nx);
+		memset(dw, 0, nw * sizeof *dw);
+		dense_forward(pools[p], n, in, out, x, w, b, y);
+		dense_backward_input(pools[p], n, in, out, r, w, dx);
+		dense_backward_params(pools[p], n, in, out, x, r, dw, NULL);
+		ok = ok && same_bits(y, y0, ny) && same_bits(dx, dx0, nx) &&
+		     same_bits(dw, dw0, nw);
+		e_y = fmax(e_y, fwd_err(y, yd, ny));
+		e_dx = fmax(e_dx, fwd_err(dx, dxd, nx));
+	}
+	tap_ok(t, e_y < FWD_TOL && e_dx < FWD_TOL,
+	       "%s: y and dx vs double, with and without a pool: err %.1e, "
+	       "%.1e < %.0e", label, e_y, e_dx, FWD_TOL);
+	tap_ok(t, ok && blas_get_threads() == threads,
+	       "%s on 2 and 3 threads: y, dx, dw identical to no pool; "
+	       "OpenBLAS threads restored", label);
+	free(x); free(w); free(b); free(r); free(y0); free(dx0); free(dw0);
+	free(y); free(dx); free(dw); free(yd); free(dxd);
+}
+
+static void test_threads(struct tap *t, struct rng *rng)
+{
+	struct workers *pools[2] = { workers_new(2), workers_new(3) };
+
+	test_workers(t);
+	if (!tap_ok(t, pools[0] && pools[1], "pools of 2 and 3 threads"))
+		return;
+	/* Cut along the columns of the product (OH*OW > K), im2col rows,
+	 * col2im channels. */
+	test_conv_threads(t, rng, pools, "conv 3x3/1 p1 c3 k64 32x32",
+			  conv_sh(3, 32, 32, 64, 3, 3, 1, 1, 1, 1));
+	/* Along the rows (K > OH*OW), as VGG's 6x6 layers. */
+	test_conv_threads(t, rng, pools, "conv 3x3/1 p1 c40 k96 6x6",
+			  conv_sh(40, 6, 6, 96, 3, 3, 1, 1, 1, 1));
+	test_conv_threads(t, rng, pools, "conv 5x3/2 p(2,1) c7 k33 23x19",
+			  conv_sh(7, 23, 19, 33, 5, 3, 2, 2, 2, 1));
+	test_conv_threads(t, rng, pools, "conv 1x1/1 p0 c48 k80 10x9",
+			  conv_sh(48, 10, 9, 80, 1, 1, 1, 1, 0, 0));
+	test_dense_threads(t, rng, pools, 1, 3000, 1000);
+	test_dense_threads(t, rng, pools, 1, 4608, 40);
+	test_dense_threads(t, rng, pools, 3, 700, 333);
+	workers_free(pools[0]);
+	workers_free(pools[1]);
+}
+
 int main(void)
 {
 	struct tap t = { 0, 0 };
@@ -935,5 +1189,6 @@ int main(void)
 	test_act(&t, &rng, ACT_SOFTMAX, "softmax 3x10 (row +1000)", 3, 10);
 	test_act(&t, &rng, ACT_LOG_SOFTMAX, "log-softmax 3x10 (row +1000)", 3, 10);
 	test_act(&t, &rng, ACT_SOFTMAX, "softmax 2x1", 2, 1);
+	test_threads(&t, &rng);
 	return tap_done(&t);
 }
