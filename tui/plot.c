@@ -119,13 +119,23 @@ void plot_draw(struct palette *p, int y, int x, int h, int w,
 
 		for (j = 0; j < s[i].n; j++) {
 			int dx, dy;
+			double t;
 
 			if (!isfinite(s[i].y[j])) {
 				have = 0;
 				continue;
 			}
+			/* A range that overflows (hi - lo = inf) makes t NaN; an
+			 * unclamped coordinate would send line() on a walk of
+			 * billions of dots. Keep every point on the canvas. */
+			t = (hi - s[i].y[j]) / (hi - lo);
+			if (!isfinite(t)) {
+				have = 0;
+				continue;
+			}
+			t = t < 0.0 ? 0.0 : t > 1.0 ? 1.0 : t;
 			dx = xmax > 0 ? (int)lround((double)j * (dw - 1) / xmax) : 0;
-			dy = (int)lround((hi - s[i].y[j]) / (hi - lo) * (dh - 1));
+			dy = (int)lround(t * (dh - 1));
 			if (have)
 				line(&c, lx, ly, dx, dy, s[i].role);
 			else
