@@ -20,20 +20,21 @@
 #include "dataset.h"
 #include "db.h"
 #include "image.h"
+#include "npy.h"
 #include "runs.h"
 
 enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_IMAGE, OPT_IMAGES, OPT_TARGET,
 	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
-	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG
+	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG, OPT_NPY_OUT
 };
 
 #define MAX_EPS 64
 
 struct attack_args {
 	struct cli_model_opts mo;
-	const char *data, *split, *image, *images, *target, *out;
+	const char *data, *split, *image, *images, *target, *out, *npy_out;
 	const char *db;			/* --db FILE */
 	int no_log;
 	const char *eps_text[MAX_EPS];	/* as given, for tables */
@@ -77,6 +78,8 @@ static void attack_help(void)
 	       "  --kappa K           cw confidence margin (default 0)\n"
 	       "  --out FILE.png      write the adversarial image (8-bit RGB, parameters in\n"
 	       "                      tEXt chunks)\n"
+	       "  --npy-out FILE.npy  write the adversarial image unquantized: NumPy float32\n"
+	       "                      1x3xHxW, pixels in [0,1]\n"
 	       "  --json              JSON lines: one per step ({\"type\":\"step\", iter, loss,\n"
 	       "                      target_prob, pred, grad_l2, grad_linf, zero_fraction,\n"
 	       "                      pert_linf, pert_l2, diagnosis}) and a summary; batch:\n"
@@ -136,6 +139,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "clip-eps", required_argument, NULL, OPT_CLIP_EPS },
 		{ "kappa", required_argument, NULL, OPT_KAPPA },
 		{ "out", required_argument, NULL, OPT_OUT },
+		{ "npy-out", required_argument, NULL, OPT_NPY_OUT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "csv", no_argument, NULL, OPT_CSV },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
@@ -165,6 +169,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		case OPT_IMAGES: a->images = optarg; break;
 		case OPT_TARGET: a->target = optarg; break;
 		case OPT_OUT: a->out = optarg; break;
+		case OPT_NPY_OUT: a->npy_out = optarg; break;
 		case OPT_JSON: a->json = 1; break;
 		case OPT_CSV: a->csv = 1; break;
 		case OPT_QUIET: a->quiet = 1; break;
@@ -536,6 +541,12 @@ static int run_single(struct attack_args *a, struct net *n, struct dataset *d,
 	rc = log_outcome(log, cancelled, &rep, attack_x_adv(at));
 	if (!rc && a->out)
 		rc = write_png(a, at, in, name, a->p.target);
+	if (!rc && a->npy_out) {
+		int shape[4] = { 1, 3, in->in_h, in->in_w };
+
+		if (npy_write_f32(a->npy_out, shape, 4, attack_x_adv(at), err) != ST_OK)
+			rc = cli_fail("%s", err);
+	}
 out:
 	attack_free(at);
 	free(x);
