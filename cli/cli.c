@@ -179,7 +179,7 @@ int cli_default_source(char *data, char *model, size_t n, int *is_demo)
 	return -1;
 }
 
-int cli_load_net(const struct cli_model_opts *o, const char *cmd,
+int cli_load_net(struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out)
 {
 	char err[ERR_MAX], data[4096], model[4096];
@@ -198,10 +198,14 @@ int cli_load_net(const struct cli_model_opts *o, const char *cmd,
 		fprintf(stderr, "advex: note: no --model: using %s %s\n",
 			demo ? "the bundled demo model" : "the default model", model);
 		st = modelfile_open(model, &mf, err);
-	} else if (o->model)
+		snprintf(o->used, sizeof o->used, "%s", model);
+	} else if (o->model) {
 		st = modelfile_open(o->model, &mf, err);
-	else
+		snprintf(o->used, sizeof o->used, "%s", o->model);
+	} else {
 		st = arch_build(o->arch, 96, 10, NULL, o->seed, &mf, err);
+		snprintf(o->used, sizeof o->used, "builtin:%s", o->arch);
+	}
 	if (st != ST_OK)
 		return cli_fail("%s", err);
 	st = net_create(mf, max_batch, want_param_grads, out, err);
@@ -304,4 +308,15 @@ int cli_load_image(const char *ref, struct dataset *d,
 		return cli_fail("%s", err);
 	snprintf(name, n, "%s", ref);
 	return EXIT_OK;
+}
+
+int cli_is_index(const char *ref)
+{
+	const char *p = ref;
+
+	if (!ref || !*ref)
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == 0;
 }

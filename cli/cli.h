@@ -17,6 +17,8 @@ struct cli_model_opts {
 	unsigned long seed;	/* --seed for --arch */
 	int threads;		/* --threads, 0 = all cores */
 	int conv;		/* --conv: enum net_conv_mode */
+	char used[4096];	/* filled by cli_load_net: the model file it
+				   opened, or "builtin:NAME" */
 };
 
 /* getopt_long codes of the shared model options. */
@@ -67,7 +69,7 @@ long cli_parse_long(const char *s, long min, long max);
 /* Open the model named by the options (--model or --arch; neither: the
  * default source, see cli_default_source) and build a net for max_batch
  * images. Prints the error itself. */
-int cli_load_net(const struct cli_model_opts *o, const char *cmd,
+int cli_load_net(struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out);
 
 /* A pixel-unit value such as epsilon: a decimal ("0.03") or a fraction
@@ -85,6 +87,10 @@ int cli_default_source(char *data, char *model, size_t n, int *is_demo);
 /* Open --data DIR (split NULL = test; dir NULL = the default source), printing a note the loader gives
  * (e.g. missing class_names.txt) and the error itself. */
 int cli_open_data(const char *dir, const char *split, struct dataset **out);
+
+/* 1 when an --image REF is a dataset index (digits only): without --data
+ * it then names an image of the default data (cli_default_source). */
+int cli_is_index(const char *ref);
 
 /* The image an --image REF names: a dataset index when d is given and REF
  * is a number, else a PNG file. Fills x (the net's input size), *label

@@ -461,7 +461,7 @@ static int write_png(const struct attack_args *a, const struct attack *at,
 	vals[5] = iters;
 	vals[6] = target >= 0 ? in->classes[target] : "(untargeted)";
 	vals[7] = src;
-	vals[8] = a->mo.model ? a->mo.model : a->mo.arch;
+	vals[8] = a->mo.used;
 	if (image_write_png(a->out, attack_x_adv(at), in->in_h, in->in_w, keys, vals,
 			    9, err) != ST_OK)
 		return cli_fail("%s", err);
@@ -754,7 +754,8 @@ int cmd_attack(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (a.data && (rc = cli_open_data(a.data, a.split, &d)))
+	if ((a.data || cli_is_index(a.image)) &&
+	    (rc = cli_open_data(a.data, a.split, &d)))
 		goto out;
 	log_model(log, &a, net_get_info(n));
 	catch_stop_signals();

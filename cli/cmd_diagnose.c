@@ -316,7 +316,8 @@ int cmd_diagnose(int argc, char **argv)
 	if (!a.image || !a.target)
 		return cli_usage_error("diagnose", "--image and --target are required");
 	cli_set_threads(a.mo.threads);
-	if (a.data && (rc = cli_open_data(a.data, a.split, &ds)))
+	if ((a.data || cli_is_index(a.image)) &&
+	    (rc = cli_open_data(a.data, a.split, &ds)))
 		return rc;
 	rc = cli_load_net(&a.mo, "diagnose", 1, 0, &n);
 	if (!rc) {

@@ -110,6 +110,12 @@ set -- $(cat "$T/rate")
 [ "$2" = 200 ] && [ $(( $1 * 100 )) -ge $(( 90 * $2 )) ]
 ok $? "targeted I-FGSM (ce, 8/255, 20 iterations, seeded random targets) succeeds on $1 of $2 demo test images (want >= 90%)"
 
+# no --model and no --data: the bundled demo, and an index names a demo image
+"$ADVEX" attack --image 5 --target 1 --attack ifgsm --iters 2 --no-log --out "$T/d.png" >"$T/out" 2>"$T/err"
+s=$?
+[ $s -eq 0 ] && [ -s "$T/d.png" ] && grep -q "bundled demo model" "$T/err" && grep -q "bundled demo data" "$T/err"
+ok $? "without --model/--data advex says it uses the bundled demo, --image 5 is a demo image, --out writes the PNG (exit $s)"
+
 # -- training -------------------------------------------------------------------
 TRAIN="--arch vgg-compact --limit 1000 --optim adam --lr 0.003 --schedule const --warmup 0 --batch 16 --threads 1 --quiet"
 "$ADVEX" train --data "$DATA" $TRAIN --epochs 4 --out "$T/t3.safetensors" >"$T/train3" 2>&1
