@@ -677,7 +677,8 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	/* the story's defaults: iterative FGSM, Linf 8/255, step 1/255, 20
-	 * iterations, cross-entropy on logits, toward the least likely class */
+	 * iterations, cross-entropy on logits, toward the most likely class
+	 * below the 1e-7 clip (else the least likely): the story's target */
 	a->want = attack_params_default();
 	a->want.kind = ATTACK_BIM;
 	a->want.alpha = 1.0 / 255;
