@@ -182,11 +182,15 @@ static const char *explain_layers(struct explain *e)
 	double worst_ratio = 1.0;
 	struct net_layer_info li;
 
-	if (norms[nl] == 0.0)
-		return explain_put(e, "the loss gradient is already 0 at the model output "
-				   "(%s loss %.3f, p(%s) = %.3g): the loss is saturated there",
-				   loss_mode_name(in->loss->mode), in->loss_value, e->cls,
-				   (double)in->li->p_cls);
+	/* dLoss/doutput of these losses is O(1) unless the loss is saturated
+	 * (p(target) = 1 to float precision): then the gradient is small from
+	 * the very start, and blaming a layer inside would mislead. */
+	if (norms[nl] < DIAG_SATURATED_OUT)
+		return explain_put(e, "the loss is saturated at the model output: "
+				   "||dLoss/doutput|| = %.3g (%s loss %.3g, p(%s) = %.3g), so "
+				   "there is nothing left to descend here",
+				   norms[nl], loss_mode_name(in->loss->mode), in->loss_value,
+				   e->cls, (double)in->li->p_cls);
 	for (i = nl - 1; i >= 0; i--) {
 		if (norms[i] == 0.0 && norms[i + 1] > 0.0) {
 			net_layer(in->net, i, &li);

@@ -26,6 +26,10 @@
 /* Below this Linf (pixel units) a gradient counts as vanishing. */
 #define DIAG_VANISH_LINF 1e-10
 
+/* Below this L2 norm of dLoss/d(model output) the loss itself is saturated
+ * (ce, prob-ce and prob-naive give O(1) output gradients otherwise). */
+#define DIAG_SATURATED_OUT 1e-6
+
 /* Longest sentence diag_explain writes, with its NUL. */
 #define DIAG_EXPLAIN_MAX 512
 

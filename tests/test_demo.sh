@@ -81,6 +81,8 @@ ok $? "I-FGSM with prob-ce: the image never moves (perturbation Linf 0), no succ
 tail -1 "$T/a2.jsonl" >"$T/a2.json"
 json "$T/a2.json" 'd["success"] and d["pred"] == '$tgt' and d["pert_linf"] <= 8/255 + 1e-6' | grep -q True
 ok $? "the same attack with ce reaches class $tgt within eps (p = $(json "$T/a2.json" '"%.3g" % d["target_prob"]'))"
+json "$T/a2.json" '(d["target_prob"] < 1 - 1e-6) or "the loss is saturated at the model output" in (d["diagnosis"] or "")' | grep -q True
+ok $? "once p(target) is 1 the diagnosis names saturation, not a layer: $(json "$T/a2.json" 'd["diagnosis"]')"
 "$ADVEX" diagnose --model "$MODEL" --image "$T/adv.png" --target $tgt --json >"$T/adv.json" 2>/dev/null
 json "$T/adv.json" 'd["pred"] == '$tgt | grep -q True
 ok $? "the exported 8-bit adversarial PNG is still classified as class $tgt"
