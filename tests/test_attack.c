@@ -16,32 +16,7 @@
 #include "rng.h"
 #include "tap.h"
 
-/* ---- counting allocator: the test links with --wrap=malloc etc. -------- */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-static long alloc_count;	/* test-only counter: the wrap hooks have no context */
-
-void *__wrap_malloc(size_t n)
-{
-	alloc_count++;
-	return __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m)
-{
-	alloc_count++;
-	return __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	alloc_count++;
-	return __real_realloc(p, n);
-}
+#include "alloc_count.h"
 
 /* ---- small models ---------------------------------------------------------- */
 

@@ -1,0 +1,38 @@
+/* alloc_count.h - count the allocations a test's code makes, to check that
+ * a step allocates nothing. The test program links with
+ * -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc, so every call
+ * from our objects lands here first. Include it in exactly one file of a
+ * test program (it defines the wrappers). */
+#ifndef ADVEX_ALLOC_COUNT_H
+#define ADVEX_ALLOC_COUNT_H
+
+#include <stddef.h>
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+
+static long alloc_count;	/* test-only counter: the wrap hooks have no context */
+
+void *__wrap_malloc(size_t n)
+{
+	alloc_count++;
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t m)
+{
+	alloc_count++;
+	return __real_calloc(n, m);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	alloc_count++;
+	return __real_realloc(p, n);
+}
+
+#endif
