@@ -74,6 +74,9 @@ void net_backward(struct net *n, const float *dout, float *dx);
  * norms[-1] does not exist - the pixel gradient norm is separate, below. */
 const double *net_grad_norms(const struct net *n);
 double net_pixel_grad_norm(const struct net *n);
+/* The same for image b (0 <= b < the batch of the last backward) alone. */
+const double *net_grad_norms_image(const struct net *n, int b);
+double net_pixel_grad_norm_image(const struct net *n, int b);
 
 /* Parameters and their gradients as one block each (llm.c style). */
 float *net_params(struct net *n, size_t *count);
@@ -110,6 +113,13 @@ enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 			      char *err);
 /* Convolution layers that run Winograd now. */
 int net_winograd_layers(const struct net *n);
+
+/* Per-layer timing for `advex bench --layers`: while on, every forward and
+ * backward adds each layer's wall time (ms) to 3 x n_layers accumulators:
+ * [i] forward, [n_layers + i] backward, [2 n_layers + i] the gradient-norm
+ * pass after it. Turning it on allocates (outside any step) and zeroes. */
+enum status net_set_profile(struct net *n, int on);
+const double *net_profile(const struct net *n);	/* NULL when off */
 
 /* Write the network as an advex model file (batch norms stay folded into
  * their conv/dense), through a temporary name and a rename. extra_keys /

@@ -673,6 +673,25 @@ static void test_maxpool_nan(struct tap *t)
 	pool_max_forward(&s, x, y, am);
 	tap_ok(t, isnan(y[0]) && am[0] == 4 && y[3] == 15.0f && am[3] == 15,
 	       "maxpool propagates NaN (as PyTorch), other windows unaffected");
+
+	/* Ties: the first maximum in window order wins (2x2 fast path and
+	 * the general 3x3 path). Window 1 (x 2..3, y 0..1) ties at 7. */
+	for (i = 0; i < 16; i++)
+		x[i] = 0.0f;
+	x[0 * 4 + 3] = 7.0f;
+	x[1 * 4 + 2] = 7.0f;
+	x[1 * 4 + 3] = 7.0f;
+	x[2 * 4 + 0] = -1.0f;	/* window 2 all <= 0: first 0 wins */
+	pool_max_forward(&s, x, y, am);
+	tap_ok(t, y[1] == 7.0f && am[1] == 3 && y[2] == 0.0f && am[2] == 9,
+	       "maxpool 2x2: the first of equal maxima wins (argmax %d, %d)",
+	       am[1], am[2]);
+	s = pool_sh(1, 4, 4, 3, 1, 0, 0, 0);
+	pool_shape_init(&s);
+	pool_max_forward(&s, x, y, am);
+	/* Output 1 covers x 1..3, y 0..2: 7 at indices 3, 6 and 7. */
+	tap_ok(t, y[1] == 7.0f && am[1] == 3,
+	       "maxpool 3x3: the first of equal maxima wins (argmax %d)", am[1]);
 }
 
 static void test_gap(struct tap *t, struct rng *rng, int c, int hw)
