@@ -892,12 +892,11 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 
 	switch (l->op) {
 	case NET_CONV:
-		for (b = 0; b < batch; b++)
-			if (l->wt)
-				winograd_forward(n->workers, &l->conv, x + b * is,
-						 l->wt, bias, l->out + b * os,
-						 n->wwork);
-			else
+		if (l->wt)
+			winograd_forward(n->workers, &l->conv, batch, x, l->wt,
+					 bias, l->out, n->wwork);
+		else
+			for (b = 0; b < batch; b++)
 				conv_forward(n->workers, &l->conv, x + b * is, w,
 					     bias, l->out + b * os, n->col);
 		break;
@@ -968,20 +967,17 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 
 	switch (l->op) {
 	case NET_CONV:
-		for (b = 0; b < batch; b++) {
-			if (dw)
-				conv_backward_params(n->workers, &l->conv,
-						     x + b * is, dy + b * os, dw,
-						     db, n->col);
-			if (need_dx && l->wt)
-				winograd_backward_input(n->workers, &l->conv,
-							dy + b * os, l->wt,
-							dx + b * is, n->wwork);
-			else if (need_dx)
+		for (b = 0; dw && b < batch; b++)
+			conv_backward_params(n->workers, &l->conv, x + b * is,
+					     dy + b * os, dw, db, n->col);
+		if (need_dx && l->wt)
+			winograd_backward_input(n->workers, &l->conv, batch, dy,
+						l->wt, dx, n->wwork);
+		else if (need_dx)
+			for (b = 0; b < batch; b++)
 				conv_backward_input(n->workers, &l->conv,
 						    dy + b * os, w, dx + b * is,
 						    n->col);
-		}
 		return dx;
 	case NET_RELU:
 		act_relu_backward(l->out, dy, dy, os * (size_t)batch);
@@ -1306,7 +1302,7 @@ out:
 enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 			      char *err)
 {
-	size_t work = 0;
+	size_t work = 0, lw;
 	int i;
 
 	for (i = 0; i < n->info.n_layers; i++) {
@@ -1316,7 +1312,8 @@ enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 		if (l->op != NET_CONV)
 			continue;
 		use = mode == NET_CONV_WINOGRAD ? winograd_supported(&l->conv) :
-		      mode == NET_CONV_AUTO ? winograd_preferred(&l->conv) : 0;
+		      mode == NET_CONV_AUTO ?
+		      winograd_preferred(&l->conv, n->info.max_batch) : 0;
 		if (!use) {
 			free(l->wt);
 			l->wt = NULL;
@@ -1328,8 +1325,10 @@ enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 			return status_set(err, ST_ERR_NOMEM,
 					  "out of memory for Winograd weights");
 		winograd_prepare(&l->conv, n->params + l->w_off, l->wt);
-		if (winograd_work_size(&l->conv, n->workers) > work)
-			work = winograd_work_size(&l->conv, n->workers);
+		lw = winograd_work_size(&l->conv, n->workers,
+					n->info.max_batch);
+		if (lw > work)
+			work = lw;
 	}
 	free(n->wwork);
 	n->wwork = work ? malloc(sizeof(float) * work) : NULL;

@@ -18,6 +18,10 @@
  * splits). (OpenBLAS's own threads cut its K blocks a little differently,
  * which moves the last bits.)
  *
+ * Batches (several images per block of products) are compared with one
+ * call per image, with a tolerance rather than bit for bit (see
+ * test_batch), on shapes that put 1, 3, 4 and 5 images in a block.
+ *
  * Finally a "# " table times both paths on the 13 VGG16 layers at 96x96 on
  * a pool of two threads, as advex runs them (information, not an
  * assertion; pass any argument to skip it).
@@ -152,7 +156,7 @@ static void bufs_init(struct bufs *B, const struct conv_shape *s,
 	B->ny = (size_t)s->k * s->oh * s->ow;
 	B->nw = (size_t)s->k * s->c * 9;
 	B->nwt = winograd_weight_size(s);
-	B->nwork = winograd_work_size(s, pools[1]);
+	B->nwork = winograd_work_size(s, pools[1], 1);
 	B->ncol = conv_col_size(s);
 	B->x = falloc(B->nx);
 	B->w = falloc(B->nw);
@@ -204,7 +208,7 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 
 	fill_nan(B.y, B.ny);
 	conv_forward(NULL, &s, B.x, B.w, b, B.yref, B.col);
-	winograd_forward(NULL, &s, B.x, B.wt, b, B.y, B.work);
+	winograd_forward(NULL, &s, 1, B.x, B.wt, b, B.y, B.work);
 	e = compare(B.y, B.yref, B.ny);
 	tap_ok(t, err_ok(e),
 	       "%s: forward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
@@ -213,7 +217,7 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 	fill_nan(B.dx, B.nx);
 	fill_nan(B.work, B.nwork);
 	conv_backward_input(NULL, &s, B.dy, B.w, B.dxref, B.col);
-	winograd_backward_input(NULL, &s, B.dy, B.wt, B.dx, B.work);
+	winograd_backward_input(NULL, &s, 1, B.dy, B.wt, B.dx, B.work);
 	e = compare(B.dx, B.dxref, B.nx);
 	tap_ok(t, err_ok(e),
 	       "%s: backward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
@@ -236,15 +240,15 @@ static void test_pools(struct tap *t, struct rng *r, const char *label,
 
 	bufs_init(&B, &s, r);
 	blas_set_threads(1);
-	winograd_forward(NULL, &s, B.x, B.wt, B.b, B.yref, B.work);
-	winograd_backward_input(NULL, &s, B.dy, B.wt, B.dxref, B.work);
+	winograd_forward(NULL, &s, 1, B.x, B.wt, B.b, B.yref, B.work);
+	winograd_backward_input(NULL, &s, 1, B.dy, B.wt, B.dxref, B.work);
 	blas_set_threads(threads);
 	for (p = 0; p < 2; p++) {
 		fill_nan(B.y, B.ny);
 		fill_nan(B.dx, B.nx);
 		fill_nan(B.work, B.nwork);
-		winograd_forward(pools[p], &s, B.x, B.wt, B.b, B.y, B.work);
-		winograd_backward_input(pools[p], &s, B.dy, B.wt, B.dx,
+		winograd_forward(pools[p], &s, 1, B.x, B.wt, B.b, B.y, B.work);
+		winograd_backward_input(pools[p], &s, 1, B.dy, B.wt, B.dx,
 					B.work);
 		ok_f = ok_f && same_bits(B.y, B.yref, B.ny);
 		ok_b = ok_b && same_bits(B.dx, B.dxref, B.nx);
@@ -272,10 +276,10 @@ static void test_sensitivity(struct tap *t, struct rng *r, int size)
 	bufs_init(&B, &s, r);
 	B.w[4] += 1e-3f * ws;
 	conv_forward(NULL, &s, B.x, B.w, B.b, B.yref, B.col);
-	winograd_forward(NULL, &s, B.x, B.wt, B.b, B.y, B.work);
+	winograd_forward(NULL, &s, 1, B.x, B.wt, B.b, B.y, B.work);
 	ef = compare(B.y, B.yref, B.ny);
 	conv_backward_input(NULL, &s, B.dy, B.w, B.dxref, B.col);
-	winograd_backward_input(NULL, &s, B.dy, B.wt, B.dx, B.work);
+	winograd_backward_input(NULL, &s, 1, B.dy, B.wt, B.dx, B.work);
 	eb = compare(B.dx, B.dxref, B.nx);
 	tap_ok(t, !err_ok(ef) && !err_ok(eb),
 	       "sensitivity F(%dx%d,3x3): a 1e-3 change of one weight is "
@@ -284,6 +288,140 @@ static void test_sensitivity(struct tap *t, struct rng *r, int size)
 	       winograd_tile(&s), winograd_tile(&s), ef.l2, ef.max, eb.l2,
 	       eb.max);
 	bufs_free(&B);
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+#define BATCH_MAX 5
+/* Batched against image by image. Not bit for bit: a block of several
+ * images makes wider products, which OpenBLAS sums in another order in
+ * the last bits (measured: up to 3e-7 relative L2, 1.1e-6 of the
+ * largest value). A mix-up of images or tiles is O(1). */
+#define BATCH_L2_TOL 1e-6
+#define BATCH_MAX_TOL 5e-6
+
+/* Largest of the errors of a and b. */
+static struct err err_worst(struct err a, struct err b)
+{
+	struct err w;
+
+	w.l2 = a.l2 > b.l2 || isnan(a.l2) ? a.l2 : b.l2;
+	w.max = a.max > b.max || isnan(a.max) ? a.max : b.max;
+	return w;
+}
+
+static int batch_ok(struct err e)
+{
+	return e.l2 < BATCH_L2_TOL && e.max < BATCH_MAX_TOL;
+}
+
+/* The worst of the per-image errors of a against r, n images of size
+ * floats each: an error in one image is not diluted by the others. */
+static struct err compare_images(const float *a, const float *r, int n,
+				 size_t size)
+{
+	struct err w = { 0.0, 0.0 };
+	int i;
+
+	for (i = 0; i < n; i++)
+		w = err_worst(w, compare(a + i * size, r + i * size, size));
+	return w;
+}
+
+/* Nothing past the first n of total floats was written (all still NaN). */
+static int untouched(const float *a, size_t n, size_t total)
+{
+	for (; n < total; n++)
+		if (!isnan(a[n]))
+			return 0;
+	return 1;
+}
+
+/* The whole batch at once against each image on its own (batch 1, no
+ * pool, one OpenBLAS thread), for batches 1..BATCH_MAX, with no pool and
+ * on 2 and 3 threads. The pooled results must equal the unpooled batched
+ * ones bit for bit. Outputs and workspace start as NaN; nothing past the
+ * batch may be written. Then a sensitivity check: a change of 1e-3 in one
+ * input value of the last image must fail the comparison. */
+static void test_batch(struct tap *t, struct rng *r, const char *label,
+		       struct conv_shape s)
+{
+	size_t nx = (size_t)s.c * s.h * s.w, ny = (size_t)s.k * s.oh * s.ow;
+	size_t nwork = winograd_work_size(&s, pools[1], BATCH_MAX);
+	float ws = sqrtf(6.0f / (9.0f * s.c));
+	float *x = falloc(nx * BATCH_MAX), *dy = falloc(ny * BATCH_MAX);
+	float *w = falloc((size_t)s.k * s.c * 9), *b = falloc((size_t)s.k);
+	float *wt = falloc(winograd_weight_size(&s)), *work = falloc(nwork);
+	float *yref = falloc(ny * BATCH_MAX), *dxref = falloc(nx * BATCH_MAX);
+	float *y = falloc(ny * BATCH_MAX), *dx = falloc(nx * BATCH_MAX);
+	float *y0 = falloc(ny * BATCH_MAX), *dx0 = falloc(nx * BATCH_MAX);
+	struct err ef = { 0, 0 }, eb = { 0, 0 };
+	int threads = blas_get_threads(), bt, p, img, same = 1, clean = 1;
+	int blocks = (BATCH_MAX + winograd_block_images(&s, BATCH_MAX) - 1) /
+		     winograd_block_images(&s, BATCH_MAX);
+
+	fill_uniform(r, x, nx * BATCH_MAX, 1.0f);
+	fill_uniform(r, dy, ny * BATCH_MAX, 1.0f);
+	fill_uniform(r, w, (size_t)s.k * s.c * 9, ws);
+	fill_uniform(r, b, (size_t)s.k, 0.1f);
+	winograd_prepare(&s, w, wt);
+	blas_set_threads(1);
+	for (img = 0; img < BATCH_MAX; img++) {
+		winograd_forward(NULL, &s, 1, x + img * nx, wt, b,
+				 yref + img * ny, work);
+		winograd_backward_input(NULL, &s, 1, dy + img * ny, wt,
+					dxref + img * nx, work);
+	}
+	for (bt = 1; bt <= BATCH_MAX; bt++)
+		for (p = -1; p < 2; p++) {
+			struct workers *wk = p < 0 ? NULL : pools[p];
+
+			fill_nan(y, ny * BATCH_MAX);
+			fill_nan(dx, nx * BATCH_MAX);
+			fill_nan(work, nwork);
+			winograd_forward(wk, &s, bt, x, wt, b, y, work);
+			winograd_backward_input(wk, &s, bt, dy, wt, dx, work);
+			clean = clean &&
+				untouched(y, ny * bt, ny * BATCH_MAX) &&
+				untouched(dx, nx * bt, nx * BATCH_MAX);
+			if (p < 0) {
+				ef = err_worst(ef, compare_images(y, yref, bt,
+								  ny));
+				eb = err_worst(eb, compare_images(dx, dxref, bt,
+								  nx));
+				memcpy(y0, y, ny * bt * sizeof *y);
+				memcpy(dx0, dx, nx * bt * sizeof *dx);
+			} else {
+				same = same && same_bits(y, y0, ny * bt) &&
+				       same_bits(dx, dx0, nx * bt);
+			}
+		}
+	tap_ok(t, batch_ok(ef) && batch_ok(eb) && clean,
+	       "%s F(%dx%d,3x3), %d image(s) per block: batches 1..%d (%d "
+	       "block(s) at %d) equal image by image: forward rel L2 %.1e max "
+	       "%.1e, backward rel L2 %.1e max %.1e (< %.0e, %.0e)%s", label,
+	       winograd_tile(&s), winograd_tile(&s),
+	       winograd_block_images(&s, BATCH_MAX), BATCH_MAX, blocks,
+	       BATCH_MAX, ef.l2, ef.max, eb.l2, eb.max, BATCH_L2_TOL,
+	       BATCH_MAX_TOL, clean ? "" : "; WROTE PAST THE BATCH");
+	tap_ok(t, same, "%s: batched on 2 and 3 threads %s to no pool", label,
+	       same ? "identical" : "NOT identical");
+
+	/* Sensitivity: the last image's first input value and first
+	 * gradient value moved by 1e-3 (the values are in [-1, 1)). */
+	x[(BATCH_MAX - 1) * nx] += 1e-3f;
+	dy[(BATCH_MAX - 1) * ny] += 1e-3f;
+	winograd_forward(NULL, &s, BATCH_MAX, x, wt, b, y, work);
+	winograd_backward_input(NULL, &s, BATCH_MAX, dy, wt, dx, work);
+	ef = compare_images(y, yref, BATCH_MAX, ny);
+	eb = compare_images(dx, dxref, BATCH_MAX, nx);
+	tap_ok(t, !batch_ok(ef) && !batch_ok(eb),
+	       "%s: a 1e-3 change of one value of the last image is caught "
+	       "(forward rel L2 %.1e max %.1e, backward rel L2 %.1e max %.1e)",
+	       label, ef.l2, ef.max, eb.l2, eb.max);
+	blas_set_threads(threads);
+	free(x), free(dy), free(w), free(b), free(wt), free(work);
+	free(yref), free(dxref), free(y), free(dx), free(y0), free(dx0);
 }
 
 /* The choice of tile size and the hint follow the measured crossovers. */
@@ -299,10 +437,20 @@ static void test_choices(struct tap *t)
 	       winograd_tile(&d) == 2 && winograd_tile(&e) == 2 &&
 	       winograd_tile(&a) == 4,
 	       "tile size: 4 from 32x32 outputs, else 2");
-	tap_ok(t, !winograd_preferred(&a) && winograd_preferred(&b) &&
-	       winograd_preferred(&c) && winograd_preferred(&d) &&
-	       !winograd_preferred(&e),
-	       "preferred: not for 3 input channels nor 6x6 outputs");
+	tap_ok(t, !winograd_preferred(&a, 1) && winograd_preferred(&b, 1) &&
+	       winograd_preferred(&c, 1) && winograd_preferred(&d, 1) &&
+	       !winograd_preferred(&e, 1),
+	       "preferred at batch 1: not for 3 input channels nor 6x6 "
+	       "outputs");
+	tap_ok(t, !winograd_preferred(&a, 16) && winograd_preferred(&e, 2) &&
+	       winograd_preferred(&e, 16) &&
+	       winograd_block_images(&e, 1) == 1 &&
+	       winograd_block_images(&e, 32) == 16 &&
+	       winograd_block_images(&d, 16) == 4 &&
+	       winograd_block_images(&c, 16) == 1 &&
+	       winograd_block_images(&b, 16) == 1,
+	       "batches: 6x6 preferred from batch 2; images per block: 16 at "
+	       "6x6, 4 at 12x12, 1 from 24x24");
 }
 
 static void test_unsupported(struct tap *t)
@@ -356,13 +504,13 @@ static void bench_layer(struct workers *wk, const struct conv_shape *s,
 		conv_forward(wk, s, B.x, B.w, B.b, B.yref, B.col);
 		d[0] = now_ms() - t0;
 		t0 = now_ms();
-		winograd_forward(wk, s, B.x, B.wt, B.b, B.y, B.work);
+		winograd_forward(wk, s, 1, B.x, B.wt, B.b, B.y, B.work);
 		d[1] = now_ms() - t0;
 		t0 = now_ms();
 		conv_backward_input(wk, s, B.dy, B.w, B.dxref, B.col);
 		d[2] = now_ms() - t0;
 		t0 = now_ms();
-		winograd_backward_input(wk, s, B.dy, B.wt, B.dx, B.work);
+		winograd_backward_input(wk, s, 1, B.dy, B.wt, B.dx, B.work);
 		d[3] = now_ms() - t0;
 		for (i = 0; rep > 0 && i < 4; i++)
 			if (d[i] < ms[i])
@@ -391,7 +539,7 @@ static void bench_vgg16(struct rng *r)
 	for (l = 0; l < 13; l++) {
 		struct conv_shape s = shape3(vgg[l][0], vgg[l][2], vgg[l][2],
 					     vgg[l][1], 1, 1);
-		int pref = winograd_preferred(&s);
+		int pref = winograd_preferred(&s, 1);
 		char name[32];
 
 		bench_layer(NULL, &s, r, ms);
@@ -474,6 +622,26 @@ int main(int argc, char **argv)
 	test_pools(&t, &r, "c4 k6 3x3 p1", shape3(4, 3, 3, 6, 1, 1));
 	test_pools(&t, &r, "c24 k16 49x47 p0", shape3(24, 49, 47, 16, 0, 0));
 	test_pools(&t, &r, "c16 k12 203x201 p1",
+		   shape3(16, 203, 201, 12, 1, 1));
+	/* Batches: several images per block (2x2 tiles, odd sizes, both
+	 * paddings; 4x4 tiles), batches that span two blocks (36, 56 and 64
+	 * tiles per image), and one image per block. */
+	test_batch(&t, &r, "batch c5 k7 7x5 p1", shape3(5, 7, 5, 7, 1, 1));
+	test_batch(&t, &r, "batch c5 k7 7x5 p0", shape3(5, 7, 5, 7, 0, 0));
+	test_batch(&t, &r, "batch c17 k9 13x11 p0",
+		   shape3(17, 13, 11, 9, 0, 0));
+	test_batch(&t, &r, "batch c8 k12 10x9 ph1 pw0",
+		   shape3(8, 10, 9, 12, 1, 0));
+	test_batch(&t, &r, "batch c64 k48 12x12 p1",
+		   shape3(64, 12, 12, 48, 1, 1));
+	test_batch(&t, &r, "batch c16 k24 16x14 p1",
+		   shape3(16, 16, 14, 24, 1, 1));
+	test_batch(&t, &r, "batch c12 k20 30x30 p1",
+		   shape3(12, 30, 30, 20, 1, 1));
+	test_batch(&t, &r, "batch c96 k64 6x6 p1", shape3(96, 6, 6, 64, 1, 1));
+	test_batch(&t, &r, "batch c16 k12 48x48 p1",
+		   shape3(16, 48, 48, 12, 1, 1));
+	test_batch(&t, &r, "batch c16 k12 203x201 p1",
 		   shape3(16, 203, 201, 12, 1, 1));
 	test_choices(&t);
 	test_unsupported(&t);
