@@ -2,7 +2,9 @@
 # bench/compare.sh - advex vs PyTorch: one VGG16@96 attack step (forward +
 # cross-entropy + backward to the input, batch 1) and one forward, at 1 and 2
 # threads. Prints a table of medians and the ratio advex/PyTorch (< 1: advex
-# is faster).
+# is faster). Then a batch sweep: attack steps of BATCH images per forward +
+# backward (advex bench --batch, torch_step.py --batch), in images per second
+# for each and their ratio advex/PyTorch (> 1: advex is faster).
 #
 # Environment:
 #   ADVEX     the advex binary (default ./advex)
@@ -11,6 +13,7 @@
 #   HEAD      classic (4608-4096-4096-10, advex --arch vgg16) or small
 #             (4608-10, advex --arch vgg16-small); default classic
 #   PY        the Python with torch (default /usr/bin/python3)
+#   BATCH     images per batched step of the sweep (default 8; 0: no sweep)
 set -eu
 
 ADVEX=${ADVEX:-./advex}
@@ -18,6 +21,7 @@ STEPS=${STEPS:-10}
 THREADS=${THREADS:-"1 2"}
 HEAD=${HEAD:-classic}
 PY=${PY:-/usr/bin/python3}
+BATCH=${BATCH:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 
 case $HEAD in
@@ -39,12 +43,20 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
 	echo "compare.sh: torch is not available to $PY: PyTorch columns are n/a" >&2
 fi
 
+case $BATCH in
+'' | *[!0-9]*) echo "compare.sh: BATCH must be a count (0: no sweep)" >&2; exit 2 ;;
+esac
+sweep=
+[ "$BATCH" -gt 0 ] && sweep="--batch $BATCH"
+
 for t in $THREADS; do
-	"$ADVEX" bench --arch "$arch" --threads "$t" --steps "$STEPS" --json \
+	# shellcheck disable=SC2086 # $sweep is empty or two words
+	"$ADVEX" bench --arch "$arch" --threads "$t" --steps "$STEPS" $sweep --json \
 		>"$tmp/advex.$t.json"
 	if [ $have_torch = yes ]; then
+		# shellcheck disable=SC2086
 		"$PY" "$here/torch_step.py" --threads "$t" --steps "$STEPS" \
-			--head "$HEAD" --json >"$tmp/torch.$t.json"
+			--head "$HEAD" $sweep --json >"$tmp/torch.$t.json"
 	fi
 done
 
@@ -83,4 +95,19 @@ for t in threads:
         ratio = "%7.2f" % (am / pm) if pm else "%7s" % "n/a"
         cells.append("%s %s %s" % (fmt(am), fmt(pm), ratio))
     print("%7s | %s | %s" % (t, cells[0], cells[1]))
+
+sweeps = [(t, load(os.path.join(tmp, "advex.%s.json" % t)),
+           load(os.path.join(tmp, "torch.%s.json" % t))) for t in threads]
+if any("sweep" in a for _, a, _ in sweeps):
+    print()
+    print("batch sweep: attack steps of %d images per forward + backward; images/s "
+          "(image steps), ratio = advex / PyTorch (> 1: advex is faster)"
+          % sweeps[0][1]["sweep"]["batch"])
+    print("%7s | %12s %12s %7s" % ("threads", "advex img/s", "torch img/s", "ratio"))
+    print("-" * 44)
+    for t, a, p in sweeps:
+        ai = a["sweep"]["images_per_s"]
+        pi = p["sweep"]["images_per_s"] if p and "sweep" in p else None
+        print("%7s | %12.1f %12s %7s" % (t, ai, "%12.1f" % pi if pi else "n/a",
+                                          "%7.2f" % (ai / pi) if pi else "n/a"))
 EOF

@@ -27,10 +27,13 @@ enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_IMAGE, OPT_IMAGES, OPT_TARGET,
 	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
-	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG, OPT_NPY_OUT
+	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG, OPT_NPY_OUT,
+	OPT_BATCH
 };
 
 #define MAX_EPS 64
+#define MAX_BATCH 256	/* --batch: the net's buffers grow with it */
+#define DEFAULT_BATCH 8
 
 struct attack_args {
 	struct cli_model_opts mo;
@@ -40,6 +43,7 @@ struct attack_args {
 	const char *eps_text[MAX_EPS];	/* as given, for tables */
 	double eps[MAX_EPS];
 	int n_eps, alpha_set, json, csv, quiet;
+	int batch;			/* --batch: attacks per forward/backward */
 	struct attack_params p;
 };
 
@@ -91,9 +95,15 @@ static void attack_help(void)
 	       "                      (default $XDG_DATA_HOME/advex/runs.db, else\n"
 	       "                      ~/.local/share/advex/runs.db); see advex runs\n"
 	       "  --no-log            record nothing\n"
-	       "Ctrl-C stops the attack after the step in flight; the run is recorded\n"
-	       "as interrupted (exit 1).\n",
-	       cli_model_help);
+	       "  --batch N           batch mode: attack N images at a time, one forward and\n"
+	       "                      one backward for all of them per step (default %d,\n"
+	       "                      at most %d; 1: one image at a time). Each image gets\n"
+	       "                      the computation it gets alone: the results and run log\n"
+	       "                      are those of --batch 1 up to the float rounding of the\n"
+	       "                      network's batched kernels (see man advex)\n"
+	       "Ctrl-C stops the attack after the step in flight; the run (batch mode:\n"
+	       "every run in flight) is recorded as interrupted (exit 1).\n",
+	       cli_model_help, DEFAULT_BATCH, MAX_BATCH);
 }
 
 static int parse_eps_list(struct attack_args *a, char *list)
@@ -145,6 +155,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "no-log", no_argument, NULL, OPT_NO_LOG },
+		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -202,6 +213,11 @@ static int parse(int argc, char **argv, struct attack_args *a)
 				return cli_usage_error("attack", "--iters: '%s' is not a count", optarg);
 			a->p.iters = (int)v;
 			break;
+		case OPT_BATCH:
+			if ((v = cli_parse_long(optarg, 1, MAX_BATCH)) < 0)
+				return cli_usage_error("attack", "--batch wants 1..%d", MAX_BATCH);
+			a->batch = (int)v;
+			break;
 		case 'h': attack_help(); exit(EXIT_OK);
 		default: return cli_usage_error("attack", "unknown option");
 		}
@@ -220,7 +236,26 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "give --db FILE or --no-log, not both");
 	if (a->p.kind == ATTACK_FGSM)
 		a->p.iters = 1;
+	if (a->batch && !a->images)
+		return cli_usage_error("attack", "--batch is for batch mode (--images A:B)");
 	return EXIT_OK;
+}
+
+/* Slots of the batch sweep: --batch, but no more than the sweep has
+ * attacks (from the A:B text; run_batch checks it against the data), so a
+ * short sweep does not size the net for images it never holds. */
+static int sweep_slots(const struct attack_args *a)
+{
+	long lo, hi, want = a->batch ? a->batch : DEFAULT_BATCH;
+	char *end;
+
+	lo = strtol(a->images, &end, 10);
+	if (*end == ':') {
+		hi = strtol(end + 1, &end, 10);
+		if (hi > lo && lo >= 0 && (hi - lo) * a->n_eps < want)
+			want = (hi - lo) * a->n_eps;
+	}
+	return (int)want;
 }
 
 /* alpha defaults to 2.5*eps/iters (Madry et al.'s choice), at most eps. */
@@ -617,10 +652,220 @@ static void print_batch_row(const struct attack_args *a, int e, int attempted,
 	fflush(stdout);
 }
 
-/* Per step in batch mode: log it, and stop on Ctrl-C. */
-static int on_batch_step(const struct attack_report *r, void *user)
+/* A batch sweep: the (epsilon, image) attacks in the order of the table,
+ * eps by eps, image by image, run through an attack_batch of --batch
+ * slots. A slot steps its attack to the end, is evaluated there (the
+ * run's outcome), then takes the next attack, so the batch stays full
+ * until the sweep runs out. Each slot writes its own run. */
+struct sweep {
+	struct attack_args *a;
+	const struct net_info *in;
+	struct dataset *d;
+	struct attack_batch *b;
+	int lo, hi, tty;
+	int next_e, next_i;		/* the next attack to start */
+	int row;			/* the next table row to print */
+	int shown;			/* attacks done when progress last drew */
+	int *pending;			/* n_eps: attacks not finished */
+	int *attempted, *succeeded;	/* n_eps */
+	int *slot_e;			/* per slot: the epsilon of its attack */
+	struct run_log *logs;		/* per slot: the run it writes */
+	struct attack_report *reps;	/* per slot */
+	float *x;			/* one image, to load */
+	const int *skipped;
+	int n_skipped;
+	double clean_acc;
+};
+
+static int skip_image(const struct sweep *w, int i)
 {
-	return log_step(user, r);
+	return w->a->p.target >= 0 && dataset_label(w->d, i) == w->a->p.target;
+}
+
+/* Advance (e, i) to the next image to attack from (e, i) on; 0 when the
+ * sweep has none left. */
+static int next_attack(const struct sweep *w, int *e, int *i)
+{
+	for (; *e < w->a->n_eps; (*e)++, *i = w->lo)
+		for (; *i < w->hi; (*i)++)
+			if (!skip_image(w, *i))
+				return 1;
+	return 0;
+}
+
+/* Put the next attack of the sweep into slot s and begin its run, or
+ * leave the slot empty when there is none. */
+static int sweep_fill(struct sweep *w, int s)
+{
+	struct attack *at = attack_batch_attack(w->b, s);
+	struct attack_args *a = w->a;
+	char err[ERR_MAX], ref[512];
+	int y, rc;
+
+	if (!next_attack(w, &w->next_e, &w->next_i)) {
+		attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+		return EXIT_OK;
+	}
+	y = dataset_label(w->d, w->next_i);
+	set_eps(a, a->eps[w->next_e]);
+	a->p.true_label = y;
+	if (dataset_image(w->d, w->next_i, w->x, err) != ST_OK ||
+	    attack_params_check(&a->p, w->in->n_classes, err) != ST_OK ||
+	    attack_reset(at, w->x, &a->p, err) != ST_OK)
+		return cli_fail("%s", err);
+	dataset_image_name(w->d, w->next_i, ref, sizeof ref);
+	if ((rc = log_begin(&w->logs[s], attack_get_params(at), w->d, ref, y,
+			    attack_x0(at))))
+		return rc;
+	w->slot_e[s] = w->next_e;
+	w->next_i++;
+	attack_batch_set_op(w->b, s, ATTACK_OP_STEP, err);
+	return EXIT_OK;
+}
+
+/* Print the rows whose epsilon has no attack left, in table order. */
+static void sweep_rows(struct sweep *w)
+{
+	int done;
+
+	while (w->row < w->a->n_eps && !w->pending[w->row]) {
+		if (w->tty)
+			fputs("\r\033[K", stderr);
+		print_batch_row(w->a, w->row, w->attempted[w->row], w->succeeded[w->row],
+				w->skipped, w->n_skipped, w->clean_acc);
+		w->row++;
+	}
+	if (w->row < w->a->n_eps) {
+		done = w->hi - w->lo - w->pending[w->row];
+		if (done != w->shown)
+			progress(done, w->hi - w->lo, w->a->eps[w->row],
+				 w->succeeded[w->row], w->tty);
+		w->shown = done;
+	}
+}
+
+/* Slot s has its outcome in reps[s]: close its run, count it, and empty
+ * the slot. */
+static int sweep_done(struct sweep *w, int s)
+{
+	struct attack *at = attack_batch_attack(w->b, s);
+	int e = w->slot_e[s], rc;
+	char err[ERR_MAX];
+
+	rc = log_outcome(&w->logs[s], 0, &w->reps[s], attack_x_adv(at));
+	attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+	if (rc)
+		return rc;
+	w->attempted[e]++;
+	w->succeeded[e] += w->reps[s].success;
+	w->pending[e]--;
+	return EXIT_OK;
+}
+
+/* Stopped (Ctrl-C, a log error, a failed start): every attack still in a
+ * slot is evaluated where it is and its run finished as interrupted
+ * (failed when its own log write failed), as one attack alone would be.
+ * Returns rc, or the first error of these. */
+static int sweep_abandon(struct sweep *w, int rc)
+{
+	struct attack_report rep;
+	char err[ERR_MAX];
+	int s, r;
+
+	if (w->tty)
+		fputs("\r\033[K", stderr);
+	for (s = 0; s < attack_batch_max(w->b); s++) {
+		struct attack *at = attack_batch_attack(w->b, s);
+
+		if (attack_batch_op(w->b, s) == ATTACK_OP_NONE)
+			continue;
+		attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+		if (!w->logs[s].db)
+			continue;
+		attack_evaluate(at, &rep);
+		r = log_outcome(&w->logs[s], 1, &rep, attack_x_adv(at));
+		rc = rc ? rc : r;
+	}
+	/* nothing logged: Ctrl-C has not been said yet */
+	return rc ? rc : cli_fail("interrupted");
+}
+
+/* The outcome of one batched step, slot by slot: log the steps, close the
+ * runs evaluated at their end point and start the next attacks, send the
+ * finished ones to their end-point evaluation. Non-zero: the sweep
+ * stopped (its message said). */
+static int sweep_after_step(struct sweep *w)
+{
+	int s, rc = EXIT_OK, stop = 0;
+	char err[ERR_MAX];
+
+	for (s = 0; s < attack_batch_max(w->b); s++)
+		if (attack_batch_op(w->b, s) == ATTACK_OP_STEP)
+			stop |= log_step(&w->logs[s], &w->reps[s]);
+	for (s = 0; s < attack_batch_max(w->b) && !rc; s++) {
+		enum attack_op op = attack_batch_op(w->b, s);
+
+		if (op == ATTACK_OP_EVALUATE) {
+			if (!(rc = sweep_done(w, s)) && !stop)
+				rc = sweep_fill(w, s);
+		} else if (op == ATTACK_OP_STEP && w->reps[s].finished && !stop) {
+			attack_batch_set_op(w->b, s, ATTACK_OP_EVALUATE, err);
+		}
+	}
+	return rc || stop ? sweep_abandon(w, rc) : EXIT_OK;
+}
+
+static int sweep_run(struct sweep *w)
+{
+	int s, rc = EXIT_OK;
+
+	for (s = 0; s < attack_batch_max(w->b) && !rc; s++)
+		rc = sweep_fill(w, s);
+	if (rc)
+		return sweep_abandon(w, rc);
+	sweep_rows(w);
+	while (attack_batch_step(w->b, w->reps) > 0) {
+		if ((rc = sweep_after_step(w)))
+			return rc;
+		sweep_rows(w);
+	}
+	return EXIT_OK;
+}
+
+/* Allocate the sweep's per-slot and per-epsilon state. */
+static int sweep_new(struct sweep *w, struct net *n, const struct run_log *log)
+{
+	int s, slots = w->a->batch, ne = w->a->n_eps;
+	char err[ERR_MAX];
+
+	if (attack_batch_new(n, slots, &w->b, err) != ST_OK)
+		return cli_fail("%s", err);
+	w->pending = calloc((size_t)ne, sizeof *w->pending);
+	w->attempted = calloc((size_t)ne, sizeof *w->attempted);
+	w->succeeded = calloc((size_t)ne, sizeof *w->succeeded);
+	w->slot_e = calloc((size_t)slots, sizeof *w->slot_e);
+	w->logs = calloc((size_t)slots, sizeof *w->logs);
+	w->reps = calloc((size_t)slots, sizeof *w->reps);
+	w->x = malloc(sizeof *w->x * 3 * (size_t)w->in->in_h * w->in->in_w);
+	if (!w->pending || !w->attempted || !w->succeeded || !w->slot_e ||
+	    !w->logs || !w->reps || !w->x)
+		return cli_fail("out of memory");
+	/* every slot writes its own runs of the same model into the same log */
+	for (s = 0; s < slots; s++)
+		w->logs[s] = *log;
+	return EXIT_OK;
+}
+
+static void sweep_free(struct sweep *w)
+{
+	attack_batch_free(w->b);
+	free(w->pending);
+	free(w->attempted);
+	free(w->succeeded);
+	free(w->slot_e);
+	free(w->logs);
+	free(w->reps);
+	free(w->x);
 }
 
 static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
@@ -629,21 +874,20 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
 	const struct net_info *in = net_get_info(n);
 	size_t npix = 3 * (size_t)in->in_h * in->in_w;
 	int lo, hi, i, e, rc = EXIT_OK, n_skipped = 0, clean_ok = 0, labelled = 0;
-	int tty = isatty(2) && !a->quiet && !a->json && !a->csv;
 	float *x = malloc(sizeof *x * npix);
 	int *skipped = NULL;
-	struct attack *at = NULL;
-	struct attack_report rep;
-	char err[ERR_MAX], ref[512];
+	struct sweep w;
+	char err[ERR_MAX];
 
+	memset(&w, 0, sizeof w);
 	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
 		free(x);
 		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",
 				       a->images, dataset_count(d));
 	}
 	skipped = malloc(sizeof *skipped * (size_t)(hi - lo));
-	if (!x || !skipped || attack_new(n, &at, err) != ST_OK) {
-		rc = cli_fail("%s", x && skipped ? err : "out of memory");
+	if (!x || !skipped) {
+		rc = cli_fail("out of memory");
 		goto out;
 	}
 	/* clean accuracy and the images whose label already is the target */
@@ -664,6 +908,20 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
 		if (a->p.target >= 0 && y == a->p.target)
 			skipped[n_skipped++] = i;
 	}
+	w.a = a;
+	w.in = in;
+	w.d = d;
+	w.lo = w.next_i = lo;
+	w.hi = hi;
+	w.tty = isatty(2) && !a->quiet && !a->json && !a->csv;
+	w.shown = -1;
+	w.skipped = skipped;
+	w.n_skipped = n_skipped;
+	w.clean_acc = labelled ? (double)clean_ok / labelled : 0.0;
+	if ((rc = sweep_new(&w, n, log)))
+		goto out;
+	for (e = 0; e < a->n_eps; e++)
+		w.pending[e] = hi - lo - n_skipped;
 	if (a->csv)
 		printf("eps,eps_text,attempted,succeeded,success_rate,skipped,clean_accuracy\n");
 	else if (!a->json)
@@ -676,43 +934,9 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
 		       dataset_path(d), dataset_split(d),
 		       labelled ? 100.0 * clean_ok / labelled : 0.0, clean_ok, labelled,
 		       n_skipped, "eps", "attempted", "succeeded", "success rate");
-	for (e = 0; e < a->n_eps; e++) {
-		int attempted = 0, succeeded = 0;
-
-		set_eps(a, a->eps[e]);
-		for (i = lo; i < hi; i++) {
-			int y = dataset_label(d, i), cancelled;
-
-			if (a->p.target >= 0 && y == a->p.target)
-				continue;
-			a->p.true_label = y;
-			if (dataset_image(d, i, x, err) != ST_OK ||
-			    attack_params_check(&a->p, in->n_classes, err) != ST_OK ||
-			    attack_reset(at, x, &a->p, err) != ST_OK) {
-				rc = cli_fail("%s", err);
-				goto out;
-			}
-			dataset_image_name(d, i, ref, sizeof ref);
-			if ((rc = log_begin(log, &a->p, d, ref, y, attack_x0(at))))
-				goto out;
-			cancelled = attack_run(at, on_batch_step, log) == 1;
-			attack_evaluate(at, &rep);
-			if ((rc = log_outcome(log, cancelled, &rep, attack_x_adv(at)))) {
-				if (tty)
-					fputs("\r\033[K", stderr);
-				goto out;
-			}
-			attempted++;
-			succeeded += rep.success;
-			progress(i - lo + 1, hi - lo, a->eps[e], succeeded, tty);
-		}
-		if (tty)
-			fputs("\r\033[K", stderr);
-		print_batch_row(a, e, attempted, succeeded, skipped, n_skipped,
-				labelled ? (double)clean_ok / labelled : 0.0);
-	}
+	rc = sweep_run(&w);
 out:
-	attack_free(at);
+	sweep_free(&w);
 	free(x);
 	free(skipped);
 	return rc;
@@ -745,7 +969,8 @@ int cmd_attack(int argc, char **argv)
 		return cli_fail("%s", err);
 	}
 	cli_set_threads(a.mo.threads);
-	if ((rc = cli_load_net(&a.mo, "attack", 1, 0, &n)))
+	a.batch = a.images ? sweep_slots(&a) : 1;
+	if ((rc = cli_load_net(&a.mo, "attack", a.batch, 0, &n)))
 		goto out;
 	if (a.target) {
 		a.p.target = cli_class_index(net_get_info(n), a.target);

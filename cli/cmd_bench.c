@@ -1,6 +1,7 @@
 /* cmd_bench.c - `advex bench`: median time of one attack step (forward,
  * cross-entropy on the logits, backward to the input; batch 1) and of one
- * forward pass. Speed is measured here, never asserted in tests. */
+ * forward pass; with --batch, the images per second of a batch sweep
+ * (attack_batch_step). Speed is measured here, never asserted in tests. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -8,21 +9,31 @@
 #include <string.h>
 #include <time.h>
 
+#include "attack.h"
 #include "blas.h"
 #include "cli.h"
 #include "loss.h"
 #include "rng.h"
 
-enum { OPT_STEPS = OPT_FIRST_FREE, OPT_WARMUP, OPT_LAYERS };
+enum { OPT_STEPS = OPT_FIRST_FREE, OPT_WARMUP, OPT_LAYERS, OPT_BATCH };
+
+#define MAX_BATCH 256	/* as advex attack --batch */
 
 struct timing {
 	double median, min, max;	/* milliseconds */
 };
 
+/* A batch sweep's figures: batched attack steps of `batch` images. */
+struct sweep_timing {
+	int batch;
+	struct timing step;		/* one attack_batch_step, ms */
+};
+
 static void bench_help(void)
 {
 	printf("usage: advex bench (--model FILE | --arch NAME) [--threads T]\n"
-	       "                   [--steps N] [--warmup W] [--layers] [--json]\n\n"
+	       "                   [--steps N] [--warmup W] [--layers] [--batch B]\n"
+	       "                   [--json]\n\n"
 	       "Time one attack step (forward + cross-entropy on the logits +\n"
 	       "backward to the input, batch 1) and one forward pass; report the\n"
 	       "median, min and max over N runs after W warm-up runs, and the\n"
@@ -35,9 +46,18 @@ static void bench_help(void)
 	       "                   the mean forward, backward and gradient-norm ms\n"
 	       "                   per layer (JSON: \"layers\": [{\"layer\", \"kind\",\n"
 	       "                   \"forward_ms\", \"backward_ms\", \"norm_ms\"}])\n"
+	       "  --batch B        also time a batch sweep as `advex attack --images\n"
+	       "                   --batch B` runs it: attack steps (targeted I-FGSM,\n"
+	       "                   with the gradient statistics and diagnosis the run\n"
+	       "                   log keeps) of B images per forward + backward, N runs\n"
+	       "                   after W warm-up; report images per second (image\n"
+	       "                   steps: one step of one image each) and ms per image\n"
+	       "                   (JSON: \"sweep\": {\"batch\", \"images_per_s\",\n"
+	       "                   \"ms_per_image\", \"step_ms\": {...}}). 1..%d; --batch 1\n"
+	       "                   gives the batch-1 figure to compare with\n"
 	       "  --json           {\"threads\", \"step_ms\": {median, min, max},\n"
 	       "                    \"forward_ms\": {...}, \"gflop_forward\", ...}\n",
-	       cli_model_help);
+	       cli_model_help, MAX_BATCH);
 }
 
 static double now_ms(void)
@@ -151,7 +171,88 @@ static void print_layers(json_t *arr)
 	printf("%-22s %-24s %7.3fms %7.3fms %7.3fms\n", "total", "", tf, tb, tn);
 }
 
-static int run(struct net *n, int steps, int warmup, int json, int layers)
+/* Slot s's attack: image s of the rng stream, targeted I-FGSM toward class
+ * s + 1, with more iterations than the bench will ever step, so that every
+ * timed step is a full step of every image. */
+static enum status sweep_slot(struct attack_batch *b, int s, float *x,
+			      size_t npix, int n_classes, struct rng *r, int iters,
+			      char *err)
+{
+	struct attack_params p = attack_params_default();
+	struct attack *a = attack_batch_attack(b, s);
+	size_t i;
+
+	for (i = 0; i < npix; i++)
+		x[i] = (float)rng_uniform(r);
+	p.kind = ATTACK_BIM;
+	p.iters = iters;
+	p.target = (s + 1) % n_classes;
+	if (attack_reset(a, x, &p, err) != ST_OK)
+		return ST_ERR_ARG;
+	return attack_batch_set_op(b, s, ATTACK_OP_STEP, err);
+}
+
+/* Time attack_batch_step over `batch` images on a net made for them. */
+static int sweep_time(struct net *n, int batch, int steps, int warmup,
+		      struct sweep_timing *out)
+{
+	const struct net_info *in = net_get_info(n);
+	size_t npix = 3 * (size_t)in->in_h * in->in_w;
+	struct attack_report *reps = calloc((size_t)batch, sizeof *reps);
+	double *ts = malloc(sizeof *ts * (size_t)steps);
+	float *x = malloc(sizeof *x * npix);
+	struct attack_batch *b = NULL;
+	char err[ERR_MAX] = "out of memory";
+	struct rng r;
+	int s, k, rc = EXIT_OK;
+
+	rng_seed(&r, 7);
+	if (!reps || !ts || !x || attack_batch_new(n, batch, &b, err) != ST_OK) {
+		rc = cli_fail("%s", err);
+		goto out;
+	}
+	for (s = 0; s < batch; s++)
+		if (sweep_slot(b, s, x, npix, in->n_classes, &r, steps + warmup + 1,
+			       err) != ST_OK) {
+			rc = cli_fail("%s", err);
+			goto out;
+		}
+	for (k = 0; k < warmup; k++)
+		attack_batch_step(b, reps);
+	for (k = 0; k < steps; k++) {
+		double t0 = now_ms();
+
+		attack_batch_step(b, reps);
+		ts[k] = now_ms() - t0;
+	}
+	out->batch = batch;
+	out->step = summarize(ts, steps);
+out:
+	attack_batch_free(b);
+	free(reps), free(ts), free(x);
+	return rc;
+}
+
+static json_t *sweep_json(const struct sweep_timing *sw)
+{
+	return json_pack("{s:i, s:f, s:f, s:o}", "batch", sw->batch,
+			 "images_per_s", 1e3 * sw->batch / sw->step.median,
+			 "ms_per_image", sw->step.median / sw->batch,
+			 "step_ms", timing_json(sw->step));
+}
+
+static void print_sweep(const struct sweep_timing *sw)
+{
+	printf("\nbatch sweep, %d image%s per forward + backward (attack steps):\n"
+	       "%-28s %7.2fms %7.2fms %7.2fms\n"
+	       "%-28s %7.2fms  %.1f images/s\n", sw->batch, sw->batch == 1 ? "" : "s",
+	       "batched step", sw->step.median, sw->step.min, sw->step.max,
+	       "per image", sw->step.median / sw->batch,
+	       1e3 * sw->batch / sw->step.median);
+}
+
+static int run(struct net *n, int steps, int warmup, int json, int layers,
+	       const struct sweep_timing *sw)
 {
 	const struct net_info *in = net_get_info(n);
 	size_t npix = 3 * (size_t)in->in_h * in->in_w, i;
@@ -199,6 +300,8 @@ static int run(struct net *n, int steps, int warmup, int json, int layers)
 				      "gflops_forward", flop / 1e6 / fw.median);
 		if (prof)
 			json_object_set_new(o, "layers", prof);
+		if (sw)
+			json_object_set_new(o, "sweep", sweep_json(sw));
 		char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 
 		if (s)
@@ -217,6 +320,8 @@ static int run(struct net *n, int steps, int warmup, int json, int layers)
 		       fw.min, fw.max, flop / 1e6 / fw.median);
 		if (prof)
 			print_layers(prof);
+		if (sw)
+			print_sweep(sw);
 		json_decref(prof);
 	}
 	free(x), free(g), free(dz), free(ts);
@@ -231,11 +336,14 @@ int cmd_bench(int argc, char **argv)
 		{ "warmup", required_argument, NULL, OPT_WARMUP },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "layers", no_argument, NULL, OPT_LAYERS },
+		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cli_model_opts mo = { .seed = 1 };
-	long steps = 20, warmup = 3;
+	long steps = 20, warmup = 3, batch = 0;
+	struct sweep_timing sw;
+	char used[sizeof mo.used];
 	struct net *n;
 	int c, json = 0, layers = 0, rc;
 
@@ -257,6 +365,10 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case OPT_JSON: json = 1; break;
 		case OPT_LAYERS: layers = 1; break;
+		case OPT_BATCH:
+			if ((batch = cli_parse_long(optarg, 1, MAX_BATCH)) < 0)
+				return cli_usage_error("bench", "--batch wants 1..%d", MAX_BATCH);
+			break;
 		case 'h': bench_help(); return EXIT_OK;
 		default: return cli_usage_error("bench", "unknown option");
 		}
@@ -264,10 +376,25 @@ int cmd_bench(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
 	cli_set_threads(mo.threads);
+	/* the sweep on a net of its own: a net made for a batch may choose
+	 * other kernels, and the batch-1 figures stay those of a batch-1 net */
+	if (batch) {
+		if ((rc = cli_load_net(&mo, "bench", (int)batch, 0, &n)))
+			return rc;
+		rc = sweep_time(n, (int)batch, (int)steps, (int)warmup, &sw);
+		net_free(n);
+		if (rc)
+			return rc;
+		/* the same file again, without a second note about the default */
+		if (!mo.model && !mo.arch) {
+			snprintf(used, sizeof used, "%s", mo.used);
+			mo.model = used;
+		}
+	}
 	rc = cli_load_net(&mo, "bench", 1, 0, &n);
 	if (rc)
 		return rc;
-	rc = run(n, (int)steps, (int)warmup, json, layers);
+	rc = run(n, (int)steps, (int)warmup, json, layers, batch ? &sw : NULL);
 	net_free(n);
 	return rc;
 }

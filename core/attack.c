@@ -321,26 +321,38 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void evaluate(struct attack *a, struct attack_report *rep)
+/* The loss part of an evaluation at x_adv from the model's output row z
+ * (k values): rep's loss, prediction and success, and dLoss/doutput in
+ * a->dout for the backward. */
+static void eval_output(struct attack *a, const float *z,
+			struct attack_report *rep)
 {
-	const struct net_info *in = net_get_info(a->net);
 	int untargeted = a->p.target < 0;
 	int cls = untargeted ? a->label : a->p.target;
-	struct diag_input di;
 
-	memcpy(a->out, net_forward(a->net, a->x_adv, 1), sizeof(float) * (size_t)a->k);
+	memcpy(a->out, z, sizeof(float) * (size_t)a->k);
 	rep->iter = a->iter;
 	rep->cls = cls;
 	rep->loss = loss_eval(&a->p.loss, a->k, a->out, a->out_is_probs, cls,
 			      untargeted, a->probs, a->dout, &rep->loss_info);
-	net_backward(a->net, a->dout, a->grad);
 	rep->logits = a->out;
 	rep->probs = a->probs;
 	rep->pred = argmax(a->out, a->k);
 	rep->target_prob = a->probs[cls];
 	rep->success = untargeted ? rep->pred != cls : rep->pred == cls;
+}
+
+/* The gradient part, once a->grad holds dLoss/dpixels: statistics and the
+ * diagnosis. layer_norms: this image's norms from the backward (a batched
+ * backward's whole-batch norms would explain the wrong image). */
+static void eval_grad(struct attack *a, const double *layer_norms,
+		      struct attack_report *rep)
+{
+	const struct net_info *in = net_get_info(a->net);
+	struct diag_input di;
+
 	diag_grad_stats(a->grad, a->n, &rep->grad);
-	rep->layer_norms = net_grad_norms(a->net);
+	rep->layer_norms = layer_norms;
 	rep->n_layers = in->n_layers;
 	di.loss = &a->p.loss;
 	di.li = &rep->loss_info;
@@ -348,9 +360,16 @@ static void evaluate(struct attack *a, struct attack_report *rep)
 	di.classes = in->classes;
 	di.grad = &rep->grad;
 	di.net = a->net;
-	diag_explain(&di, a->diag, sizeof a->diag);
+	diag_explain_image(&di, layer_norms, a->diag, sizeof a->diag);
 	rep->diagnosis = a->diag;
 	rep->updated = 0;
+}
+
+static void evaluate(struct attack *a, struct attack_report *rep)
+{
+	eval_output(a, net_forward(a->net, a->x_adv, 1), rep);
+	net_backward(a->net, a->dout, a->grad);
+	eval_grad(a, net_grad_norms_image(a->net, 0), rep);
 }
 
 /* ---- the update ---------------------------------------------------------- */
@@ -445,18 +464,16 @@ int attack_finished(const struct attack *a)
 	return a->stopped || a->iter >= total_iters(a);
 }
 
-int attack_step(struct attack *a, struct attack_report *rep)
+static void report_begin(struct attack_report *rep)
 {
-	struct attack_report local;
-	double t0 = now_ms();
-
-	if (!rep)
-		rep = &local;
 	memset(rep, 0, sizeof *rep);
 	rep->diagnosis = "";
-	if (!a->ready)
-		return -1;
-	evaluate(a, rep);
+}
+
+/* The rest of a step once rep holds the evaluation at x_adv: the early
+ * stop, the update, and the report's tail (but its time). */
+static void step_end(struct attack *a, struct attack_report *rep)
+{
 	if (a->p.early_stop && rep->success)
 		a->stopped = 1;
 	if (!attack_finished(a)) {
@@ -465,6 +482,27 @@ int attack_step(struct attack *a, struct attack_report *rep)
 	}
 	rep->finished = attack_finished(a);
 	diag_perturbation(a->x_adv, a->x0, a->n, &rep->pert_linf, &rep->pert_l2);
+}
+
+/* The same for an evaluation without update (attack_evaluate). */
+static void evaluate_end(struct attack *a, struct attack_report *rep)
+{
+	rep->finished = attack_finished(a);
+	diag_perturbation(a->x_adv, a->x0, a->n, &rep->pert_linf, &rep->pert_l2);
+}
+
+int attack_step(struct attack *a, struct attack_report *rep)
+{
+	struct attack_report local;
+	double t0 = now_ms();
+
+	if (!rep)
+		rep = &local;
+	report_begin(rep);
+	if (!a->ready)
+		return -1;
+	evaluate(a, rep);
+	step_end(a, rep);
 	rep->step_ms = now_ms() - t0;
 	return rep->finished;
 }
@@ -488,13 +526,11 @@ void attack_evaluate(struct attack *a, struct attack_report *rep)
 {
 	double t0 = now_ms();
 
-	memset(rep, 0, sizeof *rep);
-	rep->diagnosis = "";
+	report_begin(rep);
 	if (!a->ready)
 		return;
 	evaluate(a, rep);
-	rep->finished = attack_finished(a);
-	diag_perturbation(a->x_adv, a->x0, a->n, &rep->pert_linf, &rep->pert_l2);
+	evaluate_end(a, rep);
 	rep->step_ms = now_ms() - t0;
 }
 
@@ -593,4 +629,154 @@ int attack_label(const struct attack *a)
 const struct attack_params *attack_get_params(const struct attack *a)
 {
 	return &a->p;
+}
+
+/* ---- several attacks per forward/backward ---------------------------------- */
+
+struct attack_batch {
+	struct net *net;	/* borrowed */
+	int max;		/* slots */
+	size_t n;		/* pixels of one image */
+	int k;			/* classes */
+	struct attack **slot;	/* max attacks, owned */
+	enum attack_op *op;	/* max: what each slot does */
+	int *in_batch;		/* max: the slots of this step, in row order */
+	float *x;		/* (max, n): the x_adv gathered for the forward */
+	float *dout;		/* (max, k): dLoss/doutput, row by row */
+	float *dx;		/* (max, n): dLoss/dpixels from the backward */
+};
+
+enum status attack_batch_new(struct net *net, int max,
+			     struct attack_batch **out, char *err)
+{
+	const struct net_info *in = net_get_info(net);
+	struct attack_batch *b;
+	enum status st = ST_OK;
+	int s;
+
+	*out = NULL;
+	if (max < 1 || max > in->max_batch)
+		return status_set(err, ST_ERR_ARG,
+				  "a batch of %d attacks needs a net created for at least "
+				  "that many images (it has max_batch %d)", max, in->max_batch);
+	b = calloc(1, sizeof *b);
+	if (!b)
+		return status_set(err, ST_ERR_NOMEM, "out of memory for the attack batch");
+	b->net = net;
+	b->max = max;
+	b->n = (size_t)in->in_c * in->in_h * in->in_w;
+	b->k = in->n_classes;
+	b->slot = calloc((size_t)max, sizeof *b->slot);
+	b->op = calloc((size_t)max, sizeof *b->op);
+	b->in_batch = calloc((size_t)max, sizeof *b->in_batch);
+	b->x = malloc(sizeof(float) * b->n * (size_t)max);
+	b->dout = malloc(sizeof(float) * (size_t)b->k * (size_t)max);
+	b->dx = malloc(sizeof(float) * b->n * (size_t)max);
+	if (!b->slot || !b->op || !b->in_batch || !b->x || !b->dout || !b->dx) {
+		attack_batch_free(b);
+		return status_set(err, ST_ERR_NOMEM,
+				  "out of memory for a batch of %d attacks", max);
+	}
+	for (s = 0; s < max && st == ST_OK; s++)
+		st = attack_new(net, &b->slot[s], err);
+	if (st != ST_OK) {
+		attack_batch_free(b);
+		return st;
+	}
+	*out = b;
+	return ST_OK;
+}
+
+void attack_batch_free(struct attack_batch *b)
+{
+	int s;
+
+	if (!b)
+		return;
+	for (s = 0; b->slot && s < b->max; s++)
+		attack_free(b->slot[s]);
+	free(b->slot);
+	free(b->op);
+	free(b->in_batch);
+	free(b->x);
+	free(b->dout);
+	free(b->dx);
+	free(b);
+}
+
+int attack_batch_max(const struct attack_batch *b)
+{
+	return b->max;
+}
+
+struct attack *attack_batch_attack(struct attack_batch *b, int s)
+{
+	return s >= 0 && s < b->max ? b->slot[s] : NULL;
+}
+
+enum status attack_batch_set_op(struct attack_batch *b, int s,
+				enum attack_op op, char *err)
+{
+	if (s < 0 || s >= b->max)
+		return status_set(err, ST_ERR_ARG, "slot %d of a batch of %d", s, b->max);
+	if (op != ATTACK_OP_NONE && op != ATTACK_OP_STEP && op != ATTACK_OP_EVALUATE)
+		return status_set(err, ST_ERR_ARG, "unknown slot operation %d", (int)op);
+	if (op != ATTACK_OP_NONE && !b->slot[s]->ready)
+		return status_set(err, ST_ERR_ARG,
+				  "slot %d has no image yet: reset its attack first", s);
+	b->op[s] = op;
+	return ST_OK;
+}
+
+enum attack_op attack_batch_op(const struct attack_batch *b, int s)
+{
+	return s >= 0 && s < b->max ? b->op[s] : ATTACK_OP_NONE;
+}
+
+/* The x_adv of the busy slots, row by row; returns how many. */
+static int batch_gather(struct attack_batch *b, struct attack_report *reps)
+{
+	int s, m = 0;
+
+	for (s = 0; s < b->max; s++) {
+		if (b->op[s] == ATTACK_OP_NONE)
+			continue;
+		report_begin(&reps[s]);
+		memcpy(b->x + (size_t)m * b->n, b->slot[s]->x_adv, sizeof(float) * b->n);
+		b->in_batch[m++] = s;
+	}
+	return m;
+}
+
+int attack_batch_step(struct attack_batch *b, struct attack_report *reps)
+{
+	double t0 = now_ms(), ms;
+	const float *z;
+	int m = batch_gather(b, reps), j;
+
+	if (!m)
+		return 0;
+	z = net_forward(b->net, b->x, m);
+	for (j = 0; j < m; j++) {
+		struct attack *a = b->slot[b->in_batch[j]];
+
+		eval_output(a, z + (size_t)j * b->k, &reps[b->in_batch[j]]);
+		memcpy(b->dout + (size_t)j * b->k, a->dout, sizeof(float) * (size_t)b->k);
+	}
+	net_backward(b->net, b->dout, b->dx);
+	for (j = 0; j < m; j++) {
+		int s = b->in_batch[j];
+		struct attack *a = b->slot[s];
+
+		memcpy(a->grad, b->dx + (size_t)j * b->n, sizeof(float) * b->n);
+		eval_grad(a, net_grad_norms_image(b->net, j), &reps[s]);
+		if (b->op[s] == ATTACK_OP_STEP)
+			step_end(a, &reps[s]);
+		else
+			evaluate_end(a, &reps[s]);
+	}
+	ms = (now_ms() - t0) / m;
+	for (j = 0; j < m; j++)
+		reps[b->in_batch[j]].step_ms = ms;
+	return m;
 }

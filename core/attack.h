@@ -8,6 +8,13 @@
  * continued with a changed epsilon, step size, target or loss.
  * Every buffer is sized in attack_new: stepping allocates nothing.
  *
+ * A struct attack_batch steps several such attacks (images of a sweep,
+ * restarts) in lockstep through one forward and one backward of the
+ * images in flight; each attack goes through exactly the computation
+ * attack_step would make for it alone, so its x_adv, losses, predictions
+ * and success are those of the attack run by itself (up to the rounding of
+ * a batched forward versus a batch-1 one, which the net keeps per row).
+ *
  * Units: pixels in [0,1]; eps and alpha are in the same units (Linf: per
  * pixel; L2: over the whole image). A targeted attack descends the loss
  * toward the target; an untargeted one ascends the loss of the true label.
@@ -65,8 +72,9 @@ struct attack_report {
 	int pred;		/* argmax of the output */
 	double target_prob;	/* probs[cls]: p(target), untargeted p(true label) */
 	struct diag_grad grad;	/* of dLoss/dpixels */
-	const double *layer_norms; /* n_layers + 1, owned by the net, valid
-				   until its next backward (net_grad_norms) */
+	const double *layer_norms; /* n_layers + 1 of this image, owned by the
+				   net, valid until its next backward
+				   (net_grad_norms_image) */
 	int n_layers;
 	const char *diagnosis;	/* diag_explain sentence, "" when healthy;
 				   owned by the attack, valid until the next
@@ -149,5 +157,48 @@ int attack_finished(const struct attack *a);
  * is known (a targeted attack with no label given). */
 int attack_label(const struct attack *a);
 const struct attack_params *attack_get_params(const struct attack *a);
+
+/* ---- several attacks per forward/backward ---------------------------------- */
+
+/* What a slot of a batch does in the next attack_batch_step. */
+enum attack_op {
+	ATTACK_OP_NONE,		/* empty: not in the batch (the default) */
+	ATTACK_OP_STEP,		/* as attack_step */
+	ATTACK_OP_EVALUATE	/* as attack_evaluate (the end point) */
+};
+
+struct attack_batch;
+
+/* max slots, each an attack of its own on net (attack_new), plus the
+ * batch's input, output-gradient and pixel-gradient buffers. net must be
+ * created with max_batch >= max and outlive the batch. */
+enum status attack_batch_new(struct net *net, int max,
+			     struct attack_batch **out, char *err);
+void attack_batch_free(struct attack_batch *b);
+int attack_batch_max(const struct attack_batch *b);
+
+/* The attack in slot s (0 <= s < max), owned by the batch: set it up with
+ * attack_reset / attack_set_params and read it with the accessors above.
+ * It may also be stepped alone (attack_step), outside attack_batch_step. */
+struct attack *attack_batch_attack(struct attack_batch *b, int s);
+
+/* Choose what slot s does from the next attack_batch_step on; it keeps
+ * doing it until changed. ST_ERR_ARG for a slot out of range, or a STEP or
+ * EVALUATE of an attack that attack_reset never set up. */
+enum status attack_batch_set_op(struct attack_batch *b, int s,
+				enum attack_op op, char *err);
+enum attack_op attack_batch_op(const struct attack_batch *b, int s);
+
+/* One forward and one backward of the x_adv of every slot whose op is not
+ * NONE (in slot order), then each such slot s does what attack_step (STEP)
+ * or attack_evaluate (EVALUATE) would and fills reps[s] (an array of max
+ * reports; the others are left alone). A STEP slot whose attack is
+ * finished is evaluated without update, as attack_step does; the caller
+ * moves it on (EVALUATE for the end point, NONE, or a new image with
+ * attack_reset). step_ms is the batch's wall time over the images in it.
+ * reps[s].layer_norms is this image's row (net_grad_norms_image), valid
+ * until the net's next backward. Allocates nothing. Returns the number of
+ * images in the batch (0 when every slot is NONE). */
+int attack_batch_step(struct attack_batch *b, struct attack_report *reps);
 
 #endif

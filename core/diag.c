@@ -18,24 +18,35 @@ double diag_hist_edge(int i)
 	return pow(10.0, DIAG_HIST_LO_EXP + i);
 }
 
-/* Decade bin of a finite |g| in [1e-12, 1e2). log10 may round across an
- * edge, so the edges themselves decide. */
-static int hist_bin(double a)
+/* Decade bin of a finite |g| in [edge[0], edge[DIAG_HIST_BINS]): the last
+ * edge at or below it, found by bisection over the edges themselves (no
+ * log10 rounding to correct, and no pow per component: this runs on every
+ * pixel of every step). */
+static int hist_bin(double a, const double *edge)
 {
-	int b = (int)floor(log10(a)) - DIAG_HIST_LO_EXP;
+	int lo = 0, hi = DIAG_HIST_BINS;	/* edge[lo] <= a < edge[hi] */
 
-	if (b > 0 && a < diag_hist_edge(b))
-		b--;
-	else if (b < DIAG_HIST_BINS - 1 && a >= diag_hist_edge(b + 1))
-		b++;
-	return b < 0 ? 0 : b >= DIAG_HIST_BINS ? DIAG_HIST_BINS - 1 : b;
+	while (hi - lo > 1) {
+		int mid = (lo + hi) / 2;
+
+		if (a >= edge[mid])
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 void diag_grad_stats(const float *g, size_t n, struct diag_grad *out)
 {
-	double lo = diag_hist_edge(0), hi = diag_hist_edge(DIAG_HIST_BINS);
+	double edge[DIAG_HIST_BINS + 1], lo, hi;
 	size_t i;
+	int b;
 
+	for (b = 0; b <= DIAG_HIST_BINS; b++)
+		edge[b] = diag_hist_edge(b);
+	lo = edge[0];
+	hi = edge[DIAG_HIST_BINS];
 	memset(out, 0, sizeof *out);
 	out->n = n;
 	for (i = 0; i < n; i++) {
@@ -60,7 +71,7 @@ void diag_grad_stats(const float *g, size_t n, struct diag_grad *out)
 		else if (a >= hi)
 			out->n_huge++;
 		else
-			out->hist[hist_bin(a)]++;
+			out->hist[hist_bin(a, edge)]++;
 	}
 	out->l2 = sqrt(out->l2);
 	out->zero_frac = n ? (double)out->n_zero / (double)n : 0.0;
@@ -89,6 +100,7 @@ void diag_perturbation(const float *x, const float *x0, size_t n,
 
 struct explain {
 	const struct diag_input *in;
+	const double *norms;	/* layer norms of this image; NULL: none */
 	const char *cls;	/* name of the loss's class */
 	char *buf;
 	size_t len;
@@ -177,7 +189,7 @@ static const char *explain_cw(struct explain *e)
 static const char *explain_layers(struct explain *e)
 {
 	const struct diag_input *in = e->in;
-	const double *norms = net_grad_norms(in->net);
+	const double *norms = e->norms;
 	int nl = net_get_info(in->net)->n_layers, i, worst = -1;
 	double worst_ratio = 1.0;
 	struct net_layer_info li;
@@ -234,10 +246,17 @@ static const char *explain_generic(struct explain *e)
 
 const char *diag_explain(const struct diag_input *in, char *buf, size_t len)
 {
+	return diag_explain_image(in, in->net ? net_grad_norms(in->net) : NULL,
+				  buf, len);
+}
+
+const char *diag_explain_image(const struct diag_input *in,
+			       const double *layer_norms, char *buf, size_t len)
+{
 	const struct loss_info *li = in->li;
 	const struct diag_grad *g = in->grad;
 	enum loss_mode mode = in->loss->mode;
-	struct explain e = { in, NULL, buf, len };
+	struct explain e = { in, layer_norms, NULL, buf, len };
 	char name[32];
 	int stuck;
 
@@ -261,7 +280,7 @@ const char *diag_explain(const struct diag_input *in, char *buf, size_t len)
 		return explain_clip(&e);
 	if (mode == LOSS_CW && li->flat)
 		return explain_cw(&e);
-	if (!g->n_nan && !g->n_inf && in->net && explain_layers(&e))
+	if (!g->n_nan && !g->n_inf && in->net && layer_norms && explain_layers(&e))
 		return buf;
 	return explain_generic(&e);
 }

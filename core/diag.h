@@ -73,4 +73,11 @@ struct diag_input {
  * NULL. UTF-8. */
 const char *diag_explain(const struct diag_input *in, char *buf, size_t len);
 
+/* The same with the layer norms of one image of a batched backward
+ * (net_grad_norms_image: n_layers + 1) in place of the net's norms over the
+ * whole batch, so each image is explained by its own gradient; in->net
+ * still names the layers. NULL layer_norms skips the layer check. */
+const char *diag_explain_image(const struct diag_input *in,
+			       const double *layer_norms, char *buf, size_t len);
+
 #endif

@@ -3,7 +3,9 @@
  * norm, PGD's seeded start, a targeted run that lowers its loss, changing
  * the loss, epsilon and target mid-attack, early stop, cancel, refused
  * parameters, no allocation in the step, and the diagnosis of a softmax
- * model and of dead ReLUs. */
+ * model and of dead ReLUs; batched stepping (attack_batch): the same
+ * traces as each attack alone, slots refilled as attacks finish, no
+ * allocation, and per-image diagnoses. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +68,9 @@ static const struct spec dead_tensors[] = {
 	{ "d2.bias", 1, { 4 }, -0.5f, 0.5f, NULL },
 };
 
-static struct net *small_net(const char *arch, const struct spec *specs, int n,
-			     char *err)
+/* A model of these tensors for batches of up to max_batch images. */
+static struct net *small_net_batch(const char *arch, const struct spec *specs,
+				   int n, int max_batch, char *err)
 {
 	struct mf_out_tensor t[8];
 	float *data[8];
@@ -102,12 +105,18 @@ static struct net *small_net(const char *arch, const struct spec *specs, int n,
 	}
 	if (modelfile_encode(t, n, keys, vals, 6, &buf, &len, err) == ST_OK &&
 	    modelfile_open_buffer(buf, len, "small.safetensors", &mf, err) == ST_OK &&
-	    net_create(mf, 1, 0, &net, err) != ST_OK)
+	    net_create(mf, max_batch, 0, &net, err) != ST_OK)
 		net = NULL;
 	modelfile_close(mf);
 	for (i = 0; i < n; i++)
 		free(data[i]);
 	return net;
+}
+
+static struct net *small_net(const char *arch, const struct spec *specs, int n,
+			     char *err)
+{
+	return small_net_batch(arch, specs, n, 1, err);
 }
 
 /* The story in miniature: "dog" (3) at p = 0.997, "airplane" (0) some 36
@@ -588,6 +597,310 @@ out:
 	net_free(u);
 }
 
+/* ---- several attacks per forward/backward ---------------------------------- */
+
+#define BJOBS 5
+#define BMAX 8			/* slots of the largest batch tested */
+#define BSTEPS 12		/* reports of one attack: iters + the end point */
+#define BNORMS 16		/* layer norms kept per report */
+
+/* Everything an attack reports, step by step, and x_adv after each. */
+struct trace {
+	int n;
+	struct {
+		double loss, norms[BNORMS];
+		int iter, pred, success, updated, finished, n_layers;
+		char diag[DIAG_EXPLAIN_MAX];
+	} r[BSTEPS];
+	float x[BSTEPS][NPIX];
+};
+
+static void trace_add(struct trace *tr, const struct attack_report *rep,
+		      const struct attack *a)
+{
+	int i = tr->n < BSTEPS ? tr->n++ : BSTEPS - 1, l;
+
+	tr->r[i].loss = rep->loss;
+	tr->r[i].iter = rep->iter;
+	tr->r[i].pred = rep->pred;
+	tr->r[i].success = rep->success;
+	tr->r[i].updated = rep->updated;
+	tr->r[i].finished = rep->finished;
+	tr->r[i].n_layers = rep->n_layers;
+	for (l = 0; l <= rep->n_layers && l < BNORMS; l++)
+		tr->r[i].norms[l] = rep->layer_norms[l];
+	snprintf(tr->r[i].diag, sizeof tr->r[i].diag, "%s", rep->diagnosis);
+	memcpy(tr->x[i], attack_x_adv(a), sizeof tr->x[i]);
+}
+
+/* Five attacks that differ in every way the batch must keep apart: image,
+ * kind, norm, loss, target (one untargeted with its label left to the
+ * prediction), eps, length and early stop. */
+static void batch_jobs(struct net *n, float (*x)[NPIX], struct attack_params *p)
+{
+	int i;
+
+	for (i = 0; i < BJOBS; i++)
+		test_image(x[i], 100 + (uint64_t)i);
+	p[0] = params(ATTACK_BIM, ATTACK_LINF, 0.03, 0.01, 6, 0);
+	p[1] = params(ATTACK_PGD, ATTACK_LINF, 0.05, 0.01, 8, -1);
+	p[1].seed = 3;
+	p[2] = params(ATTACK_MIFGSM, ATTACK_L2, 1.0, 0.25, 5, 2);
+	p[2].loss.mode = LOSS_CW;
+	p[2].loss.kappa = 0.5;
+	p[3] = params(ATTACK_PGD, ATTACK_L2, 4.0, 1.0, 10, -1);
+	p[3].true_label = predict(n, x[3]);
+	p[3].early_stop = 1;
+	p[3].loss.mode = LOSS_PROB_CE;
+	p[4] = params(ATTACK_FGSM, ATTACK_LINF, 0.05, 0.05, 1, 3);
+}
+
+/* The reference: attack_step to the end, then attack_evaluate. */
+static void run_alone(struct attack *a, const float *x0,
+		      const struct attack_params *p, struct trace *tr)
+{
+	struct attack_report rep;
+	char err[ERR_MAX];
+	int fin;
+
+	tr->n = 0;
+	if (attack_reset(a, x0, p, err) != ST_OK)
+		return;
+	do {
+		fin = attack_step(a, &rep);
+		trace_add(tr, &rep, a);
+	} while (fin == 0);
+	attack_evaluate(a, &rep);
+	trace_add(tr, &rep, a);
+}
+
+/* The state of a sweep through a batch, as `advex attack --images` runs
+ * one: each slot steps its attack to the end, is evaluated there, then
+ * takes the next job. */
+struct sweep {
+	struct attack_batch *b;
+	const float (*x)[NPIX];
+	const struct attack_params *p;
+	int n_jobs, next;
+	int job[BMAX];		/* slot -> job */
+	struct attack_report reps[BMAX];
+	struct trace *tr;	/* n_jobs */
+	int widest, steps;	/* most images in one step; batched steps */
+};
+
+static void sweep_fill(struct sweep *w, int s)
+{
+	char err[ERR_MAX];
+
+	if (w->next < w->n_jobs &&
+	    attack_reset(attack_batch_attack(w->b, s), w->x[w->next], &w->p[w->next],
+			 err) == ST_OK) {
+		w->tr[w->next].n = 0;
+		w->job[s] = w->next++;
+		attack_batch_set_op(w->b, s, ATTACK_OP_STEP, err);
+	} else {
+		attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+	}
+}
+
+static void run_sweep(struct sweep *w)
+{
+	int s, m, max = attack_batch_max(w->b);
+	char err[ERR_MAX];
+
+	w->next = w->widest = w->steps = 0;
+	for (s = 0; s < max; s++)
+		sweep_fill(w, s);
+	while ((m = attack_batch_step(w->b, w->reps)) > 0) {
+		w->widest = m > w->widest ? m : w->widest;
+		w->steps++;
+		for (s = 0; s < max; s++)
+			if (attack_batch_op(w->b, s) != ATTACK_OP_NONE)
+				trace_add(&w->tr[w->job[s]], &w->reps[s],
+					  attack_batch_attack(w->b, s));
+		for (s = 0; s < max; s++) {
+			if (attack_batch_op(w->b, s) == ATTACK_OP_EVALUATE)
+				sweep_fill(w, s);
+			else if (attack_batch_op(w->b, s) == ATTACK_OP_STEP &&
+				 w->reps[s].finished)
+				attack_batch_set_op(w->b, s, ATTACK_OP_EVALUATE, err);
+		}
+	}
+}
+
+static double rel_diff(double a, double b)
+{
+	double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+
+	return a == b ? 0.0 : m > 0.0 ? fabs(a - b) / m : INFINITY;
+}
+
+/* Whether trace b is trace a up to float rounding (1e-5 relative in the
+ * loss and layer norms, 1e-5 per pixel), with the same predictions,
+ * successes, iterations, updates and diagnoses; *dx, *dl: the largest
+ * pixel and relative loss differences seen. */
+static int same_trace(const struct trace *a, const struct trace *b, double *dx,
+		      double *dl)
+{
+	int i, k, same = a->n == b->n && a->n > 0;
+
+	for (i = 0; same && i < a->n; i++) {
+		same = a->r[i].iter == b->r[i].iter && a->r[i].pred == b->r[i].pred &&
+		       a->r[i].success == b->r[i].success &&
+		       a->r[i].updated == b->r[i].updated &&
+		       a->r[i].finished == b->r[i].finished &&
+		       a->r[i].n_layers == b->r[i].n_layers &&
+		       !strcmp(a->r[i].diag, b->r[i].diag) &&
+		       rel_diff(a->r[i].loss, b->r[i].loss) <= 1e-5;
+		*dl = fmax(*dl, rel_diff(a->r[i].loss, b->r[i].loss));
+		for (k = 0; same && k <= a->r[i].n_layers && k < BNORMS; k++)
+			same = rel_diff(a->r[i].norms[k], b->r[i].norms[k]) <= 1e-5;
+		for (k = 0; same && k < NPIX; k++) {
+			*dx = fmax(*dx, fabs((double)a->x[i][k] - b->x[i][k]));
+			same = fabs((double)a->x[i][k] - b->x[i][k]) <= 1e-5;
+		}
+	}
+	return same;
+}
+
+static int same_traces(const struct trace *a, const struct trace *b, int n,
+		       double *dx, double *dl)
+{
+	int j, same = 1;
+
+	*dx = *dl = 0.0;
+	for (j = 0; j < n; j++)
+		same &= same_trace(&a[j], &b[j], dx, dl);
+	return same;
+}
+
+static void test_batch_sweep(struct tap *t, struct net *single)
+{
+	static float x[BJOBS][NPIX];
+	static struct trace alone[BJOBS], batched[BJOBS];
+	struct attack_params p[BJOBS];
+	struct attack *a = NULL;
+	struct sweep w;
+	char err[ERR_MAX] = "";
+	struct net *n = small_net_batch(conv_arch, conv_tensors, 6, BMAX, err);
+	double dx, dl;
+	long before;
+	int j, sizes[] = { BJOBS, 2, BMAX }, i, steps_alone = 0, same;
+
+	if (!tap_ok(t, n && attack_new(single, &a, err) == ST_OK,
+		    "a model for batches of %d built %s", BMAX, err))
+		goto out;
+	batch_jobs(single, x, p);
+	for (j = 0; j < BJOBS; j++) {
+		run_alone(a, x[j], &p[j], &alone[j]);
+		steps_alone += alone[j].n;
+	}
+	memset(&w, 0, sizeof w);
+	w.x = (const float (*)[NPIX])x;
+	w.p = p;
+	w.n_jobs = BJOBS;
+	w.tr = batched;
+	for (i = 0; i < 3; i++) {
+		if (!tap_ok(t, attack_batch_new(n, sizes[i], &w.b, err) == ST_OK,
+			    "attack_batch_new with %d slots %s", sizes[i], err))
+			continue;
+		run_sweep(&w);
+		same = same_traces(alone, batched, BJOBS, &dx, &dl);
+		tap_ok(t, same && w.widest == (sizes[i] < BJOBS ? sizes[i] : BJOBS),
+		       "%d attacks (bim, pgd, mi-fgsm l2 cw, early-stopped pgd l2, fgsm) through "
+		       "%d slot%s%s: every step's x_adv, loss, prediction, success, layer norms and "
+		       "diagnosis as each alone (pixels within %.2g, loss within %.2g relative), "
+		       "%d batched steps for %d alone, up to %d images each", BJOBS, sizes[i],
+		       sizes[i] > 1 ? "s" : "", sizes[i] < BJOBS ? ", refilled as they finish" : "",
+		       dx, dl, w.steps, steps_alone, w.widest);
+		if (sizes[i] == 2) {
+			before = alloc_count;
+			run_sweep(&w);
+			same = alloc_count == before;
+			same &= same_traces(alone, batched, BJOBS, &dx, &dl);
+			tap_ok(t, same,
+			       "the sweep again: resets, refills and %d batched steps allocated nothing "
+			       "(%ld allocations), same traces", w.steps, alloc_count - before);
+		}
+		attack_batch_free(w.b);
+	}
+	tap_ok(t, alone[3].n > 2 && alone[3].n < 11 && alone[3].r[alone[3].n - 1].success &&
+		  alone[1].r[0].finished == 0 && alone[4].n == 2,
+	       "the jobs differ in length: early stop after %d of 10 steps, fgsm 1 step, pgd 8",
+	       alone[3].n - 1);
+out:
+	attack_free(a);
+	net_free(n);
+}
+
+/* A ReLU that is dead for dark images and alive for bright ones: in one
+ * batch, the dark image's diagnosis must come from its own layer norms
+ * (exactly 0 below the ReLU), not from the batch's. */
+static const float half[15] = { 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f,
+				0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f };
+static const float minus_one[5] = { -1.0f, -1.0f, -1.0f, -1.0f, -1.0f };
+
+static void test_batch_diagnosis(struct tap *t)
+{
+	const struct spec specs[] = {
+		{ "d1.weight", 2, { 5, 3 }, 0.0f, 0.0f, half },
+		{ "d1.bias", 1, { 5 }, 0.0f, 0.0f, minus_one },
+		{ "d2.weight", 2, { 4, 5 }, -1.0f, 1.0f, NULL },
+		{ "d2.bias", 1, { 4 }, -0.5f, 0.5f, NULL },
+	};
+	static float x[2][NPIX];
+	char err[ERR_MAX] = "";
+	struct net *n = small_net_batch(dead_arch, specs, 4, 2, err);
+	struct attack_params p = params(ATTACK_BIM, ATTACK_LINF, 0.02, 0.01, 3, 2);
+	struct attack_batch *b = NULL;
+	struct attack_report reps[2], alone;
+	char want[DIAG_EXPLAIN_MAX];
+	struct attack *a = NULL;
+	int i;
+
+	if (!tap_ok(t, n && attack_batch_new(n, 2, &b, err) == ST_OK && attack_new(n, &a, err) == ST_OK,
+		    "half-dead model and a batch of 2 %s", err))
+		goto out;
+	for (i = 0; i < NPIX; i++) {
+		x[0][i] = 0.1f;	/* dark: 1.5 * 0.1 - 1 < 0 */
+		x[1][i] = 0.9f;	/* bright: 1.5 * 0.9 - 1 > 0 */
+	}
+	attack_reset(a, x[0], &p, err);
+	attack_step(a, &alone);
+	snprintf(want, sizeof want, "%s", alone.diagnosis);
+	for (i = 0; i < 2; i++) {
+		attack_reset(attack_batch_attack(b, i), x[i], &p, err);
+		attack_batch_set_op(b, i, ATTACK_OP_STEP, err);
+	}
+	attack_batch_step(b, reps);
+	tap_diag("%s", reps[0].diagnosis);
+	tap_ok(t, strstr(want, "layer 3 (relu)") && !strcmp(reps[0].diagnosis, want) &&
+		  reps[0].layer_norms[3] == 0.0 && reps[1].layer_norms[3] > 0.0 &&
+		  reps[1].grad.linf > 0.0 && !reps[1].diagnosis[0],
+	       "batched with a live image, a dead one is still explained by its own norms "
+	       "(dead ReLU at layer 3), the live one has none");
+out:
+	attack_free(a);
+	attack_batch_free(b);
+	net_free(n);
+}
+
+static void test_batch_refused(struct tap *t, struct net *single)
+{
+	struct attack_batch *b = NULL;
+	char err[ERR_MAX] = "";
+
+	tap_ok(t, attack_batch_new(single, 2, &b, err) == ST_ERR_ARG && !b &&
+		  strstr(err, "max_batch 1"),
+	       "a batch wider than the net's max_batch is refused: %s", err);
+	if (attack_batch_new(single, 1, &b, err) != ST_OK)
+		return;
+	tap_ok(t, attack_batch_set_op(b, 0, ATTACK_OP_STEP, err) == ST_ERR_ARG &&
+		  attack_batch_step(b, NULL) == 0 && attack_batch_attack(b, 1) == NULL,
+	       "a slot with no image cannot step (%s); an empty batch steps nothing", err);
+	attack_batch_free(b);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -610,6 +923,9 @@ int main(void)
 	test_cancel(&t, a, x0);
 	test_check(&t, a, x0);
 	test_no_alloc(&t, a, x0);
+	test_batch_sweep(&t, n);
+	test_batch_diagnosis(&t);
+	test_batch_refused(&t, n);
 	attack_free(a);
 	net_free(n);
 	test_diagnosis(&t, x0);

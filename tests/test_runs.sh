@@ -2,8 +2,9 @@
 # test_runs.sh - the run log end to end, as a user meets it: an attack
 # killed with kill -9 mid-run is listed as interrupted with its steps; a
 # normal run is listed, shown, compared and exported pixel for pixel; Ctrl-C
-# records 'interrupted'; batch runs are logged; an unwritable --db fails
-# before any work; --no-log writes nothing.
+# records 'interrupted'; batch runs are logged, the same with --batch 4 as
+# one image at a time, and Ctrl-C closes every run in flight; an unwritable
+# --db fails before any work; --no-log writes nothing.
 # Environment (set by make check): ADVEX, PYTHON.
 ADVEX=${ADVEX:-./advex}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -237,6 +238,62 @@ assert sorted(round(x["eps"] * 255) for x in r) == [1, 1, 1, 2, 2, 2]' "$T/b.jso
 else
 	skip "batch: demo data not built"
 	skip "batch: demo data not built"
+fi
+
+# -- batched sweeps (--batch): the same results and log as one image at a time -------------
+MODEL="$(dirname "$ADVEX")/assets/demo-model.safetensors"
+if [ -f "$DATA/test_X.bin" ] && [ -f "$MODEL" ]; then
+	SWEEP="--model $MODEL --data $DATA --images 0:24 --eps 2/255,8/255 --iters 6 --target 3 --attack ifgsm"
+	for b in 1 4; do
+		"$ADVEX" attack $SWEEP --batch $b --json --db "$T/sweep$b.db" >"$T/sweep$b.jsonl" 2>"$T/sweep$b.err"
+		"$ADVEX" attack $SWEEP --early-stop --batch $b --json --no-log >>"$T/sweep$b.jsonl" 2>>"$T/sweep$b.err"
+		"$ADVEX" runs list --db "$T/sweep$b.db" --json >"$T/sweep$b.runs"
+	done
+	[ -s "$T/sweep1.jsonl" ] && cmp -s "$T/sweep1.jsonl" "$T/sweep4.jsonl" &&
+		[ "$(grep -c '"attempted"' "$T/sweep4.jsonl")" -eq 4 ]
+	ok $? "--batch 4 and --batch 1 print the same JSON (with and without --early-stop): $(head -c 150 "$T/sweep4.jsonl")"
+	py 'import json
+def runs(path):
+    r = [json.loads(l) for l in open(path)]
+    return sorted((x["id"], x["image"], x["eps"], x["status"], x["n_steps"], x["success"],
+                   x["final_iter"], x["true_label"]) for x in r)
+a, b = runs(sys.argv[1]), runs(sys.argv[2])
+assert a == b and len(a) == 2 * 24 - 2 * 3, (len(a), len(b), [(x, y) for x, y in zip(a, b) if x != y][:3])' \
+		"$T/sweep1.runs" "$T/sweep4.runs"
+	ok $? "and log the same runs, in the same order, with the same outcomes (42 runs: 24 images x 2 eps, less 3 whose label is the target)"
+
+	# Ctrl-C with three runs in flight: each is closed as interrupted
+	"$ADVEX" attack --model "$MODEL" --data "$DATA" --images 0:6 --eps 1/255 --iters 100000 \
+		--batch 3 --db "$T/int3.db" --quiet >"$T/int3.out" 2>"$T/int3.err" &
+	pid=$!
+	"$PYTHON" - "$T/int3.db" <<'PY'
+import sqlite3, sys, time
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        c = sqlite3.connect(sys.argv[1], timeout=5)
+        n = c.execute('SELECT count(*) FROM steps WHERE run_id = 3').fetchone()[0]
+        c.close()
+        if n >= 2:
+            break
+    except sqlite3.Error:
+        pass
+    time.sleep(0.005)
+PY
+	kill -INT $pid
+	wait $pid
+	st=$?
+	"$ADVEX" runs list --db "$T/int3.db" --json >"$T/int3.runs"
+	[ $st -eq 1 ] && [ "$(grep -c 'recorded as interrupted' "$T/int3.err")" -eq 3 ] &&
+		py 'import json
+r = [json.loads(l) for l in open(sys.argv[1])]
+assert sorted(x["id"] for x in r) == [1, 2, 3], r
+assert all(x["status"] == "interrupted" and x["ended"] and x["final_probs"] and x["n_steps"] >= 2 for x in r)' "$T/int3.runs"
+	ok $? "SIGINT stops a --batch 3 sweep: exit $st, the 3 runs in flight recorded as interrupted with their outcome so far"
+else
+	skip "--batch: demo model or data not built"
+	skip "--batch: demo model or data not built"
+	skip "--batch: demo model or data not built"
 fi
 
 # -- an unwritable log fails before any work ---------------------------------------------
