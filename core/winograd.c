@@ -29,9 +29,11 @@
  * against 4, but has 36 elements per tile against 16, so with few tiles
  * its products get thin and its weights (4x the kernel's size, 8x with the
  * rotated copy) dominate. Measured on a 2-core AVX-512 machine with
- * OpenBLAS: F(4x4) is 1.4x faster at 32x32 outputs and above, even at
- * 24x24, and slower below; F(2x2) beats im2col from 8x8 outputs up at
- * batch 1, and from 6x6 up in blocks of 2 images or more.
+ * OpenBLAS: F(4x4) is 1.4x faster at 32x32 outputs and above and still
+ * ahead at 24x24 (36 tiles: the 256-channel VGG layers' products took
+ * 1.2 ms against 1.46 with F(2x2), once thin products run tile-major, see
+ * WG_TM_MAX_COLS), and slower at 12x12; F(2x2) beats im2col from 8x8
+ * outputs up at batch 1, and from 6x6 up in blocks of 2 images or more.
  */
 #include "winograd.h"
 
@@ -147,12 +149,12 @@ static void wg_geom_init(struct wg_geom *g, int m, int c, int h, int w, int k,
 	g->bimgs = wg_block_images(g, max_batch);
 }
 
-/* 4 (F(4x4,3x3)) from 8x8 = 64 tiles of 4x4, i.e. 32x32 outputs; else 2. */
+/* 4 (F(4x4,3x3)) from 6x6 = 36 tiles of 4x4, i.e. 24x24 outputs; else 2. */
 static int wg_tile_size(const struct conv_shape *s)
 {
 	long t4 = (long)((s->oh + 3) / 4) * ((s->ow + 3) / 4);
 
-	return t4 >= 64 ? 4 : 2;
+	return t4 >= 36 ? 4 : 2;
 }
 
 static void wg_geom_forward(const struct conv_shape *s, int max_batch,
@@ -544,13 +546,15 @@ static size_t wg_out_scratch(const struct wg_geom *g, int nr)
 
 /* Tile rows [i0, i1) of planes [k0, k1): mm[e][k][f] -> one image y
  * (K,OH,OW), plus b[k] when b is not NULL; rows mm[e][k] are ld floats
- * apart (as v in wg_input_transform); scratch has wg_out_scratch floats. */
+ * apart (as v in wg_input_transform), elements mm[e] kt apart; scratch
+ * has wg_out_scratch floats. */
 static void wg_output_transform(const struct wg_geom *g, const float *mm,
-				size_t ld, int i0, int i1, int k0, int k1,
-				const float *b, float *y, float *scratch)
+				size_t ld, size_t kt, int i0, int i1, int k0,
+				int k1, const float *b, float *y,
+				float *scratch)
 {
 	int nr = i1 - i0, l = g->m * g->tw, k, e, r, ii;
-	size_t tb = (size_t)nr * g->tw, kt = (size_t)g->k * ld;
+	size_t tb = (size_t)nr * g->tw;
 	size_t ohw = (size_t)g->oh * g->ow, ow = (size_t)g->ow;
 	const float *me[36];
 	float *z[4];
@@ -588,6 +592,16 @@ static void wg_output_transform(const struct wg_geom *g, const float *mm,
  * transform by (image, plane) pairs. The transforms write disjoint parts
  * of V, M and y, and each thread has its own slot of transform scratch. */
 
+/* Thin products (few tile columns) run 10-25% faster in OpenBLAS when
+ * computed transposed, M^T = V^T U^T, with M stored tile-major, than as
+ * M = U V (measured with cold weights: 512x512 weights and 36 columns,
+ * 4.07 -> 3.72 ms for 16 products; 256x256 and 36 columns, 2.33 -> 1.85
+ * ms for 36). From a few hundred columns on the two are equal, and the
+ * tile-major M then only costs its copy back to plane-major rows, which
+ * the output transform reads; WG_TM_PLANES planes are copied at a time. */
+#define WG_TM_MAX_COLS 256
+#define WG_TM_PLANES 16
+
 /* Transform tasks per thread: a few, so that a preempted thread's share
  * goes to the others; channels are cheap enough to be cut finely. */
 #define WG_PIECES_PER_THREAD 4
@@ -601,6 +615,7 @@ struct wg_job {
 	int b0, nb;		/* the block's images [b0, b0 + nb) */
 	int i0, i1;		/* the block's tile rows */
 	int step;		/* (image, plane) pairs per transform task */
+	int tmajor;		/* M tile-major (see WG_TM_MAX_COLS) */
 };
 
 static int wg_pieces(const struct workers *wk, int count, int *step)
@@ -663,6 +678,12 @@ static void wg_gemm_task(void *ctx, int e, int thread)
 	const float *ue;
 
 	(void)thread;
+	if (!j->back && j->tmajor) {
+		/* M[e]^T (cols x K) = V[e]^T U[e]^T */
+		blas_sgemm(1, 1, cols, g->k, g->c, 1.0f, j->v + e * ct, cols,
+			   j->u + e * kc, g->c, 0.0f, j->mm + e * kt, g->k);
+		return;
+	}
 	if (!j->back) {
 		/* u[e] is (K x C) */
 		blas_sgemm(0, 0, g->k, cols, g->c, 1.0f, j->u + e * kc, g->c,
@@ -676,8 +697,42 @@ static void wg_gemm_task(void *ctx, int e, int thread)
 		ue = j->u + (swap03[e / 4] * 4 + swap03[e % 4]) * kc;
 	else
 		ue = j->u + (36 + e) * kc;
-	blas_sgemm(1, 0, g->k, cols, g->c, 1.0f, ue, g->k, j->v + e * ct, cols,
-		   0.0f, j->mm + e * kt, cols);
+	if (j->tmajor)
+		blas_sgemm(1, 0, cols, g->k, g->c, 1.0f, j->v + e * ct, cols,
+			   ue, g->k, 0.0f, j->mm + e * kt, g->k);
+	else
+		blas_sgemm(1, 0, g->k, cols, g->c, 1.0f, ue, g->k,
+			   j->v + e * ct, cols, 0.0f, j->mm + e * kt, cols);
+}
+
+/* Planes [k0, k1) of image img from a tile-major M (mm[e][f][k], f over
+ * the block's columns): up to WG_TM_PLANES planes at a time are copied
+ * into plane-major rows tm[e][k][f] at the end of the scratch, then
+ * transformed as usual. The copy reads whole runs of planes per tile. */
+static void wg_out_tmajor(const struct wg_job *j, int img, int k0, int k1,
+			  float *y, float *scratch)
+{
+	const struct wg_geom *g = j->g;
+	size_t tb = wg_job_tiles(j), cols = (size_t)j->nb * tb;
+	size_t kt = (size_t)g->k * cols, f;
+	float *tm = scratch + wg_out_scratch(g, g->brows);
+	int e, c0, c1, k;
+
+	for (c0 = k0; c0 < k1; c0 = c1) {
+		c1 = c0 + WG_TM_PLANES < k1 ? c0 + WG_TM_PLANES : k1;
+		for (e = 0; e < g->n; e++) {
+			const float *src = j->mm + e * kt + img * tb * g->k;
+			float *dst = tm + (size_t)e * (c1 - c0) * tb;
+
+			for (f = 0; f < tb; f++)
+				for (k = c0; k < c1; k++)
+					dst[(size_t)(k - c0) * tb + f] =
+						src[f * g->k + k];
+		}
+		wg_output_transform(g, tm - (size_t)c0 * tb, tb,
+				    (size_t)(c1 - c0) * tb, j->i0, j->i1, c0,
+				    c1, j->b, y, scratch);
+	}
 }
 
 static void wg_out_task(void *ctx, int task, int thread)
@@ -689,11 +744,17 @@ static void wg_out_task(void *ctx, int task, int thread)
 
 	if (end > j->nb * g->k)
 		end = j->nb * g->k;
-	while (wg_next_run(&a, end, g->k, &img, &k0, &k1))
-		wg_output_transform(g, j->mm + img * tb, j->nb * tb, j->i0,
-				    j->i1, k0, k1, j->b,
-				    j->y + (size_t)(j->b0 + img) * khw,
-				    j->scratch + (size_t)thread * j->slot);
+	while (wg_next_run(&a, end, g->k, &img, &k0, &k1)) {
+		float *y = j->y + (size_t)(j->b0 + img) * khw;
+		float *scratch = j->scratch + (size_t)thread * j->slot;
+
+		if (j->tmajor)
+			wg_out_tmajor(j, img, k0, k1, y, scratch);
+		else
+			wg_output_transform(g, j->mm + img * tb, j->nb * tb,
+					    (size_t)g->k * j->nb * tb, j->i0,
+					    j->i1, k0, k1, j->b, y, scratch);
+	}
 }
 
 /* Floats of one thread's transform scratch, rounded up to a multiple of
@@ -702,6 +763,9 @@ static void wg_out_task(void *ctx, int task, int thread)
 static size_t wg_slot(const struct wg_geom *g)
 {
 	size_t si = wg_in_scratch(g, g->brows), so = wg_out_scratch(g, g->brows);
+
+	/* and the plane-major copy of a tile-major M (wg_out_tmajor) */
+	so += (size_t)g->n * WG_TM_PLANES * g->brows * g->tw;
 
 	return ((si > so ? si : so) + 15) / 16 * 16;
 }
@@ -734,6 +798,8 @@ static void wg_run(struct workers *wk, const struct wg_geom *g, int batch,
 		for (j.i0 = 0; j.i0 < g->th; j.i0 += g->brows) {
 			j.i1 = j.i0 + g->brows < g->th ? j.i0 + g->brows :
 				g->th;
+			j.tmajor = (long)j.nb * (long)wg_job_tiles(&j) <=
+				   WG_TM_MAX_COLS;
 			ntasks = wg_pieces(wk, j.nb * g->c, &j.step);
 			workers_run(wk, wg_in_task, &j, ntasks);
 			workers_run(wk, wg_gemm_task, &j, g->n);

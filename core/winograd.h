@@ -58,7 +58,7 @@ int winograd_supported(const struct conv_shape *s);
 int winograd_preferred(const struct conv_shape *s, int batch);
 
 /* The output tile size m of the F(m x m, 3x3) the calls below use for s:
- * 4 from 32x32 outputs up, else 2. Information only: the other calls
+ * 4 from 24x24 outputs up, else 2. Information only: the other calls
  * choose the same way by themselves. */
 int winograd_tile(const struct conv_shape *s);
 

@@ -8,15 +8,20 @@ advex writes unquantized (--npy-out):
   the sign of a float32 gradient is not a stable fact);
 - a 10-step targeted iterative attack from the clean image (PGD started at
   x0, i.e. I-FGSM: step -alpha*sign(grad), project onto the eps-ball and
-  [0,1]) equals PyTorch's to 1e-3 L-infinity after every step until the
-  two first differ, and then only in a handful of components.
+  [0,1]): every one of advex's 10 steps equals PyTorch's float64 step
+  taken from advex's previous image, to 1e-3 L-infinity on all but 0.1% of
+  the components, or else only on components whose step flips when the
+  input moves by 1e-6 (float32 noise).
 
-Why not 1e-3 over all 10 steps: after several steps the image sits where
-a ReLU or max-pool of VGG16 is within float32 rounding of its kink (see
-test_parity.py); the two float32 implementations may then decide it
-differently, which moves the gradient locally by ~1e-4 and flips the sign
-of the few small components nearby - each such flip is 2*alpha = 4/255 in
-the image. The test reports the step and the count, and bounds them.
+Why not all components, and why step by step: after several steps the
+image sits where a ReLU or max-pool of VGG16 is within float32 rounding of
+its kink (see test_parity.py); two float32 implementations (or one with
+its products summed in another order) may decide it differently, which
+moves the gradient locally and flips the sign of a few small components
+nearby - each such flip is 2*alpha = 4/255 in the image. From then on two
+whole trajectories walk apart, whatever the implementation (PyTorch float32
+against float64 too), so the whole-trajectory comparison is printed, not
+tested.
 """
 import os
 import sys
@@ -36,6 +41,7 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 EPS = 8.0 / 255
 ALPHA = 2.0 / 255
+NOISE = 1e-6    # input noise equivalent to float32 error in advex's products
 
 
 def grad_at(model, x, cls):
@@ -89,20 +95,47 @@ def main():
            "|grad| < 1e-7: %d)" % (float(diff.max()), int((~sure).sum())))
 
     # -- 10 targeted steps from x0 ---------------------------------------
-    # advex is run for k = 1..10 iterations and compared with PyTorch's
-    # trajectory after every step: up to the first divergence the two must
-    # agree to 1e-3; at it, at most 0.1% of the components may differ; the
-    # final images must agree to 1e-3 on all but 0.1% of the components.
+    # advex is run for k = 1..10 iterations (deterministic: run k repeats
+    # run k-1 and takes one more step). Every step is checked against
+    # PyTorch's float64 step from advex's own previous iterate: the same
+    # gradient sign, projection and clipping must give the same image on
+    # all but 0.1% of the components - or, where more differ, only on
+    # components whose step is not a stable fact in float32 (see unstable()).
+    # Comparing whole trajectories instead would compare chaos: once one
+    # component took the other sign, two runs walk apart (PyTorch float32
+    # against its own float64 does the same), so where they part is
+    # reported, not tested.
+    m64 = T.build_vgg16(head="small", seed=7).eval().double()
+    for p in m64.parameters():
+        p.requires_grad_(False)
+
+    def step_from(x, g):
+        y = x - ALPHA * torch.sign(g)
+        return torch.min(torch.max(y, x0.to(y.dtype) - EPS), x0.to(y.dtype) + EPS).clamp(0, 1)
+
+    def unstable(x, g):
+        """Components whose float64 step changes when x moves by at most
+        NOISE per component (8 draws): advex's products carry ~1e-6
+        relative error (Winograd), as if its input were that far off, so
+        their sign there is float32 noise, not a fact."""
+        gen = torch.Generator().manual_seed(3)
+        u = torch.zeros(g.shape, dtype=torch.bool)
+        for _ in range(8):
+            d = (torch.rand(x.shape, generator=gen, dtype=torch.float64) * 2 - 1) * NOISE
+            gi, _ = grad_at(m64, x.double() + d, target)
+            u |= torch.sign(gi) != torch.sign(g)
+        return u.numpy()
+
     target = int(z.argmin())
-    x = x0.clone()
-    first = None
-    worst = 0.0
+    prev = x0.clone()
+    xt = x0.clone()
+    parted = None
     out = os.path.join(tmp, "pgd.npy")
     for k in range(1, 11):
-        g, _ = grad_at(model, x, target)
-        unsure = (g.abs() < 1e-7).numpy()
-        x = x - ALPHA * torch.sign(g)
-        x = torch.min(torch.max(x, x0 - EPS), x0 + EPS).clamp(0, 1)
+        g, _ = grad_at(m64, prev.double(), target)
+        ref = step_from(prev.double(), g)
+        gt, _ = grad_at(model, xt, target)
+        xt = step_from(xt, gt)
         r = T.run_advex(["attack", "--model", mfile, "--image", png, "--attack", "ifgsm",
                          "--eps", "8/255", "--alpha", "2/255", "--iters", str(k),
                          "--target", str(target), "--loss", "ce", "--no-log",
@@ -110,30 +143,49 @@ def main():
         if r.returncode != 0:
             tap.ok(False, "advex attack --iters %d failed: %s" % (k, r.stderr.strip()))
             tap.done()
-        diff = np.abs(T.read_npy(out) - x.numpy())
-        if first is None:
-            if diff.max() <= 1e-3:
-                worst = max(worst, float(diff.max()))
-            else:
-                first = k
-                off = diff > 1e-3
-                tap.ok(off.mean() <= 1e-3,
-                       "first divergence at step %d: %d of %d components (<= 0.1%%) took the "
-                       "other sign (|grad| there %s of max %.3g; %d components below 1e-7)"
-                       % (k, int(off.sum()), off.size,
-                          ", ".join("%.2g" % v for v in np.abs(g.numpy()[off])[:8]),
-                          float(g.abs().max()), int(unsure.sum())))
-    _, zt = grad_at(model, x, target)
-    if first is None:
-        tap.ok(True, "no divergence in 10 steps")
-    tap.ok(worst <= 1e-3, "10-step targeted attack from x0 (toward class %d, PyTorch's final "
-           "p(target) %.3g): advex equals PyTorch to %.2e L-inf at every step up to %s"
-           % (target, float(F.softmax(zt, 1)[0, target]), worst,
-              "the end" if first is None else "step %d" % (first - 1)))
-    frac = float((diff > 1e-3).mean())
-    tap.ok(frac <= 1e-3 and float(diff.max()) <= 2 * EPS + 1e-6,
-           "after 10 steps: %d of %d components differ by more than 1e-3 (%.3f%% <= 0.1%%), "
-           "the rest agree" % (int((diff > 1e-3).sum()), diff.size, 100 * frac))
+        got = torch.from_numpy(T.read_npy(out))
+        off = ((got.double() - ref).abs() > 1e-3).numpy()
+        moved = float(((got - prev).abs() > 1e-3).float().mean())
+        why = ""
+        ok = off.mean() <= 1e-3
+        if k == 1 or not ok:
+            u = unstable(prev, g)
+            if k == 1:
+                # The excuse must not cover a real error: flip the step of
+                # a 4x4 patch of every channel where the gradient is
+                # large, and it must not count as noise.
+                big = np.abs(g.numpy()) >= 0.1 * float(g.abs().max())
+                patch = np.zeros_like(big)
+                patch[..., 40:44, 40:44] = True
+                bad = big & patch
+                tap.ok(bad.any() and not (bad & ~u).sum() == 0,
+                       "control: %d flipped large-gradient components are not excused "
+                       "as float32 noise (%d of %d components unstable at step 1)"
+                       % (int(bad.sum()), int(u.sum()), u.size))
+            if not ok:
+                ok = not (off & ~u).any()
+                why = "; all %d within the %d components whose float64 step flips under " \
+                      "+-%g input noise" % (int(off.sum()), int(u.sum()), NOISE) if ok else \
+                      "; %d of them outside the %d components unstable under +-%g input " \
+                      "noise" % (int((off & ~u).sum()), int(u.sum()), NOISE)
+        tap.ok(ok and moved >= 0.5,
+               "step %d: advex's image equals PyTorch's float64 step from advex's previous "
+               "one (%d of %d components differ by > 1e-3%s%s; %.0f%% of the components "
+               "moved)"
+               % (k, int(off.sum()), off.size,
+                  (", |grad| there " + ", ".join(
+                      "%.2g" % v for v in np.abs(g.numpy()[off])[:4]) +
+                   " of max %.3g" % float(g.abs().max())) if off.any() else "",
+                  why, 100 * moved))
+        if parted is None and float((got - xt).abs().max()) > 1e-3:
+            parted = k
+        prev = got
+    _, zt = grad_at(model, xt, target)
+    print("# whole trajectories (advex vs PyTorch float32 from x0, toward class %d; "
+          "PyTorch's final p(target) %.3g): %s"
+          % (target, float(F.softmax(zt, 1)[0, target]),
+             "identical over 10 steps" if parted is None else
+             "first apart at step %d" % parted))
     tap.done()
 
 

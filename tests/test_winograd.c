@@ -432,11 +432,12 @@ static void test_choices(struct tap *t)
 	struct conv_shape c = shape3(256, 24, 24, 256, 1, 1);
 	struct conv_shape d = shape3(512, 12, 12, 512, 1, 1);
 	struct conv_shape e = shape3(512, 6, 6, 512, 1, 1);
+	struct conv_shape f = shape3(256, 20, 20, 256, 1, 1);
 
-	tap_ok(t, winograd_tile(&b) == 4 && winograd_tile(&c) == 2 &&
-	       winograd_tile(&d) == 2 && winograd_tile(&e) == 2 &&
-	       winograd_tile(&a) == 4,
-	       "tile size: 4 from 32x32 outputs, else 2");
+	tap_ok(t, winograd_tile(&b) == 4 && winograd_tile(&c) == 4 &&
+	       winograd_tile(&f) == 2 && winograd_tile(&d) == 2 &&
+	       winograd_tile(&e) == 2 && winograd_tile(&a) == 4,
+	       "tile size: 4 from 24x24 outputs, else 2");
 	tap_ok(t, !winograd_preferred(&a, 1) && winograd_preferred(&b, 1) &&
 	       winograd_preferred(&c, 1) && winograd_preferred(&d, 1) &&
 	       !winograd_preferred(&e, 1),
@@ -447,10 +448,10 @@ static void test_choices(struct tap *t)
 	       winograd_block_images(&e, 1) == 1 &&
 	       winograd_block_images(&e, 32) == 16 &&
 	       winograd_block_images(&d, 16) == 4 &&
-	       winograd_block_images(&c, 16) == 1 &&
+	       winograd_block_images(&c, 16) == 4 &&
 	       winograd_block_images(&b, 16) == 1,
 	       "batches: 6x6 preferred from batch 2; images per block: 16 at "
-	       "6x6, 4 at 12x12, 1 from 24x24");
+	       "6x6, 4 at 12x12 and 24x24 (36 tiles each), 1 at 96x96");
 }
 
 static void test_unsupported(struct tap *t)
