@@ -9,6 +9,13 @@
  * A 1x1 stride-1 unpadded kernel needs no unrolling: the image (C, H*W) is
  * already the patch matrix, so those calls use x / dx directly.
  *
+ * Thin outputs with large weights (as VGG's 512-channel 6x6 layers) run
+ * the two products transposed instead:  y^T(OH*OW, K) = col^T * w^T  and
+ * col^T(OH*OW, C*KH*KW) = dy^T * w. OpenBLAS (0.3.21, Haswell kernels)
+ * does those faster when OH*OW is small and w has to come from memory;
+ * see CONV_THIN_PIXELS for the figures. y^T is turned back into y in the
+ * workspace behind col, and col2im reads col^T where it lies.
+ *
  * On a thread pool, im2col runs by rows of col, col2im by input channels
  * (each channel's rows add into its own plane only), and the products are
  * cut by blas_sgemm_par into pieces that do not depend on the number of
@@ -21,6 +28,19 @@
 
 #include "blas.h"
 #include "workers.h"
+
+/* The products run transposed (see above) for outputs of at most
+ * CONV_THIN_PIXELS pixels and weights of at least CONV_THIN_WEIGHTS floats.
+ * Forward + backward to the input on a pool of 2 (2-core EPYC, OpenBLAS
+ * Haswell kernels), transposed against plain, each layer's weights cold:
+ * 3x3 c512 k512 at 3x3..6x6 outputs -9..-15%, 7x7 and 8x8 -1..-4%, 9x9
+ * +1..+3%; wider outputs (12x12 to 24x24, c64..c512) 0..+25%, mostly in
+ * col2im's strided reads of col^T. At 6x6: c256 -14%, c128 k256 -9%,
+ * c128 -3%; but c128 at 4x4 and 7x7, and c64, +3..+16%: weights that
+ * stay in cache gain nothing, and the transposes back cost. In VGG16 at
+ * 96x96 that is the three 6x6 layers, -13% forward, -15% backward. */
+#define CONV_THIN_PIXELS 64
+#define CONV_THIN_WEIGHTS (1L << 18)	/* 1 MiB */
 
 int conv_shape_init(struct conv_shape *s)
 {
@@ -36,6 +56,8 @@ int conv_shape_init(struct conv_shape *s)
 		return -1;
 	s->oh = (int)(oh / s->sh + 1);
 	s->ow = (int)(ow / s->sw + 1);
+	s->transposed = (long)s->oh * s->ow <= CONV_THIN_PIXELS &&
+			(long)s->k * s->c * s->kh * s->kw >= CONV_THIN_WEIGHTS;
 	return 0;
 }
 
@@ -47,9 +69,16 @@ static int conv_is_1x1(const struct conv_shape *s)
 
 size_t conv_col_size(const struct conv_shape *s)
 {
-	if (conv_is_1x1(s))
-		return 0;
-	return (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
+	size_t ohow = (size_t)s->oh * s->ow;
+	size_t ckk = (size_t)s->c * s->kh * s->kw;
+	size_t patches = conv_is_1x1(s) ? 0 : ckk * ohow, fwd;
+
+	if (!s->transposed)
+		return patches;
+	/* Forward puts y^T behind the patches; backward writes col^T, which
+	 * a 1x1 kernel too needs before it becomes dx. */
+	fwd = patches + (size_t)s->k * ohow;
+	return fwd > ckk * ohow ? fwd : ckk * ohow;
 }
 
 /* Output indices o in [*lo, *hi) whose input index o*stride - pad + tap lies
@@ -124,25 +153,27 @@ static void conv_im2col_tap(const struct conv_shape *s, const struct conv_tap *t
 }
 
 /* The reverse of conv_im2col_tap: add row (OH*OW) onto channel dxc (H,W),
- * dropping the entries that came from padding. */
+ * dropping the entries that came from padding. The row's elements lie
+ * `pitch` floats apart: 1 in col, C*KH*KW in col^T. */
 static void conv_col2im_tap(const struct conv_shape *s, const struct conv_tap *t,
-			    const float *restrict row, float *restrict dxc)
+			    const float *restrict row, size_t pitch,
+			    float *restrict dxc)
 {
 	int n = t->x_hi - t->x_lo, oy, i;
 
 	if (n <= 0)
 		return;
 	for (oy = t->y_lo; oy < t->y_hi; oy++) {
-		const float *src = row + (size_t)oy * s->ow + t->x_lo;
+		const float *src = row + ((size_t)oy * s->ow + t->x_lo) * pitch;
 		float *d = dxc + (size_t)(oy * s->sh - s->ph + t->ki) * s->w +
 			(t->x_lo * s->sw - s->pw + t->kj);
 
-		if (s->sw == 1) {
+		if (s->sw == 1 && pitch == 1) {
 			for (i = 0; i < n; i++)
 				d[i] += src[i];
 		} else {
 			for (i = 0; i < n; i++)
-				d[(size_t)i * s->sw] += src[i];
+				d[(size_t)i * s->sw] += src[(size_t)i * pitch];
 		}
 	}
 }
@@ -153,10 +184,11 @@ static void conv_col2im_tap(const struct conv_shape *s, const struct conv_tap *t
 
 struct conv_job {
 	const struct conv_shape *s;
-	const float *src;	/* x for im2col, col for col2im */
-	float *dst;		/* col for im2col, dx for col2im */
-	int step;		/* rows of col, or channels, per task */
-	int count;		/* rows of col, or channels, in all */
+	const float *src;	/* x for im2col, col for col2im, y^T */
+	float *dst;		/* col for im2col, dx for col2im, y */
+	const float *bias;	/* for y^T -> y, or NULL */
+	int step;		/* rows of col, channels or rows of y per task */
+	int count;		/* rows of col, channels or rows of y in all */
 };
 
 /* Tasks of `step` items out of count, about CONV_PIECES_PER_THREAD per
@@ -202,14 +234,17 @@ static void conv_im2col(struct workers *wk, const struct conv_shape *s,
 		    conv_split(wk, &j, s->c * s->kh * s->kw));
 }
 
-/* Channels [task*step, ...) of dx from their rows of col. Channel
- * outermost: the taps of one channel all add into the same H*W plane,
- * which then stays in cache. */
+/* Channels [task*step, ...) of dx from their rows of col (or columns of
+ * col^T when s->transposed). Channel outermost: the taps of one channel
+ * all add into the same H*W plane, which then stays in cache. */
 static void conv_col2im_piece(void *ctx, int task, int thread)
 {
 	const struct conv_job *j = ctx;
 	const struct conv_shape *s = j->s;
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	size_t ckk = (size_t)s->c * s->kh * s->kw;
+	size_t row_pitch = s->transposed ? 1 : ohow;
+	size_t pitch = s->transposed ? ckk : 1;
 	int c = task * j->step, end = c + j->step, ki, kj;
 	struct conv_tap t;
 
@@ -223,18 +258,49 @@ static void conv_col2im_piece(void *ctx, int task, int thread)
 				conv_tap_init(s, ki, kj, &t);
 				conv_col2im_tap(s, &t,
 						j->src + (((size_t)c * s->kh + ki) *
-							  s->kw + kj) * ohow,
-						j->dst + (size_t)c * hw);
+							  s->kw + kj) * row_pitch,
+						pitch, j->dst + (size_t)c * hw);
 			}
 }
 
-/* col (C*KH*KW, OH*OW) -> dx (C,H,W), overwritten. */
+/* col (C*KH*KW, OH*OW), or col^T (OH*OW, C*KH*KW) when s->transposed,
+ * -> dx (C,H,W), overwritten. */
 static void conv_col2im(struct workers *wk, const struct conv_shape *s,
 			const float *col, float *dx)
 {
 	struct conv_job j = { .s = s, .src = col, .dst = dx };
 
 	workers_run(wk, conv_col2im_piece, &j, conv_split(wk, &j, s->c));
+}
+
+/* Rows [task*step, ...) of y from the columns of y^T, plus the bias. */
+static void conv_untranspose_piece(void *ctx, int task, int thread)
+{
+	const struct conv_job *j = ctx;
+	const struct conv_shape *s = j->s;
+	size_t ohow = (size_t)s->oh * s->ow, p;
+	int k = task * j->step, end = k + j->step;
+
+	(void)thread;
+	if (end > j->count)
+		end = j->count;
+	for (; k < end; k++) {
+		const float *src = j->src + k;
+		float *yk = j->dst + (size_t)k * ohow;
+		float bk = j->bias ? j->bias[k] : 0.0f;
+
+		for (p = 0; p < ohow; p++)
+			yk[p] = src[p * s->k] + bk;
+	}
+}
+
+/* y^T (OH*OW, K) -> y (K, OH*OW), overwritten, + b (K) when not NULL. */
+static void conv_untranspose(struct workers *wk, const struct conv_shape *s,
+			     const float *yt, const float *b, float *y)
+{
+	struct conv_job j = { .s = s, .src = yt, .dst = y, .bias = b };
+
+	workers_run(wk, conv_untranspose_piece, &j, conv_split(wk, &j, s->k));
 }
 
 /* x (C,H,W), w (K,C,KH,KW), b (K) or NULL, y (K,OH,OW),
@@ -249,6 +315,15 @@ void conv_forward(struct workers *wk, const struct conv_shape *s,
 	if (!conv_is_1x1(s)) {
 		conv_im2col(wk, s, x, col);
 		patches = col;
+	}
+	if (s->transposed) {
+		/* y^T(OH*OW, K) = patches^T * w^T, behind the patches. */
+		float *yt = conv_is_1x1(s) ? col : col + (size_t)ckk * ohow;
+
+		blas_sgemm_par(wk, 1, 1, ohow, s->k, ckk, 1.0f, patches, ohow,
+			       w, ckk, 0.0f, yt, s->k);
+		conv_untranspose(wk, s, yt, b, y);
+		return;
 	}
 	blas_sgemm_par(wk, 0, 0, s->k, ohow, ckk, 1.0f, w, ckk, patches, ohow,
 		       0.0f, y, ohow);
@@ -268,6 +343,14 @@ void conv_backward_input(struct workers *wk, const struct conv_shape *s,
 {
 	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow;
 
+	if (s->transposed) {
+		/* col^T(OH*OW, C*KH*KW) = dy^T * w; col2im reads it as it is
+		 * (for a 1x1 kernel that is just the transpose into dx). */
+		blas_sgemm_par(wk, 1, 0, ohow, ckk, s->k, 1.0f, dy, ohow, w,
+			       ckk, 0.0f, col, ckk);
+		conv_col2im(wk, s, col, dx);
+		return;
+	}
 	if (conv_is_1x1(s)) {
 		/* The patch matrix is dx itself: write it directly. */
 		blas_sgemm_par(wk, 1, 0, ckk, ohow, s->k, 1.0f, w, ckk, dy,

@@ -26,13 +26,20 @@ struct conv_shape {
 	int sh, sw;	/* stride */
 	int ph, pw;	/* zero padding on each side */
 	int oh, ow;	/* output size, filled by conv_shape_init */
+	int transposed;	/* run the products transposed (see conv.c): set
+			 * by conv_shape_init where that is faster (thin
+			 * outputs, large weights); either value gives the
+			 * same result up to rounding, and a caller may
+			 * change it before sizing col (tests do) */
 };
 
-/* Compute oh/ow from the other fields. Returns 0, or -1 when a field is
- * non-positive (padding may be 0) or the output would be empty. */
+/* Compute oh/ow from the other fields and choose `transposed`. Returns 0,
+ * or -1 when a field is non-positive (padding may be 0) or the output would
+ * be empty. */
 int conv_shape_init(struct conv_shape *s);
 
-/* Floats of workspace the calls below need in `col` (0 when none). */
+/* Floats of workspace the calls below need in `col` (0 when none); it
+ * depends on `transposed`. */
 size_t conv_col_size(const struct conv_shape *s);
 
 /* y = conv(x, w) + b; b may be NULL. y is overwritten. */

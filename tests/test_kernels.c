@@ -7,6 +7,9 @@
  *             the reference, and its central differences in double
  *             precision are compared with the kernel's analytic gradient
  *             (dy = r), as the relative L2 error of the whole vector.
+ * Every conv shape runs in both orientations of its products (conv.h
+ * `transposed`), and thin outputs with many channels, too big for central
+ * differences, against a direct double reference of y and dx.
  * Buffers a kernel must overwrite are pre-filled with NaN, and gradients it
  * must accumulate into are pre-filled with random values, so a kernel that
  * skips an element or overwrites an accumulator fails.
@@ -280,8 +283,9 @@ static void check_checker(struct tap *t, const float *g, const double *num,
 	free(bad);
 }
 
-static void test_conv(struct tap *t, struct rng *rng, const char *label,
-		      struct conv_shape s, int with_bias, int meta)
+/* One orientation of one shape (s initialized). */
+static void test_conv_one(struct tap *t, struct rng *rng, const char *label,
+			  struct conv_shape s, int with_bias, int meta)
 {
 	size_t nx, nw, ny, ncol;
 	float *x, *w, *b, *r, *y, *dx, *dw, *db, *dw0, *db0, *col;
@@ -289,10 +293,6 @@ static void test_conv(struct tap *t, struct rng *rng, const char *label,
 	struct conv_ctx ctx;
 	size_t i;
 
-	if (conv_shape_init(&s) != 0) {
-		tap_ok(t, 0, "%s: conv_shape_init", label);
-		return;
-	}
 	nx = (size_t)s.c * s.h * s.w;
 	nw = (size_t)s.k * s.c * s.kh * s.kw;
 	ny = (size_t)s.k * s.oh * s.ow;
@@ -368,6 +368,106 @@ static void test_conv(struct tap *t, struct rng *rng, const char *label,
 	free(xd); free(wd); free(bd); free(rd); free(yd); free(num);
 }
 
+/* Both orientations of the products (conv.h `transposed`), whichever
+ * conv_shape_init picks for the shape. */
+static void test_conv(struct tap *t, struct rng *rng, const char *label,
+		      struct conv_shape s, int with_bias, int meta)
+{
+	char name[120];
+	int tr;
+
+	if (conv_shape_init(&s) != 0) {
+		tap_ok(t, 0, "%s: conv_shape_init", label);
+		return;
+	}
+	for (tr = 0; tr < 2; tr++) {
+		s.transposed = tr;
+		snprintf(name, sizeof name, "%s%s", label,
+			 tr ? ", transposed" : "");
+		test_conv_one(t, rng, name, s, with_bias, meta && !tr);
+	}
+}
+
+/* dx = the adjoint of ref_conv applied to dy: what conv_backward_input
+ * computes, directly in double. */
+static void ref_conv_backward_input(const struct conv_shape *s,
+				    const double *dy, const double *w,
+				    double *dx)
+{
+	int k, oy, ox, c, i, j;
+
+	memset(dx, 0, (size_t)s->c * s->h * s->w * sizeof *dx);
+	for (k = 0; k < s->k; k++)
+		for (oy = 0; oy < s->oh; oy++)
+			for (ox = 0; ox < s->ow; ox++) {
+				double g = dy[(k * s->oh + oy) * s->ow + ox];
+
+				for (c = 0; c < s->c; c++)
+					for (i = 0; i < s->kh; i++)
+						for (j = 0; j < s->kw; j++) {
+							int iy = oy * s->sh - s->ph + i;
+							int ix = ox * s->sw - s->pw + j;
+
+							if (iy < 0 || iy >= s->h ||
+							    ix < 0 || ix >= s->w)
+								continue;
+							dx[(c * s->h + iy) * s->w + ix] +=
+								g * w[((k * s->c + c) *
+								       s->kh + i) * s->kw + j];
+						}
+			}
+}
+
+/* Thin outputs with many channels, the shape the transposed products are
+ * for (too big for central differences): y and dx in both orientations
+ * against the double reference, each product cut into several pieces. */
+static void test_conv_thin(struct tap *t, struct rng *rng, const char *label,
+			   struct conv_shape s)
+{
+	size_t nx, nw, ny, ncol;
+	float *x, *w, *b, *r, *y, *dx, *col;
+	double *xd, *wd, *bd, *rd, *yd, *dxd, e_y, e_dx;
+	int tr, picked;
+
+	conv_shape_init(&s);
+	picked = s.transposed;
+	nx = (size_t)s.c * s.h * s.w;
+	nw = (size_t)s.k * s.c * s.kh * s.kw;
+	ny = (size_t)s.k * s.oh * s.ow;
+	x = falloc(nx); w = falloc(nw); b = falloc((size_t)s.k);
+	r = falloc(ny); y = falloc(ny); dx = falloc(nx);
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, w, nw, 0.5f);
+	fill_uniform(rng, b, (size_t)s.k, 0.5f);
+	fill_uniform(rng, r, ny, 1.0f);
+	xd = to_double(x, nx); wd = to_double(w, nw);
+	bd = to_double(b, (size_t)s.k); rd = to_double(r, ny);
+	yd = dalloc(ny); dxd = dalloc(nx);
+	ref_conv(&s, xd, wd, bd, yd);
+	ref_conv_backward_input(&s, rd, wd, dxd);
+	tap_ok(t, picked, "%s: conv_shape_init picks the transposed products",
+	       label);
+	for (tr = 0; tr < 2; tr++) {
+		s.transposed = tr;
+		ncol = conv_col_size(&s);
+		col = falloc(ncol);
+		fill_nan(col, ncol);
+		fill_nan(y, ny);
+		conv_forward(NULL, &s, x, w, b, y, col);
+		fill_nan(col, ncol);
+		fill_nan(dx, nx);
+		conv_backward_input(NULL, &s, r, w, dx, col);
+		e_y = fwd_err(y, yd, ny);
+		e_dx = fwd_err(dx, dxd, nx);
+		tap_ok(t, e_y < FWD_TOL && e_dx < FWD_TOL,
+		       "%s%s: y and dx vs double err %.1e, %.1e < %.0e", label,
+		       tr ? ", transposed" : "", e_y, e_dx, FWD_TOL);
+		free(col);
+	}
+	free(x); free(w); free(b); free(r); free(y); free(dx);
+	free(xd); free(wd); free(bd); free(rd); free(yd); free(dxd);
+}
+
 static struct conv_shape conv_sh(int c, int h, int w, int k, int kh, int kw,
 				 int sh, int sw, int ph, int pw)
 {
@@ -382,18 +482,31 @@ static void test_conv_shapes(struct tap *t)
 	int ok;
 
 	ok = conv_shape_init(&s) == 0 && s.oh == 96 && s.ow == 96 &&
-	     conv_col_size(&s) == (size_t)64 * 9 * 96 * 96;
-	tap_ok(t, ok, "conv shape 3x3/1 p1 96x96 -> 96x96, col 64*9*96*96");
+	     !s.transposed && conv_col_size(&s) == (size_t)64 * 9 * 96 * 96;
+	tap_ok(t, ok, "conv shape 3x3/1 p1 96x96 -> 96x96, products not "
+	       "transposed, col 64*9*96*96");
 	s = conv_sh(3, 9, 7, 3, 5, 3, 2, 2, 2, 1);
 	ok = conv_shape_init(&s) == 0 && s.oh == 5 && s.ow == 4;
 	tap_ok(t, ok, "conv shape 5x3/2 p(2,1) 9x7 -> 5x4");
-	s = conv_sh(5, 6, 5, 3, 1, 1, 1, 1, 0, 0);
-	ok = conv_shape_init(&s) == 0 && conv_col_size(&s) == 0;
-	tap_ok(t, ok, "conv shape 1x1/1 p0: no workspace");
+	s = conv_sh(512, 6, 6, 512, 3, 3, 1, 1, 1, 1);
+	ok = conv_shape_init(&s) == 0 && s.transposed &&
+	     conv_col_size(&s) == (size_t)512 * 9 * 36 + 512 * 36;
+	tap_ok(t, ok, "conv shape 3x3/1 p1 c512 k512 6x6: products transposed, "
+	       "col holds the patches and y^T");
+	s = conv_sh(5, 24, 24, 3, 1, 1, 1, 1, 0, 0);
+	ok = conv_shape_init(&s) == 0 && !s.transposed &&
+	     conv_col_size(&s) == 0;
+	tap_ok(t, ok, "conv shape 1x1/1 p0 24x24: no workspace");
+	s.transposed = 1;
+	tap_ok(t, conv_col_size(&s) == (size_t)5 * 24 * 24,
+	       "conv shape 1x1/1 p0 c5 k3 24x24 transposed: col^T (5, 24*24)");
 	s = conv_sh(5, 6, 5, 3, 1, 1, 2, 2, 0, 0);
 	ok = conv_shape_init(&s) == 0 && s.oh == 3 && s.ow == 3 &&
-	     conv_col_size(&s) == (size_t)5 * 9;
-	tap_ok(t, ok, "conv shape 1x1/2 6x5 -> 3x3, needs im2col");
+	     !s.transposed && conv_col_size(&s) == (size_t)5 * 9;
+	s.transposed = 1;
+	ok = ok && conv_col_size(&s) == (size_t)5 * 9 + 3 * 9;
+	tap_ok(t, ok, "conv shape 1x1/2 6x5 -> 3x3, needs im2col (and y^T "
+	       "when transposed)");
 	s = conv_sh(1, 2, 2, 1, 3, 3, 1, 1, 0, 0);
 	tap_ok(t, conv_shape_init(&s) == -1, "conv shape: kernel > input -> -1");
 	s = conv_sh(1, 4, 4, 1, 0, 3, 1, 1, 0, 0);
@@ -431,6 +544,12 @@ static void test_convs(struct tap *t, struct rng *rng)
 		  conv_sh(8, 10, 10, 8, 3, 3, 1, 1, 1, 1), 0, 0);
 	test_conv(t, rng, "conv 7x7/2 p3 c3 k4 11x13",
 		  conv_sh(3, 11, 13, 4, 7, 7, 2, 2, 3, 3), 1, 0);
+	/* As VGG's last block, with channel counts that leave ragged
+	 * pieces; and a strided one. */
+	test_conv_thin(t, rng, "conv 3x3/1 p1 c130 k240 6x6",
+		       conv_sh(130, 6, 6, 240, 3, 3, 1, 1, 1, 1));
+	test_conv_thin(t, rng, "conv 3x3/2 p1 c150 k200 11x13 -> 6x7",
+		       conv_sh(150, 11, 13, 200, 3, 3, 2, 2, 1, 1));
 }
 
 /* ---- pooling ------------------------------------------------------------ */
@@ -1052,15 +1171,14 @@ static int same_bits(const float *a, const float *b, size_t n)
 
 /* conv forward, backward to the input and to the parameters on pools of 2
  * and 3 threads against no pool on one OpenBLAS thread. */
-static void test_conv_threads(struct tap *t, struct rng *rng,
-			      struct workers *const *pools, const char *label,
-			      struct conv_shape s)
+static void test_conv_threads_one(struct tap *t, struct rng *rng,
+				  struct workers *const *pools,
+				  const char *label, struct conv_shape s)
 {
 	size_t nx, nw, ny, ncol;
 	float *x, *w, *b, *r, *col, *y0, *dx0, *dw0, *db0, *y, *dx, *dw, *db;
 	int threads = blas_get_threads(), p, ok = 1;
 
-	conv_shape_init(&s);
 	nx = (size_t)s.c * s.h * s.w;
 	nw = (size_t)s.k * s.c * s.kh * s.kw;
 	ny = (size_t)s.k * s.oh * s.ow;
@@ -1099,6 +1217,23 @@ static void test_conv_threads(struct tap *t, struct rng *rng,
 	       "OpenBLAS threads restored", label);
 	free(x); free(w); free(b); free(r); free(col); free(y0); free(dx0);
 	free(dw0); free(db0); free(y); free(dx); free(dw); free(db);
+}
+
+/* Both orientations of the products (conv.h `transposed`). */
+static void test_conv_threads(struct tap *t, struct rng *rng,
+			      struct workers *const *pools, const char *label,
+			      struct conv_shape s)
+{
+	char name[120];
+	int tr;
+
+	conv_shape_init(&s);
+	for (tr = 0; tr < 2; tr++) {
+		s.transposed = tr;
+		snprintf(name, sizeof name, "%s%s", label,
+			 tr ? ", transposed" : "");
+		test_conv_threads_one(t, rng, pools, name, s);
+	}
 }
 
 /* dense at sizes that the pool cuts into several pieces: against the
@@ -1181,9 +1316,12 @@ static void test_threads(struct tap *t, struct rng *rng)
 	 * col2im channels. */
 	test_conv_threads(t, rng, pools, "conv 3x3/1 p1 c3 k64 32x32",
 			  conv_sh(3, 32, 32, 64, 3, 3, 1, 1, 1, 1));
-	/* Along the rows (K > OH*OW), as VGG's 6x6 layers. */
+	/* Along the rows (K > OH*OW), as VGG's 6x6 layers; transposed,
+	 * along the columns of y^T and col^T. */
 	test_conv_threads(t, rng, pools, "conv 3x3/1 p1 c40 k96 6x6",
 			  conv_sh(40, 6, 6, 96, 3, 3, 1, 1, 1, 1));
+	test_conv_threads(t, rng, pools, "conv 3x3/1 p1 c130 k240 6x6",
+			  conv_sh(130, 6, 6, 240, 3, 3, 1, 1, 1, 1));
 	test_conv_threads(t, rng, pools, "conv 5x3/2 p(2,1) c7 k33 23x19",
 			  conv_sh(7, 23, 19, 33, 5, 3, 2, 2, 2, 1));
 	test_conv_threads(t, rng, pools, "conv 1x1/1 p0 c48 k80 10x9",
