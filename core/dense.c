@@ -28,7 +28,87 @@ struct dense_job {
 	int in, out;
 	const float *x, *w, *b;
 	float *y;
+	float *part;		/* sparse backward: DENSE_SPARSE_PIECES rows of in */
 };
+
+/* Sparse backward at batch 1 (dense_backward_input): dy behind a ReLU is
+ * zero for half of the units or more, and a zero's row of w adds nothing,
+ * so reading it is wasted - the product is memory-bound, its time falls
+ * with the rows skipped. The rows are cut into a fixed number of pieces,
+ * each summing its non-zero rows into its own partial dx (streaming whole
+ * rows: reading strips of rows instead, as the matrix-vector product
+ * does, measured slower than not skipping at all), then the partials are
+ * added in a fixed order. Fixed pieces: the same rounding on any pool.
+ * Used while at most 3/4 of dy is non-zero; a NaN counts as non-zero
+ * and still spreads (an inf weight in a skipped row no longer turns a 0
+ * into NaN, as BLAS would). Measured on VGG16's 4096-wide layers with
+ * random weights (half the units zero): 1.85 -> 1.5 ms. */
+#define DENSE_SPARSE_PIECES 8
+#define DENSE_SPARSE_MIN_OUT 256
+#define DENSE_SUM_PIECES 8
+
+size_t dense_work_size(int in)
+{
+	return (size_t)DENSE_SPARSE_PIECES * (in > 0 ? (size_t)in : 0);
+}
+
+static void dense_sparse_piece(void *ctx, int task, int thread)
+{
+	const struct dense_job *j = ctx;
+	int rows = (j->out + DENSE_SPARSE_PIECES - 1) / DENSE_SPARSE_PIECES;
+	int o0 = task * rows, o1 = o0 + rows < j->out ? o0 + rows : j->out;
+	int in = j->in, o, i;
+	float *restrict p = j->part + (size_t)task * in;
+
+	(void)thread;
+	for (i = 0; i < in; i++)
+		p[i] = 0.0f;
+	for (o = o0; o < o1; o++) {
+		const float *restrict wr = j->w + (size_t)o * in;
+		float g = j->x[o];
+
+		if (g == 0.0f)
+			continue;
+		for (i = 0; i < in; i++)
+			p[i] += g * wr[i];
+	}
+}
+
+static void dense_sparse_sum(void *ctx, int task, int thread)
+{
+	const struct dense_job *j = ctx;
+	int cols = (j->in + DENSE_SUM_PIECES - 1) / DENSE_SUM_PIECES;
+	int i0 = task * cols, i1 = i0 + cols < j->in ? i0 + cols : j->in;
+	int i, k;
+
+	(void)thread;
+	for (i = i0; i < i1; i++) {
+		float s = 0.0f;
+
+		for (k = 0; k < DENSE_SPARSE_PIECES; k++)
+			s += j->part[(size_t)k * j->in + i];
+		j->y[i] = s;
+	}
+}
+
+/* Batch 1 with a mostly-zero dy: see DENSE_SPARSE_PIECES. 0 when dy is
+ * too dense for it to pay. */
+static int dense_backward_sparse(struct workers *wk, struct dense_job *j)
+{
+	int o, nz = 0, saved;
+
+	if (!j->part || j->out < DENSE_SPARSE_MIN_OUT)
+		return 0;
+	for (o = 0; o < j->out; o++)
+		nz += j->x[o] != 0.0f;
+	if (nz * 4 > j->out * 3)
+		return 0;
+	saved = blas_serial_begin(wk);
+	workers_run(wk, dense_sparse_piece, j, DENSE_SPARSE_PIECES);
+	workers_run(wk, dense_sparse_sum, j, DENSE_SUM_PIECES);
+	blas_serial_end(saved);
+	return 1;
+}
 
 /* Forward piece: y[o0 .. o0+len) = w[o0 .. o0+len) x + b */
 static void dense_fwd_piece(void *ctx, int task, int thread)
@@ -73,7 +153,7 @@ static void dense_run(struct workers *wk, workers_fn *fn,
 void dense_forward(struct workers *wk, int n, int in, int out,
 		   const float *x, const float *w, const float *b, float *y)
 {
-	struct dense_job j = { in, out, x, w, b, y };
+	struct dense_job j = { in, out, x, w, b, y, NULL };
 	int i, o;
 
 	if (n == 1) {
@@ -93,10 +173,13 @@ void dense_forward(struct workers *wk, int n, int in, int out,
 
 /* dy (N,OUT), w (OUT,IN), dx (N,IN) */
 void dense_backward_input(struct workers *wk, int n, int in, int out,
-			  const float *dy, const float *w, float *dx)
+			  const float *dy, const float *w, float *dx,
+			  float *work)
 {
-	struct dense_job j = { in, out, dy, w, NULL, dx };
+	struct dense_job j = { in, out, dy, w, NULL, dx, work };
 
+	if (n == 1 && dense_backward_sparse(wk, &j))
+		return;
 	if (n == 1) {
 		dense_run(wk, dense_bwd_piece, &j, in, DENSE_BWD_COLS);
 		return;

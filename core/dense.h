@@ -10,14 +10,21 @@
 #ifndef ADVEX_DENSE_H
 #define ADVEX_DENSE_H
 
+#include <stddef.h>
+
 struct workers;
 
 /* y = x w^T + b (b may be NULL); y overwritten. */
 void dense_forward(struct workers *wk, int n, int in, int out,
 		   const float *x, const float *w, const float *b, float *y);
-/* dx = dy w; dx overwritten. */
+/* Floats of workspace dense_backward_input can use (at batch 1). */
+size_t dense_work_size(int in);
+/* dx = dy w; dx overwritten. work: dense_work_size(in) floats, or NULL.
+ * At batch 1, with work, a dy that is mostly zeros (behind a ReLU) skips
+ * the rows of w it would multiply by 0. */
 void dense_backward_input(struct workers *wk, int n, int in, int out,
-			  const float *dy, const float *w, float *dx);
+			  const float *dy, const float *w, float *dx,
+			  float *work);
 /* dw += dy^T x; db += sum over the batch of dy (db may be NULL). */
 void dense_backward_params(struct workers *wk, int n, int in, int out,
 			   const float *x, const float *dy, float *dw,

@@ -656,6 +656,9 @@ static int alloc_buffers(struct net *n, int want_grads, char *err)
 			max_act = layer_out_size(l);
 		if (l->op == NET_CONV && conv_col_size(&l->conv) > col)
 			col = conv_col_size(&l->conv);
+		/* the dense layers' sparse backward borrows it too */
+		if (l->op == NET_DENSE && dense_work_size(l->in_c) > col)
+			col = dense_work_size(l->in_c);
 		if (l->op == NET_DROPOUT && want_grads) {
 			l->own = malloc(sizeof(float) * out);
 			l->mask = malloc(sizeof(float) * out);
@@ -1002,7 +1005,7 @@ static float *layer_backward(struct net *n, struct layer *l, const float *x,
 					      l->out_c, x, dy, dw, db);
 		if (need_dx)
 			dense_backward_input(n->workers, batch, l->in_c,
-					     l->out_c, dy, w, dx);
+					     l->out_c, dy, w, dx, n->col);
 		return dx;
 	case NET_SOFTMAX:
 		act_softmax_backward(batch, l->out_c, l->out, dy, dx);

@@ -846,6 +846,66 @@ static void test_gap(struct tap *t, struct rng *rng, int c, int hw)
 	free(x); free(dx); free(y); free(r); free(yd); free(gd);
 }
 
+/* Batch-1 backward with a mostly-zero dy (dense.c's sparse path): equal
+ * to the double product, close to the matrix-vector path, the same bits
+ * on pools of 1, 2 and 3 threads; a NaN in dy still spreads; a dense dy
+ * takes the matrix-vector path (bit-equal to passing no workspace). */
+static void test_dense_sparse(struct tap *t, struct rng *rng)
+{
+	const int in = 600, out = 512;
+	size_t nw = (size_t)out * in, i;
+	float *w = falloc(nw), *dy = falloc((size_t)out), *dx = falloc((size_t)in);
+	float *dx0 = falloc((size_t)in), *dxp = falloc((size_t)in);
+	float *work = falloc(dense_work_size(in));
+	double err = 0.0, scale = 0.0, gap = 0.0;
+	int o, j, nz = 0, same = 1, nan_all = 1, p;
+
+	fill_uniform(rng, w, nw, 0.5f);
+	fill_uniform(rng, dy, (size_t)out, 1.0f);
+	for (o = 0; o < out; o++)
+		if (o % 5 < 3)		/* 60% zeros, as behind a ReLU */
+			dy[o] = 0.0f;
+		else
+			nz++;
+	fill_nan(dx, (size_t)in);
+	dense_backward_input(NULL, 1, in, out, dy, w, dx, work);
+	dense_backward_input(NULL, 1, in, out, dy, w, dx0, NULL);
+	for (j = 0; j < in; j++) {
+		double r = 0.0;
+
+		for (o = 0; o < out; o++)
+			r += (double)dy[o] * w[(size_t)o * in + j];
+		err = fmax(err, fabs(dx[j] - r));
+		scale = fmax(scale, fabs(r));
+		gap = fmax(gap, fabs((double)dx[j] - dx0[j]));
+	}
+	tap_ok(t, err <= 1e-5 * scale && gap <= 1e-5 * scale,
+	       "dense backward, %d of %d dy non-zero: max error %.1e vs double, "
+	       "%.1e vs the matrix-vector path (max |dx| %.2f)", nz, out, err,
+	       gap, scale);
+	for (p = 2; p <= 3; p++) {
+		struct workers *wk = workers_new(p);
+
+		fill_nan(dxp, (size_t)in);
+		dense_backward_input(wk, 1, in, out, dy, w, dxp, work);
+		same &= memcmp(dxp, dx, (size_t)in * sizeof *dx) == 0;
+		workers_free(wk);
+	}
+	tap_ok(t, same, "dense sparse backward: the same bits on 1, 2 and 3 threads");
+	dy[7 * 5 + 4] = NAN;
+	dense_backward_input(NULL, 1, in, out, dy, w, dx, work);
+	for (j = 0; j < in; j++)
+		nan_all &= isnan(dx[j]);
+	tap_ok(t, nan_all, "dense sparse backward: a NaN in dy reaches every dx");
+	for (i = 0; i < (size_t)out; i++)
+		dy[i] = fabsf(rng_uniform(rng)) + 0.1f;	/* none zero */
+	dense_backward_input(NULL, 1, in, out, dy, w, dx, work);
+	dense_backward_input(NULL, 1, in, out, dy, w, dx0, NULL);
+	tap_ok(t, memcmp(dx, dx0, (size_t)in * sizeof *dx) == 0,
+	       "dense backward with a dense dy: the matrix-vector path");
+	free(w), free(dy), free(dx), free(dx0), free(dxp), free(work);
+}
+
 static void test_pools(struct tap *t, struct rng *rng)
 {
 	test_pool_shapes(t);
@@ -927,7 +987,7 @@ static void test_dense(struct tap *t, struct rng *rng, int n, int in, int out)
 	check_fwd(t, label, y, ctx.y, ny);
 
 	fill_nan(dx, nx);
-	dense_backward_input(NULL, n, in, out, r, w, dx);
+	dense_backward_input(NULL, n, in, out, r, w, dx, NULL);
 	fd_grad(dense_loss, &ctx, ctx.x, nx, num);
 	check_grad(t, label, "dx", dx, num, nx);
 
@@ -1277,7 +1337,7 @@ static void test_dense_threads(struct tap *t, struct rng *rng,
 	}
 	blas_set_threads(1);
 	dense_forward(NULL, n, in, out, x, w, b, y0);
-	dense_backward_input(NULL, n, in, out, r, w, dx0);
+	dense_backward_input(NULL, n, in, out, r, w, dx0, NULL);
 	memset(dw0, 0, nw * sizeof *dw0);
 	dense_backward_params(NULL, n, in, out, x, r, dw0, NULL);
 	blas_set_threads(threads);
@@ -1288,7 +1348,7 @@ static void test_dense_threads(struct tap *t, struct rng *rng,
 		fill_nan(dx, nx);
 		memset(dw, 0, nw * sizeof *dw);
 		dense_forward(pools[p], n, in, out, x, w, b, y);
-		dense_backward_input(pools[p], n, in, out, r, w, dx);
+		dense_backward_input(pools[p], n, in, out, r, w, dx, NULL);
 		dense_backward_params(pools[p], n, in, out, x, r, dw, NULL);
 		ok = ok && same_bits(y, y0, ny) && same_bits(dx, dx0, nx) &&
 		     same_bits(dw, dw0, nw);
@@ -1342,6 +1402,7 @@ int main(void)
 	test_pools(&t, &rng);
 	test_dense(&t, &rng, 3, 7, 5);
 	test_dense(&t, &rng, 1, 12, 4);
+	test_dense_sparse(&t, &rng);
 	test_act(&t, &rng, ACT_RELU, "relu 50 (|x| >= 0.1)", 1, 50);
 	test_act(&t, &rng, ACT_SOFTMAX, "softmax 3x10 (row +1000)", 3, 10);
 	test_act(&t, &rng, ACT_LOG_SOFTMAX, "log-softmax 3x10 (row +1000)", 3, 10);
