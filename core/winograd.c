@@ -597,8 +597,8 @@ static void wg_output_transform(const struct wg_geom *g, const float *mm,
  * M = U V (measured with cold weights: 512x512 weights and 36 columns,
  * 4.07 -> 3.72 ms for 16 products; 256x256 and 36 columns, 2.33 -> 1.85
  * ms for 36). From a few hundred columns on the two are equal, and the
- * tile-major M then only costs its copy back to plane-major rows, which
- * the output transform reads; WG_TM_PLANES planes are copied at a time. */
+ * tile-major M's output transform (WG_TM_PLANES planes of one tile at a
+ * time) stores its values one by one. */
 #define WG_TM_MAX_COLS 256
 #define WG_TM_PLANES 16
 
@@ -706,32 +706,50 @@ static void wg_gemm_task(void *ctx, int e, int thread)
 }
 
 /* Planes [k0, k1) of image img from a tile-major M (mm[e][f][k], f over
- * the block's columns): up to WG_TM_PLANES planes at a time are copied
- * into plane-major rows tm[e][k][f] at the end of the scratch, then
- * transformed as usual. The copy reads whole runs of planes per tile. */
+ * the block's columns). For each tile, runs of up to WG_TM_PLANES planes
+ * are contiguous in every element, so the same row kernels transform them
+ * with the plane as their vector index: z[r][m*p + c] is output (r, c) of
+ * the tile in plane k0 + p. Those are then stored into the planes (with
+ * the bias), one value each. No copy of M back to plane-major rows. */
 static void wg_out_tmajor(const struct wg_job *j, int img, int k0, int k1,
 			  float *y, float *scratch)
 {
 	const struct wg_geom *g = j->g;
-	size_t tb = wg_job_tiles(j), cols = (size_t)j->nb * tb;
-	size_t kt = (size_t)g->k * cols, f;
-	float *tm = scratch + wg_out_scratch(g, g->brows);
-	int e, c0, c1, k;
+	size_t tb = wg_job_tiles(j), kt = (size_t)g->k * j->nb * tb, f;
+	size_t ohw = (size_t)g->oh * g->ow;
+	const float *me[36];
+	float *z[4];
+	int m = g->m, e, c0, p, r, c;
 
-	for (c0 = k0; c0 < k1; c0 = c1) {
-		c1 = c0 + WG_TM_PLANES < k1 ? c0 + WG_TM_PLANES : k1;
-		for (e = 0; e < g->n; e++) {
-			const float *src = j->mm + e * kt + img * tb * g->k;
-			float *dst = tm + (size_t)e * (c1 - c0) * tb;
+	for (r = 0; r < m; r++)
+		z[r] = scratch + (size_t)r * m * WG_TM_PLANES;
+	for (f = 0; f < tb; f++) {
+		int ty = (j->i0 + (int)(f / g->tw)) * m, tx = (int)(f % g->tw) * m;
+		int rows = g->oh - ty < m ? g->oh - ty : m;
+		int cols = g->ow - tx < m ? g->ow - tx : m;
+		size_t base = ((size_t)img * tb + f) * g->k;
 
-			for (f = 0; f < tb; f++)
-				for (k = c0; k < c1; k++)
-					dst[(size_t)(k - c0) * tb + f] =
-						src[f * g->k + k];
+		for (c0 = k0; c0 < k1; c0 += WG_TM_PLANES) {
+			int np = k1 - c0 < WG_TM_PLANES ? k1 - c0 :
+				 WG_TM_PLANES;
+
+			for (e = 0; e < g->n; e++)
+				me[e] = j->mm + e * kt + base + c0;
+			if (m == 2)
+				wg2_out_row(me, 0.0f, np, z);
+			else
+				wg4_out_row(me, 0.0f, np, z);
+			for (p = 0; p < np; p++) {
+				float *yk = y + (size_t)(c0 + p) * ohw +
+					    (size_t)ty * g->ow + tx;
+				float bk = j->b ? j->b[c0 + p] : 0.0f;
+
+				for (r = 0; r < rows; r++)
+					for (c = 0; c < cols; c++)
+						yk[(size_t)r * g->ow + c] =
+							z[r][m * p + c] + bk;
+			}
 		}
-		wg_output_transform(g, tm - (size_t)c0 * tb, tb,
-				    (size_t)(c1 - c0) * tb, j->i0, j->i1, c0,
-				    c1, j->b, y, scratch);
 	}
 }
 
@@ -764,8 +782,9 @@ static size_t wg_slot(const struct wg_geom *g)
 {
 	size_t si = wg_in_scratch(g, g->brows), so = wg_out_scratch(g, g->brows);
 
-	/* and the plane-major copy of a tile-major M (wg_out_tmajor) */
-	so += (size_t)g->n * WG_TM_PLANES * g->brows * g->tw;
+	/* a tile-major M's rows (wg_out_tmajor) */
+	if ((size_t)g->m * g->m * WG_TM_PLANES > so)
+		so = (size_t)g->m * g->m * WG_TM_PLANES;
 
 	return ((si > so ? si : so) + 15) / 16 * 16;
 }
