@@ -84,17 +84,30 @@ print("%7s | %-29s | %-29s" % ("", "attack step (fwd+bwd)", "forward"))
 print("%7s | %10s %10s %7s | %10s %10s %7s" % ("threads", "advex ms", "torch ms",
                                                "ratio", "advex ms", "torch ms", "ratio"))
 print("-" * 73)
+gflops = []
 for t in threads:
     a = load(os.path.join(tmp, "advex.%s.json" % t))
     p = load(os.path.join(tmp, "torch.%s.json" % t))
-    row = [t]
     cells = []
-    for key in ("step_ms", "forward_ms"):
+    for key, mult in (("step_ms", 2), ("forward_ms", 1)):
         am = a[key]["median"]
         pm = p[key]["median"] if p else None
         ratio = "%7.2f" % (am / pm) if pm else "%7s" % "n/a"
         cells.append("%s %s %s" % (fmt(am), fmt(pm), ratio))
+        # effective GFLOP/s: direct-convolution (and dense) FLOPs / time,
+        # the same count for both
+        flop = mult * a["gflop_forward"]
+        gflops.append((t, key, flop / am * 1e3, flop / pm * 1e3 if pm else None))
     print("%7s | %s | %s" % (t, cells[0], cells[1]))
+print()
+print("effective GFLOP/s (%.3f GFLOP per forward: conv layers as direct convolution, "
+      "plus the dense layers; x2 per step)"
+      % a["gflop_forward"])
+print("%7s | %-10s %10s %10s" % ("threads", "", "advex", "torch"))
+print("-" * 44)
+for t, key, ag, pg in gflops:
+    print("%7s | %-10s %10.1f %10s" % (t, key.split("_")[0], ag,
+                                        "%10.1f" % pg if pg else "n/a"))
 
 sweeps = [(t, load(os.path.join(tmp, "advex.%s.json" % t)),
            load(os.path.join(tmp, "torch.%s.json" % t))) for t in threads]
