@@ -320,3 +320,20 @@ int cli_is_index(const char *ref)
 		p++;
 	return *p == 0;
 }
+
+/* Multiply-adds x 2 of one forward pass of one image, as direct
+ * convolution: every weight meets every output position once. */
+double cli_forward_flop(const struct net *n)
+{
+	const struct net_info *in = net_get_info(n);
+	struct net_layer_info li;
+	double f = 0.0;
+	int i;
+
+	for (i = 0; i < in->n_layers; i++) {
+		net_layer(n, i, &li);
+		if (li.op == NET_CONV || li.op == NET_DENSE)
+			f += 2.0 * (double)li.params * li.h * li.w;
+	}
+	return f;
+}

@@ -69,6 +69,9 @@ long cli_parse_long(const char *s, long min, long max);
 /* Open the model named by the options (--model or --arch; neither: the
  * default source, see cli_default_source) and build a net for max_batch
  * images. Prints the error itself. */
+/* FLOPs of one forward pass of one image (conv and dense layers, as
+ * direct convolution): advex bench's GFLOP/s, attack's default --batch. */
+double cli_forward_flop(const struct net *n);
 int cli_load_net(struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out);
 

@@ -86,23 +86,6 @@ static struct timing summarize(double *t, int n)
 	return r;
 }
 
-/* Multiply-adds x 2 of one forward pass, as direct convolution. */
-static double forward_flop(const struct net *n)
-{
-	const struct net_info *in = net_get_info(n);
-	struct net_layer_info li;
-	double f = 0.0;
-	int i;
-
-	for (i = 0; i < in->n_layers; i++) {
-		net_layer(n, i, &li);
-		if (li.op == NET_CONV || li.op == NET_DENSE)
-			/* every weight meets every output position once */
-			f += 2.0 * (double)li.params * li.h * li.w;
-	}
-	return f;
-}
-
 static void step(struct net *n, const float *x, float *dz, float *g,
 		 int target)
 {
@@ -258,7 +241,7 @@ static int run(struct net *n, int steps, int warmup, int json, int layers,
 	size_t npix = 3 * (size_t)in->in_h * in->in_w, i;
 	float *x = malloc(sizeof *x * npix), *g = malloc(sizeof *g * npix);
 	float *dz = malloc(sizeof *dz * (size_t)in->n_classes);
-	double *ts = malloc(sizeof *ts * (size_t)steps), flop = forward_flop(n);
+	double *ts = malloc(sizeof *ts * (size_t)steps), flop = cli_forward_flop(n);
 	struct timing st, fw;
 	json_t *prof = NULL;
 	struct rng r;

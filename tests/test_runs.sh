@@ -290,7 +290,22 @@ r = [json.loads(l) for l in open(sys.argv[1])]
 assert sorted(x["id"] for x in r) == [1, 2, 3], r
 assert all(x["status"] == "interrupted" and x["ended"] and x["final_probs"] and x["n_steps"] >= 2 for x in r)' "$T/int3.runs"
 	ok $? "SIGINT stops a --batch 3 sweep: exit $st, the 3 runs in flight recorded as interrupted with their outcome so far"
+
+	# Without --batch: 1 for the small demo model, 8 for VGG16 (capped by
+	# the sweep's attacks); --batch overrides either.
+	"$ADVEX" attack --model "$MODEL" --data "$DATA" --images 0:10 --eps 8/255 --iters 1 \
+		--no-log >"$T/d1.out" 2>&1 &&
+	"$ADVEX" attack --model "$MODEL" --data "$DATA" --images 0:10 --eps 8/255 --iters 1 \
+		--batch 3 --no-log >"$T/d3.out" 2>&1 &&
+	"$ADVEX" attack --arch vgg16 --data "$DATA" --images 0:10 --eps 8/255 --iters 1 \
+		--no-log >"$T/d8.out" 2>&1 &&
+	"$ADVEX" attack --arch vgg16 --data "$DATA" --images 0:5 --eps 8/255 --iters 1 \
+		--no-log >"$T/d5.out" 2>&1 &&
+	grep -q ', 1 per batch$' "$T/d1.out" && grep -q ', 3 per batch$' "$T/d3.out" &&
+		grep -q ', 8 per batch$' "$T/d8.out" && grep -q ', 5 per batch$' "$T/d5.out"
+	ok $? "default --batch: 1 for the demo model (0.07 GFLOP), 8 for VGG16, 5 for a 5-attack sweep; --batch 3 as given: $(head -n 1 "$T/d1.out"), $(head -n 1 "$T/d8.out" | sed 's/.*, //')"
 else
+	skip "--batch: demo model or data not built"
 	skip "--batch: demo model or data not built"
 	skip "--batch: demo model or data not built"
 	skip "--batch: demo model or data not built"
