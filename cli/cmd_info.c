@@ -11,7 +11,9 @@ static void info_help(void)
 	printf("usage: advex info (--model FILE | --arch NAME) [--json]\n\n"
 	       "Print the layer table (kind, output shape, parameters), the total\n"
 	       "parameter count, the preprocessing and the classes.\n\n%s"
-	       "  --json           one JSON object instead of the table\n",
+	       "  --json           one JSON object instead of the table\n"
+	       "                   (layers: index, kind, name, shape, params, folded_bn,\n"
+	       "                   fused_relu: a conv that applies the next ReLU itself)\n",
 	       cli_model_help);
 }
 
@@ -71,10 +73,11 @@ static void print_json(const struct net *n)
 	for (i = 0; i < in->n_layers; i++) {
 		net_layer(n, i, &li);
 		json_array_append_new(layers,
-			json_pack("{s:i, s:s, s:s, s:[i,i,i], s:I, s:b}", "index", i,
+			json_pack("{s:i, s:s, s:s, s:[i,i,i], s:I, s:b, s:b}", "index", i,
 				  "kind", li.kind, "name", li.name, "shape", li.c,
 				  li.h, li.w, "params", (json_int_t)li.params,
-				  "folded_bn", li.folded_bn));
+				  "folded_bn", li.folded_bn,
+				  "fused_relu", li.fused_relu));
 	}
 	for (i = 0; i < in->n_classes; i++)
 		json_array_append_new(cl, json_string(in->classes[i]));

@@ -16,8 +16,13 @@
  * see CONV_THIN_PIXELS for the figures. y^T is turned back into y in the
  * workspace behind col, and col2im reads col^T where it lies.
  *
+ * The forward pass's epilogue (bias, and a fused ReLU: enum conv_act) runs
+ * in the pass that already touches every output: the bias pass, or the
+ * untranspose of y^T.
+ *
  * On a thread pool, im2col runs by rows of col, col2im by input channels
- * (each channel's rows add into its own plane only), and the products are
+ * (each channel's rows add into its own plane only), the epilogue by
+ * output planes, and the products are
  * cut by blas_sgemm_par into pieces that do not depend on the number of
  * threads: the results are the same on any pool, and without one when
  * OpenBLAS is single-threaded.
@@ -186,7 +191,8 @@ struct conv_job {
 	const struct conv_shape *s;
 	const float *src;	/* x for im2col, col for col2im, y^T */
 	float *dst;		/* col for im2col, dx for col2im, y */
-	const float *bias;	/* for y^T -> y, or NULL */
+	const float *bias;	/* the forward epilogue's, or NULL */
+	enum conv_act act;	/* the forward epilogue's */
 	int step;		/* rows of col, channels or rows of y per task */
 	int count;		/* rows of col, channels or rows of y in all */
 };
@@ -273,7 +279,15 @@ static void conv_col2im(struct workers *wk, const struct conv_shape *s,
 	workers_run(wk, conv_col2im_piece, &j, conv_split(wk, &j, s->c));
 }
 
-/* Rows [task*step, ...) of y from the columns of y^T, plus the bias. */
+/* CONV_ACT_RELU: act_relu_forward's comparison, so that a fused pass
+ * gives its bits: a NaN passes on (as in PyTorch), -0 stays -0. */
+static inline float conv_relu(float v)
+{
+	return v < 0.0f ? 0.0f : v;
+}
+
+/* Rows [task*step, ...) of y from the columns of y^T, plus the bias (0
+ * when there is none), then act. */
 static void conv_untranspose_piece(void *ctx, int task, int thread)
 {
 	const struct conv_job *j = ctx;
@@ -289,27 +303,75 @@ static void conv_untranspose_piece(void *ctx, int task, int thread)
 		float *yk = j->dst + (size_t)k * ohow;
 		float bk = j->bias ? j->bias[k] : 0.0f;
 
-		for (p = 0; p < ohow; p++)
-			yk[p] = src[p * s->k] + bk;
+		if (j->act == CONV_ACT_RELU)
+			for (p = 0; p < ohow; p++)
+				yk[p] = conv_relu(src[p * s->k] + bk);
+		else
+			for (p = 0; p < ohow; p++)
+				yk[p] = src[p * s->k] + bk;
 	}
 }
 
-/* y^T (OH*OW, K) -> y (K, OH*OW), overwritten, + b (K) when not NULL. */
+/* y^T (OH*OW, K) -> y (K, OH*OW), overwritten, + b (K) when not NULL,
+ * then act. */
 static void conv_untranspose(struct workers *wk, const struct conv_shape *s,
-			     const float *yt, const float *b, float *y)
+			     const float *yt, const float *b, enum conv_act act,
+			     float *y)
 {
-	struct conv_job j = { .s = s, .src = yt, .dst = y, .bias = b };
+	struct conv_job j = {
+		.s = s, .src = yt, .dst = y, .bias = b, .act = act
+	};
 
 	workers_run(wk, conv_untranspose_piece, &j, conv_split(wk, &j, s->k));
+}
+
+/* Rows [task*step, ...) of y in place: + the bias, then act. Without a
+ * bias nothing is added, not 0 (-0 + 0 is +0): the ReLU sees the bits the
+ * unfused pass would have left in y. */
+static void conv_epilogue_piece(void *ctx, int task, int thread)
+{
+	const struct conv_job *j = ctx;
+	size_t ohow = (size_t)j->s->oh * j->s->ow, p;
+	int k = task * j->step, end = k + j->step;
+	int relu = j->act == CONV_ACT_RELU;
+
+	(void)thread;
+	if (end > j->count)
+		end = j->count;
+	for (; k < end; k++) {
+		float *yk = j->dst + (size_t)k * ohow;
+		float bk = j->bias ? j->bias[k] : 0.0f;
+
+		if (j->bias && relu)
+			for (p = 0; p < ohow; p++)
+				yk[p] = conv_relu(yk[p] + bk);
+		else if (j->bias)
+			for (p = 0; p < ohow; p++)
+				yk[p] += bk;
+		else if (relu)
+			for (p = 0; p < ohow; p++)
+				yk[p] = conv_relu(yk[p]);
+	}
+}
+
+/* y (K, OH*OW) in place: + b (K) when not NULL, then act. */
+static void conv_epilogue(struct workers *wk, const struct conv_shape *s,
+			  const float *b, enum conv_act act, float *y)
+{
+	struct conv_job j = { .s = s, .dst = y, .bias = b, .act = act };
+
+	if (b || act != CONV_ACT_NONE)
+		workers_run(wk, conv_epilogue_piece, &j,
+			    conv_split(wk, &j, s->k));
 }
 
 /* x (C,H,W), w (K,C,KH,KW), b (K) or NULL, y (K,OH,OW),
  * col (conv_col_size floats) */
 void conv_forward(struct workers *wk, const struct conv_shape *s,
-		  const float *x, const float *w, const float *b, float *y,
-		  float *col)
+		  const float *x, const float *w, const float *b,
+		  enum conv_act act, float *y, float *col)
 {
-	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow, k, i;
+	int ckk = s->c * s->kh * s->kw, ohow = s->oh * s->ow;
 	const float *patches = x;
 
 	if (!conv_is_1x1(s)) {
@@ -322,19 +384,12 @@ void conv_forward(struct workers *wk, const struct conv_shape *s,
 
 		blas_sgemm_par(wk, 1, 1, ohow, s->k, ckk, 1.0f, patches, ohow,
 			       w, ckk, 0.0f, yt, s->k);
-		conv_untranspose(wk, s, yt, b, y);
+		conv_untranspose(wk, s, yt, b, act, y);
 		return;
 	}
 	blas_sgemm_par(wk, 0, 0, s->k, ohow, ckk, 1.0f, w, ckk, patches, ohow,
 		       0.0f, y, ohow);
-	if (!b)
-		return;
-	for (k = 0; k < s->k; k++) {
-		float *yk = y + (size_t)k * ohow, bk = b[k];
-
-		for (i = 0; i < ohow; i++)
-			yk[i] += bk;
-	}
+	conv_epilogue(wk, s, b, act, y);
 }
 
 /* dy (K,OH,OW), w (K,C,KH,KW), dx (C,H,W), col (conv_col_size floats) */

@@ -42,10 +42,15 @@ int conv_shape_init(struct conv_shape *s);
  * depends on `transposed`. */
 size_t conv_col_size(const struct conv_shape *s);
 
-/* y = conv(x, w) + b; b may be NULL. y is overwritten. */
+/* What the forward calls apply to conv(x, w) + b as they store it:
+ * nothing, or a ReLU (max(z, 0) with a NaN passed on, as act_relu_forward,
+ * bit for bit), which saves a network its separate pass over y. */
+enum conv_act { CONV_ACT_NONE, CONV_ACT_RELU };
+
+/* y = act(conv(x, w) + b); b may be NULL. y is overwritten. */
 void conv_forward(struct workers *wk, const struct conv_shape *s,
-		  const float *x, const float *w, const float *b, float *y,
-		  float *col);
+		  const float *x, const float *w, const float *b,
+		  enum conv_act act, float *y, float *col);
 
 /* dx = gradient of the loss w.r.t. x given dy (K,OH,OW); dx is overwritten. */
 void conv_backward_input(struct workers *wk, const struct conv_shape *s,

@@ -3,8 +3,10 @@
  * Layout: one parameter block (and, on request, one gradient block) holds
  * every weight; each layer points into it. act[i] is the input of layer i
  * (act[0] is the preprocessed image, act[n] the output); flatten and dropout
- * alias their input because they do not change the numbers. Backward runs
- * through two ping-pong gradient buffers sized for the largest boundary.
+ * alias their input because they do not change the numbers, and so does a
+ * ReLU right after a conv, which the conv applies as it writes its output
+ * (see fuse_relus). Backward runs through two ping-pong gradient buffers
+ * sized for the largest boundary.
  */
 #include "net.h"
 
@@ -39,7 +41,9 @@ struct layer {
 	size_t w_off, b_off;	/* offsets into the parameter block */
 	size_t nw, nb;		/* counts; nb == 0 when there is no bias */
 	int folded_bn;		/* a batch norm was folded into w/b */
-	int alias;		/* output aliases the input (flatten, dropout) */
+	int alias;		/* output aliases the input (flatten, dropout,
+				   a fused ReLU) */
+	int fused_relu;		/* NET_CONV: applies the next layer's ReLU */
 	float *out;		/* max_batch outputs, or the input when alias */
 	int32_t *argmax;	/* NET_MAXPOOL: max_batch * output size */
 	float drop_p;		/* NET_DROPOUT: probability of dropping */
@@ -510,6 +514,25 @@ static int read_classes(struct loader *ld, int n_out)
 	return 0;
 }
 
+/* A ReLU right after a conv is applied by the conv as it writes its
+ * output (enum conv_act), which saves a pass over the activation; the
+ * ReLU layer then aliases the conv's output and its forward does nothing.
+ * Nothing needs the conv's output before the ReLU: the conv's backward
+ * reads its input, and the ReLU's backward its own output, which is the
+ * same buffer with the same values. The layer table and net_save still
+ * see both layers. */
+static void fuse_relus(struct net *n)
+{
+	int i;
+
+	for (i = 1; i < n->info.n_layers; i++)
+		if (n->layers[i].op == NET_RELU &&
+		    n->layers[i - 1].op == NET_CONV) {
+			n->layers[i - 1].fused_relu = 1;
+			n->layers[i].alias = 1;
+		}
+}
+
 /* Plan every layer, then allocate and copy the weights. */
 static int build_layers(struct loader *ld, json_t *arch)
 {
@@ -560,6 +583,7 @@ static int build_layers(struct loader *ld, json_t *arch)
 	n->info.n_layers = nl;
 	n->info.n_params = nparams;
 	n->info.outputs_probs = n->layers[nl - 1].op == NET_SOFTMAX;
+	fuse_relus(n);
 	return read_classes(ld, c);
 }
 
@@ -821,6 +845,8 @@ void net_layer(const struct net *n, int i, struct net_layer_info *li)
 	li->flat = l->out_flat;
 	li->params = l->nw + l->nb;
 	li->folded_bn = l->folded_bn;
+	li->fused_relu = l->fused_relu ||
+			 (l->op == NET_RELU && l->alias);
 }
 
 /* ---- forward / backward -------------------------------------------------- */
@@ -891,20 +917,23 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 	size_t is = layer_in_size(l), os = layer_out_size(l);
 	const float *w = n->params + l->w_off;
 	const float *bias = l->nb ? n->params + l->b_off : NULL;
+	enum conv_act act = l->fused_relu ? CONV_ACT_RELU : CONV_ACT_NONE;
 	int b;
 
 	switch (l->op) {
 	case NET_CONV:
 		if (l->wt)
 			winograd_forward(n->workers, &l->conv, batch, x, l->wt,
-					 bias, l->out, n->wwork);
+					 bias, act, l->out, n->wwork);
 		else
 			for (b = 0; b < batch; b++)
 				conv_forward(n->workers, &l->conv, x + b * is, w,
-					     bias, l->out + b * os, n->col);
+					     bias, act, l->out + b * os, n->col);
 		break;
 	case NET_RELU:
-		act_relu_forward(x, l->out, os * (size_t)batch);
+		/* fused: the conv before it has applied it (fuse_relus) */
+		if (!l->alias)
+			act_relu_forward(x, l->out, os * (size_t)batch);
 		break;
 	case NET_MAXPOOL:
 		for (b = 0; b < batch; b++)

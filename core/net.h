@@ -31,6 +31,8 @@ struct net_layer_info {
 	int flat;		/* output is a vector of c values */
 	size_t params;		/* parameters after batch-norm folding */
 	int folded_bn;		/* 1 when a batch norm was folded into it */
+	int fused_relu;		/* NET_CONV: applies the next layer's ReLU as it
+				   writes its output; NET_RELU: applied so */
 };
 
 struct net_info {

@@ -37,6 +37,7 @@
  */
 #include "winograd.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "blas.h"
@@ -452,12 +453,31 @@ static void wg_input_transform(const struct wg_geom *g, const float *x,
  * Per output plane and block, one long loop over the flat tile index f
  * writes the m output rows of every tile row into m scratch rows Z_r, laid
  * out like S above (tile f at Z_r + m*f), which are then copied into the
- * image, clipped to its size. */
+ * image, clipped to its size.
+ *
+ * The epilogue (bias, then a fused ReLU) is applied as the values are
+ * written, while they are still in registers: a ReLU costs no pass of its
+ * own over y. */
+
+/* v, or lo where v < lo. lo = 0 is the ReLU, with act_relu_forward's
+ * comparison so that the bits are its own (a NaN passes on, -0 stays -0);
+ * lo = -INFINITY leaves every value as it is (nothing is below it, NaN
+ * included). One loop then serves both, and it compiles to one max. */
+static inline float wg_floor(float v, float lo)
+{
+	return v < lo ? lo : v;
+}
+
+/* The floor of act (see wg_floor). */
+static float wg_act_floor(enum conv_act act)
+{
+	return act == CONV_ACT_RELU ? 0.0f : -INFINITY;
+}
 
 /* F(2x2): n tiles; me[e][f] is element e of tile f; z[r][2f .. 2f+1] gets
- * row r of the tile. */
-WG_SIMD static void wg2_out_row(const float *const me[16], float bias, int n,
-				float *const z[4])
+ * row r of the tile, + bias, floored at lo (wg_floor). */
+WG_SIMD static void wg2_out_row(const float *const me[16], float bias,
+				float lo, int n, float *const z[4])
 {
 	const float *restrict m0 = me[0], *restrict m1 = me[1];
 	const float *restrict m2 = me[2], *restrict m3 = me[3];
@@ -478,10 +498,10 @@ WG_SIMD static void wg2_out_row(const float *const me[16], float bias, int n,
 		float p2 = m2[j] + m6[j] + m10[j], q2 = m6[j] - m10[j] - m14[j];
 		float p3 = m3[j] + m7[j] + m11[j], q3 = m7[j] - m11[j] - m15[j];
 
-		y0[2 * j] = p0 + p1 + p2 + bias;
-		y0[2 * j + 1] = p1 - p2 - p3 + bias;
-		y1[2 * j] = q0 + q1 + q2 + bias;
-		y1[2 * j + 1] = q1 - q2 - q3 + bias;
+		y0[2 * j] = wg_floor(p0 + p1 + p2 + bias, lo);
+		y0[2 * j + 1] = wg_floor(p1 - p2 - p3 + bias, lo);
+		y1[2 * j] = wg_floor(q0 + q1 + q2 + bias, lo);
+		y1[2 * j + 1] = wg_floor(q1 - q2 - q3 + bias, lo);
 	}
 }
 
@@ -499,10 +519,10 @@ static inline void wg4_at(float d0, float d1, float d2, float d3, float d4,
 	o[3] = d12 + 8.0f * d3 - 0.125f * d4 + d5;
 }
 
-/* F(4x4): n tiles, z[r][4f .. 4f+3] gets row r of tile f. Column b of
- * A^T M first (p[r][b]), then A^T along the row. */
-WG_SIMD static void wg4_out_row(const float *const me[36], float bias, int n,
-				float *const z[4])
+/* F(4x4): n tiles, z[r][4f .. 4f+3] gets row r of tile f, + bias, floored
+ * at lo. Column b of A^T M first (p[r][b]), then A^T along the row. */
+WG_SIMD static void wg4_out_row(const float *const me[36], float bias,
+				float lo, int n, float *const z[4])
 {
 	float *restrict y0 = z[0], *restrict y1 = z[1];
 	float *restrict y2 = z[2], *restrict y3 = z[3];
@@ -525,16 +545,16 @@ WG_SIMD static void wg4_out_row(const float *const me[36], float bias, int n,
 		}
 		wg4_at(p[0][0], p[0][1], p[0][2], p[0][3], p[0][4], p[0][5], o);
 		for (b = 0; b < 4; b++)
-			y0[4 * j + b] = o[b] + bias;
+			y0[4 * j + b] = wg_floor(o[b] + bias, lo);
 		wg4_at(p[1][0], p[1][1], p[1][2], p[1][3], p[1][4], p[1][5], o);
 		for (b = 0; b < 4; b++)
-			y1[4 * j + b] = o[b] + bias;
+			y1[4 * j + b] = wg_floor(o[b] + bias, lo);
 		wg4_at(p[2][0], p[2][1], p[2][2], p[2][3], p[2][4], p[2][5], o);
 		for (b = 0; b < 4; b++)
-			y2[4 * j + b] = o[b] + bias;
+			y2[4 * j + b] = wg_floor(o[b] + bias, lo);
 		wg4_at(p[3][0], p[3][1], p[3][2], p[3][3], p[3][4], p[3][5], o);
 		for (b = 0; b < 4; b++)
-			y3[4 * j + b] = o[b] + bias;
+			y3[4 * j + b] = wg_floor(o[b] + bias, lo);
 	}
 }
 
@@ -545,12 +565,12 @@ static size_t wg_out_scratch(const struct wg_geom *g, int nr)
 }
 
 /* Tile rows [i0, i1) of planes [k0, k1): mm[e][k][f] -> one image y
- * (K,OH,OW), plus b[k] when b is not NULL; rows mm[e][k] are ld floats
- * apart (as v in wg_input_transform), elements mm[e] kt apart; scratch
- * has wg_out_scratch floats. */
+ * (K,OH,OW), plus b[k] when b is not NULL, floored at lo (wg_floor); rows
+ * mm[e][k] are ld floats apart (as v in wg_input_transform), elements
+ * mm[e] kt apart; scratch has wg_out_scratch floats. */
 static void wg_output_transform(const struct wg_geom *g, const float *mm,
 				size_t ld, size_t kt, int i0, int i1, int k0,
-				int k1, const float *b, float *y,
+				int k1, const float *b, float lo, float *y,
 				float *scratch)
 {
 	int nr = i1 - i0, l = g->m * g->tw, k, e, r, ii;
@@ -567,9 +587,9 @@ static void wg_output_transform(const struct wg_geom *g, const float *mm,
 		for (e = 0; e < g->n; e++)
 			me[e] = mm + e * kt + k * ld;
 		if (g->m == 2)
-			wg2_out_row(me, b ? b[k] : 0.0f, (int)tb, z);
+			wg2_out_row(me, b ? b[k] : 0.0f, lo, (int)tb, z);
 		else
-			wg4_out_row(me, b ? b[k] : 0.0f, (int)tb, z);
+			wg4_out_row(me, b ? b[k] : 0.0f, lo, (int)tb, z);
 		for (ii = 0; ii < nr; ii++)
 			for (r = 0; r < g->m; r++) {
 				int oy = g->m * (i0 + ii) + r;
@@ -609,6 +629,7 @@ static void wg_output_transform(const struct wg_geom *g, const float *mm,
 struct wg_job {
 	const struct wg_geom *g;
 	const float *x, *u, *b;	/* x and y: the whole batch */
+	float lo;		/* the outputs' floor (wg_floor) */
 	float *y, *v, *mm, *scratch;
 	size_t slot;		/* floats of scratch per thread */
 	int back;
@@ -710,7 +731,8 @@ static void wg_gemm_task(void *ctx, int e, int thread)
  * are contiguous in every element, so the same row kernels transform them
  * with the plane as their vector index: z[r][m*p + c] is output (r, c) of
  * the tile in plane k0 + p. Those are then stored into the planes (with
- * the bias), one value each. No copy of M back to plane-major rows. */
+ * the bias, then the floor), one value each. No copy of M back to
+ * plane-major rows. */
 static void wg_out_tmajor(const struct wg_job *j, int img, int k0, int k1,
 			  float *y, float *scratch)
 {
@@ -736,18 +758,22 @@ static void wg_out_tmajor(const struct wg_job *j, int img, int k0, int k1,
 			for (e = 0; e < g->n; e++)
 				me[e] = j->mm + e * kt + base + c0;
 			if (m == 2)
-				wg2_out_row(me, 0.0f, np, z);
+				wg2_out_row(me, 0.0f, -INFINITY, np, z);
 			else
-				wg4_out_row(me, 0.0f, np, z);
+				wg4_out_row(me, 0.0f, -INFINITY, np, z);
 			for (p = 0; p < np; p++) {
 				float *yk = y + (size_t)(c0 + p) * ohw +
 					    (size_t)ty * g->ow + tx;
 				float bk = j->b ? j->b[c0 + p] : 0.0f;
 
-				for (r = 0; r < rows; r++)
+				for (r = 0; r < rows; r++) {
+					const float *zr = z[r] + m * p;
+					float *yr = yk + (size_t)r * g->ow;
+
 					for (c = 0; c < cols; c++)
-						yk[(size_t)r * g->ow + c] =
-							z[r][m * p + c] + bk;
+						yr[c] = wg_floor(zr[c] + bk,
+								 j->lo);
+				}
 			}
 		}
 	}
@@ -771,7 +797,8 @@ static void wg_out_task(void *ctx, int task, int thread)
 		else
 			wg_output_transform(g, j->mm + img * tb, j->nb * tb,
 					    (size_t)g->k * j->nb * tb, j->i0,
-					    j->i1, k0, k1, j->b, y, scratch);
+					    j->i1, k0, k1, j->b, j->lo, y,
+					    scratch);
 	}
 }
 
@@ -790,15 +817,16 @@ static size_t wg_slot(const struct wg_geom *g)
 }
 
 /* Shared by both directions: for each block of images and tile rows,
- * transform x, n products with u, transform back. g was set up for this
- * batch, so that g->bimgs fits the workspace sized for a larger one. */
+ * transform x, n products with u, transform back (+ b, floored at lo).
+ * g was set up for this batch, so that g->bimgs fits the workspace sized
+ * for a larger one. */
 static void wg_run(struct workers *wk, const struct wg_geom *g, int batch,
 		   const float *x, const float *u, int back, const float *b,
-		   float *y, float *work)
+		   float lo, float *y, float *work)
 {
 	size_t cmax = (size_t)g->bimgs * g->brows * g->tw;
 	struct wg_job j = {
-		.g = g, .x = x, .u = u, .b = b, .y = y, .back = back,
+		.g = g, .x = x, .u = u, .b = b, .lo = lo, .y = y, .back = back,
 		.v = work, .slot = wg_slot(g),
 	};
 	int saved, ntasks, blocks, per;
@@ -902,12 +930,12 @@ size_t winograd_work_size(const struct conv_shape *s,
 
 void winograd_forward(struct workers *wk, const struct conv_shape *s,
 		      int batch, const float *x, const float *wt,
-		      const float *b, float *y, float *work)
+		      const float *b, enum conv_act act, float *y, float *work)
 {
 	struct wg_geom g;
 
 	wg_geom_forward(s, batch, &g);
-	wg_run(wk, &g, batch, x, wt, 0, b, y, work);
+	wg_run(wk, &g, batch, x, wt, 0, b, wg_act_floor(act), y, work);
 }
 
 void winograd_backward_input(struct workers *wk, const struct conv_shape *s,
@@ -917,5 +945,5 @@ void winograd_backward_input(struct workers *wk, const struct conv_shape *s,
 	struct wg_geom g;
 
 	wg_geom_backward(s, batch, &g);
-	wg_run(wk, &g, batch, dy, wt, 1, NULL, dx, work);
+	wg_run(wk, &g, batch, dy, wt, 1, NULL, -INFINITY, dx, work);
 }

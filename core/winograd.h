@@ -80,12 +80,14 @@ size_t winograd_work_size(const struct conv_shape *s,
  * once after the weights are loaded, and again whenever they change. */
 void winograd_prepare(const struct conv_shape *s, const float *w, float *wt);
 
-/* y = conv(x, w) + b for each of batch images, as conv_forward; b may be
- * NULL; y is overwritten. work has winograd_work_size(s, wk, max_batch)
- * floats for some max_batch >= batch. x, y and work must not overlap. */
+/* y = act(conv(x, w) + b) for each of batch images, as conv_forward; b
+ * may be NULL; act as there (CONV_ACT_RELU gives act_relu_forward's bits
+ * from the same sums); y is overwritten. work has winograd_work_size(s,
+ * wk, max_batch) floats for some max_batch >= batch. x, y and work must
+ * not overlap. */
 void winograd_forward(struct workers *wk, const struct conv_shape *s,
 		      int batch, const float *x, const float *wt,
-		      const float *b, float *y, float *work);
+		      const float *b, enum conv_act act, float *y, float *work);
 
 /* dx = the gradient w.r.t. x given dy for each of batch images, as
  * conv_backward_input; dx is overwritten. Reads the same wt as

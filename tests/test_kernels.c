@@ -18,7 +18,9 @@
  * across sleeps and uneven pools; and conv and dense on pools of 2 and 3
  * threads against no pool on one OpenBLAS thread, bit for bit (the pieces
  * are sub-blocks of the same products), plus dense against the double
- * reference at sizes cut into several pieces.
+ * reference at sizes cut into several pieces. A conv with its ReLU fused
+ * (CONV_ACT_RELU) against conv_forward then act_relu_forward, bit for bit,
+ * NaN included.
  */
 #include <math.h>
 #include <stdint.h>
@@ -327,7 +329,8 @@ static void test_conv_one(struct tap *t, struct rng *rng, const char *label,
 	fill_nan(y, ny);
 	if (col)
 		fill_nan(col, ncol);
-	conv_forward(NULL, &s, x, w, with_bias ? b : NULL, y, col);
+	conv_forward(NULL, &s, x, w, with_bias ? b : NULL, CONV_ACT_NONE, y,
+		     col);
 	ref_conv(&s, xd, wd, bd, yd);
 	check_fwd(t, label, y, yd, ny);
 
@@ -453,7 +456,7 @@ static void test_conv_thin(struct tap *t, struct rng *rng, const char *label,
 		col = falloc(ncol);
 		fill_nan(col, ncol);
 		fill_nan(y, ny);
-		conv_forward(NULL, &s, x, w, b, y, col);
+		conv_forward(NULL, &s, x, w, b, CONV_ACT_NONE, y, col);
 		fill_nan(col, ncol);
 		fill_nan(dx, nx);
 		conv_backward_input(NULL, &s, r, w, dx, col);
@@ -1254,7 +1257,7 @@ static void test_conv_threads_one(struct tap *t, struct rng *rng,
 	fill_uniform(rng, r, ny, 1.0f);
 
 	blas_set_threads(1);
-	conv_forward(NULL, &s, x, w, b, y0, col);
+	conv_forward(NULL, &s, x, w, b, CONV_ACT_NONE, y0, col);
 	conv_backward_input(NULL, &s, r, w, dx0, col);
 	memset(dw0, 0, nw * sizeof *dw0);
 	memset(db0, 0, (size_t)s.k * sizeof *db0);
@@ -1266,7 +1269,7 @@ static void test_conv_threads_one(struct tap *t, struct rng *rng,
 		fill_nan(col, ncol ? ncol : 1);
 		memset(dw, 0, nw * sizeof *dw);
 		memset(db, 0, (size_t)s.k * sizeof *db);
-		conv_forward(pools[p], &s, x, w, b, y, col);
+		conv_forward(pools[p], &s, x, w, b, CONV_ACT_NONE, y, col);
 		conv_backward_input(pools[p], &s, r, w, dx, col);
 		conv_backward_params(pools[p], &s, x, r, dw, db, col);
 		ok = ok && same_bits(y, y0, ny) && same_bits(dx, dx0, nx) &&
@@ -1294,6 +1297,69 @@ static void test_conv_threads(struct tap *t, struct rng *rng,
 			 tr ? ", transposed" : "");
 		test_conv_threads_one(t, rng, pools, name, s);
 	}
+}
+
+/* conv_forward with CONV_ACT_RELU against CONV_ACT_NONE followed by
+ * act_relu_forward: the same sums, then the same comparison, so equal bit
+ * for bit, in both orientations of the products (the ReLU rides on the
+ * bias pass, or on the untranspose of y^T), with and without a bias (no
+ * bias: the ReLU alone, nothing added), with no pool and on 2 and 3
+ * threads. One input value is a NaN, which must come out as NaN (as in
+ * PyTorch; fmaxf(v, 0) would make it 0); the test checks that NaNs did
+ * reach the output and that there were negatives to clear. */
+static void test_conv_relu(struct tap *t, struct rng *rng,
+			   struct workers *const *pools, const char *label,
+			   struct conv_shape s)
+{
+	size_t nx, ny, ncol, negs = 0, nans = 0, i;
+	float *x, *w, *b, *col, *y, *yref;
+	int tr, with_bias, p, same = 1;
+
+	conv_shape_init(&s);
+	s.transposed = 1;	/* col sized for either orientation */
+	nx = (size_t)s.c * s.h * s.w;
+	ny = (size_t)s.k * s.oh * s.ow;
+	ncol = conv_col_size(&s);
+	s.transposed = 0;
+	if (conv_col_size(&s) > ncol)
+		ncol = conv_col_size(&s);
+	x = falloc(nx); w = falloc((size_t)s.k * s.c * s.kh * s.kw);
+	b = falloc((size_t)s.k); col = falloc(ncol ? ncol : 1);
+	y = falloc(ny); yref = falloc(ny);
+	fill_uniform(rng, x, nx, 1.0f);
+	fill_uniform(rng, w, (size_t)s.k * s.c * s.kh * s.kw, 0.5f);
+	fill_uniform(rng, b, (size_t)s.k, 0.5f);
+	x[(size_t)s.h / 2 * s.w + s.w / 2] = NAN;	/* channel 0, middle */
+	for (tr = 0; tr < 2; tr++)
+		for (with_bias = 0; with_bias < 2; with_bias++)
+			for (p = -1; p < 2; p++) {
+				struct workers *wk = p < 0 ? NULL : pools[p];
+				const float *bias = with_bias ? b : NULL;
+
+				s.transposed = tr;
+				fill_nan(yref, ny);
+				fill_nan(col, ncol ? ncol : 1);
+				conv_forward(wk, &s, x, w, bias, CONV_ACT_NONE,
+					     yref, col);
+				for (i = 0; !tr && with_bias && p < 0 && i < ny;
+				     i++) {
+					negs += yref[i] < 0.0f;
+					nans += isnan(yref[i]);
+				}
+				act_relu_forward(yref, yref, ny);
+				fill_nan(y, ny);
+				fill_nan(col, ncol ? ncol : 1);
+				conv_forward(wk, &s, x, w, bias, CONV_ACT_RELU,
+					     y, col);
+				same = same && same_bits(y, yref, ny);
+			}
+	tap_ok(t, same && negs > 0 && nans > 0 && nans < ny,
+	       "%s: fused ReLU %s conv then act_relu_forward bit for bit, "
+	       "products plain and transposed, with and without bias, no pool "
+	       "and 2, 3 threads (of %zu outputs, %zu negatives cleared, %zu "
+	       "NaN passed on)", label, same ? "equals" : "DIFFERS FROM", ny,
+	       negs, nans);
+	free(x); free(w); free(b); free(col); free(y); free(yref);
 }
 
 /* dense at sizes that the pool cuts into several pieces: against the
@@ -1386,6 +1452,12 @@ static void test_threads(struct tap *t, struct rng *rng)
 			  conv_sh(7, 23, 19, 33, 5, 3, 2, 2, 2, 1));
 	test_conv_threads(t, rng, pools, "conv 1x1/1 p0 c48 k80 10x9",
 			  conv_sh(48, 10, 9, 80, 1, 1, 1, 1, 0, 0));
+	test_conv_relu(t, rng, pools, "conv+relu 3x3/1 p1 c8 k40 16x16",
+		       conv_sh(8, 16, 16, 40, 3, 3, 1, 1, 1, 1));
+	test_conv_relu(t, rng, pools, "conv+relu 5x3/2 p(2,1) c7 k33 23x19",
+		       conv_sh(7, 23, 19, 33, 5, 3, 2, 2, 2, 1));
+	test_conv_relu(t, rng, pools, "conv+relu 1x1/1 p0 c12 k20 7x9",
+		       conv_sh(12, 7, 9, 20, 1, 1, 1, 1, 0, 0));
 	test_dense_threads(t, rng, pools, 1, 3000, 1000);
 	test_dense_threads(t, rng, pools, 1, 4608, 40);
 	test_dense_threads(t, rng, pools, 3, 700, 333);

@@ -1,6 +1,7 @@
 /* test_net.c - the network as a whole: gradients of a small net with every
  * layer kind against central differences, batch consistency, no allocation
- * in the step, and the loader's checks of architecture against tensors. */
+ * in the step, a conv with its ReLU fused against the two run apart, and
+ * the loader's checks of architecture against tensors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,28 @@ static const char small_arch[] =
 	"{\"op\":\"relu\"},"
 	"{\"op\":\"maxpool\",\"kernel\":[2,2],\"stride\":[2,2]},"
 	"{\"op\":\"conv2d\",\"name\":\"c2\",\"out\":5,\"kernel\":[3,3],\"stride\":[2,2],\"padding\":[1,1]},"
+	"{\"op\":\"relu\"},"
+	"{\"op\":\"avgpool\",\"kernel\":[3,3],\"stride\":[1,1],\"padding\":[1,1],\"count_include_pad\":false},"
+	"{\"op\":\"conv2d\",\"name\":\"c3\",\"out\":6,\"kernel\":[1,1]},"
+	"{\"op\":\"gap\"},"
+	"{\"op\":\"flatten\"},"
+	"{\"op\":\"dense\",\"name\":\"d1\",\"out\":7},"
+	"{\"op\":\"relu\"},"
+	"{\"op\":\"dropout\",\"p\":0.5},"
+	"{\"op\":\"dense\",\"name\":\"d2\",\"out\":4}]";
+
+/* small_arch with a dropout between each conv and its ReLU: p = 0, so the
+ * identity at inference, with no parameters; but the ReLUs no longer
+ * follow a conv directly, so they are not fused into it (net.c,
+ * fuse_relus) and run as passes of their own, on the same weights. */
+static const char unfused_arch[] =
+	"[{\"op\":\"conv2d\",\"name\":\"c1\",\"out\":4,\"kernel\":[3,3],\"stride\":[1,1],\"padding\":[1,1],\"bias\":false},"
+	"{\"op\":\"batchnorm\",\"name\":\"bn1\",\"eps\":1e-5},"
+	"{\"op\":\"dropout\",\"p\":0},"
+	"{\"op\":\"relu\"},"
+	"{\"op\":\"maxpool\",\"kernel\":[2,2],\"stride\":[2,2]},"
+	"{\"op\":\"conv2d\",\"name\":\"c2\",\"out\":5,\"kernel\":[3,3],\"stride\":[2,2],\"padding\":[1,1]},"
+	"{\"op\":\"dropout\",\"p\":0},"
 	"{\"op\":\"relu\"},"
 	"{\"op\":\"avgpool\",\"kernel\":[3,3],\"stride\":[1,1],\"padding\":[1,1],\"count_include_pad\":false},"
 	"{\"op\":\"conv2d\",\"name\":\"c3\",\"out\":6,\"kernel\":[1,1]},"
@@ -411,6 +434,125 @@ out:
 	free(g);
 }
 
+/* Same bits, or both NaN (the bits of a NaN are not the point). */
+static int same_or_nan(const float *a, const float *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (isnan(a[i]) ? !isnan(b[i]) :
+		    memcmp(&a[i], &b[i], sizeof a[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* The small net, whose two convs are each followed by a ReLU (fused),
+ * against unfused_arch (the same net with the ReLUs run apart), in both
+ * conv modes (on Winograd, c1 and its ReLU; c2 and c3 stay on im2col):
+ * the fused ReLU sees the same floats and makes the same comparison, so
+ * logits, input gradients and parameter gradients (which read the
+ * rectified activations that the ReLU layers now alias) must be equal bit
+ * for bit. Then a NaN pixel: it must reach all of its image's logits
+ * through the fused ReLUs (as PyTorch: a ReLU that turned it into 0 would
+ * leave the logits finite), and leave the other images as they were. */
+static void test_fused_relu(struct tap *t)
+{
+	static const enum net_conv_mode modes[] = {
+		NET_CONV_IM2COL, NET_CONV_WINOGRAD
+	};
+	static const char *const names[] = { "im2col", "winograd" };
+	enum { NB = 3, NPIX = 3 * IN * IN, NZ = NB * NCLS };
+	static float x[NB * NPIX], dxf[NB * NPIX], dxr[NB * NPIX];
+	float zf[NZ], dz[NZ];
+	char err[ERR_MAX] = "";
+	struct modelfile *mf[2];
+	struct net *n[2] = { NULL, NULL };
+	const float *zr, *g[2];
+	size_t np, i;
+	struct rng r;
+	int m, b, k, nan_ok, rest_ok;
+
+	mf[0] = small_model(small_arch, -1, -1, 0, err);
+	mf[1] = small_model(unfused_arch, -1, -1, 0, err);
+	for (k = 0; k < 2; k++)
+		if (mf[k] && net_create(mf[k], NB, 1, &n[k], err) != ST_OK)
+			n[k] = NULL;
+	modelfile_close(mf[0]);
+	modelfile_close(mf[1]);
+	if (!tap_ok(t, n[0] && n[1] &&
+		    net_get_info(n[1])->n_layers == 15,
+		    "fused and unfused small nets built (13 and 15 layers) %s",
+		    err))
+		goto out;
+	{
+		int fused[2] = { 0, 0 }, l;
+
+		for (k = 0; k < 2; k++)
+			for (l = 0; l < net_get_info(n[k])->n_layers; l++) {
+				struct net_layer_info li;
+
+				net_layer(n[k], l, &li);
+				fused[k] += li.op == NET_CONV && li.fused_relu;
+			}
+		tap_ok(t, fused[0] == 2 && fused[1] == 0,
+		       "both conv+relu pairs fused (%d), none across a dropout "
+		       "(%d)", fused[0], fused[1]);
+	}
+	rng_seed(&r, 77);
+	for (i = 0; i < NB * NPIX; i++)
+		x[i] = (float)rng_uniform(&r);
+	for (m = 0; m < 2; m++) {
+		int same;
+
+		if (net_set_conv_mode(n[0], modes[m], err) != ST_OK ||
+		    net_set_conv_mode(n[1], modes[m], err) != ST_OK) {
+			tap_ok(t, 0, "conv mode %s: %s", names[m], err);
+			continue;
+		}
+		net_zero_grads(n[0]);
+		net_zero_grads(n[1]);
+		memcpy(zf, net_forward(n[0], x, NB), sizeof zf);
+		for (b = 0; b < NB; b++)
+			loss_ce(NCLS, zf + b * NCLS, b, NULL, dz + b * NCLS);
+		net_backward(n[0], dz, dxf);
+		zr = net_forward(n[1], x, NB);
+		same = !memcmp(zf, zr, sizeof zf);
+		net_backward(n[1], dz, dxr);
+		g[0] = net_param_grads(n[0], &np);
+		g[1] = net_param_grads(n[1], NULL);
+		same = same && !memcmp(dxf, dxr, sizeof dxf) &&
+		       !memcmp(g[0], g[1], np * sizeof *g[0]);
+		tap_ok(t, same && net_winograd_layers(n[0]) == m,
+		       "conv+relu fused (%s, %d conv layer(s) on Winograd) "
+		       "equals the ReLUs run apart bit for bit: logits, input "
+		       "and parameter gradients of a batch of %d", names[m],
+		       net_winograd_layers(n[0]), NB);
+	}
+	/* image 1, channel 0, the middle pixel */
+	x[NPIX + IN / 2 * IN + IN / 2] = NAN;
+	for (m = 0; m < 2; m++) {
+		if (net_set_conv_mode(n[0], modes[m], err) != ST_OK ||
+		    net_set_conv_mode(n[1], modes[m], err) != ST_OK)
+			continue;	/* reported above */
+		memcpy(zf, net_forward(n[0], x, NB), sizeof zf);
+		zr = net_forward(n[1], x, NB);
+		nan_ok = same_or_nan(zf, zr, NZ);
+		for (k = 0; k < NCLS; k++)
+			nan_ok = nan_ok && isnan(zf[NCLS + k]);
+		rest_ok = 1;
+		for (b = 0; b < NB; b++)
+			for (k = 0; b != 1 && k < NCLS; k++)
+				rest_ok = rest_ok && isfinite(zf[b * NCLS + k]);
+		tap_ok(t, nan_ok && rest_ok,
+		       "conv+relu fused (%s): a NaN pixel reaches all %d logits "
+		       "of its image, as with the ReLUs run apart; the other "
+		       "images' logits stay finite and equal", names[m], NCLS);
+	}
+out:
+	net_free(n[0]);
+	net_free(n[1]);
+}
+
 static void expect_error(struct tap *t, struct modelfile *mf, const char *what,
 			 const char *needle)
 {
@@ -449,6 +591,7 @@ int main(void)
 	test_freeze_dropout(&t, n);
 	net_free(n);
 	test_batched_conv(&t);
+	test_fused_relu(&t);
 
 	expect_error(&t, small_model(small_arch, 5, -1, 0, err),
 		     "a missing tensor", "'c2.weight' missing");

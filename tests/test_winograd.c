@@ -22,6 +22,9 @@
  * call per image, with a tolerance rather than bit for bit (see
  * test_batch), on shapes that put 1, 3, 4 and 5 images in a block.
  *
+ * A fused ReLU (CONV_ACT_RELU) must equal the unfused forward pass
+ * followed by act_relu_forward bit for bit, NaN included (test_relu).
+ *
  * Finally a "# " table times both paths on the 13 VGG16 layers at 96x96 on
  * a pool of two threads, as advex runs them (information, not an
  * assertion; pass any argument to skip it).
@@ -33,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "act.h"
 #include "blas.h"
 #include "conv.h"
 #include "tap.h"
@@ -207,8 +211,9 @@ static void test_shape(struct tap *t, struct rng *r, const char *label,
 	b = with_bias ? B.b : NULL;
 
 	fill_nan(B.y, B.ny);
-	conv_forward(NULL, &s, B.x, B.w, b, B.yref, B.col);
-	winograd_forward(NULL, &s, 1, B.x, B.wt, b, B.y, B.work);
+	conv_forward(NULL, &s, B.x, B.w, b, CONV_ACT_NONE, B.yref, B.col);
+	winograd_forward(NULL, &s, 1, B.x, B.wt, b, CONV_ACT_NONE, B.y,
+			 B.work);
 	e = compare(B.y, B.yref, B.ny);
 	tap_ok(t, err_ok(e),
 	       "%s: forward rel L2 %.2e < %.0e, max rel %.2e < %.0e", label,
@@ -240,14 +245,16 @@ static void test_pools(struct tap *t, struct rng *r, const char *label,
 
 	bufs_init(&B, &s, r);
 	blas_set_threads(1);
-	winograd_forward(NULL, &s, 1, B.x, B.wt, B.b, B.yref, B.work);
+	winograd_forward(NULL, &s, 1, B.x, B.wt, B.b, CONV_ACT_NONE, B.yref,
+			 B.work);
 	winograd_backward_input(NULL, &s, 1, B.dy, B.wt, B.dxref, B.work);
 	blas_set_threads(threads);
 	for (p = 0; p < 2; p++) {
 		fill_nan(B.y, B.ny);
 		fill_nan(B.dx, B.nx);
 		fill_nan(B.work, B.nwork);
-		winograd_forward(pools[p], &s, 1, B.x, B.wt, B.b, B.y, B.work);
+		winograd_forward(pools[p], &s, 1, B.x, B.wt, B.b,
+				 CONV_ACT_NONE, B.y, B.work);
 		winograd_backward_input(pools[p], &s, 1, B.dy, B.wt, B.dx,
 					B.work);
 		ok_f = ok_f && same_bits(B.y, B.yref, B.ny);
@@ -275,8 +282,10 @@ static void test_sensitivity(struct tap *t, struct rng *r, int size)
 
 	bufs_init(&B, &s, r);
 	B.w[4] += 1e-3f * ws;
-	conv_forward(NULL, &s, B.x, B.w, B.b, B.yref, B.col);
-	winograd_forward(NULL, &s, 1, B.x, B.wt, B.b, B.y, B.work);
+	conv_forward(NULL, &s, B.x, B.w, B.b, CONV_ACT_NONE, B.yref,
+		     B.col);
+	winograd_forward(NULL, &s, 1, B.x, B.wt, B.b, CONV_ACT_NONE, B.y,
+			 B.work);
 	ef = compare(B.y, B.yref, B.ny);
 	conv_backward_input(NULL, &s, B.dy, B.w, B.dxref, B.col);
 	winograd_backward_input(NULL, &s, 1, B.dy, B.wt, B.dx, B.work);
@@ -368,7 +377,7 @@ static void test_batch(struct tap *t, struct rng *r, const char *label,
 	blas_set_threads(1);
 	for (img = 0; img < BATCH_MAX; img++) {
 		winograd_forward(NULL, &s, 1, x + img * nx, wt, b,
-				 yref + img * ny, work);
+				 CONV_ACT_NONE, yref + img * ny, work);
 		winograd_backward_input(NULL, &s, 1, dy + img * ny, wt,
 					dxref + img * nx, work);
 	}
@@ -379,7 +388,8 @@ static void test_batch(struct tap *t, struct rng *r, const char *label,
 			fill_nan(y, ny * BATCH_MAX);
 			fill_nan(dx, nx * BATCH_MAX);
 			fill_nan(work, nwork);
-			winograd_forward(wk, &s, bt, x, wt, b, y, work);
+			winograd_forward(wk, &s, bt, x, wt, b, CONV_ACT_NONE, y,
+					 work);
 			winograd_backward_input(wk, &s, bt, dy, wt, dx, work);
 			clean = clean &&
 				untouched(y, ny * bt, ny * BATCH_MAX) &&
@@ -411,7 +421,8 @@ static void test_batch(struct tap *t, struct rng *r, const char *label,
 	 * gradient value moved by 1e-3 (the values are in [-1, 1)). */
 	x[(BATCH_MAX - 1) * nx] += 1e-3f;
 	dy[(BATCH_MAX - 1) * ny] += 1e-3f;
-	winograd_forward(NULL, &s, BATCH_MAX, x, wt, b, y, work);
+	winograd_forward(NULL, &s, BATCH_MAX, x, wt, b, CONV_ACT_NONE, y,
+			 work);
 	winograd_backward_input(NULL, &s, BATCH_MAX, dy, wt, dx, work);
 	ef = compare_images(y, yref, BATCH_MAX, ny);
 	eb = compare_images(dx, dxref, BATCH_MAX, nx);
@@ -422,6 +433,70 @@ static void test_batch(struct tap *t, struct rng *r, const char *label,
 	blas_set_threads(threads);
 	free(x), free(dy), free(w), free(b), free(wt), free(work);
 	free(yref), free(dxref), free(y), free(dx), free(y0), free(dx0);
+}
+
+/* Tile columns in a block of products up to which M is stored tile-major
+ * (winograd.c, WG_TM_MAX_COLS); for the labels only. */
+#define TM_MAX_COLS 256
+
+/* winograd_forward with CONV_ACT_RELU against CONV_ACT_NONE followed by
+ * act_relu_forward, on the same batch: the same sums, then the same
+ * comparison, so equal bit for bit, with and without a bias, with no pool
+ * and on 2 and 3 threads. One input value is a NaN: it must come out as
+ * NaN (PyTorch's ReLU passes it on; one written as fmaxf(v, 0) would not),
+ * and the test checks that it did reach the output and that the ReLU had
+ * negatives to clear, so that it cannot pass by having nothing to do.
+ * Outputs and workspace start as NaN. */
+static void test_relu(struct tap *t, struct rng *r, const char *label,
+		      struct conv_shape s, int batch)
+{
+	size_t nx = (size_t)s.c * s.h * s.w * batch;
+	size_t ny = (size_t)s.k * s.oh * s.ow * batch, i;
+	size_t nwork = winograd_work_size(&s, pools[1], batch);
+	size_t negs = 0, nans = 0;
+	float *x = falloc(nx), *w = falloc((size_t)s.k * s.c * 9);
+	float *b = falloc((size_t)s.k), *wt = falloc(winograd_weight_size(&s));
+	float *work = falloc(nwork), *y = falloc(ny), *yref = falloc(ny);
+	int m = winograd_tile(&s), imgs = winograd_block_images(&s, batch);
+	int blocks = (batch + imgs - 1) / imgs;
+	int per = (batch + blocks - 1) / blocks;
+	int cols = per * ((s.oh + m - 1) / m) * ((s.ow + m - 1) / m);
+	int with_bias, p, same = 1;
+
+	fill_uniform(r, x, nx, 1.0f);
+	fill_uniform(r, w, (size_t)s.k * s.c * 9, sqrtf(6.0f / (9.0f * s.c)));
+	fill_uniform(r, b, (size_t)s.k, 0.1f);
+	/* the last image, channel 0, the middle pixel */
+	x[nx - (size_t)s.c * s.h * s.w + (size_t)s.h / 2 * s.w + s.w / 2] = NAN;
+	winograd_prepare(&s, w, wt);
+	for (with_bias = 0; with_bias < 2; with_bias++)
+		for (p = -1; p < 2; p++) {
+			struct workers *wk = p < 0 ? NULL : pools[p];
+			const float *bias = with_bias ? b : NULL;
+
+			fill_nan(yref, ny);
+			fill_nan(work, nwork);
+			winograd_forward(wk, &s, batch, x, wt, bias,
+					 CONV_ACT_NONE, yref, work);
+			for (i = 0; with_bias && p < 0 && i < ny; i++) {
+				negs += yref[i] < 0.0f;
+				nans += isnan(yref[i]);
+			}
+			act_relu_forward(yref, yref, ny);
+			fill_nan(y, ny);
+			fill_nan(work, nwork);
+			winograd_forward(wk, &s, batch, x, wt, bias,
+					 CONV_ACT_RELU, y, work);
+			same = same && same_bits(y, yref, ny);
+		}
+	tap_ok(t, same && negs > 0 && nans > 0 && nans < ny,
+	       "%s F(%dx%d,3x3) batch %d (%d tile columns per block: M %s): "
+	       "fused ReLU %s conv then act_relu_forward bit for bit, with and "
+	       "without bias, no pool and 2, 3 threads (of %zu outputs, %zu "
+	       "negatives cleared, %zu NaN passed on)", label, m, m, batch, cols,
+	       cols <= TM_MAX_COLS ? "tile-major" : "plane-major",
+	       same ? "equals" : "DIFFERS FROM", ny, negs, nans);
+	free(x), free(w), free(b), free(wt), free(work), free(y), free(yref);
 }
 
 /* The choice of tile size and the hint follow the measured crossovers. */
@@ -502,10 +577,11 @@ static void bench_layer(struct workers *wk, const struct conv_shape *s,
 		double d[4];
 
 		t0 = now_ms();
-		conv_forward(wk, s, B.x, B.w, B.b, B.yref, B.col);
+		conv_forward(wk, s, B.x, B.w, B.b, CONV_ACT_NONE, B.yref, B.col);
 		d[0] = now_ms() - t0;
 		t0 = now_ms();
-		winograd_forward(wk, s, 1, B.x, B.wt, B.b, B.y, B.work);
+		winograd_forward(wk, s, 1, B.x, B.wt, B.b, CONV_ACT_NONE, B.y,
+				 B.work);
 		d[1] = now_ms() - t0;
 		t0 = now_ms();
 		conv_backward_input(wk, s, B.dy, B.w, B.dxref, B.col);
@@ -644,6 +720,16 @@ int main(int argc, char **argv)
 		   shape3(16, 48, 48, 12, 1, 1));
 	test_batch(&t, &r, "batch c16 k12 203x201 p1",
 		   shape3(16, 203, 201, 12, 1, 1));
+	/* A fused ReLU: both tile sizes, each with M tile-major (few
+	 * columns) and plane-major (more than TM_MAX_COLS: 2 images of 130
+	 * tiles; 306 tiles of 4x4), several images in a block, p0 edges. */
+	test_relu(&t, &r, "relu c16 k24 12x12 p1", shape3(16, 12, 12, 24, 1, 1),
+		  1);
+	test_relu(&t, &r, "relu c8 k8 26x20 p1", shape3(8, 26, 20, 8, 1, 1), 2);
+	test_relu(&t, &r, "relu c5 k7 7x5 p0", shape3(5, 7, 5, 7, 0, 0), 3);
+	test_relu(&t, &r, "relu c16 k12 24x24 p1", shape3(16, 24, 24, 12, 1, 1),
+		  1);
+	test_relu(&t, &r, "relu c8 k8 72x70 p0", shape3(8, 72, 70, 8, 0, 0), 1);
 	test_choices(&t);
 	test_unsupported(&t);
 	/* Any argument skips the timing, for quick runs under sanitizers. */
