@@ -69,6 +69,10 @@ long cli_parse_long(const char *s, long min, long max);
 /* Open the model named by the options (--model or --arch; neither: the
  * default source, see cli_default_source) and build a net for max_batch
  * images. Prints the error itself. */
+/* Most images per forward/backward for attack and bench --batch: the
+ * net's buffers grow with it. */
+#define CLI_MAX_BATCH 256
+
 /* FLOPs of one forward pass of one image (conv and dense layers, as
  * direct convolution): advex bench's GFLOP/s, attack's default --batch. */
 double cli_forward_flop(const struct net *n);

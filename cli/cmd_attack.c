@@ -32,7 +32,6 @@ enum {
 };
 
 #define MAX_EPS 64
-#define MAX_BATCH 256	/* --batch: the net's buffers grow with it */
 #define DEFAULT_BATCH 8
 #define SMALL_NET_FLOP 1e9	/* below: default --batch 1 */
 
@@ -106,7 +105,7 @@ static void attack_help(void)
 	       "                      network's batched kernels (see man advex)\n"
 	       "Ctrl-C stops the attack after the step in flight; the run (batch mode:\n"
 	       "every run in flight) is recorded as interrupted (exit 1).\n",
-	       cli_model_help, DEFAULT_BATCH, MAX_BATCH);
+	       cli_model_help, DEFAULT_BATCH, CLI_MAX_BATCH);
 }
 
 static int parse_eps_list(struct attack_args *a, char *list)
@@ -217,8 +216,8 @@ static int parse(int argc, char **argv, struct attack_args *a)
 			a->p.iters = (int)v;
 			break;
 		case OPT_BATCH:
-			if ((v = cli_parse_long(optarg, 1, MAX_BATCH)) < 0)
-				return cli_usage_error("attack", "--batch wants 1..%d", MAX_BATCH);
+			if ((v = cli_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
+				return cli_usage_error("attack", "--batch wants 1..%d", CLI_MAX_BATCH);
 			a->batch = (int)v;
 			break;
 		case 'h': attack_help(); exit(EXIT_OK);

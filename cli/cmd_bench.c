@@ -7,17 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "attack.h"
 #include "blas.h"
+#include "clock.h"
 #include "cli.h"
 #include "loss.h"
 #include "rng.h"
 
 enum { OPT_STEPS = OPT_FIRST_FREE, OPT_WARMUP, OPT_LAYERS, OPT_BATCH };
 
-#define MAX_BATCH 256	/* as advex attack --batch */
 
 struct timing {
 	double median, min, max;	/* milliseconds */
@@ -57,16 +56,9 @@ static void bench_help(void)
 	       "                   gives the batch-1 figure to compare with\n"
 	       "  --json           {\"threads\", \"step_ms\": {median, min, max},\n"
 	       "                    \"forward_ms\": {...}, \"gflop_forward\", ...}\n",
-	       cli_model_help, MAX_BATCH);
+	       cli_model_help, CLI_MAX_BATCH);
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -203,10 +195,10 @@ static int sweep_time(struct net *n, int batch, int steps, int warmup,
 	for (k = 0; k < warmup; k++)
 		attack_batch_step(b, reps);
 	for (k = 0; k < steps; k++) {
-		double t0 = now_ms();
+		double t0 = clock_ms();
 
 		attack_batch_step(b, reps);
-		ts[k] = now_ms() - t0;
+		ts[k] = clock_ms() - t0;
 	}
 	out->batch = batch;
 	out->step = summarize(ts, steps);
@@ -257,15 +249,15 @@ static int run(struct net *n, int steps, int warmup, int json, int layers,
 	for (k = 0; k < warmup; k++)
 		step(n, x, dz, g, 0);
 	for (k = 0; k < steps; k++) {
-		double t0 = now_ms();
+		double t0 = clock_ms();
 		step(n, x, dz, g, 0);
-		ts[k] = now_ms() - t0;
+		ts[k] = clock_ms() - t0;
 	}
 	st = summarize(ts, steps);
 	for (k = 0; k < steps; k++) {
-		double t0 = now_ms();
+		double t0 = clock_ms();
 		net_forward(n, x, 1);
-		ts[k] = now_ms() - t0;
+		ts[k] = clock_ms() - t0;
 	}
 	fw = summarize(ts, steps);
 	if (layers && !(prof = layer_profile(n, x, dz, g, steps))) {
@@ -349,8 +341,8 @@ int cmd_bench(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case OPT_LAYERS: layers = 1; break;
 		case OPT_BATCH:
-			if ((batch = cli_parse_long(optarg, 1, MAX_BATCH)) < 0)
-				return cli_usage_error("bench", "--batch wants 1..%d", MAX_BATCH);
+			if ((batch = cli_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
+				return cli_usage_error("bench", "--batch wants 1..%d", CLI_MAX_BATCH);
 			break;
 		case 'h': bench_help(); return EXIT_OK;
 		default: return cli_usage_error("bench", "unknown option");

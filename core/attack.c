@@ -10,8 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "rng.h"
 
 struct attack {
@@ -313,13 +313,6 @@ static void resolve_label(struct attack *a)
 		a->label = argmax(net_forward(a->net, a->x0, 1), a->k);
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* The loss part of an evaluation at x_adv from the model's output row z
  * (k values): rep's loss, prediction and success, and dLoss/doutput in
@@ -470,8 +463,15 @@ static void report_begin(struct attack_report *rep)
 	rep->diagnosis = "";
 }
 
-/* The rest of a step once rep holds the evaluation at x_adv: the early
- * stop, the update, and the report's tail (but its time). */
+/* The report's tail once rep holds the evaluation at x_adv (and the
+ * update, if any, is done): finished, perturbation; not its time. */
+static void evaluate_end(struct attack *a, struct attack_report *rep)
+{
+	rep->finished = attack_finished(a);
+	diag_perturbation(a->x_adv, a->x0, a->n, &rep->pert_linf, &rep->pert_l2);
+}
+
+/* The rest of a step: the early stop, the update, the report's tail. */
 static void step_end(struct attack *a, struct attack_report *rep)
 {
 	if (a->p.early_stop && rep->success)
@@ -480,21 +480,13 @@ static void step_end(struct attack *a, struct attack_report *rep)
 		update(a);
 		rep->updated = 1;
 	}
-	rep->finished = attack_finished(a);
-	diag_perturbation(a->x_adv, a->x0, a->n, &rep->pert_linf, &rep->pert_l2);
-}
-
-/* The same for an evaluation without update (attack_evaluate). */
-static void evaluate_end(struct attack *a, struct attack_report *rep)
-{
-	rep->finished = attack_finished(a);
-	diag_perturbation(a->x_adv, a->x0, a->n, &rep->pert_linf, &rep->pert_l2);
+	evaluate_end(a, rep);
 }
 
 int attack_step(struct attack *a, struct attack_report *rep)
 {
 	struct attack_report local;
-	double t0 = now_ms();
+	double t0 = clock_ms();
 
 	if (!rep)
 		rep = &local;
@@ -503,7 +495,7 @@ int attack_step(struct attack *a, struct attack_report *rep)
 		return -1;
 	evaluate(a, rep);
 	step_end(a, rep);
-	rep->step_ms = now_ms() - t0;
+	rep->step_ms = clock_ms() - t0;
 	return rep->finished;
 }
 
@@ -524,14 +516,14 @@ int attack_run(struct attack *a, attack_cb cb, void *user)
 
 void attack_evaluate(struct attack *a, struct attack_report *rep)
 {
-	double t0 = now_ms();
+	double t0 = clock_ms();
 
 	report_begin(rep);
 	if (!a->ready)
 		return;
 	evaluate(a, rep);
 	evaluate_end(a, rep);
-	rep->step_ms = now_ms() - t0;
+	rep->step_ms = clock_ms() - t0;
 }
 
 /* ---- state changes ------------------------------------------------------- */
@@ -750,7 +742,7 @@ static int batch_gather(struct attack_batch *b, struct attack_report *reps)
 
 int attack_batch_step(struct attack_batch *b, struct attack_report *reps)
 {
-	double t0 = now_ms(), ms;
+	double t0 = clock_ms(), ms;
 	const float *z;
 	int m = batch_gather(b, reps), j;
 
@@ -775,7 +767,7 @@ int attack_batch_step(struct attack_batch *b, struct attack_report *reps)
 		else
 			evaluate_end(a, &reps[s]);
 	}
-	ms = (now_ms() - t0) / m;
+	ms = (clock_ms() - t0) / m;
 	for (j = 0; j < m; j++)
 		reps[b->in_batch[j]].step_ms = ms;
 	return m;

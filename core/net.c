@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "act.h"
 #include "blas.h"
+#include "clock.h"
 #include "conv.h"
 #include "dense.h"
 #include "pool.h"
@@ -851,13 +851,6 @@ void net_layer(const struct net *n, int i, struct net_layer_info *li)
 
 /* ---- forward / backward -------------------------------------------------- */
 
-static double prof_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 enum status net_set_profile(struct net *n, int on)
 {
@@ -975,12 +968,12 @@ const float *net_forward(struct net *n, const float *x, int batch)
 	n->batch = batch;
 	preprocess(n, x, batch);
 	for (i = 0; i < n->info.n_layers; i++) {
-		double t0 = n->prof ? prof_now() : 0.0;
+		double t0 = n->prof ? clock_ms() : 0.0;
 
 		layer_forward(n, &n->layers[i], cur, batch);
 		cur = n->layers[i].out;
 		if (n->prof)
-			n->prof[i] += prof_now() - t0;
+			n->prof[i] += clock_ms() - t0;
 	}
 	return cur;
 }
@@ -1075,15 +1068,15 @@ void net_backward(struct net *n, const float *dout, float *dx)
 		if (!need_dx && i < n->first_trainable)
 			break;	/* nothing below wants a gradient */
 
-		t0 = n->prof ? prof_now() : 0.0;
+		t0 = n->prof ? clock_ms() : 0.0;
 		g = layer_backward(n, l, x, g, other, need_dx);
-		t1 = n->prof ? prof_now() : 0.0;
+		t1 = n->prof ? clock_ms() : 0.0;
 		if (need_dx)
 			batch_norms(g, layer_in_size(l), batch, n->norms + i,
 				    (size_t)nl + 1);
 		if (n->prof) {
 			n->prof[nl + i] += t1 - t0;
-			n->prof[2 * nl + i] += prof_now() - t1;
+			n->prof[2 * nl + i] += clock_ms() - t1;
 		}
 	}
 	if (!dx)

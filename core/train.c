@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "evaluate.h"
 #include "loss.h"
 #include "modelfile.h"
+#include "clock.h"
 #include "rng.h"
 
 struct trainer {
@@ -39,13 +39,6 @@ struct train_opts train_opts_default(void)
 	return o;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Which parameters get weight decay (weights, not biases), and where the
  * trainable ones start: parameters are laid out in layer order, so frozen
@@ -286,7 +279,7 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 {
 	struct train_progress p = { 0 };
 	int steps = (t->n_train + t->o.batch - 1) / t->o.batch, s, correct = 0;
-	double loss = 0.0, t0 = now_s();
+	double loss = 0.0, t0 = clock_ms() / 1e3;
 	struct eval_result er;
 	struct rng r;
 	enum status st;
@@ -313,7 +306,7 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 		p.step = s + 1;
 		p.loss = loss / (first + nb);
 		p.train_acc = (double)correct / (first + nb);
-		p.elapsed_s = now_s() - t0;
+		p.elapsed_s = clock_ms() / 1e3 - t0;
 		p.eta_s = p.elapsed_s / (s + 1) * (steps - s - 1);
 		if (cb && cb(&p, user)) {
 			net_set_training(t->net, 0, 0);
@@ -330,7 +323,7 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 		p.test_acc = er.total ? (double)er.correct / er.total : 0.0;
 		free(er.confusion);
 	}
-	p.elapsed_s = now_s() - t0;
+	p.elapsed_s = clock_ms() / 1e3 - t0;
 	p.eta_s = 0;
 	if (cb)
 		cb(&p, user);
