@@ -34,6 +34,7 @@
 #include "conv.h"
 #include "dense.h"
 #include "pool.h"
+#include "splitmix.h"
 #include "tap.h"
 #include "workers.h"
 
@@ -42,26 +43,6 @@
 #define FD_EPS 1e-6	/* central-difference step, in double */
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* splitmix64: small, deterministic, same stream on every platform. */
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1), 24 bits so the value is exact in float. */
-static float rng_uniform(struct rng *r)
-{
-	return (float)((double)(rng_next(r) >> 40) / 8388608.0 - 1.0);
-}
 
 static void *xmalloc(size_t n)
 {

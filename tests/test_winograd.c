@@ -39,32 +39,13 @@
 #include "act.h"
 #include "blas.h"
 #include "conv.h"
+#include "splitmix.h"
 #include "tap.h"
 #include "winograd.h"
 #include "workers.h"
 
 #define L2_TOL 1e-5	/* ||a - r|| / ||r|| */
 #define MAX_TOL 1e-5	/* max |a - r| / max |r| */
-
-/* splitmix64: small, deterministic, same stream everywhere. */
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1). */
-static float rng_uniform(struct rng *r)
-{
-	return (float)((double)(rng_next(r) >> 40) / 8388608.0 - 1.0);
-}
 
 static float *falloc(size_t n)
 {
