@@ -281,22 +281,45 @@ static void node_forward(struct net *n, struct node *l, int batch)
 	}
 }
 
-const float *net_forward(struct net *n, const float *x, int batch)
+const float *net_forward_range(struct net *n, const float *x, int batch,
+			       int first, int last)
 {
-	int i, nl = n->info.n_layers;
+	int i;
 
 	if (batch > n->info.max_batch)
 		batch = n->info.max_batch;
 	n->batch = batch;
-	preprocess(n, x, batch);
-	for (i = 0; i < nl; i++) {
+	if (first == 0)
+		preprocess(n, x, batch);
+	else
+		memcpy(n->nodes[first - 1].out, x, sizeof(float) * (size_t)batch *
+		       node_size(&n->nodes[first - 1]));
+	for (i = first; i <= last; i++) {
 		double t0 = n->prof ? clock_ms() : 0.0;
 
 		node_forward(n, &n->nodes[i], batch);
 		if (n->prof)
 			n->prof[i] += clock_ms() - t0;
 	}
-	return n->nodes[nl - 1].out;
+	return n->nodes[last].out;
+}
+
+const float *net_forward(struct net *n, const float *x, int batch)
+{
+	return net_forward_range(n, x, batch, 0, n->info.n_layers - 1);
+}
+
+size_t net_cut_size(const struct net *n, int cut)
+{
+	int i, k;
+
+	if (cut < 1 || cut >= n->info.n_layers)
+		return 0;
+	for (i = cut; i < n->info.n_layers; i++)
+		for (k = 0; k < n->nodes[i].n_in; k++)
+			if (n->nodes[i].in[k] < cut - 1)
+				return 0;
+	return node_size(&n->nodes[cut - 1]);
 }
 
 /* ---- backward ------------------------------------------------------------ */

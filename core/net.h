@@ -88,6 +88,20 @@ void net_layer(const struct net *n, int i, struct net_layer_info *li);
  * logits unless the model's last layer is a softmax. */
 const float *net_forward(struct net *n, const float *x, int batch);
 
+/* Part of a forward, for training a head on cached features: nodes
+ * first..last only. With first == 0, x is pixels as for net_forward;
+ * otherwise x is the output of node first-1 (batch, its size), which
+ * must be the only tensor below `first` that nodes first..last read
+ * (net_cut_size). Returns node last's output, owned by the net. A
+ * net_backward after a forward that ran to the last node stops at
+ * `first` when net_set_trainable_from(first) and no pixel gradient. */
+const float *net_forward_range(struct net *n, const float *x, int batch,
+			       int first, int last);
+/* Values per image of node cut-1's output when nodes cut.. read no other
+ * tensor below cut (a clean cut of the graph), else 0. cut in
+ * 1..n_layers-1. */
+size_t net_cut_size(const struct net *n, int cut);
+
 /* Backward from dout (batch, n_classes) = dLoss/doutput of the last forward.
  * Writes dx (batch, C, H, W) in pixel units when dx is non-NULL. Accumulates
  * parameter gradients when the net was created with want_param_grads and
