@@ -355,7 +355,7 @@ static int log_begin(struct run_log *l, const struct attack_params *p,
 	l->b.x0 = x0;
 	if (d) {
 		l->b.data_path = dataset_path(d);
-		l->b.data_kind = dataset_kind(d) == DATASET_STL10 ? "stl10" : "imagedir";
+		l->b.data_kind = dataset_kind_name(dataset_kind(d));
 		l->b.data_split = dataset_split(d);
 		l->b.image_ref = ref;
 	} else {

@@ -1,11 +1,12 @@
-/* dataset.c - one handle over the two kinds of labelled image sets
+/* dataset.c - one handle over the three kinds of labelled image sets
  * (see dataset.h): it decides which kind a directory is and dispatches to
- * stl10 or imagedir.
+ * stl10, cifar10 or imagedir.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "dataset.h"
 
+#include "cifar10.h"
 #include "imagedir.h"
 #include "stl10.h"
 
@@ -20,6 +21,7 @@ struct dataset {
 	char *path;		/* as given */
 	char *split;		/* the split used; "": the image folder itself */
 	struct stl10 *stl;	/* when kind == DATASET_STL10 */
+	struct cifar10 *cif;	/* when kind == DATASET_CIFAR10 */
 	struct imagedir *img;	/* when kind == DATASET_IMAGEDIR */
 };
 
@@ -61,6 +63,16 @@ static enum status open_stl10(struct dataset *d, const char *dir,
 	return stl10_open(dir, split, &d->stl, note, err);
 }
 
+static enum status open_cifar10(struct dataset *d, const char *dir,
+				const char *split, char *note, char *err)
+{
+	d->kind = DATASET_CIFAR10;
+	d->split = strdup(split);
+	if (!d->split)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
+	return cifar10_open(dir, split, &d->cif, note, err);
+}
+
 /* DIR/<split>/ when that is itself a folder of class folders, else DIR (so a
  * class that happens to be called "test" is not taken for a split). */
 static enum status open_imagedir(struct dataset *d, const char *dir,
@@ -97,12 +109,13 @@ static int has_image_folder(const char *dir, const char *split)
 }
 
 /* DIR, or its stl10_binary/ sub-folder (the archive unpacks to that), is
- * STL-10; else a folder of class folders; else neither. */
+ * STL-10; DIR or its cifar-10-batches-bin/ is CIFAR-10; else a folder of
+ * class folders; else neither. */
 static enum status open_kind(struct dataset *d, const char *dir,
 			     const char *split, char *note, char *err)
 {
 	struct stat sb;
-	char *nested;
+	char *nested, *nested_cifar;
 	enum status st;
 
 	if (stat(dir, &sb) != 0)
@@ -112,19 +125,28 @@ static enum status open_kind(struct dataset *d, const char *dir,
 		return status_set(err, ST_ERR_ARG, "%s: not a directory", dir);
 	if (is_stl10(dir))
 		return open_stl10(d, dir, split, note, err);
+	if (cifar10_looks_like(dir))
+		return open_cifar10(d, dir, split, note, err);
 	nested = path_join(dir, "stl10_binary");
-	if (!nested)
-		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
-	if (is_stl10(nested))
+	nested_cifar = path_join(dir, "cifar-10-batches-bin");
+	if (!nested || !nested_cifar)
+		st = status_set(err, ST_ERR_NOMEM, "%s: out of memory", dir);
+	else if (is_stl10(nested))
 		st = open_stl10(d, nested, split, note, err);
+	else if (cifar10_looks_like(nested_cifar))
+		st = open_cifar10(d, nested_cifar, split, note, err);
 	else if (has_image_folder(dir, split))
 		st = open_imagedir(d, dir, split, err);
 	else
 		st = status_set(err, ST_ERR_FORMAT,
 				"%s: neither an STL-10 binary directory (no "
-				"%s_X.bin) nor a folder of class sub-folders "
-				"with PNG files", dir, split);
+				"%s_X.bin), a CIFAR-10 binary directory (no "
+				"%s) nor a folder of class sub-folders with "
+				"PNG files", dir, split,
+				strcmp(split, "train") == 0 ? "data_batch_1.bin"
+							    : "test_batch.bin");
 	free(nested);
+	free(nested_cifar);
 	return st;
 }
 
@@ -158,6 +180,7 @@ void dataset_close(struct dataset *d)
 	if (!d)
 		return;
 	stl10_close(d->stl);
+	cifar10_close(d->cif);
 	imagedir_close(d->img);
 	free(d->split);
 	free(d->path);
@@ -179,41 +202,76 @@ const char *dataset_split(const struct dataset *d)
 	return d->split;
 }
 
+const char *dataset_kind_name(enum dataset_kind kind)
+{
+	switch (kind) {
+	case DATASET_STL10: return "stl10";
+	case DATASET_CIFAR10: return "cifar10";
+	case DATASET_IMAGEDIR: return "imagedir";
+	}
+	return "?";
+}
+
 int dataset_count(const struct dataset *d)
 {
-	return d->stl ? stl10_count(d->stl) : imagedir_count(d->img);
+	if (d->stl)
+		return stl10_count(d->stl);
+	if (d->cif)
+		return cifar10_count(d->cif);
+	return imagedir_count(d->img);
 }
 
 int dataset_height(const struct dataset *d)
 {
-	return d->stl ? STL10_SIDE : imagedir_height(d->img);
+	if (d->stl)
+		return STL10_SIDE;
+	if (d->cif)
+		return CIFAR10_SIDE;
+	return imagedir_height(d->img);
 }
 
 int dataset_width(const struct dataset *d)
 {
-	return d->stl ? STL10_SIDE : imagedir_width(d->img);
+	if (d->stl)
+		return STL10_SIDE;
+	if (d->cif)
+		return CIFAR10_SIDE;
+	return imagedir_width(d->img);
 }
 
 int dataset_n_classes(const struct dataset *d)
 {
-	return d->stl ? stl10_n_classes(d->stl) : imagedir_n_classes(d->img);
+	if (d->stl)
+		return stl10_n_classes(d->stl);
+	if (d->cif)
+		return cifar10_n_classes(d->cif);
+	return imagedir_n_classes(d->img);
 }
 
 const char *dataset_class_name(const struct dataset *d, int c)
 {
-	return d->stl ? stl10_class_name(d->stl, c)
-		      : imagedir_class_name(d->img, c);
+	if (d->stl)
+		return stl10_class_name(d->stl, c);
+	if (d->cif)
+		return cifar10_class_name(d->cif, c);
+	return imagedir_class_name(d->img, c);
 }
 
 int dataset_label(const struct dataset *d, int i)
 {
-	return d->stl ? stl10_label(d->stl, i) : imagedir_label(d->img, i);
+	if (d->stl)
+		return stl10_label(d->stl, i);
+	if (d->cif)
+		return cifar10_label(d->cif, i);
+	return imagedir_label(d->img, i);
 }
 
 void dataset_image_name(const struct dataset *d, int i, char *buf, int n)
 {
 	if (d->stl)
 		stl10_image_name(d->stl, i, buf, n);
+	else if (d->cif)
+		cifar10_image_name(d->cif, i, buf, n);
 	else
 		imagedir_image_name(d->img, i, buf, n);
 }
@@ -221,6 +279,9 @@ void dataset_image_name(const struct dataset *d, int i, char *buf, int n)
 enum status dataset_image(const struct dataset *d, int i, float *pix,
 			  char *err)
 {
-	return d->stl ? stl10_image(d->stl, i, pix, err)
-		      : imagedir_image(d->img, i, pix, err);
+	if (d->stl)
+		return stl10_image(d->stl, i, pix, err);
+	if (d->cif)
+		return cifar10_image(d->cif, i, pix, err);
+	return imagedir_image(d->img, i, pix, err);
 }

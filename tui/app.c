@@ -561,7 +561,7 @@ static void fill_template(struct app *a, struct resources *r, const struct optio
 	r->tmpl.model_path = r->model_path;
 	r->tmpl.model_arch = r->arch;
 	r->tmpl.data_path = dataset_path(r->wdata);
-	r->tmpl.data_kind = dataset_kind(r->wdata) == DATASET_STL10 ? "stl10" : "imagedir";
+	r->tmpl.data_kind = dataset_kind_name(dataset_kind(r->wdata));
 	r->tmpl.data_split = dataset_split(r->wdata);
 	r->tmpl.n_classes = in->n_classes;
 	r->tmpl.classes = in->classes;
