@@ -278,6 +278,17 @@ int cli_open_data(const char *dir, const char *split, struct dataset **out)
 	return EXIT_OK;
 }
 
+int cli_check_data_size(const struct dataset *d, const struct net_info *in)
+{
+	int h = dataset_height(d), w = dataset_width(d);
+
+	if (h == in->in_h && w == in->in_w)
+		return EXIT_OK;
+	return cli_fail("%s: images are %dx%d but the model expects %dx%d "
+			"(use a model trained at %dx%d)", dataset_path(d), w, h,
+			in->in_w, in->in_h, w, h);
+}
+
 int cli_load_image(const char *ref, struct dataset *d,
 		   const struct net_info *in, float *x, int *label, char *name,
 		   size_t n)
@@ -294,10 +305,8 @@ int cli_load_image(const char *ref, struct dataset *d,
 					dataset_count(d), dataset_count(d) - 1);
 	}
 	if (idx >= 0) {
-		if (dataset_height(d) != in->in_h || dataset_width(d) != in->in_w)
-			return cli_fail("%s: images are %dx%d but the model takes %dx%d",
-					dataset_path(d), dataset_width(d),
-					dataset_height(d), in->in_w, in->in_h);
+		if (cli_check_data_size(d, in))
+			return EXIT_FAIL;
 		if (dataset_image(d, (int)idx, x, err) != ST_OK)
 			return cli_fail("%s", err);
 		*label = dataset_label(d, (int)idx);

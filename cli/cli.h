@@ -95,6 +95,12 @@ int cli_default_source(char *data, char *model, size_t n, int *is_demo);
  * (e.g. missing class_names.txt) and the error itself. */
 int cli_open_data(const char *dir, const char *split, struct dataset **out);
 
+/* The one check that a data set's images have the model's input size,
+ * made wherever a command uses both (eval, attack, diagnose, train, the
+ * explorer). Prints "DIR: images are 32x32 but the model expects 96x96
+ * (...what to do...)" and returns EXIT_FAIL on a mismatch; EXIT_OK else. */
+int cli_check_data_size(const struct dataset *d, const struct net_info *in);
+
 /* 1 when an --image REF is a dataset index (digits only): without --data
  * it then names an image of the default data (cli_default_source). */
 int cli_is_index(const char *ref);

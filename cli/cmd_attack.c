@@ -882,6 +882,10 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
 	char err[ERR_MAX];
 
 	memset(&w, 0, sizeof w);
+	if (cli_check_data_size(d, in)) {
+		free(x);
+		return EXIT_FAIL;
+	}
 	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
 		free(x);
 		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",

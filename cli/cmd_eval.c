@@ -138,7 +138,10 @@ int cmd_eval(int argc, char **argv)
 	if (note[0])
 		fprintf(stderr, "advex: note: %s\n", note);
 	rc = cli_load_net(&mo, "eval", (int)batch, 0, &n);
+	if (!rc)
+		rc = cli_check_data_size(d, net_get_info(n));
 	if (rc) {
+		net_free(n);
 		dataset_close(d);
 		return rc;
 	}

@@ -259,6 +259,10 @@ int cmd_train(int argc, char **argv)
 		test = NULL;
 	}
 	rc = make_net(&a, train, &n);
+	if (!rc)
+		rc = cli_check_data_size(train, net_get_info(n));
+	if (!rc && test)
+		rc = cli_check_data_size(test, net_get_info(n));
 	if (!rc && trainer_new(n, train, test, &a.o, &t, err) != ST_OK)
 		rc = cli_fail("%s", err);
 	if (!rc && a.resume && trainer_load_state(t, a.out, err) != ST_OK)

@@ -628,10 +628,8 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 		return rc;
 	if (dataset_open(r->data_path, o->split, &r->wdata, note, err) != ST_OK)
 		return cli_fail("%s", err);
-	if (dataset_height(a->data) != a->ni->in_h || dataset_width(a->data) != a->ni->in_w)
-		return cli_fail("%s: images are %dx%d but the model takes %dx%d",
-				dataset_path(a->data), dataset_width(a->data),
-				dataset_height(a->data), a->ni->in_w, a->ni->in_h);
+	if ((rc = cli_check_data_size(a->data, a->ni)))
+		return rc;
 	if (dataset_count(a->data) < 1)
 		return cli_fail("%s: no images in the %s split", dataset_path(a->data),
 				dataset_split(a->data));
