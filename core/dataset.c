@@ -7,7 +7,9 @@
 #include "dataset.h"
 
 #include "cifar10.h"
+#include "image.h"
 #include "imagedir.h"
+#include "resize.h"
 #include "stl10.h"
 
 #include <errno.h>
@@ -23,6 +25,7 @@ struct dataset {
 	struct stl10 *stl;	/* when kind == DATASET_STL10 */
 	struct cifar10 *cif;	/* when kind == DATASET_CIFAR10 */
 	struct imagedir *img;	/* when kind == DATASET_IMAGEDIR */
+	int out_h, out_w;	/* dataset_resize; 0: the images' own size */
 };
 
 /* "a/b", malloc'd. */
@@ -221,7 +224,8 @@ int dataset_count(const struct dataset *d)
 	return imagedir_count(d->img);
 }
 
-int dataset_height(const struct dataset *d)
+/* The size the files hold, whatever dataset_resize asked for. */
+static int native_height(const struct dataset *d)
 {
 	if (d->stl)
 		return STL10_SIDE;
@@ -230,13 +234,47 @@ int dataset_height(const struct dataset *d)
 	return imagedir_height(d->img);
 }
 
-int dataset_width(const struct dataset *d)
+static int native_width(const struct dataset *d)
 {
 	if (d->stl)
 		return STL10_SIDE;
 	if (d->cif)
 		return CIFAR10_SIDE;
 	return imagedir_width(d->img);
+}
+
+int dataset_height(const struct dataset *d)
+{
+	return d->out_h ? d->out_h : native_height(d);
+}
+
+int dataset_width(const struct dataset *d)
+{
+	return d->out_w ? d->out_w : native_width(d);
+}
+
+int dataset_native_height(const struct dataset *d)
+{
+	return native_height(d);
+}
+
+int dataset_native_width(const struct dataset *d)
+{
+	return native_width(d);
+}
+
+enum status dataset_resize(struct dataset *d, int h, int w, char *err)
+{
+	if (h < 1 || w < 1 || h > IMAGE_MAX_SIDE || w > IMAGE_MAX_SIDE)
+		return status_set(err, ST_ERR_ARG,
+				  "%s: cannot resize to %dx%d (1..%d a side)",
+				  d->path, w, h, IMAGE_MAX_SIDE);
+	/* the own size: no resampling at all, so the pixels stay exact */
+	if (h == native_height(d) && w == native_width(d))
+		h = w = 0;
+	d->out_h = h;
+	d->out_w = w;
+	return ST_OK;
 }
 
 int dataset_n_classes(const struct dataset *d)
@@ -276,12 +314,34 @@ void dataset_image_name(const struct dataset *d, int i, char *buf, int n)
 		imagedir_image_name(d->img, i, buf, n);
 }
 
-enum status dataset_image(const struct dataset *d, int i, float *pix,
-			  char *err)
+static enum status native_image(const struct dataset *d, int i, float *pix,
+				char *err)
 {
 	if (d->stl)
 		return stl10_image(d->stl, i, pix, err);
 	if (d->cif)
 		return cifar10_image(d->cif, i, pix, err);
 	return imagedir_image(d->img, i, pix, err);
+}
+
+enum status dataset_image(const struct dataset *d, int i, float *pix,
+			  char *err)
+{
+	int nh = native_height(d), nw = native_width(d);
+	enum status st;
+	float *tmp;
+
+	if (!d->out_h)
+		return native_image(d, i, pix, err);
+	/* images are read one at a time outside any step loop: a buffer per
+	 * call keeps the handle free of hidden state */
+	tmp = malloc(sizeof *tmp * 3 * (size_t)nh * (size_t)nw);
+	if (!tmp)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+				  d->path);
+	st = native_image(d, i, tmp, err);
+	if (st == ST_OK)
+		resize_bilinear(tmp, 3, nh, nw, pix, d->out_h, d->out_w);
+	free(tmp);
+	return st;
 }

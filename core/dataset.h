@@ -55,8 +55,16 @@ const char *dataset_path(const struct dataset *d);	/* the directory given */
  * folder given holds the classes itself. */
 const char *dataset_split(const struct dataset *d);
 int dataset_count(const struct dataset *d);
+/* The size dataset_image gives: the images' own, or dataset_resize's. */
 int dataset_height(const struct dataset *d);
 int dataset_width(const struct dataset *d);
+/* The size the files hold. */
+int dataset_native_height(const struct dataset *d);
+int dataset_native_width(const struct dataset *d);
+/* From now on give every image resampled to h x w, bilinear with half-pixel
+ * centres (see resize.h); the own size turns resampling off. Fails for a
+ * side outside 1..IMAGE_MAX_SIDE. */
+enum status dataset_resize(struct dataset *d, int h, int w, char *err);
 int dataset_n_classes(const struct dataset *d);
 const char *dataset_class_name(const struct dataset *d, int c);
 /* 0-based label of image i, or -1 when the split is unlabeled. */

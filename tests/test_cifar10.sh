@@ -5,7 +5,9 @@
 # transposed read gives), the train split is data_batch_1..5 in order, a
 # folder of 32x32 PNGs with the same pixels gives the same result, the run
 # log names the kind cifar10, and a 96x96 model is refused with one line
-# naming the directory and both sizes, in every command that uses both.
+# naming the directory and both sizes, in every command that uses both -
+# unless --resize, whose eval matches PyTorch's bilinear interpolate
+# followed by the same network in numpy.
 # Environment (set by make check): ADVEX, PYTHON.
 ADVEX=${ADVEX:-./advex}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -79,31 +81,34 @@ def write_model(path, side, t):
         f.write(struct.pack('<Q', len(h)) + h + blob)
 
 def logits(t, x):
-    # x (3,32,32) in [0,1]; float64 reference of the chain above
+    # x (3,S,S) in [0,1]; float64 reference of the chain above
+    s = x.shape[1]
     w, b = t["c1.weight"].astype(np.float64), t["c1.bias"].astype(np.float64)
     p = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-    y = np.zeros((4, 32, 32))
+    y = np.zeros((4, s, s))
     for i in range(3):
         for j in range(3):
-            y += np.einsum('oc,chw->ohw', w[:, :, i, j], p[:, i:i + 32, j:j + 32])
+            y += np.einsum('oc,chw->ohw', w[:, :, i, j], p[:, i:i + s, j:j + s])
     y = np.maximum(y + b[:, None, None], 0)
-    y = y.reshape(4, 16, 2, 16, 2).max(axis=(2, 4))
+    y = y.reshape(4, s // 2, 2, s // 2, 2).max(axis=(2, 4))
     return t["fc.weight"].astype(np.float64) @ y.reshape(-1) + t["fc.bias"]
 
-def confusion(t, imgs, labels, transpose=False):
+def confusion(t, imgs, labels, transpose=False, prep=None):
     m, gap = np.zeros((10, 10), int), np.inf
     for im, y in zip(imgs, labels):
         x = im.astype(np.float64) / 255
         if transpose:
             x = x.transpose(0, 2, 1)
-        z = np.sort(logits(t, x))
-        gap = min(gap, z[-1] - z[-2])
-        m[y, int(np.argmax(logits(t, x)))] += 1
+        if prep:
+            x = prep(x)
+        z = logits(t, x)
+        gap = min(gap, np.sort(z)[-1] - np.sort(z)[-2])
+        m[y, int(np.argmax(z))] += 1
     return m, gap
 
-m32 = model(32, 1)
+m32, m96 = model(32, 1), model(96, 2)
 write_model(os.path.join(top, 'm32.safetensors'), 32, m32)
-write_model(os.path.join(top, 'm96.safetensors'), 96, model(96, 2))
+write_model(os.path.join(top, 'm96.safetensors'), 96, m96)
 
 test = images(20)
 test_y = list(rng.randint(0, 10, 20))
@@ -125,8 +130,25 @@ ref_train, gap_train = confusion(m32, train, train_y)
 assert (ref != ref_t).any(), "control: transposition would go unseen"
 assert min(gap, gap_train) > 1e-3, "argmax too close to call: %g" % min(gap, gap_train)
 assert (ref.sum(axis=0) > 0).sum() > 1, "the model predicts one class for all"
-json.dump({"test": ref.tolist(), "test_transposed": ref_t.tolist(),
-           "train": ref_train.tolist()}, open(os.path.join(top, 'ref.json'), 'w'))
+out = {"test": ref.tolist(), "test_transposed": ref_t.tolist(),
+       "train": ref_train.tolist()}
+# --resize to 96x96: PyTorch's bilinear interpolate when torch is here
+try:
+    import torch
+    import torch.nn.functional as F
+    def bilinear(x):
+        return F.interpolate(torch.from_numpy(x[None]), size=(96, 96), mode='bilinear',
+                             align_corners=False)[0].numpy()
+    def nearest(x):
+        return x.repeat(3, axis=1).repeat(3, axis=2)
+    ref_r, gap_r = confusion(m96, test, test_y, prep=bilinear)
+    ref_n, _ = confusion(m96, test, test_y, prep=nearest)
+    assert gap_r > 1e-3, "argmax too close to call: %g" % gap_r
+    assert (ref_r != ref_n).any(), "control: nearest-neighbour would go unseen"
+    out["resized"], out["resized_nearest"] = ref_r.tolist(), ref_n.tolist()
+except ImportError:
+    pass
+json.dump(out, open(os.path.join(top, 'ref.json'), 'w'))
 
 # the same test images as a folder of 32x32 PNGs, one class folder per name
 def chunk(t, b):
@@ -175,7 +197,7 @@ ok $? "the same pixels as PNGs give the same confusion matrix"
 want="$D: images are 32x32 but the model expects 96x96"
 "$ADVEX" eval --data "$D" --model "$T/m96.safetensors" >"$T/out" 2>&1
 s=$?
-[ $s -eq 1 ] && grep -qF "$want" "$T/out" && [ $(wc -l <"$T/out") -eq 1 ]
+[ $s -eq 1 ] && [ "$(cat "$T/out")" = "advex: $want (use a model trained at 32x32, or --resize)" ]
 ok $? "eval with a 96x96 model: one-line size error, exit 1 ($(cat "$T/out"))"
 "$ADVEX" attack --no-log --data "$D" --image 3 --model "$T/m96.safetensors" >"$T/out" 2>&1
 s=$?
@@ -208,6 +230,25 @@ else
 	echo "ok $n # SKIP explore: no script(1) to give it a terminal"
 fi
 
+# --resize: PyTorch's bilinear interpolate, then the same network
+"$ADVEX" eval --data "$D" --model "$T/m96.safetensors" --resize --json >"$T/r.json" 2>"$T/err"
+ok $? "eval --resize with the 96x96 model runs ($(head -c 200 "$T/err"))"
+if grep -q '"resized"' "$T/ref.json"; then
+	same_confusion "$T/r.json" resized
+	ok $? "its confusion matrix is that of torch's interpolate(bilinear, align_corners=False) + numpy"
+	same_confusion "$T/r.json" resized_nearest
+	ok $(($? == 0)) "control: not the matrix of nearest-neighbour upsampling"
+else
+	n=$((n + 1)); echo "ok $n # SKIP no torch for the bilinear reference"
+	n=$((n + 1)); echo "ok $n # SKIP no torch for the bilinear reference"
+fi
+"$ADVEX" diagnose --data "$D" --image 3 --target 1 --model "$T/m96.safetensors" --resize \
+	--json >"$T/out" 2>"$T/err"
+ok $? "diagnose --resize runs ($(head -c 200 "$T/err"))"
+"$ADVEX" attack --db "$T/runs.db" --data "$D" --image 3 --iters 2 --model "$T/m96.safetensors" \
+	--resize >"$T/out" 2>&1
+ok $? "attack --resize --image 3 runs ($(tail -n 1 "$T/out"))"
+
 # the run log names the kind
 "$ADVEX" attack --db "$T/runs.db" --data "$D" --image 3 --iters 2 --model "$T/m32.safetensors" \
 	>"$T/out" 2>&1
@@ -216,9 +257,10 @@ ok $? "attack --image 3 on the 32x32 model runs ($(tail -n 1 "$T/out"))"
 import sqlite3, sys
 rows = sqlite3.connect(sys.argv[1]).execute(
     "SELECT d.kind, d.split, r.image_ref, r.height, r.width FROM runs r "
-    "JOIN datasets d ON d.id = r.dataset_id").fetchall()
-sys.exit(0 if rows == [("cifar10", "test", "test_batch.bin#3", 32, 32)] else rows)' "$T/runs.db"
-ok $? "the run log: datasets.kind cifar10, split test, image test_batch.bin#3, 32x32"
+    "JOIN datasets d ON d.id = r.dataset_id ORDER BY r.id").fetchall()
+sys.exit(0 if rows == [("cifar10", "test", "test_batch.bin#3", 96, 96),
+                       ("cifar10", "test", "test_batch.bin#3", 32, 32)] else rows)' "$T/runs.db"
+ok $? "the run log: datasets.kind cifar10, split test, image test_batch.bin#3, at 96x96 (--resize) and 32x32"
 
 echo "1..$n"
 [ $fails -eq 0 ]

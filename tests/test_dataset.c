@@ -2,14 +2,15 @@
  * small files written here: STL-10 binaries made by hand (column-major
  * orientation, channels, labels, class names, folds, every bad input),
  * CIFAR-10 batch files (row-major orientation, the order of the train
- * batches, bad files), image folders of PNGs, and the choice between the
- * kinds. */
+ * batches, bad files), image folders of PNGs, the choice between the
+ * kinds, and bilinear resizing (--resize). */
 #define _XOPEN_SOURCE 700	/* nftw, mkdtemp */
 
 #include "cifar10.h"
 #include "dataset.h"
 #include "image.h"
 #include "imagedir.h"
+#include "resize.h"
 #include "stl10.h"
 #include "tap.h"
 
@@ -711,6 +712,102 @@ static void check_cifar_bad(struct tap *t, const char *top)
 	free(rec);
 }
 
+/* ---- resizing ---------------------------------------------------------- */
+
+static int near(float a, float b)
+{
+	return a - b < 1e-6f && b - a < 1e-6f;
+}
+
+static void check_resize_kernel(struct tap *t)
+{
+	/* PyTorch 1.13: F.interpolate(x, size, mode="bilinear",
+	 * align_corners=False) of [[0, 1], [2, 3]] */
+	static const float up44[16] = {
+		0.00f, 0.25f, 0.75f, 1.00f, 0.50f, 0.75f, 1.25f, 1.50f,
+		1.50f, 1.75f, 2.25f, 2.50f, 2.00f, 2.25f, 2.75f, 3.00f,
+	};
+	static const float up35[15] = {
+		0.0f, 0.1f, 0.5f, 0.9f, 1.0f, 1.0f, 1.1f, 1.5f, 1.9f, 2.0f,
+		2.0f, 2.1f, 2.5f, 2.9f, 3.0f,
+	};
+	float src[4] = { 0, 1, 2, 3 }, out[16], big[2 * 4 * 6], small[2 * 6];
+	int k, y, x, ok = 1;
+
+	resize_bilinear(src, 1, 2, 2, out, 4, 4);
+	for (k = 0; k < 16; k++)
+		ok &= near(out[k], up44[k]);
+	tap_ok(t, ok, "resize 2x2 -> 4x4 as PyTorch's bilinear, "
+	       "align_corners=False");
+	resize_bilinear(src, 1, 2, 2, out, 3, 5);
+	for (k = 0, ok = 1; k < 15; k++)
+		ok &= near(out[k], up35[k]);
+	tap_ok(t, ok, "resize 2x2 -> 3 rows x 5 columns (rows and columns "
+	       "not swapped)");
+	/* halving: each output is the mean of a 2x2 block, per channel */
+	for (k = 0; k < 2 * 4 * 6; k++)
+		big[k] = (float)((k * 37) % 101);
+	resize_bilinear(big, 2, 4, 6, small, 2, 3);
+	for (k = 0, ok = 1; k < 2; k++)
+		for (y = 0; y < 2; y++)
+			for (x = 0; x < 3; x++) {
+				const float *b = big + k * 24 + 2 * y * 6 + 2 * x;
+
+				ok &= near(small[k * 6 + y * 3 + x],
+					   (b[0] + b[1] + b[6] + b[7]) / 4);
+			}
+	tap_ok(t, ok, "halving 2x4x6 -> 2x2x3 averages 2x2 blocks");
+	/* to 1x1: the sample point is (1.5, 2.5), between rows 1-2 and
+	 * columns 2-3 */
+	resize_bilinear(big, 2, 4, 6, out, 1, 1);
+	for (k = 0, ok = 1; k < 2; k++)
+		ok &= near(out[k], (big[k * 24 + 1 * 6 + 2] + big[k * 24 + 1 * 6 + 3] +
+				    big[k * 24 + 2 * 6 + 2] + big[k * 24 + 2 * 6 + 3]) / 4);
+	tap_ok(t, ok, "to 1x1: each plane's value at its centre (1.5, 2.5)");
+}
+
+/* dataset_resize on the CIFAR-10 folder: 32x32 up to 96x96 and back. */
+static void check_dataset_resize(struct tap *t, const char *dir)
+{
+	char err[ERR_MAX] = "", note[ERR_MAX] = "";
+	float *pix = malloc(sizeof *pix * 3 * 96 * 96);
+	float *ref = malloc(sizeof *ref * 3 * 96 * 96);
+	float *own = malloc(sizeof *own * 3 * CPLANE);
+	struct dataset *d = NULL;
+	int k, ok = 1;
+
+	if (!tap_ok(t, dataset_open(dir, "test", &d, note, err) == ST_OK,
+		    "CIFAR-10 opens for resizing (%s)", err))
+		goto out;
+	dataset_image(d, 1, own, err);
+	tap_ok(t, dataset_resize(d, 96, 96, err) == ST_OK &&
+	       dataset_height(d) == 96 && dataset_width(d) == 96 &&
+	       dataset_native_height(d) == 32 && dataset_native_width(d) == 32,
+	       "resized to 96x96: height/width 96, native 32");
+	resize_bilinear(own, 3, 32, 32, ref, 96, 96);
+	tap_ok(t, dataset_image(d, 1, pix, err) == ST_OK &&
+	       !memcmp(pix, ref, sizeof *pix * 3 * 96 * 96),
+	       "image 1 at 96x96 is its 32x32 pixels resampled");
+	/* the centre of output pixel (3y+1, 3x+1) is input pixel (y, x) */
+	for (k = 0; k < 3 * CPLANE; k++)
+		ok &= near(pix[(k / CPLANE) * 9216 + (3 * ((k % CPLANE) / 32) + 1) * 96 +
+			       3 * (k % 32) + 1], own[k]);
+	tap_ok(t, ok, "tripling keeps every input pixel at the centre of its "
+	       "3x3 block");
+	tap_ok(t, dataset_resize(d, 32, 32, err) == ST_OK &&
+	       dataset_image(d, 1, pix, err) == ST_OK &&
+	       !memcmp(pix, own, sizeof *pix * 3 * CPLANE),
+	       "resizing to the own size gives the exact pixels back");
+	tap_ok(t, dataset_resize(d, 0, 96, err) == ST_ERR_ARG &&
+	       has(err, "96x0") && dataset_height(d) == 32,
+	       "a side of 0 refused, size unchanged: %s", err);
+	dataset_close(d);
+out:
+	free(pix);
+	free(ref);
+	free(own);
+}
+
 /* ---- image folders ----------------------------------------------------- */
 
 /* A 3x6x8 image whose every value is (seed + k) % 256 / 255. */
@@ -931,6 +1028,8 @@ int main(void)
 	check_cifar_test(&t, dir, dir);
 	check_cifar_train(&t, dir);
 	check_cifar_bad(&t, top);
+	check_resize_kernel(&t);
+	check_dataset_resize(&t, dir);
 	check_imagedir(&t, top);
 	check_imagedir_layouts(&t, top);
 	check_dispatch(&t, top);
