@@ -219,13 +219,15 @@ def keras3_tensor(src, shape):
         "shape": shape, "dtype": "float32", "keras_history": [src, 0, 0]}}
 
 
-def write_keras3(fname, k2_functional, weights):
-    """The Keras 2 Functional config rewritten the Keras 3 way (module keys,
-    batch_shape, inbound nodes as {"args": [keras tensors]}) in config.json,
-    and the weights in model.weights.h5 as saving_lib's H5IOStore writes
-    them: layers/<snake_case(class)>[_k]/vars/<i>, k counting per class in
-    layer order."""
-    cfg = json.loads(json.dumps(k2_functional["config"]))
+def write_keras3(fname, k2_model, weights):
+    """The Keras 2 Sequential/Functional config rewritten the Keras 3 way
+    (module keys, batch_shape, inbound nodes as {"args": [keras tensors]})
+    in config.json, and the weights in model.weights.h5 as saving_lib's
+    H5IOStore writes them: layers/<snake_case(class)>[_k]/vars/<i>, k
+    counting per class in layer order (a Sequential's InputLayer is not
+    among its layers)."""
+    seq = k2_model["class_name"] == "Sequential"
+    cfg = json.loads(json.dumps(k2_model["config"]))
     layers = []
     for l in cfg["layers"]:
         c = dict(l["config"])
@@ -234,29 +236,38 @@ def write_keras3(fname, k2_functional, weights):
             c.pop("ragged", None)
         c["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
                       "config": {"name": "float32"}, "registered_name": None}
-        nodes = []
-        for node in l["inbound_nodes"]:
-            ts = [keras3_tensor(r[0], None) for r in node]
-            nodes.append({"args": [ts] if len(ts) > 1 else ts, "kwargs": {}})
-        layers.append({"module": "keras.layers", "class_name": l["class_name"],
-                       "config": c, "registered_name": None, "name": l["name"],
-                       "inbound_nodes": nodes})
+        k3 = {"module": "keras.layers", "class_name": l["class_name"],
+              "config": c, "registered_name": None}
+        if not seq:
+            nodes = []
+            for node in l["inbound_nodes"]:
+                ts = [keras3_tensor(r[0], None) for r in node]
+                nodes.append({"args": [ts] if len(ts) > 1 else ts, "kwargs": {}})
+            k3["name"] = l["name"]
+            k3["inbound_nodes"] = nodes
+        layers.append(k3)
     cfg["layers"] = layers
-    cfg["input_layers"] = cfg["input_layers"][0]
-    cfg["output_layers"] = cfg["output_layers"][0]
-    config = {"module": "keras.src.models.functional", "class_name": "Functional",
-              "config": cfg, "registered_name": "Functional",
-              "compile_config": {"loss": "categorical_crossentropy"}}
+    if seq:
+        config = {"module": "keras", "class_name": "Sequential", "config": cfg,
+                  "registered_name": None}
+    else:
+        cfg["input_layers"] = cfg["input_layers"][0]
+        cfg["output_layers"] = cfg["output_layers"][0]
+        config = {"module": "keras.src.models.functional", "class_name": "Functional",
+                  "config": cfg, "registered_name": "Functional"}
+    config["compile_config"] = {"loss": "categorical_crossentropy"}
     bio = io.BytesIO()
     with h5py.File(bio, "w") as f:
         f.create_group("vars")
         used = {}
         for l in layers:
+            if seq and l["class_name"] == "InputLayer":
+                continue
             s = snake(l["class_name"])
             used[s] = used.get(s, -1) + 1
             p = "layers/%s%s" % (s, "_%d" % used[s] if used[s] else "")
             g = f.create_group(p).create_group("vars")
-            for i, (_, arr) in enumerate(weights.get(l["name"], [])):
+            for i, (_, arr) in enumerate(weights.get(l["config"]["name"], [])):
                 g.create_dataset(str(i), data=arr)
     with zipfile.ZipFile(fname, "w") as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.3.3",
@@ -871,6 +882,19 @@ def test_a():
         "__metadata__"]["advex.arch"] == meta["advex.arch"]
     tap.ok(ok, "(a) the .h5 renamed to .bin is recognised as Keras by its bytes")
 
+    # (a) as a Keras 3 Sequential archive: the same nodes and tensors.
+    src3 = write_keras3(path("vgg_like.keras"), mc, w)
+    p = run_import([src3, "--out", path("a3.safetensors")])
+    ok = p.returncode == 0
+    if ok:
+        h3, t3 = T.read_safetensors(path("a3.safetensors"))[1:]
+        ok = (h3["__metadata__"]["advex.arch"] == meta["advex.arch"] and
+              h3["__metadata__"]["advex.removed_softmax"] == "true" and
+              set(t3) == set(tensors) and
+              all(np.array_equal(t3[k], tensors[k]) for k in tensors))
+    tap.ok(ok, "(a) as a Keras 3 Sequential .keras: the same nodes and tensors as the "
+           ".h5: %s" % (first_line(p.stdout) if p.returncode == 0 else first_line(p.stderr)))
+
 
 def test_b():
     m, mc, w, img = model_b()
@@ -972,6 +996,12 @@ def test_errors():
     tap.ok(p.returncode == 1 and one_line_error(p) and
            "x.bin: not ONNX, PyTorch or Keras (looks like: PNG image)" in p.stderr,
            "a PNG named x.bin: exit 1, one line: %s" % first_line(p.stderr))
+
+    p = run_import([path("a.safetensors"), "--out", path("bad.safetensors")])
+    tap.ok(p.returncode == 1 and one_line_error(p) and
+           "not ONNX, PyTorch or Keras (looks like: safetensors file" in p.stderr,
+           "an advex model file given to advex-import: exit 1, one line: %s"
+           % first_line(p.stderr))
 
     # softmax inside the network
     m, mc, w, img = model_a()
