@@ -185,10 +185,14 @@ def input_cfg(name, hwc):
                   sparse=False, ragged=False)
 
 
+MODELS = ("Sequential", "Functional")
+
+
 def write_keras2(fname, model_config, weights):
     """A Keras 2 HDF5 full model: root attrs model_config etc., weights in
-    model_weights/<layer>/<layer>/<w>:0 listed by weight_names."""
-    layer_names = [l["config"]["name"] for l in model_config["config"]["layers"]]
+    model_weights/<layer>/<layer>/<w>:0 listed by weight_names; a nested
+    model's group lists all its layers' weights as <inner>/<w>:0."""
+    layers = model_config["config"]["layers"]
     with h5py.File(fname, "w") as f:
         f.attrs["keras_version"] = b"2.13.1"
         f.attrs["backend"] = b"tensorflow"
@@ -196,14 +200,21 @@ def write_keras2(fname, model_config, weights):
         f.attrs["training_config"] = json.dumps(
             {"loss": "categorical_crossentropy", "metrics": ["accuracy"]}).encode()
         mw = f.create_group("model_weights")
-        mw.attrs["layer_names"] = [n.encode() for n in layer_names]
+        mw.attrs["layer_names"] = [l["config"]["name"].encode() for l in layers]
         mw.attrs["backend"] = b"tensorflow"
         mw.attrs["keras_version"] = b"2.13.1"
-        for ln in layer_names:
+        for l in layers:
+            ln = l["config"]["name"]
+            inner = [x["config"]["name"] for x in l["config"]["layers"]] \
+                if l["class_name"] in MODELS else [ln]
             g = mw.create_group(ln)
-            wn = ["%s/%s:0" % (ln, short) for short, _ in weights.get(ln, [])]
+            wn, arrs = [], []
+            for i in inner:
+                for short, arr in weights.get(i, []):
+                    wn.append("%s/%s:0" % (i, short))
+                    arrs.append(arr)
             g.attrs["weight_names"] = [n.encode() for n in wn]
-            for n, (_, arr) in zip(wn, weights.get(ln, [])):
+            for n, arr in zip(wn, arrs):
                 g.create_dataset(n, data=arr)
     return fname
 
@@ -219,28 +230,29 @@ def keras3_tensor(src, shape):
         "shape": shape, "dtype": "float32", "keras_history": [src, 0, 0]}}
 
 
-def write_keras3(fname, k2_model, weights):
-    """The Keras 2 Sequential/Functional config rewritten the Keras 3 way
-    (module keys, batch_shape, inbound nodes as {"args": [keras tensors]})
-    in config.json, and the weights in model.weights.h5 as saving_lib's
-    H5IOStore writes them: layers/<snake_case(class)>[_k]/vars/<i>, k
-    counting per class in layer order (a Sequential's InputLayer is not
-    among its layers)."""
-    seq = k2_model["class_name"] == "Sequential"
-    cfg = json.loads(json.dumps(k2_model["config"]))
+def k3_config(k2):
+    """A Keras 2 Sequential/Functional config the Keras 3 way: module keys,
+    batch_shape, dtype policies, inbound nodes as {"args": [keras tensors]},
+    bare [name, 0, 0] input/output refs; nested models likewise."""
+    seq = k2["class_name"] == "Sequential"
+    cfg = json.loads(json.dumps(k2["config"]))
     layers = []
     for l in cfg["layers"]:
-        c = dict(l["config"])
-        if l["class_name"] == "InputLayer":
-            c["batch_shape"] = c.pop("batch_input_shape")
-            c.pop("ragged", None)
-        c["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
-                      "config": {"name": "float32"}, "registered_name": None}
-        k3 = {"module": "keras.layers", "class_name": l["class_name"],
-              "config": c, "registered_name": None}
-        if not seq:
+        if l["class_name"] in MODELS:
+            k3 = k3_config(l)
+        else:
+            c = dict(l["config"])
+            if l["class_name"] == "InputLayer":
+                c["batch_shape"] = c.pop("batch_input_shape")
+                c.pop("ragged", None)
+            c["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
+                          "config": {"name": "float32"}, "registered_name": None}
+            k3 = {"module": "keras.layers", "class_name": l["class_name"],
+                  "config": c, "registered_name": None}
+        if "inbound_nodes" in l:
             nodes = []
             for node in l["inbound_nodes"]:
+                # a nested Functional model's call is its node 1
                 ts = [keras3_tensor(r[0], None) for r in node]
                 nodes.append({"args": [ts] if len(ts) > 1 else ts, "kwargs": {}})
             k3["name"] = l["name"]
@@ -248,27 +260,44 @@ def write_keras3(fname, k2_model, weights):
         layers.append(k3)
     cfg["layers"] = layers
     if seq:
-        config = {"module": "keras", "class_name": "Sequential", "config": cfg,
-                  "registered_name": None}
-    else:
-        cfg["input_layers"] = cfg["input_layers"][0]
-        cfg["output_layers"] = cfg["output_layers"][0]
-        config = {"module": "keras.src.models.functional", "class_name": "Functional",
-                  "config": cfg, "registered_name": "Functional"}
+        return {"module": "keras", "class_name": "Sequential", "config": cfg,
+                "registered_name": None}
+    cfg["input_layers"] = cfg["input_layers"][0]
+    cfg["output_layers"] = cfg["output_layers"][0]
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": cfg, "registered_name": "Functional"}
+
+
+def k3_weights(f, prefix, k3, weights):
+    """saving_lib's H5IOStore layout: the model's own vars, then each layer
+    of its container (in order; a Sequential's InputLayer is not one of its
+    layers) under layers/<snake_case(class)>[_k]/vars/<i>, k counting per
+    class; a nested model's layers one level down."""
+    f.create_group(prefix + "vars")
+    seq = k3["class_name"] == "Sequential"
+    used = {}
+    for l in k3["config"]["layers"]:
+        if seq and l["class_name"] == "InputLayer":
+            continue
+        s = snake(l["class_name"])
+        used[s] = used.get(s, -1) + 1
+        p = "%slayers/%s%s" % (prefix, s, "_%d" % used[s] if used[s] else "")
+        if l["class_name"] in MODELS:
+            k3_weights(f, p + "/", l, weights)
+            continue
+        g = f.create_group(p).create_group("vars")
+        for i, (_, arr) in enumerate(weights.get(l["config"]["name"], [])):
+            g.create_dataset(str(i), data=arr)
+
+
+def write_keras3(fname, k2_model, weights):
+    """The model as a Keras 3 archive: config.json (k3_config),
+    metadata.json and model.weights.h5 (k3_weights)."""
+    config = k3_config(k2_model)
     config["compile_config"] = {"loss": "categorical_crossentropy"}
     bio = io.BytesIO()
     with h5py.File(bio, "w") as f:
-        f.create_group("vars")
-        used = {}
-        for l in layers:
-            if seq and l["class_name"] == "InputLayer":
-                continue
-            s = snake(l["class_name"])
-            used[s] = used.get(s, -1) + 1
-            p = "layers/%s%s" % (s, "_%d" % used[s] if used[s] else "")
-            g = f.create_group(p).create_group("vars")
-            for i, (_, arr) in enumerate(weights.get(l["config"]["name"], [])):
-                g.create_dataset(str(i), data=arr)
+        k3_weights(f, "", config, weights)
     with zipfile.ZipFile(fname, "w") as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.3.3",
                                                  "date_saved": "2026-12-03@12:00:00"}))
@@ -491,6 +520,32 @@ def model_c():
                "dw": dwconv_w(m.dw, 2), "logits": dense_w(m.fc)}
     return m, functional("graph_net", layers, "input_1", "logits"), weights, \
         T.test_image(16, 16, seed=24)
+
+
+def model_e():
+    """Transfer learning as researchers write it: Sequential([vgg_base,
+    Flatten(), Dense(10, activation='softmax')]) with vgg_base a nested
+    Functional model (input_1, block1_conv1, block1_pool, block2_conv1,
+    block2_pool); its outer layers are named like inner ones would clash."""
+    gen = torch.Generator().manual_seed(15)
+    m = seeded(nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(8 * 6 * 6, 10)), gen)
+    pool = dict(pool_size=[2, 2], strides=[2, 2], padding="valid",
+                data_format="channels_last")
+    base = functional("vgg_base", [
+        node(input_cfg("input_1", [24, 24, 3])),
+        node(conv_cfg("block1_conv1", 8, 3, act="relu"), "input_1"),
+        node(simple("MaxPooling2D", "block1_pool", **pool), "block1_conv1"),
+        node(conv_cfg("block2_conv1", 8, 3, act="relu"), "block1_pool"),
+        node(simple("MaxPooling2D", "flatten", **pool), "block2_conv1")],
+        "input_1", "flatten")
+    layers = [base, simple("Flatten", "flatten", data_format="channels_last"),
+              dense_cfg("predictions", 10, "softmax")]
+    weights = {"block1_conv1": conv_w(m[0]), "block2_conv1": conv_w(m[3]),
+               "predictions": dense_w(m[7], (8, 6, 6))}
+    return m, sequential("transfer", layers), weights, T.test_image(24, 24, seed=25)
 
 
 # ---------------------------------------------------------------------------
@@ -989,6 +1044,47 @@ def test_cd():
     parity("(d)", out3, m, img, target=2, graph=True)
 
 
+def test_e():
+    m, mc, w, img = model_e()
+    for ext, writer in ((".h5", write_keras2), (".keras", write_keras3)):
+        label = "(e%s) nested base model" % ext
+        src = writer(path("transfer" + ext), mc, w)
+        out = path("e%s.safetensors" % ext.strip("."))
+        p = import_ok(label, src, out)
+        if p.returncode != 0:
+            continue
+        header, tensors = T.read_safetensors(out)[1:]
+        arch = check_graph(label, header, tensors, 10)
+        graph_semantics(label, header, tensors, m, img)
+        names = [n["name"] for n in arch]
+        tap.ok(names[:5] == ["block1_conv1", "block1_conv1.relu", "block1_pool",
+                             "block2_conv1", "block2_conv1.relu"] and
+               "vgg_base.flatten" in names and names[-2:] == ["flatten", "predictions"] and
+               header["__metadata__"].get("advex.removed_softmax") == "true",
+               "%s: the base model's layers are inlined (its 'flatten' pool renamed "
+               "vgg_base.flatten), then flatten and predictions; softmax removed: %s"
+               % (label, names))
+        parity(label, out, m, img, target=5)
+
+    # The same in a Functional outer model, which reads the nested model's
+    # output as its call 1 (Keras keeps node 0 for the nested model's own
+    # input-to-output link).
+    base, flat, dense = mc["config"]["layers"]
+    mcf = functional("transfer_f", [
+        node(input_cfg("image", [24, 24, 3])), node(base, "image"),
+        dict(flat, name="flatten", inbound_nodes=[[["vgg_base", 1, 0, {}]]]),
+        node(dense, "flatten")], "image", "predictions")
+    src = write_keras2(path("transfer_f.h5"), mcf, w)
+    p = run_import([src, "--out", path("ef.safetensors")])
+    ok = p.returncode == 0 and os.path.exists(path("eh5.safetensors"))
+    if ok:
+        a1 = T.read_safetensors(path("eh5.safetensors"))[1]["__metadata__"]["advex.arch"]
+        a2 = T.read_safetensors(path("ef.safetensors"))[1]["__metadata__"]["advex.arch"]
+        ok = a1 == a2
+    tap.ok(ok, "(e) the nested model inside a Functional model (read as its call 1) "
+           "gives the same nodes: %s" % (first_line(p.stdout) or first_line(p.stderr)))
+
+
 def test_errors():
     png = path("x.bin")
     T.write_png(png, T.test_image(4, 4, seed=1))
@@ -1049,6 +1145,7 @@ def main():
         test_b()
         test_b2()
         test_cd()
+        test_e()
         test_errors()
     except Exception as e:  # a crash is a failure, not a silent stop
         import traceback
