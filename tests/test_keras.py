@@ -27,6 +27,7 @@ relative L2 (against PyTorch in float64).
   (f) mid-network Rescaling/Normalization, LeakyReLU, ReLU(max_value),
       Cropping2D, uneven 'same' max pooling, GlobalMaxPooling2D and a
       Concatenate of flattened vectors (both layouts).
+  (g) SeparableConv2D and a final Activation('softmax') layer.
 
 Cases whose nodes the advex binary cannot load yet (add, concat, pad,
 groups: the graph engine) are checked structurally here (unique names,
@@ -617,6 +618,28 @@ def model_f():
         T.test_image(12, 12, seed=26)
 
 
+def model_g():
+    """SeparableConv2D(8, 3, 'same', depth_multiplier=2, relu) -> GAP ->
+    Dense(10) -> Activation('softmax') as a layer of its own."""
+    gen = torch.Generator().manual_seed(17)
+    m = seeded(nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, groups=3), nn.Conv2d(6, 8, 1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)), gen)
+    with torch.no_grad():
+        m[0].bias.zero_()                 # Keras' depthwise step has no bias
+    sep = conv_cfg("sep", 8, 3, act="relu")
+    sep["class_name"] = "SeparableConv2D"
+    sep["config"]["depth_multiplier"] = 2
+    layers = [input_cfg("input_1", [10, 10, 3]), sep,
+              simple("GlobalAveragePooling2D", "gap", data_format="channels_last"),
+              dense_cfg("logits", 10), simple("Activation", "probs", activation="softmax")]
+    dw = dwconv_w(m[0], 2)[0]
+    weights = {"sep": [dw, ("pointwise_kernel", t2n(m[1].weight).transpose(2, 3, 1, 0)),
+                       ("bias", t2n(m[1].bias))],
+               "logits": dense_w(m[5])}
+    return m, sequential("sep_net", layers), weights, T.test_image(10, 10, seed=27)
+
+
 # ---------------------------------------------------------------------------
 # Checks
 
@@ -1183,6 +1206,26 @@ def test_f():
         parity(label, out, m, img, target=4, graph=True)
 
 
+def test_g():
+    m, mc, w, img = model_g()
+    for ext, writer in ((".h5", write_keras2), (".keras", write_keras3)):
+        label = "(g%s) SeparableConv2D, final Activation('softmax')" % ext
+        src = writer(path("sep" + ext), mc, w)
+        out = path("g%s.safetensors" % ext.strip("."))
+        p = import_ok(label, src, out)
+        if p.returncode != 0:
+            continue
+        header, tensors = T.read_safetensors(out)[1:]
+        arch = check_graph(label, header, tensors, 10)
+        graph_semantics(label, header, tensors, m, img)
+        tap.ok([(n["name"], n.get("groups", 1)) for n in arch if n["op"] == "conv2d"] ==
+               [("sep.depthwise", 3), ("sep", 1)] and arch[-1]["name"] == "logits" and
+               header["__metadata__"].get("advex.removed_softmax") == "true",
+               "%s: depthwise conv2d (groups 3) then 1x1 conv2d; the softmax layer is "
+               "removed and the model ends at the logits" % label)
+        parity(label, out, m, img, target=6, graph=True)
+
+
 def test_errors():
     png = path("x.bin")
     T.write_png(png, T.test_image(4, 4, seed=1))
@@ -1245,6 +1288,7 @@ def main():
         test_cd()
         test_e()
         test_f()
+        test_g()
         test_errors()
     except Exception as e:  # a crash is a failure, not a silent stop
         import traceback
