@@ -44,6 +44,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -896,9 +897,9 @@ def parity(label, f, model, img, target=0, scale=1.0, graph=False):
         if not ok:
             tap.skip("graph engine not available: %s (advex info: %s)" % (label, why))
             return None
-    png = path("%s.png" % label.replace(" ", "_"))
+    png = path("%s.png" % re.sub(r"[^A-Za-z0-9_.()-]", "_", label))
     T.write_png(png, img)
-    g = path("%s.npy" % label.replace(" ", "_"))
+    g = path("%s.npy" % re.sub(r"[^A-Za-z0-9_.()-]", "_", label))
     js, p = diagnose(f, png, target, "ce", g)
     if not tap.ok(js is not None, "%s: advex diagnose --json --grad-out runs%s"
                   % (label, "" if js else ": " + (first_line(p.stderr) or first_line(p.stdout)))):
