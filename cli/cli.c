@@ -1,5 +1,6 @@
 /* cli.c - helpers shared by the subcommands (see cli.h). */
 #include "cli.h"
+#include "outpath.h"
 
 #include <errno.h>
 #include <math.h>
@@ -89,6 +90,18 @@ int cli_fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return EXIT_FAIL;
+}
+
+int cli_check_outputs(const char *a, const char *b, const char *c)
+{
+	const char *p[3] = { a, b, c };
+	char err[ERR_MAX];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (p[i] && outpath_check(p[i], err) != ST_OK)
+			return cli_fail("%s", err);
+	return 0;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -58,6 +58,9 @@ int tui_explore(int argc, char **argv);
 
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Before any work: each non-NULL output path must be missing or a regular
+ * file (outpath.h). 0, or cli_fail's status after its one-line message. */
+int cli_check_outputs(const char *a, const char *b, const char *c);
 /* Print "advex CMD: msg" and "try 'advex CMD --help'"; returns EXIT_USAGE. */
 /* s with control characters (and DEL) written as \xNN, so that a name
  * from a file cannot send escape sequences to the terminal; cut to fit n. */

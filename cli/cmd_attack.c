@@ -236,6 +236,8 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "unexpected argument '%s'", argv[optind]);
 	if (!!a->image == !!a->images)
 		return cli_usage_error("attack", "give --image REF (one image) or --images A:B (batch)");
+	if ((rc = cli_check_outputs(a->out, a->npy_out, NULL)))
+		return rc;
 	if (a->images && !a->data)
 		return cli_usage_error("attack", "--images needs --data");
 	if (a->image && a->n_eps > 1)

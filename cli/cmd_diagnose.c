@@ -330,6 +330,8 @@ int cmd_diagnose(int argc, char **argv)
 		default: return cli_usage_error("diagnose", "unknown option");
 		}
 	}
+	if (cli_check_outputs(a.grad_out, NULL, NULL))
+		return EXIT_FAIL;
 	if (optind < argc)
 		return cli_usage_error("diagnose", "unexpected argument '%s'", argv[optind]);
 	if (!a.image || !a.target)

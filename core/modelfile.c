@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "modelfile.h"
+#include "outpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -876,6 +877,10 @@ static enum status write_atomically(const char *path, const void *buf,
 
 	if (!tmp)
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+	if (outpath_check(path, err) != ST_OK) {
+		free(tmp);
+		return ST_ERR_ARG;
+	}
 	snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
 	errno = 0;
 	e = write_tmp(tmp, buf, len);
