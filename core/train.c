@@ -227,6 +227,7 @@ enum status trainer_new(struct net *n, struct dataset *train,
 	}
 	mark_decay(t);
 	net_set_trainable_from(n, o->freeze);
+	net_zero_grads(n);	/* from here on update() keeps them zeroed */
 	if ((st = plan_cache(t, err)) != ST_OK) {
 		trainer_free(t);
 		return st;
@@ -310,6 +311,10 @@ static void shuffle(struct trainer *t, struct rng *r)
 	}
 }
 
+/* The optimizer step. It also zeroes each gradient it has used, so that
+ * the next backward accumulates from zero without a pass of its own over
+ * the whole gradient block (frozen layers' gradients are never written:
+ * backward stops at the first trainable node). */
 static void update(struct trainer *t, float lr)
 {
 	float *p = net_params(t->net, NULL), *g = net_param_grads(t->net, NULL);
@@ -322,6 +327,7 @@ static void update(struct trainer *t, float lr)
 
 			t->m[i] = o->momentum * t->m[i] + gi;
 			p[i] -= lr * t->m[i];
+			g[i] = 0.0f;
 		}
 		return;
 	}
@@ -337,6 +343,7 @@ static void update(struct trainer *t, float lr)
 			t->v[i] = b2 * t->v[i] + (1 - b2) * g[i] * g[i];
 			p[i] -= lr * ((t->m[i] / c1) / (sqrtf(t->v[i] / c2) + 1e-8f) +
 				      (t->decay[i] ? o->weight_decay * p[i] : 0.0f));
+			g[i] = 0.0f;
 		}
 	}
 }
@@ -378,8 +385,7 @@ static enum status train_step(struct trainer *t, struct rng *r, int first,
 		for (i = 0; i < k; i++)
 			dz[i] /= (float)nb;	/* mean loss over the batch */
 	}
-	net_zero_grads(t->net);
-	net_backward(t->net, t->dz, NULL);
+	net_backward(t->net, t->dz, NULL);	/* update() left the grads at 0 */
 	update(t, lr);
 	return ST_OK;
 }
