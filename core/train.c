@@ -184,11 +184,6 @@ const char *trainer_note(const struct trainer *t)
 	return t->note;
 }
 
-int trainer_cached(const struct trainer *t)
-{
-	return t->cut > 0;
-}
-
 enum status trainer_new(struct net *n, struct dataset *train,
 			struct dataset *test, const struct train_opts *o,
 			struct trainer **out, char *err)

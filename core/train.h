@@ -82,9 +82,6 @@ void trainer_free(struct trainer *t);
  * user ("" when freeze is 0 or caching was not asked for); owned by t. */
 const char *trainer_note(const struct trainer *t);
 
-/* 1 when epochs train on cached body outputs. */
-int trainer_cached(const struct trainer *t);
-
 /* Epochs already done (after trainer_load_state, the checkpoint's). */
 int trainer_epoch(const struct trainer *t);
 
