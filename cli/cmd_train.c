@@ -15,7 +15,7 @@ enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_EPOCHS, OPT_OUT, OPT_BATCH, OPT_LR,
 	OPT_MOMENTUM, OPT_WD, OPT_OPTIM, OPT_SCHED, OPT_WARMUP, OPT_CROP,
 	OPT_NOFLIP, OPT_INIT, OPT_FREEZE, OPT_RESUME, OPT_LIMIT, OPT_QUIET,
-	OPT_STOP_AFTER
+	OPT_STOP_AFTER, OPT_NOCACHE, OPT_CACHE_LIMIT
 };
 
 static void train_help(void)
@@ -29,7 +29,15 @@ static void train_help(void)
 	       "  --data DIR       training data (split 'train'; 'test' for accuracy)\n"
 	       "  --arch NAME      start from random weights: vgg16, vgg16-small, vgg-compact\n"
 	       "  --init FILE      start from a model file (fine-tuning)\n"
-	       "  --freeze N       train only layers N and above (with --init)\n"
+	       "  --freeze N|body  train only nodes N and above (with --init); 'body':\n"
+	       "                   every node before the first dense layer (for an\n"
+	       "                   imported VGG16 that is nodes 0..31, the 13 convs,\n"
+	       "                   their ReLUs, 5 pools and the flatten: --freeze 32)\n"
+	       "  --no-cache       with --freeze: run the frozen nodes every step (keeps\n"
+	       "                   random crop and flip) instead of computing their\n"
+	       "                   output once per image and training on it\n"
+	       "  --cache-limit M  most MiB the cached outputs may take (default 4096;\n"
+	       "                   above it, training runs uncached)\n"
 	       "  --epochs N       epochs in all (default 10)\n"
 	       "  --out FILE       where the model goes (and FILE.state, the optimizer)\n"
 	       "  --resume         continue from --out and --out.state\n"
@@ -70,12 +78,23 @@ static int on_progress(const struct train_progress *p, void *user)
 	int i, fill = p->steps ? 30 * p->step / p->steps : 30;
 
 	fmt_time(p->elapsed_s, el, sizeof el);
+	if (p->caching) {
+		if (c->quiet || (!c->tty && p->step != p->steps))
+			return 0;
+		fmt_time(p->eta_s, eta, sizeof eta);
+		fprintf(stderr, "%scaching the frozen body's output: %d/%d images %s ETA %s%s",
+			c->tty ? "\r\033[K" : "", p->step, p->steps, el, eta,
+			c->tty ? "" : "\n");
+		return 0;
+	}
 	if (p->test_acc >= 0) {
 		if (c->tty && !c->quiet)
 			fputs("\r\033[K", stderr);
-		printf("epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  lr %.4g  %s\n",
+		if (p->cache_s > 0)
+			printf("feature cache built in %.1f s\n", p->cache_s);
+		printf("epoch %d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  lr %.4g  %s (%.3f s)\n",
 		       p->epoch, p->epochs, p->loss, 100 * p->train_acc,
-		       100 * p->test_acc, p->lr, el);
+		       100 * p->test_acc, p->lr, el, p->elapsed_s);
 		fflush(stdout);
 		return 0;
 	}
@@ -105,6 +124,7 @@ static int parse_float(const char *s, float *out)
 struct train_args {
 	const char *data, *arch, *init, *out;
 	int resume, quiet, threads, lr_set, stop_after, resize;
+	int freeze_body;	/* --freeze body: resolved once the net exists */
 	struct train_opts o;
 };
 
@@ -115,6 +135,8 @@ static int parse(int argc, char **argv, struct train_args *a)
 		{ "arch", required_argument, NULL, OPT_ARCH },
 		{ "init", required_argument, NULL, OPT_INIT },
 		{ "freeze", required_argument, NULL, OPT_FREEZE },
+		{ "no-cache", no_argument, NULL, OPT_NOCACHE },
+		{ "cache-limit", required_argument, NULL, OPT_CACHE_LIMIT },
 		{ "epochs", required_argument, NULL, OPT_EPOCHS },
 		{ "out", required_argument, NULL, OPT_OUT },
 		{ "resume", no_argument, NULL, OPT_RESUME },
@@ -149,13 +171,24 @@ static int parse(int argc, char **argv, struct train_args *a)
 		case OPT_NOFLIP: a->o.flip = 0; break;
 		case OPT_QUIET: a->quiet = 1; break;
 		case OPT_RESIZE: a->resize = 1; break;
-		case OPT_FREEZE: case OPT_EPOCHS: case OPT_BATCH: case OPT_WARMUP:
+		case OPT_NOCACHE: a->o.cache = 0; break;
+		case OPT_FREEZE:
+			if (!strcmp(optarg, "body")) {
+				a->freeze_body = 1;
+				a->o.freeze = 0;
+				break;
+			}
+			a->freeze_body = 0;
+			/* fall through */
+		case OPT_CACHE_LIMIT: case OPT_EPOCHS: case OPT_BATCH: case OPT_WARMUP:
 		case OPT_CROP: case OPT_LIMIT: case OPT_SEED: case OPT_THREADS:
 		case OPT_STOP_AFTER:
 			v = cli_parse_long(optarg, 0, 1L << 30);
 			if (v < 0)
-				return cli_usage_error("train", "'%s' is not a count", optarg);
+				return cli_usage_error("train", "'%s' is not a count%s", optarg,
+						       c == OPT_FREEZE ? " (or 'body')" : "");
 			if (c == OPT_FREEZE) a->o.freeze = (int)v;
+			if (c == OPT_CACHE_LIMIT) a->o.cache_limit_mb = (size_t)v;
 			if (c == OPT_EPOCHS) a->o.epochs = (int)v;
 			if (c == OPT_BATCH) a->o.batch = (int)v;
 			if (c == OPT_WARMUP) a->o.warmup_epochs = (int)v;
@@ -198,11 +231,26 @@ static int parse(int argc, char **argv, struct train_args *a)
 		return cli_usage_error("train", "give exactly one of --arch NAME or --init FILE");
 	if (a->arch && !arch_describe(a->arch))
 		return cli_usage_error("train", "unknown --arch '%s'", a->arch);
-	if (a->o.freeze && !a->init)
+	if ((a->o.freeze || a->freeze_body) && !a->init)
 		return cli_usage_error("train", "--freeze needs --init");
 	if (a->o.optim == TRAIN_ADAM && !a->lr_set)
 		a->o.lr = 0.001f;
 	return EXIT_OK;
+}
+
+/* --freeze body: the index of the first dense node, so that everything
+ * before the classifier (convs, pools, flatten) is frozen. */
+static int body_end(const struct net *n)
+{
+	struct net_layer_info li;
+	int i;
+
+	for (i = 0; i < net_get_info(n)->n_layers; i++) {
+		net_layer(n, i, &li);
+		if (li.op == NET_DENSE)
+			return i;
+	}
+	return -1;
 }
 
 /* The network to train: a built-in with the dataset's classes, the model
@@ -267,10 +315,21 @@ int cmd_train(int argc, char **argv)
 		rc = cli_fit_data(train, net_get_info(n), a.resize);
 	if (!rc && test)
 		rc = cli_fit_data(test, net_get_info(n), a.resize);
+	if (!rc && a.freeze_body) {
+		a.o.freeze = body_end(n);
+		if (a.o.freeze < 1)
+			rc = cli_fail("--freeze body: %s has no dense layer after a body",
+				      a.init);
+		else
+			fprintf(stderr, "advex: note: --freeze body = --freeze %d "
+				"(nodes 0..%d are frozen)\n", a.o.freeze, a.o.freeze - 1);
+	}
 	if (!rc && trainer_new(n, train, test, &a.o, &t, err) != ST_OK)
 		rc = cli_fail("%s", err);
 	if (!rc && a.resume && trainer_load_state(t, a.out, err) != ST_OK)
 		rc = cli_fail("%s", err);
+	if (!rc && trainer_note(t)[0])
+		fprintf(stderr, "advex: note: %s\n", trainer_note(t));
 	pc.quiet = a.quiet;
 	pc.tty = isatty(2);
 	if (!rc)

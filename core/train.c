@@ -27,6 +27,15 @@ struct trainer {
 	size_t n_params, npix;
 	size_t first_param;	/* parameters below belong to frozen layers */
 	long adam_t;		/* Adam step count (bias correction) */
+	/* feature caching (train.h): node cut-1's output per image */
+	int cut;		/* = o.freeze when caching, else 0 */
+	size_t fs;		/* values per image at the cut */
+	int n_test;		/* test images cached */
+	int have_cache;		/* ftrain/ftest are filled */
+	float *ftrain;		/* n_train * fs */
+	float *ftest;		/* n_test * fs, NULL without a test split */
+	float *fx;		/* a batch of them (max_batch * fs) */
+	char note[ERR_MAX];
 };
 
 struct train_opts train_opts_default(void)
@@ -35,6 +44,7 @@ struct train_opts train_opts_default(void)
 		.epochs = 10, .batch = 32, .optim = TRAIN_SGD, .lr = 0.05f,
 		.momentum = 0.9f, .weight_decay = 5e-4f, .sched = TRAIN_COSINE,
 		.warmup_epochs = 1, .crop_pad = 4, .flip = 1, .seed = 1,
+		.cache = 1, .cache_limit_mb = 4096,
 	};
 	return o;
 }
@@ -94,6 +104,86 @@ static enum status check_opts(const struct trainer *t, char *err)
 	return ST_OK;
 }
 
+/* Decide whether to train on cached outputs of the frozen body (train.h)
+ * and allocate them; t->note says what was decided. Fails only for lack of
+ * memory for the small batch buffer. */
+static enum status plan_cache(struct trainer *t, char *err)
+{
+	const struct net_info *in = net_get_info(t->net);
+	struct net_layer_info li;
+	int f = t->o.freeze, i, n_test;
+	double mib;
+
+	if (!t->o.cache || f <= 0)
+		return ST_OK;
+	if (!(t->fs = net_cut_size(t->net, f))) {
+		snprintf(t->note, sizeof t->note,
+			 "no feature cache: nodes %d.. read tensors from below node %d "
+			 "(not a clean cut of the graph); running the whole network",
+			 f, f - 1);
+		return ST_OK;
+	}
+	for (i = 0; i < f; i++) {
+		net_layer(t->net, i, &li);
+		if (li.op == NET_DROPOUT) {
+			snprintf(t->note, sizeof t->note,
+				 "no feature cache: node %d below --freeze %d is a dropout, "
+				 "which draws a new mask every step", i, f);
+			return ST_OK;
+		}
+	}
+	n_test = t->test ? dataset_count(t->test) : 0;
+	if (n_test && (dataset_height(t->test) != in->in_h ||
+		       dataset_width(t->test) != in->in_w ||
+		       dataset_n_classes(t->test) != in->n_classes ||
+		       dataset_label(t->test, 0) < 0))
+		return status_set(err, ST_ERR_SHAPE,
+				  "%s: the test split does not match the model "
+				  "(image size, classes or labels)", dataset_path(t->test));
+	mib = (double)t->fs * sizeof(float) * ((double)t->n_train + n_test) /
+	      (1024.0 * 1024.0);
+	if (mib > (double)t->o.cache_limit_mb) {
+		snprintf(t->note, sizeof t->note,
+			 "no feature cache: %d+%d images x %zu values of node %d's output "
+			 "take %.0f MiB, over the %zu MiB limit (--cache-limit); running "
+			 "the whole network",
+			 t->n_train, n_test, t->fs, f - 1, mib, t->o.cache_limit_mb);
+		return ST_OK;
+	}
+	t->ftrain = malloc(sizeof(float) * t->fs * (size_t)t->n_train);
+	t->ftest = n_test ? malloc(sizeof(float) * t->fs * (size_t)n_test) : NULL;
+	t->fx = malloc(sizeof(float) * t->fs * (size_t)in->max_batch);
+	if (!t->fx)
+		return status_set(err, ST_ERR_NOMEM, "out of memory for the trainer");
+	if (!t->ftrain || (n_test && !t->ftest)) {
+		free(t->ftrain);
+		free(t->ftest);
+		t->ftrain = t->ftest = NULL;
+		snprintf(t->note, sizeof t->note,
+			 "no feature cache: cannot allocate %.0f MiB for it; running "
+			 "the whole network", mib);
+		return ST_OK;
+	}
+	t->cut = f;
+	t->n_test = n_test;
+	snprintf(t->note, sizeof t->note,
+		 "feature cache: nodes 0..%d run once per image (%d training and "
+		 "%d test images, %zu values each, %.0f MiB), then every step runs "
+		 "nodes %d..%d only%s",
+		 f - 1, t->n_train, n_test, t->fs, mib, f, in->n_layers - 1,
+		 t->o.crop_pad || t->o.flip ?
+		 "; random crop and flip are off (they cannot apply to cached "
+		 "features; --no-cache keeps them)" : "");
+	t->o.crop_pad = 0;
+	t->o.flip = 0;
+	return ST_OK;
+}
+
+const char *trainer_note(const struct trainer *t)
+{
+	return t->note;
+}
+
 enum status trainer_new(struct net *n, struct dataset *train,
 			struct dataset *test, const struct train_opts *o,
 			struct trainer **out, char *err)
@@ -132,6 +222,11 @@ enum status trainer_new(struct net *n, struct dataset *train,
 	}
 	mark_decay(t);
 	net_set_trainable_from(n, o->freeze);
+	net_zero_grads(n);	/* from here on update() keeps them zeroed */
+	if ((st = plan_cache(t, err)) != ST_OK) {
+		trainer_free(t);
+		return st;
+	}
 	*out = t;
 	return ST_OK;
 }
@@ -147,6 +242,9 @@ void trainer_free(struct trainer *t)
 	free(t->m);
 	free(t->v);
 	free(t->decay);
+	free(t->ftrain);
+	free(t->ftest);
+	free(t->fx);
 	free(t);
 }
 
@@ -208,6 +306,10 @@ static void shuffle(struct trainer *t, struct rng *r)
 	}
 }
 
+/* The optimizer step. It also zeroes each gradient it has used, so that
+ * the next backward accumulates from zero without a pass of its own over
+ * the whole gradient block (frozen layers' gradients are never written:
+ * backward stops at the first trainable node). */
 static void update(struct trainer *t, float lr)
 {
 	float *p = net_params(t->net, NULL), *g = net_param_grads(t->net, NULL);
@@ -220,6 +322,7 @@ static void update(struct trainer *t, float lr)
 
 			t->m[i] = o->momentum * t->m[i] + gi;
 			p[i] -= lr * t->m[i];
+			g[i] = 0.0f;
 		}
 		return;
 	}
@@ -235,6 +338,7 @@ static void update(struct trainer *t, float lr)
 			t->v[i] = b2 * t->v[i] + (1 - b2) * g[i] * g[i];
 			p[i] -= lr * ((t->m[i] / c1) / (sqrtf(t->v[i] / c2) + 1e-8f) +
 				      (t->decay[i] ? o->weight_decay * p[i] : 0.0f));
+			g[i] = 0.0f;
 		}
 	}
 }
@@ -249,13 +353,21 @@ static enum status train_step(struct trainer *t, struct rng *r, int first,
 	const float *z;
 	enum status st;
 
-	for (b = 0; b < nb; b++) {
-		st = dataset_image(t->train, t->order[first + b], t->img, err);
-		if (st != ST_OK)
-			return st;
-		augment(t, r, t->img, t->x + b * t->npix, in->in_h, in->in_w);
+	if (t->cut) {
+		for (b = 0; b < nb; b++)
+			memcpy(t->fx + b * t->fs,
+			       t->ftrain + (size_t)t->order[first + b] * t->fs,
+			       sizeof(float) * t->fs);
+		z = net_forward_range(t->net, t->fx, nb, t->cut, in->n_layers - 1);
+	} else {
+		for (b = 0; b < nb; b++) {
+			st = dataset_image(t->train, t->order[first + b], t->img, err);
+			if (st != ST_OK)
+				return st;
+			augment(t, r, t->img, t->x + b * t->npix, in->in_h, in->in_w);
+		}
+		z = net_forward(t->net, t->x, nb);
 	}
-	z = net_forward(t->net, t->x, nb);
 	for (b = 0; b < nb; b++) {
 		int y = dataset_label(t->train, t->order[first + b]), i, arg = 0;
 		float *dz = t->dz + b * k;
@@ -268,10 +380,93 @@ static enum status train_step(struct trainer *t, struct rng *r, int first,
 		for (i = 0; i < k; i++)
 			dz[i] /= (float)nb;	/* mean loss over the batch */
 	}
-	net_zero_grads(t->net);
-	net_backward(t->net, t->dz, NULL);
+	net_backward(t->net, t->dz, NULL);	/* update() left the grads at 0 */
 	update(t, lr);
 	return ST_OK;
+}
+
+/* Node cut-1's output for images [0, count) of d into feats. */
+static enum status cache_split(struct trainer *t, struct dataset *d, int count,
+			       float *feats, struct train_progress *p, int done,
+			       train_cb cb, void *user, int *stopped, char *err)
+{
+	const struct net_info *in = net_get_info(t->net);
+	int i, b, nb;
+	const float *f;
+	enum status st;
+
+	for (i = 0; i < count; i += nb) {
+		nb = count - i < in->max_batch ? count - i : in->max_batch;
+		for (b = 0; b < nb; b++)
+			if ((st = dataset_image(d, i + b, t->x + b * t->npix, err)) != ST_OK)
+				return st;
+		f = net_forward_range(t->net, t->x, nb, 0, t->cut - 1);
+		memcpy(feats + (size_t)i * t->fs, f, sizeof(float) * t->fs * (size_t)nb);
+		p->step = done + i + nb;
+		p->elapsed_s = clock_ms() / 1e3 - p->cache_s;
+		p->eta_s = p->elapsed_s / p->step * (p->steps - p->step);
+		if (cb && cb(p, user)) {
+			*stopped = 1;
+			return ST_OK;
+		}
+	}
+	return ST_OK;
+}
+
+/* Fill the cache. The frozen body's weights never change, so its
+ * convolutions may run Winograd here; the net goes back to im2col after
+ * (what training nets use). */
+static enum status build_cache(struct trainer *t, train_cb cb, void *user,
+			       int *stopped, double *secs, char *err)
+{
+	struct train_progress p = { 0 };
+	enum status st, st2;
+	double t0 = clock_ms() / 1e3;
+
+	p.epoch = t->epoch + 1;
+	p.epochs = t->o.epochs;
+	p.caching = 1;
+	p.steps = t->n_train + t->n_test;
+	p.test_acc = -1;
+	p.cache_s = t0;		/* start time, for cache_split */
+	net_set_training(t->net, 0, 0);
+	if ((st = net_set_conv_mode(t->net, NET_CONV_AUTO, err)) != ST_OK)
+		return st;
+	st = cache_split(t, t->train, t->n_train, t->ftrain, &p, 0, cb, user,
+			 stopped, err);
+	if (st == ST_OK && !*stopped && t->n_test)
+		st = cache_split(t, t->test, t->n_test, t->ftest, &p, t->n_train,
+				 cb, user, stopped, err);
+	st2 = net_set_conv_mode(t->net, NET_CONV_IM2COL, err);
+	if (st == ST_OK)
+		st = st2;
+	*secs = clock_ms() / 1e3 - t0;
+	if (st == ST_OK && !*stopped)
+		t->have_cache = 1;
+	return st;
+}
+
+/* Test accuracy on the cached test features. */
+static double cached_test_acc(struct trainer *t)
+{
+	const struct net_info *in = net_get_info(t->net);
+	int i, b, nb, k = in->n_classes, correct = 0;
+	const float *z;
+
+	for (i = 0; i < t->n_test; i += nb) {
+		nb = t->n_test - i < in->max_batch ? t->n_test - i : in->max_batch;
+		z = net_forward_range(t->net, t->ftest + (size_t)i * t->fs, nb,
+				      t->cut, in->n_layers - 1);
+		for (b = 0; b < nb; b++) {
+			int c, arg = 0;
+
+			for (c = 1; c < k; c++)
+				if (z[b * k + c] > z[b * k + arg])
+					arg = c;
+			correct += arg == dataset_label(t->test, i + b);
+		}
+	}
+	return t->n_test ? (double)correct / t->n_test : 0.0;
 }
 
 enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
@@ -283,8 +478,15 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 	struct eval_result er;
 	struct rng r;
 	enum status st;
+	double cache_s = 0.0;
 
 	*stopped = 0;
+	if (t->cut && !t->have_cache) {
+		st = build_cache(t, cb, user, stopped, &cache_s, err);
+		if (st != ST_OK || *stopped)
+			return st;
+		t0 = clock_ms() / 1e3;	/* the epoch's time is the training's */
+	}
 	/* per-epoch seeds, so that a resumed run sees the same order */
 	rng_seed(&r, t->o.seed * 1000003u + (uint64_t)t->epoch);
 	shuffle(t, &r);
@@ -293,6 +495,7 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 	p.epochs = t->o.epochs;
 	p.steps = steps;
 	p.test_acc = -1;
+	p.cache_s = cache_s;
 	for (s = 0; s < steps; s++) {
 		int first = s * t->o.batch;
 		int nb = t->n_train - first < t->o.batch ? t->n_train - first : t->o.batch;
@@ -316,7 +519,9 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 	}
 	net_set_training(t->net, 0, 0);
 	t->epoch++;
-	if (t->test) {
+	if (t->cut && t->test) {
+		p.test_acc = cached_test_acc(t);
+	} else if (t->test) {
 		st = evaluate_run(t->net, t->test, 0, t->x, &er, NULL, NULL, err);
 		if (st != ST_OK)
 			return st;

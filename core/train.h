@@ -32,10 +32,23 @@ struct train_opts {
 	uint64_t seed;		/* shuffling, augmentation, dropout */
 	int freeze;		/* layers below this index are not trained */
 	int limit;		/* use only the first N training images (0: all) */
+	int cache;		/* with freeze: train the head on the frozen
+				   body's output, computed once (see below) */
+	size_t cache_limit_mb;	/* most memory the cached outputs may take */
 };
 
 /* Defaults: SGD, lr 0.05, momentum 0.9, wd 5e-4, cosine, batch 32,
- * crop pad 4, flip on, seed 1. */
+ * crop pad 4, flip on, seed 1, cache on with a 4096 MiB limit.
+ *
+ * Feature caching: when freeze > 0, the graph has a clean cut there
+ * (net_cut_size), no node below it is a dropout, and the outputs of node
+ * freeze-1 for the training and test images fit in cache_limit_mb, the
+ * first epoch computes them once (nodes 0..freeze-1, Winograd where it is
+ * faster, since those weights never change) and every epoch then runs only
+ * nodes freeze.. on them: the same steps as without the cache, minus the
+ * frozen body's forward. Random crop and flip cannot apply to cached
+ * outputs, so they are turned off (trainer_note says so); cache 0 keeps
+ * them and runs the whole network every step. */
 struct train_opts train_opts_default(void);
 
 struct train_progress {
@@ -47,6 +60,9 @@ struct train_progress {
 	float lr;
 	double elapsed_s;	/* since the epoch started */
 	double eta_s;		/* estimated seconds to the end of the epoch */
+	int caching;		/* 1: computing the cached body outputs;
+				   step/steps count images, loss and acc 0 */
+	double cache_s;		/* seconds spent computing them (this epoch) */
 };
 
 /* Called after every step and once more at the end of each epoch with
@@ -61,6 +77,10 @@ enum status trainer_new(struct net *n, struct dataset *train,
 			struct dataset *test, const struct train_opts *o,
 			struct trainer **out, char *err);
 void trainer_free(struct trainer *t);
+
+/* What trainer_new decided about feature caching, in one sentence for the
+ * user ("" when freeze is 0 or caching was not asked for); owned by t. */
+const char *trainer_note(const struct trainer *t);
 
 /* Epochs already done (after trainer_load_state, the checkpoint's). */
 int trainer_epoch(const struct trainer *t);
