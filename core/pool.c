@@ -2,6 +2,55 @@
  *
  * Window placement, output size and the average-pool divisor follow PyTorch
  * exactly, so that imported models give the same numbers.
+ *
+ * Max-pool ties (issue #12). A flat image region makes a convolution's
+ * outputs equal in exact arithmetic, so a max-pool window holds a tie, and
+ * PyTorch in exact arithmetic (float64) routes the gradient to the first
+ * maximum in scan order. advex's GEMM and Winograd paths round equal values
+ * differently at different positions, which left the tie to rounding
+ * noise. Measured on a VGG16 feature stack (blocks 1-4, random weights,
+ * 96x96, bench/ties_measure.c): of its 268,000 pool windows, 20,000
+ * (im2col) to 53,000 (Winograd) went to another element than float64's
+ * first maximum on a constant, two-tone, saturated, ramp or sky-band
+ * image. So the argmax is the first element in scan order within a tie
+ * tolerance of the window's maximum, scaled by what the producing
+ * convolution can round:
+ *
+ *   tol = K * 2^-24 * S,  S = |b| + sum |w||x|
+ *
+ * at the maximum's position (the float32 rounding bound of that output),
+ * with K from the producing kernel (pool_tie_eps). Figures from the same
+ * stack and from a 4-block CNN (32-64-128-128 channels), random weights,
+ * four seeds each:
+ *   - the rounding between values equal in exact arithmetic reaches
+ *     3.8 eps32 * S with im2col + GEMM, 1.2 with Winograd F(2x2), 4.5 with
+ *     F(4x4) on smooth images and 18.5 on saturated blocks (0 and 255
+ *     squares on grey: F(4x4)'s transforms amplify large, sharp inputs);
+ *     all layers, the noise propagated from earlier ones included;
+ *   - on the VGG stack, tol = 1, 2, 4, 8 eps32 * S leaves 0-150, 0-16,
+ *     0-9, 0-10 windows per tie image routed apart from float64's first
+ *     maximum, and 0, 0-3, 0-2, 0-3 per photo-like image (exact
+ *     comparison: 4,994-53,000 and 0-1);
+ *   - scales that cost nothing fail: relative to the window's |max| the
+ *     rounding reaches 2.1e4 eps32 (cancellation: S >> |max|) while genuine
+ *     gaps start at 7 eps32; relative to the channel's largest |x|,
+ *     32 eps32 still leaves 2-17 per tie image and adds 1-6 per photo, and
+ *     in the 4-block CNN a photo's gradient moved 1.6e-2 from one of them.
+ * So K = 5 for im2col and F(2x2), 32 for F(4x4): the largest measured
+ * rounding with a margin of 1.3x and 1.7x. Below K eps32 S lie also
+ * genuine near-ties (gaps of 1.7, 2.6 and 4.3 eps32 S were seen in the
+ * 4-block CNN), values that differ by less than the kernel resolves; they
+ * go to the first of them here, where PyTorch's float32 (whose actual
+ * rounding was smaller on them) sent them to the larger (see README,
+ * "What matching PyTorch means").
+ *
+ * S costs a dot product of C*KH*KW terms, so it is computed only for the
+ * windows where an element before the maximum in scan order comes within
+ * POOL_TIE_PRE eps32 of the channel's largest |x| of it (a loose filter:
+ * photos have few such windows, tie images many).
+ *
+ * NaN propagation is unchanged: a NaN wins its window (the last NaN in
+ * scan order, as PyTorch), and then no tolerance applies.
  */
 #include "pool.h"
 
@@ -67,10 +116,94 @@ static void pool_clip(int start, int k, int n, int *lo, int *hi)
 		(bi) = take_ ? (vi) : (bi);				\
 	} while (0)
 
+#define POOL_EPS32 0x1p-24f
+#define POOL_TIE_PRE 16384.0f	/* filter in eps32 * the plane's max |x| */
+
+float pool_tie_eps(int tile)
+{
+	return tile == 4 ? 32.0f : 5.0f;	/* see the top of the file */
+}
+
+/* The producer is used when it is a convolution whose output plane is the
+ * pool's input plane. */
+static const struct pool_producer *pool_producer_check(
+	const struct pool_shape *s, const struct pool_producer *p)
+{
+	if (!p || !p->conv || !p->x || !p->w || p->conv->k != s->c ||
+	    p->conv->oh != s->h || p->conv->ow != s->w)
+		return NULL;
+	return p;
+}
+
+/* S = |b| + sum |w||x| of output (k, i) of the producing conv, i = oy*W+ox:
+ * the scale of the rounding that conv can put into that output. */
+static float pool_conv_bound(const struct pool_producer *p, int k, int i)
+{
+	const struct conv_shape *c = p->conv;
+	int oy = i / c->ow, ox = i % c->ow, ci, ki, kj;
+	const float *wk = p->w + (size_t)k * c->c * c->kh * c->kw;
+	float sum = p->b ? fabsf(p->b[k]) : 0.0f;
+
+	for (ci = 0; ci < c->c; ci++)
+		for (ki = 0; ki < c->kh; ki++) {
+			int iy = oy * c->sh - c->ph + ki;
+			const float *xr, *wr;
+
+			if (iy < 0 || iy >= c->h)
+				continue;
+			xr = p->x + ((size_t)ci * c->h + iy) * c->w;
+			wr = wk + ((size_t)ci * c->kh + ki) * c->kw;
+			for (kj = 0; kj < c->kw; kj++) {
+				int ix = ox * c->sw - c->pw + kj;
+
+				if (ix >= 0 && ix < c->w)
+					sum += fabsf(wr[kj]) * fabsf(xr[ix]);
+			}
+		}
+	return sum;
+}
+
+/* The loose filter's width for one channel plane xc (n): POOL_TIE_PRE eps32
+ * of its largest |x|, or 0 without a producer or when that is not finite
+ * (NaNs are skipped). */
+static float pool_tie_pre(const struct pool_producer *p, const float *xc,
+			  size_t n)
+{
+	float m = 0.0f;
+	size_t i;
+
+	if (!p)
+		return 0.0f;
+	for (i = 0; i < n; i++) {
+		float a = fabsf(xc[i]);
+
+		m = a > m ? a : m;
+	}
+	m *= POOL_TIE_PRE * POOL_EPS32;
+	return isfinite(m) ? m : 0.0f;
+}
+
+/* Window element indices idx[0..n) in scan order, values v[], the max best
+ * at element bi (from POOL_TAKE): the index that gets the gradient. Only
+ * called when an element before bi passed the loose filter. */
+static int32_t pool_tie_pick(const struct pool_producer *p, int ci,
+			     const float *v, const int32_t *idx, int n,
+			     float best, int32_t bi)
+{
+	float thr = best - pool_tie_eps(p->tile) * POOL_EPS32 *
+		pool_conv_bound(p, ci, bi);
+	int e;
+
+	for (e = 0; e < n && idx[e] != bi; e++)
+		if (v[e] >= thr)
+			return idx[e];
+	return bi;
+}
+
 /* 2x2 windows, stride 2, no padding (every VGG pool): each window lies
  * inside the image. */
 static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
-			 int32_t *argmax)
+			 int32_t *argmax, const struct pool_producer *prod)
 {
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
 	int ci, oy, ox, w = s->w, oh = s->oh, ow = s->ow;
@@ -80,6 +213,7 @@ static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
 	 * vectorize. */
 	for (ci = 0; ci < s->c; ci++) {
 		const float *xc = x + ci * hw;
+		float pre = pool_tie_pre(prod, xc, hw);
 
 		for (oy = 0; oy < oh; oy++) {
 			const float *restrict r0 = xc + (size_t)2 * oy * w;
@@ -97,28 +231,74 @@ static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
 				POOL_TAKE(best, bi, r1[2 * ox + 1], w + 1);
 				yr[ox] = best;
 				ar[ox] = base + 2 * ox + bi;
+				/* An element before the max within the filter
+				 * (never for a NaN max: no comparison holds). */
+				if (prod && bi &&
+				    (r0[2 * ox] >= best - pre ||
+				     (bi > 1 && r0[2 * ox + 1] >= best - pre) ||
+				     (bi > w && r1[2 * ox] >= best - pre))) {
+					int32_t at = base + 2 * ox;
+					int32_t idx[4] = { at, at + 1, at + w, at + w + 1 };
+					float v[4] = { r0[2 * ox], r0[2 * ox + 1],
+						       r1[2 * ox], r1[2 * ox + 1] };
+
+					ar[ox] = pool_tie_pick(prod, ci, v, idx, 4, best,
+							       ar[ox]);
+				}
 			}
 		}
 	}
 }
 
+/* The tie rule for a general window rows [y_lo,y_hi) x cols [x_lo,x_hi)
+ * of plane xc (row length w) whose max best (not NaN) is at best_i. */
+static int32_t pool_max_tie_window(const struct pool_producer *prod, int ci,
+				   const float *xc, int w, int y_lo, int y_hi,
+				   int x_lo, int x_hi, float best,
+				   int32_t best_i, float pre)
+{
+	float thr = 0.0f;
+	int iy, ix, have = 0;
+
+	for (iy = y_lo; iy < y_hi; iy++)
+		for (ix = x_lo; ix < x_hi; ix++) {
+			int32_t i = iy * w + ix;
+
+			if (i == best_i)
+				return best_i;
+			if (xc[i] < best - pre)
+				continue;
+			if (!have) {
+				thr = best - pool_tie_eps(prod->tile) *
+					POOL_EPS32 *
+					pool_conv_bound(prod, ci, best_i);
+				have = 1;
+			}
+			if (xc[i] >= thr)
+				return i;
+		}
+	return best_i;
+}
+
 /* x (C,H,W), y (C,OH,OW), argmax (C,OH,OW) */
 void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
-		      int32_t *argmax)
+		      int32_t *argmax, const struct pool_producer *producer)
 {
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
+	const struct pool_producer *prod = pool_producer_check(s, producer);
 	int ci, oy, ox, iy, ix;
 
 	if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 &&
 	    s->ph == 0 && s->pw == 0 && 2 * s->oh <= s->h &&
 	    2 * s->ow <= s->w) {
-		pool_max_2x2(s, x, y, argmax);
+		pool_max_2x2(s, x, y, argmax, prod);
 		return;
 	}
 	for (ci = 0; ci < s->c; ci++) {
 		const float *xc = x + ci * hw;
 		float *yc = y + ci * ohow;
 		int32_t *ac = argmax + ci * ohow;
+		float pre = pool_tie_pre(prod, xc, hw);
 
 		for (oy = 0; oy < s->oh; oy++) {
 			int y_lo, y_hi;
@@ -143,6 +323,10 @@ void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
 					}
 				yc[oy * s->ow + ox] = best;
 				ac[oy * s->ow + ox] = best_i;
+				if (prod && best == best)
+					ac[oy * s->ow + ox] = pool_max_tie_window(
+						prod, ci, xc, s->w, y_lo, y_hi, x_lo,
+						x_hi, best, best_i, pre);
 			}
 		}
 	}

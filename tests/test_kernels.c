@@ -667,7 +667,7 @@ static void test_pool(struct tap *t, struct rng *rng, const char *label,
 	if (is_max) {
 		for (i = 0; i < ny; i++)
 			am[i] = -7;
-		pool_max_forward(&s, x, y, am);
+		pool_max_forward(&s, x, y, am, NULL);
 		ref_maxpool(&s, xd, yd, am_ref);
 		check_fwd(t, label, y, yd, ny);
 		for (i = 0; i < ny; i++)
@@ -773,7 +773,7 @@ static void test_maxpool_nan(struct tap *t)
 		x[i] = (float)i;
 	x[1 * 4 + 0] = NAN;	/* in the first window, not its max */
 	pool_shape_init(&s);
-	pool_max_forward(&s, x, y, am);
+	pool_max_forward(&s, x, y, am, NULL);
 	tap_ok(t, isnan(y[0]) && am[0] == 4 && y[3] == 15.0f && am[3] == 15,
 	       "maxpool propagates NaN (as PyTorch), other windows unaffected");
 
@@ -785,13 +785,13 @@ static void test_maxpool_nan(struct tap *t)
 	x[1 * 4 + 2] = 7.0f;
 	x[1 * 4 + 3] = 7.0f;
 	x[2 * 4 + 0] = -1.0f;	/* window 2 all <= 0: first 0 wins */
-	pool_max_forward(&s, x, y, am);
+	pool_max_forward(&s, x, y, am, NULL);
 	tap_ok(t, y[1] == 7.0f && am[1] == 3 && y[2] == 0.0f && am[2] == 9,
 	       "maxpool 2x2: the first of equal maxima wins (argmax %d, %d)",
 	       am[1], am[2]);
 	s = pool_sh(1, 4, 4, 3, 1, 0, 0, 0);
 	pool_shape_init(&s);
-	pool_max_forward(&s, x, y, am);
+	pool_max_forward(&s, x, y, am, NULL);
 	/* Output 1 covers x 1..3, y 0..2: 7 at indices 3, 6 and 7. */
 	tap_ok(t, y[1] == 7.0f && am[1] == 3,
 	       "maxpool 3x3: the first of equal maxima wins (argmax %d)", am[1]);
