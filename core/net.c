@@ -904,6 +904,30 @@ static void dropout_forward(struct net *n, struct layer *l, const float *x,
 	}
 }
 
+/* The conv a max-pool reads (through a ReLU or not) for its tie rule
+ * (pool.h), image 0; NULL when there is none. */
+static const struct pool_producer *pool_producer_of(const struct net *n,
+						    const struct layer *l,
+						    struct pool_producer *p,
+						    size_t *in_size)
+{
+	int i = (int)(l - n->layers) - 1;
+	const struct layer *c;
+
+	if (i >= 0 && n->layers[i].op == NET_RELU)
+		i--;
+	if (i < 0 || n->layers[i].op != NET_CONV)
+		return NULL;
+	c = &n->layers[i];
+	p->conv = &c->conv;
+	p->x = i ? n->layers[i - 1].out : n->input;
+	p->w = n->params + c->w_off;
+	p->b = c->nb ? n->params + c->b_off : NULL;
+	p->tile = c->wt ? winograd_tile(&c->conv) : 0;
+	*in_size = layer_in_size(c);
+	return p;
+}
+
 static void layer_forward(struct net *n, struct layer *l, const float *x,
 			  int batch)
 {
@@ -928,11 +952,19 @@ static void layer_forward(struct net *n, struct layer *l, const float *x,
 		if (!l->alias)
 			act_relu_forward(x, l->out, os * (size_t)batch);
 		break;
-	case NET_MAXPOOL:
-		for (b = 0; b < batch; b++)
+	case NET_MAXPOOL: {
+		struct pool_producer pp = { 0 }, ppb;
+		size_t ps = 0;
+		const struct pool_producer *prod = pool_producer_of(n, l, &pp, &ps);
+
+		for (b = 0; b < batch; b++) {
+			ppb = pp;
+			ppb.x = prod ? pp.x + b * ps : NULL;
 			pool_max_forward(&l->pool, x + b * is, l->out + b * os,
-					 l->argmax + b * os);
+					 l->argmax + b * os, prod ? &ppb : NULL);
+		}
 		break;
+	}
 	case NET_AVGPOOL:
 		for (b = 0; b < batch; b++)
 			pool_avg_forward(&l->pool, x + b * is, l->out + b * os);
