@@ -117,7 +117,7 @@ static void pool_clip(int start, int k, int n, int *lo, int *hi)
 	} while (0)
 
 #define POOL_EPS32 0x1p-24f
-#define POOL_TIE_PRE 16384.0f	/* filter in eps32 * the plane's max |x| */
+#define POOL_TIE_PRE 2048.0f	/* filter in eps32 * the plane's max |x| */
 
 float pool_tie_eps(int tile)
 {
@@ -164,23 +164,29 @@ static float pool_conv_bound(const struct pool_producer *p, int k, int i)
 }
 
 /* The loose filter's width for one channel plane xc (n): POOL_TIE_PRE eps32
- * of its largest |x|, or 0 without a producer or when that is not finite
- * (NaNs are skipped). */
-static float pool_tie_pre(const struct pool_producer *p, const float *xc,
-			  size_t n)
+ * of its largest |x|, 0 when that is not finite (NaNs are skipped). Eight
+ * running maxima: one would be a chain of dependent compares, which GCC
+ * does not vectorize without -ffast-math. */
+static float pool_tie_pre(const float *xc, size_t n)
 {
-	float m = 0.0f;
-	size_t i;
+	float m[8] = { 0 }, r = 0.0f;
+	size_t i, j;
 
-	if (!p)
-		return 0.0f;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i + 8 <= n; i += 8)
+		for (j = 0; j < 8; j++) {
+			float a = fabsf(xc[i + j]);
+
+			m[j] = a > m[j] ? a : m[j];
+		}
+	for (; i < n; i++) {
 		float a = fabsf(xc[i]);
 
-		m = a > m ? a : m;
+		m[0] = a > m[0] ? a : m[0];
 	}
-	m *= POOL_TIE_PRE * POOL_EPS32;
-	return isfinite(m) ? m : 0.0f;
+	for (j = 0; j < 8; j++)
+		r = m[j] > r ? m[j] : r;
+	r *= POOL_TIE_PRE * POOL_EPS32;
+	return isfinite(r) ? r : 0.0f;
 }
 
 /* Window element indices idx[0..n) in scan order, values v[], the max best
@@ -200,6 +206,61 @@ static int32_t pool_tie_pick(const struct pool_producer *p, int ci,
 	return bi;
 }
 
+/* The tie pass of pool_max_2x2 over channel ci (plane xc, its output and
+ * argmax planes yc, ac): windows whose max has an element before it in
+ * scan order within the loose filter pre get pool_tie_pick. A pass of its
+ * own: folded into the max loop, it kept that loop from vectorizing. */
+static void pool_max_2x2_ties(const struct pool_shape *s,
+			      const struct pool_producer *prod, int ci,
+			      const float *xc, const float *yc, int32_t *ac,
+			      float pre)
+{
+	int oy, ox, w = s->w;
+
+	for (oy = 0; oy < s->oh; oy++) {
+		const float *restrict r0 = xc + (size_t)2 * oy * w;
+		const float *restrict r1 = r0 + w;
+		const float *restrict yr = yc + (size_t)oy * s->ow;
+		int32_t *ar = ac + (size_t)oy * s->ow;
+		int32_t base = 2 * oy * w;
+		int x0, n;
+
+		/* The filter in chunks of flags, in a loop without calls;
+		 * then the (few) flagged windows. */
+		for (x0 = 0; x0 < s->ow; x0 += n) {
+			unsigned char near[256];
+
+			n = s->ow - x0 < 256 ? s->ow - x0 : 256;
+			for (ox = 0; ox < n; ox++) {
+				int c = 2 * (x0 + ox);
+				int32_t bi = ar[x0 + ox] - base - c;
+				float lo = yr[x0 + ox] - pre;	/* NaN: all false */
+
+				/* & and |, not && and ||: the winner's position
+				 * is random on real activations, and a branch
+				 * on it mispredicts (2 ms on VGG's first pool). */
+				near[ox] = (unsigned char)(((bi > 0) & (r0[c] >= lo)) |
+							   ((bi > 1) & (r0[c + 1] >= lo)) |
+							   ((bi > w) & (r1[c] >= lo)));
+			}
+			for (ox = 0; ox < n; ox++) {
+				int32_t at = base + 2 * (x0 + ox);
+				int32_t idx[4] = { at, at + 1, at + w, at + w + 1 };
+				float v[4];
+
+				if (!near[ox])
+					continue;
+				v[0] = xc[at];
+				v[1] = xc[at + 1];
+				v[2] = xc[at + w];
+				v[3] = xc[at + w + 1];
+				ar[x0 + ox] = pool_tie_pick(prod, ci, v, idx, 4,
+							    yr[x0 + ox], ar[x0 + ox]);
+			}
+		}
+	}
+}
+
 /* 2x2 windows, stride 2, no padding (every VGG pool): each window lies
  * inside the image. */
 static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
@@ -213,7 +274,6 @@ static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
 	 * vectorize. */
 	for (ci = 0; ci < s->c; ci++) {
 		const float *xc = x + ci * hw;
-		float pre = pool_tie_pre(prod, xc, hw);
 
 		for (oy = 0; oy < oh; oy++) {
 			const float *restrict r0 = xc + (size_t)2 * oy * w;
@@ -231,22 +291,11 @@ static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
 				POOL_TAKE(best, bi, r1[2 * ox + 1], w + 1);
 				yr[ox] = best;
 				ar[ox] = base + 2 * ox + bi;
-				/* An element before the max within the filter
-				 * (never for a NaN max: no comparison holds). */
-				if (prod && bi &&
-				    (r0[2 * ox] >= best - pre ||
-				     (bi > 1 && r0[2 * ox + 1] >= best - pre) ||
-				     (bi > w && r1[2 * ox] >= best - pre))) {
-					int32_t at = base + 2 * ox;
-					int32_t idx[4] = { at, at + 1, at + w, at + w + 1 };
-					float v[4] = { r0[2 * ox], r0[2 * ox + 1],
-						       r1[2 * ox], r1[2 * ox + 1] };
-
-					ar[ox] = pool_tie_pick(prod, ci, v, idx, 4, best,
-							       ar[ox]);
-				}
 			}
 		}
+		if (prod)
+			pool_max_2x2_ties(s, prod, ci, xc, y + ci * ohow,
+					  argmax + ci * ohow, pool_tie_pre(xc, hw));
 	}
 }
 
@@ -298,7 +347,7 @@ void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
 		const float *xc = x + ci * hw;
 		float *yc = y + ci * ohow;
 		int32_t *ac = argmax + ci * ohow;
-		float pre = pool_tie_pre(prod, xc, hw);
+		float pre = prod ? pool_tie_pre(xc, hw) : 0.0f;
 
 		for (oy = 0; oy < s->oh; oy++) {
 			int y_lo, y_hi;
