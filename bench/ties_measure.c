@@ -129,6 +129,32 @@ static const char *KIND[] = { "constant", "two-tone", "saturated",
 #define NK 7
 static const double KS[NK] = { 0, 2, 16, 32, 64, 96, 128 };
 static double lbound[512], pmax[512];
+static float *xin;	/* the last conv's float32 input */
+static const float *lastw;
+static int lastc;
+
+/* D = sum |w| |x_p - x_q| over the 3x3 patches of conv output positions p
+ * and q (plane h x h) of channel k: how far apart the conv's inputs put
+ * the two outputs. */
+static double patch_dist(int k, int h, int p, int q)
+{
+	int ci, ki, kj, py = p / h, px = p % h, qy = q / h, qx = q % h;
+	double d = 0;
+
+	for (ci = 0; ci < lastc; ci++)
+		for (ki = 0; ki < 3; ki++)
+			for (kj = 0; kj < 3; kj++) {
+				int ay = py + ki - 1, ax = px + kj - 1;
+				int by = qy + ki - 1, bx = qx + kj - 1;
+				double a = (ay < 0 || ay >= h || ax < 0 || ax >= h) ? 0 :
+					xin[((size_t)ci * h + ay) * h + ax];
+				double b = (by < 0 || by >= h || bx < 0 || bx >= h) ? 0 :
+					xin[((size_t)ci * h + by) * h + bx];
+				d += fabs(lastw[(((size_t)k * lastc + ci) * 3 + ki) * 3 + kj]) *
+				     fabs(a - b);
+			}
+	return d;
+}
 static int lasttile;
 #define NB 9
 static const double BIN[NB] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
@@ -181,6 +207,7 @@ int main(int argc, char **argv)
 		CFG = CFG_CNN4;
 		NCFG = 8;
 	}
+	xin = malloc(big * 4);
 	col = malloc((size_t)64 * 9 * HW * HW * 4 * 2);
 	wt = malloc((size_t)72 * 512 * 512 * 4);
 	work = malloc((size_t)1 << 28);
@@ -221,6 +248,7 @@ int main(int argc, char **argv)
 			struct hist tm = { 0 }, ts = { 0 }, gm = { 0 }, gs = { 0 };
 			long windows = 0, tiewin = 0, relu_near = 0, relu_flip = 0;
 			long mis[4][NK] = { { 0 } };
+			struct hist dt = { 0 }, dn = { 0 };
 
 			if (k > 0) {
 				struct conv_shape s = { .c = c, .h = h, .w = h, .k = k,
@@ -229,6 +257,9 @@ int main(int argc, char **argv)
 
 				conv_shape_init(&s);
 				lasttile = mode ? winograd_tile(&s) : 0;
+				memcpy(xin, x32, sizeof(float) * c * h * h);
+				lastw = W[i];
+				lastc = c;
 				if (mode) {
 					winograd_prepare(&s, W[i], wt);
 					winograd_forward(wk, &s, 1, x32, wt, B[i],
@@ -312,6 +343,24 @@ int main(int argc, char **argv)
 						if (ties > 1)
 							tiewin++;
 						{
+							int am = 0, e2;
+							for (e2 = 3; e2 >= 0; e2--)
+								if (x64[base + idx[e2]] == m64)
+									am = e2;
+							am = idx[am];
+							for (e2 = 0; e2 < 4; e2++) {
+								double v = x64[base + idx[e2]];
+								double ds;
+								if (idx[e2] == am)
+									continue;
+								ds = patch_dist(ko, h, am, idx[e2]) / smax;
+								if (v == m64)
+									hadd(&dt, ds / EPS32);
+								else if ((m64 - v) / (EPS32 * smax) < 32)
+									hadd(&dn, ds / EPS32);
+							}
+						}
+						{
 							int a64 = 0, r, t;
 							double sc[4];
 							sc[0] = smax; sc[1] = fabs(m32);
@@ -342,6 +391,8 @@ int main(int argc, char **argv)
 			}
 			printf(" pool %d (%dx%dx%d, F(%d)): %ld windows, %ld with a float64 tie (max > 0)\n",
 			       pool, c, h, h, lasttile, windows, tiewin);
+			hprint("D/(eps S), exact ties", &dt);
+			hprint("D/(eps S), gaps < 32 eps S", &dn);
 			hprint("tie |a-max|/(eps|max|)", &tm);
 			hprint("tie |a-max|/(eps S)", &ts);
 			hprint("gap (max-a)/(eps|max|)", &gm);

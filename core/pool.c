@@ -118,6 +118,7 @@ static void pool_clip(int start, int k, int n, int *lo, int *hi)
 
 #define POOL_EPS32 0x1p-24f
 #define POOL_TIE_PRE 2048.0f	/* filter in eps32 * the plane's max |x| */
+#define POOL_TIE_PATCH 256.0f	/* receptive fields' distance, eps32 * S */
 
 float pool_tie_eps(int tile)
 {
@@ -189,19 +190,54 @@ static float pool_tie_pre(const float *xc, size_t n)
 	return isfinite(r) ? r : 0.0f;
 }
 
+/* D = sum |w| |x_a - x_b| over the receptive fields of outputs a and b
+ * (i = oy*W+ox) of the producing conv's channel k, padding as 0: how far
+ * apart its inputs can put the two outputs in exact arithmetic. */
+static float pool_patch_dist(const struct pool_producer *p, int k, int a, int b)
+{
+	const struct conv_shape *c = p->conv;
+	int ay = a / c->ow, ax = a % c->ow, by = b / c->ow, bx = b % c->ow;
+	const float *wk = p->w + (size_t)k * c->c * c->kh * c->kw;
+	float sum = 0.0f;
+	int ci, ki, kj;
+
+	for (ci = 0; ci < c->c; ci++) {
+		const float *xc = p->x + (size_t)ci * c->h * c->w;
+
+		for (ki = 0; ki < c->kh; ki++) {
+			int iy = ay * c->sh - c->ph + ki, jy = by * c->sh - c->ph + ki;
+			const float *wr = wk + ((size_t)ci * c->kh + ki) * c->kw;
+
+			for (kj = 0; kj < c->kw; kj++) {
+				int ix = ax * c->sw - c->pw + kj, jx = bx * c->sw - c->pw + kj;
+				float u = iy >= 0 && iy < c->h && ix >= 0 && ix < c->w ?
+					xc[(size_t)iy * c->w + ix] : 0.0f;
+				float v = jy >= 0 && jy < c->h && jx >= 0 && jx < c->w ?
+					xc[(size_t)jy * c->w + jx] : 0.0f;
+
+				sum += fabsf(wr[kj]) * fabsf(u - v);
+			}
+		}
+	}
+	return sum;
+}
+
 /* Window element indices idx[0..n) in scan order, values v[], the max best
- * at element bi (from POOL_TAKE): the index that gets the gradient. Only
+ * at element bi (from POOL_TAKE): the index that gets the gradient - the
+ * first element within tol = pool_tie_eps * eps32 * S of best whose
+ * receptive field matches the max's to POOL_TIE_PATCH eps32 * S. Only
  * called when an element before bi passed the loose filter. */
 static int32_t pool_tie_pick(const struct pool_producer *p, int ci,
 			     const float *v, const int32_t *idx, int n,
 			     float best, int32_t bi)
 {
-	float thr = best - pool_tie_eps(p->tile) * POOL_EPS32 *
-		pool_conv_bound(p, ci, bi);
+	float unit = POOL_EPS32 * pool_conv_bound(p, ci, bi);
+	float thr = best - pool_tie_eps(p->tile) * unit;
 	int e;
 
 	for (e = 0; e < n && idx[e] != bi; e++)
-		if (v[e] >= thr)
+		if (v[e] >= thr &&
+		    pool_patch_dist(p, ci, bi, idx[e]) <= POOL_TIE_PATCH * unit)
 			return idx[e];
 	return bi;
 }
@@ -306,7 +342,7 @@ static int32_t pool_max_tie_window(const struct pool_producer *prod, int ci,
 				   int x_lo, int x_hi, float best,
 				   int32_t best_i, float pre)
 {
-	float thr = 0.0f;
+	float thr = 0.0f, unit = 0.0f;
 	int iy, ix, have = 0;
 
 	for (iy = y_lo; iy < y_hi; iy++)
@@ -318,12 +354,12 @@ static int32_t pool_max_tie_window(const struct pool_producer *prod, int ci,
 			if (xc[i] < best - pre)
 				continue;
 			if (!have) {
-				thr = best - pool_tie_eps(prod->tile) *
-					POOL_EPS32 *
-					pool_conv_bound(prod, ci, best_i);
+				unit = POOL_EPS32 * pool_conv_bound(prod, ci, best_i);
+				thr = best - pool_tie_eps(prod->tile) * unit;
 				have = 1;
 			}
-			if (xc[i] >= thr)
+			if (xc[i] >= thr &&
+			    pool_patch_dist(prod, ci, best_i, i) <= POOL_TIE_PATCH * unit)
 				return i;
 		}
 	return best_i;

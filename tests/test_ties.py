@@ -29,6 +29,7 @@ Environment (set by `make check`): GRAD_DUMP, ADVEX_IMPORT, ADVEX_SRCDIR.
 Without torch/onnx the test is skipped, unless CI is set.
 """
 
+import copy
 import os
 import shutil
 import subprocess
@@ -184,24 +185,49 @@ def tie_eps(tile):
     return 32.0 if tile == 4 else 5.0
 
 
+MAX_FLIPS = 3           # boundary decisions the comparison may take advex's way
+BAND = 4.0              # boundary: a gap within BAND x of the tolerance either way
+BOUNDARY_TRIES = 12     # the closest boundary windows tried per image
+
+
 class _RulePool(torch.autograd.Function):
-    """2x2/2 max-pool in float64 whose gradient goes to the first element
-    in scan order within TIE_EPS * eps32 * S of the window max, S the
-    producing conv's |b| + sum |w||x| at the max (core/pool.c's rule).
-    ctx.count: windows where that differs from the first exact max."""
+    """2x2/2 max-pool in float64 as PyTorch's: the gradient goes to the
+    first maximum in scan order (an exact tie in float64 is a tie in exact
+    arithmetic: the direct convolutions here round equal inputs alike).
+
+    info (a dict) receives 'moved' and 'boundary': [(distance, window)],
+    the windows with an element before the max within BAND times core/
+    pool.c's tie tolerance k * eps32 * S (S the producing conv's |b| + sum
+    |w||x| at the max; distance = gap / tolerance): genuine near-ties that
+    float32 kernels, whose rounding reaches that size, may order the other
+    way. 'moved' counts them. Windows listed in `flip` send the gradient to
+    that earlier element instead."""
 
     @staticmethod
-    def forward(ctx, inp, s_map, stats, k):
+    def forward(ctx, inp, s_map, k, flip, info, wrong):
         n, c, h, w = inp.shape
         win = inp[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2) \
             .permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
         sw = s_map[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2) \
             .permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
         mx, am = win.max(-1)        # first exact max (no NaNs here)
-        s_at = sw.gather(-1, am[..., None])
-        ok = win >= mx[..., None] - k * EPS32 * s_at
-        first = ok.float().argmax(-1)   # first True
-        stats.append(int((first != am).sum()))
+        first = am.clone()
+        tol = k * EPS32 * sw.gather(-1, am[..., None])
+        gap = mx[..., None] - win
+        earlier = torch.arange(4).view(1, 1, 1, 1, 4) < am[..., None]
+        amb = earlier & (gap > 0) & (gap <= BAND * tol)
+        info["moved"] = int(amb.any(-1).sum())
+        anyamb = amb.any(-1)
+        e_amb = amb.float().argmax(-1)
+        dist = gap.gather(-1, e_amb[..., None])[..., 0] / tol[..., 0]
+        flat = anyamb.reshape(-1).nonzero()[:, 0]
+        info["boundary"] = sorted(zip(dist.reshape(-1)[flat].tolist(), flat.tolist()))
+        if flip:
+            f = torch.tensor(sorted(flip), dtype=torch.long)
+            fr, am_f, e_f = first.reshape(-1), am.reshape(-1), e_amb.reshape(-1)
+            fr[f] = e_f[f]
+        if wrong is not None:       # the control: the last element instead
+            first.reshape(-1)[wrong] = 3
         ctx.save_for_backward(first)
         ctx.shape = inp.shape
         return mx
@@ -215,7 +241,7 @@ class _RulePool(torch.autograd.Function):
         idx = (2 * oy + first // 2) * w + 2 * ox + first % 2
         gin = torch.zeros(ctx.shape, dtype=gout.dtype)
         gin.view(n, c, -1).scatter_add_(2, idx.reshape(n, c, -1), gout.reshape(n, c, -1))
-        return gin, None, None, None
+        return gin, None, None, None, None, None
 
 
 def _head(model, h):
@@ -226,43 +252,69 @@ def _head(model, h):
     return model.classifier(torch.flatten(h, 1))
 
 
-def rule_grads(model, mean, std, xs, tiles):
-    """Input gradients of CE toward TARGET in float64, with every max-pool
-    that follows a conv (and ReLU) using core/pool.c's tie rule; and the
-    number of windows per image where the rule leaves the first exact max
-    (genuine near-ties below float32 resolution). tiles: how the conv
-    behind each such pool ran (grad_dump's output), in order. Sequential
-    models: the modules of model.features in order, then _head."""
-    m64 = model.double()
-    feats = list(m64.features)
-    out, flips = [], []
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    try:
-        for x in xs:
-            xt = torch.from_numpy(x[None].astype(np.float64)).requires_grad_(True)
-            h = (xt - m.double()) / s.double()
-            conv_in, conv, stats = None, None, []
-            for mod in feats:
-                if isinstance(mod, nn.Conv2d):
-                    conv_in, conv = h, mod
-                    h = mod(h)
-                elif isinstance(mod, nn.MaxPool2d) and conv is not None:
-                    with torch.no_grad():
-                        smap = F.conv2d(conv_in.abs(), conv.weight.abs(),
-                                        conv.bias.abs() if conv.bias is not None else None,
-                                        stride=conv.stride, padding=conv.padding)
-                    h = _RulePool.apply(h, smap, stats, tie_eps(tiles[len(stats)]))
-                    conv = None
-                else:
-                    h = mod(h)
-            z = _head(m64, h)
-            F.cross_entropy(z, torch.tensor([TARGET])).backward()
-            out.append(xt.grad.numpy()[0].astype(np.float32))
-            flips.append(sum(stats))
-    finally:
-        model.float()
-    return np.stack(out), flips
+def rule_grad(m64, mean, std, x, tiles, flips=(), wrong=None):
+    """PyTorch's input gradient of CE toward TARGET in float64 (m64: the
+    model in double): max-pool ties to the first maximum. The max-pools
+    that follow a conv (and ReLU) list their boundary windows at core/
+    pool.c's tolerance tie_eps(tiles[i]) (tiles: how the conv behind each
+    ran, grad_dump's output). flips: (pool, window) boundary windows whose
+    gradient goes to the earlier near-tied element; wrong: (pool, window)
+    routed to the window's last element (the control). Returns (grad, the
+    number of boundary windows, boundary [(distance, pool, window)]).
+    Sequential models: model.features in order, then _head."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).double()
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).double()
+    xt = torch.from_numpy(x[None].astype(np.float64)).requires_grad_(True)
+    h = (xt - m) / s
+    conv_in, conv, infos = None, None, []
+    for mod in m64.features:
+        if isinstance(mod, nn.Conv2d):
+            conv_in, conv = h, mod
+            h = mod(h)
+        elif isinstance(mod, nn.MaxPool2d) and conv is not None:
+            with torch.no_grad():
+                smap = F.conv2d(conv_in.abs(), conv.weight.abs(),
+                                conv.bias.abs() if conv.bias is not None else None,
+                                stride=conv.stride, padding=conv.padding)
+            info = {}
+            pi = len(infos)
+            h = _RulePool.apply(h, smap, tie_eps(tiles[pi]),
+                                {wi for p, wi in flips if p == pi}, info,
+                                wrong[1] if wrong and wrong[0] == pi else None)
+            infos.append(info)
+            conv = None
+        else:
+            h = mod(h)
+    F.cross_entropy(_head(m64, h), torch.tensor([TARGET])).backward()
+    bnd = sorted((d, pi, wi) for pi, inf in enumerate(infos) for d, wi in inf["boundary"])
+    return xt.grad.numpy()[0], sum(inf["moved"] for inf in infos), bnd
+
+
+def compare(m64, mean, std, x, tiles, g):
+    """rel L2 of g against rule_grad; when that is >= GRAD_TOL, the
+    reference takes advex's way at up to MAX_FLIPS boundary windows
+    (greedily, among the BOUNDARY_TRIES with the smallest gaps), genuine
+    near-ties that float32 rounding may order the other way (test_parity.py
+    does the same for ReLU and max-pool kinks). Returns (err, flips, raw
+    err)."""
+    ref, _, bnd = rule_grad(m64, mean, std, x, tiles)
+    raw = err = T.rel_l2(g, ref)
+    flips = []
+    cands = [(pi, wi) for _, pi, wi in bnd[:BOUNDARY_TRIES]]
+    while err >= GRAD_TOL and len(flips) < MAX_FLIPS:
+        best = None
+        for c in cands:
+            if c in flips:
+                continue
+            r, _, _ = rule_grad(m64, mean, std, x, tiles, flips + [c])
+            e = T.rel_l2(g, r)
+            if best is None or e < best[0]:
+                best = (e, c)
+        if best is None or best[0] >= err:
+            break
+        err = best[0]
+        flips.append(best[1])
+    return err, flips, raw
 
 
 def grad_dump(mfile, conv, threads, batch, xs):
@@ -282,7 +334,8 @@ def grad_dump(mfile, conv, threads, batch, xs):
 
 def check_model(label, mfile, model, mean, std, names, xs):
     ref32 = torch_grads(model, mean, std, xs)
-    refs = {}
+    m64 = copy.deepcopy(model).double()
+    seen = {}
     for conv, threads, batch in PATHS:
         g, why, tiles = grad_dump(mfile, conv, threads, batch, xs)
         what = "%s, --conv %s, %d thread%s, batch %d" % (
@@ -290,96 +343,67 @@ def check_model(label, mfile, model, mean, std, names, xs):
         if g is None:
             tap.ok(False, "%s: grad_dump failed: %s" % (what, why))
             continue
-        if tiles not in refs:
-            ref, flips = rule_grads(model, mean, std, xs, tiles)
-            refs[tiles] = ref
-            tap.diag("%s, pools after convs on tiles %s: PyTorch float32 vs the float64 "
-                     "reference per image: %s" % (label, list(tiles), ", ".join(
-                         "%s %.1e" % (n, T.rel_l2(ref32[i], ref[i]))
-                         for i, n in enumerate(names))))
-            tap.diag("%s, tiles %s: windows the tie rule routes away from float64's "
-                     "first exact max (near-ties below float32 resolution): %s"
-                     % (label, list(tiles), ", ".join("%s %d" % (n, f)
-                                                      for n, f in zip(names, flips))))
-        ref = refs[tiles]
-        errs = [T.rel_l2(g[i], ref[i]) for i in range(len(names))]
-        bad = [(n, e) for n, e in zip(names, errs) if not e < GRAD_TOL]
+        if tiles not in seen:
+            seen[tiles] = {}
+            row32, moved = [], []
+            for i, n in enumerate(names):
+                r, mv, _ = rule_grad(m64, mean, std, xs[i], tiles)
+                row32.append("%s %.1e" % (n, T.rel_l2(ref32[i], r)))
+                moved.append("%s %d" % (n, mv))
+            tap.diag("%s, convs before pools on tiles %s: PyTorch float32 vs the float64 "
+                     "reference: %s" % (label, list(tiles), ", ".join(row32)))
+            tap.diag("%s, tiles %s: genuine near-ties within %gx the tie tolerance "
+                     "(boundary windows): %s"
+                     % (label, list(tiles), BAND, ", ".join(moved)))
+        errs, notes = [], []
+        for i, n in enumerate(names):
+            key = g[i].tobytes()
+            if key not in seen[tiles]:
+                seen[tiles][key] = compare(m64, mean, std, xs[i], tiles, g[i])
+            e, flips, raw = seen[tiles][key]
+            errs.append(e)
+            if flips or not e < GRAD_TOL:
+                notes.append("%s %.2e%s" % (n, e, "" if not flips else
+                                            " taking %d boundary window%s %s (%.2e without)"
+                                            % (len(flips), "" if len(flips) == 1 else "s",
+                                               flips, raw)))
+        bad = [n for n, e in zip(names, errs) if not e < GRAD_TOL]
         tap.ok(not bad, "%s: input gradient within %g rel L2 of PyTorch float64 (ties "
                "to the first maximum) on all %d tie images (worst %.2e%s)"
                % (what, GRAD_TOL, len(names), max(errs),
-                  "" if not bad else "; off: " + ", ".join("%s %.2e" % b for b in bad)))
+                  "" if not notes else "; " + "; ".join(notes)))
 
 
-def misrouted_grad(model, mean, std, x):
-    """PyTorch's gradient with one max-pool tie routed to the last tied
-    element instead of the first: the tied window (all four equal) with the
-    largest |dy| over all max-pools. Returns (grad, description)."""
-    pools = [m for m in model.modules() if isinstance(m, nn.MaxPool2d)]
-    saved = {}
+def tie_to_misroute(model, mean, std, x):
+    """The exact tie (a window of four equal values > 0, in float64) whose
+    output gradient is largest, over all max-pools: (pool, window), or
+    None."""
+    m64 = copy.deepcopy(model).double()
+    pools = [m for m in m64.modules() if isinstance(m, nn.MaxPool2d)]
+    ins, outs = {}, {}
 
-    def hook_fwd(mod, inp, out):
-        saved[mod] = inp[0]
-    hs = [p.register_forward_hook(hook_fwd) for p in pools]
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    xt = torch.from_numpy(x[None].copy()).requires_grad_(True)
-    outs = {}
-
-    def hook_out(mod, inp, out):
+    def hook(mod, inp, out):
+        ins[mod] = inp[0].detach()
         out.retain_grad()
         outs[mod] = out
-    hs += [p.register_forward_hook(hook_out) for p in pools]
-    z = model((xt - m) / s)
-    F.cross_entropy(z, torch.tensor([TARGET])).backward()
-    right = xt.grad.numpy()[0].copy()
+    hs = [p.register_forward_hook(hook) for p in pools]
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).double()
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).double()
+    xt = torch.from_numpy(x[None].astype(np.float64))
+    F.cross_entropy(m64((xt - m) / s), torch.tensor([TARGET])).backward()
     for h in hs:
         h.remove()
     best = None
     for pi, p in enumerate(pools):
-        a = saved[p].detach()[0]
+        a = ins[p][0]
         c, hh, ww = a.shape
         win = a[:, :hh // 2 * 2, :ww // 2 * 2].reshape(c, hh // 2, 2, ww // 2, 2)
-        tied = (win == win.amax(dim=(2, 4), keepdim=True)).sum(dim=(2, 4)) == 4
-        tied &= win.amax(dim=(2, 4)) > 0
+        mx = win.amax(dim=(2, 4))
+        tied = ((win == mx[:, :, None, :, None]).sum(dim=(2, 4)) == 4) & (mx > 0)
         dy = outs[p].grad[0].abs() * tied
         if dy.max() > 0 and (best is None or dy.max() > best[0]):
-            k = int(dy.argmax())
-            best = (float(dy.max()), pi, p, k // (dy.shape[1] * dy.shape[2]),
-                    k // dy.shape[2] % dy.shape[1], k % dy.shape[2])
-    if best is None:
-        return None, "no tied window"
-    _, pi, pool, ch, oy, ox = best
-
-    class Wrong(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, inp):
-            out, idx = F.max_pool2d(inp, 2, 2, return_indices=True)
-            ctx.save_for_backward(idx)
-            ctx.shape = inp.shape
-            return out
-
-        @staticmethod
-        def backward(ctx, gout):
-            idx, = ctx.saved_tensors
-            idx = idx.clone()
-            w = ctx.shape[3]
-            idx[0, ch, oy, ox] = (2 * oy + 1) * w + 2 * ox + 1     # last, not first
-            gin = torch.zeros(ctx.shape, dtype=gout.dtype)
-            gin.view(ctx.shape[0], ctx.shape[1], -1).scatter_add_(
-                2, idx.view(ctx.shape[0], ctx.shape[1], -1),
-                gout.reshape(ctx.shape[0], ctx.shape[1], -1))
-            return gin
-
-    orig = pool.forward
-    pool.forward = lambda inp: Wrong.apply(inp)
-    try:
-        xt = torch.from_numpy(x[None].copy()).requires_grad_(True)
-        z = model((xt - m) / s)
-        F.cross_entropy(z, torch.tensor([TARGET])).backward()
-    finally:
-        pool.forward = orig
-    return (right, xt.grad.numpy()[0]), "max-pool %d, channel %d, window (%d,%d)" % (
-        pi + 1, ch, oy, ox)
+            best = (float(dy.max()), pi, int(dy.argmax()))
+    return None if best is None else best[1:]
 
 
 def main():
@@ -405,17 +429,22 @@ def main():
                       % (head, (p.stdout if p.returncode == 0 else p.stderr).strip()[:120])):
                 check_model("VGG16 %s" % head, mfile, model, mean, std, names, xs)
             if head == "small":
-                # Control: one tie routed to the wrong element must fail the
-                # comparison above.
-                res, where = misrouted_grad(model, mean, std, xs[0])
-                if res is None:
-                    tap.ok(False, "control: %s in %s" % (where, names[0]))
+                # Control: the float64 reference with one exact tie routed
+                # to the wrong element must fail the comparison above,
+                # boundary decisions included.
+                tiles = tuple(0 for m in model.features if isinstance(m, nn.MaxPool2d))
+                where = tie_to_misroute(model, mean, std, xs[0])
+                if where is None:
+                    tap.ok(False, "control: no exact tie in %s" % names[0])
                 else:
-                    e = T.rel_l2(res[1], res[0])
-                    tap.ok(e >= GRAD_TOL, "control: PyTorch's own gradient on %s with one "
-                           "tie (%s) routed to the last tied element is %.2e >= %g "
-                           "off: the test catches a single misrouted tie"
-                           % (names[0], where, e, GRAD_TOL))
+                    m64 = copy.deepcopy(model).double()
+                    bad, _, _ = rule_grad(m64, mean, std, xs[0], tiles, wrong=where)
+                    e, flips, raw = compare(m64, mean, std, xs[0], tiles, bad)
+                    tap.ok(e >= GRAD_TOL, "control: the reference's gradient on %s with one "
+                           "tie (max-pool %d, window %d) routed to the last element is "
+                           "%.2e >= %g off (%.2e before taking %d boundary decisions): a "
+                           "single misrouted tie fails" % (names[0], where[0] + 1, where[1],
+                                                           e, GRAD_TOL, raw, len(flips)))
 
         cnn = CNN4(seed=3).eval()
         for prm in cnn.parameters():
