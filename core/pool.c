@@ -37,15 +37,26 @@
  *     32 eps32 still leaves 2-17 per tie image and adds 1-6 per photo, and
  *     in the 4-block CNN a photo's gradient moved 1.6e-2 from one of them.
  * So K = 5 for im2col and F(2x2), 32 for F(4x4): the largest measured
- * rounding with a margin of 1.3x and 1.7x. Below K eps32 S lie also
- * genuine near-ties (gaps of 1.7, 2.6 and 4.3 eps32 S were seen in the
- * 4-block CNN), values that differ by less than the kernel resolves; they
- * go to the first of them here, where PyTorch's float32 (whose actual
- * rounding was smaller on them) sent them to the larger (see README,
- * "What matching PyTorch means").
+ * rounding with a margin of 1.3x and 1.7x. But genuine near-ties lie
+ * below K eps32 S too (gaps of 1.7, 2.6 and 4.3 eps32 S in the 4-block
+ * CNN; one in VGG16 on test_parity.py's image, which then failed), where
+ * PyTorch, whose actual rounding was smaller, sends the gradient to the
+ * larger. What tells them apart is the inputs: an exact tie's two outputs
+ * see the same receptive field, up to the rounding of earlier layers, a
+ * near-tie's fields differ and the outputs only happen to coincide. So a
+ * tie also needs
  *
- * S costs a dot product of C*KH*KW terms, so it is computed only for the
- * windows where an element before the maximum in scan order comes within
+ *   D = sum |w| |x_a - x_b| <= POOL_TIE_PATCH * 2^-24 * S
+ *
+ * over the two receptive fields a, b (padding as 0). Measured (same
+ * stacks, im2col and Winograd, 2 seeds each): D <= 15.8 eps32 S for all
+ * 290,000 exactly tied pairs, D >= 2.9e4 eps32 S for all 3,006 pairs with
+ * a gap below 32 eps32 S; 256 sits 16x above the one and 100x below the
+ * other. Genuine near-ties with matching fields would need a nearly flat
+ * region, where they are ties in all but the last bits.
+ *
+ * S and D cost a dot product of C*KH*KW terms each, so they are computed
+ * only for the windows where an element before the maximum in scan order comes within
  * POOL_TIE_PRE eps32 of the channel's largest |x| of it (a loose filter:
  * photos have few such windows, tie images many).
  *

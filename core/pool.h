@@ -7,10 +7,11 @@
  * Ties: when the pool reads a convolution's output (through a ReLU or
  * not), the recorded index is the first in scan order whose value is
  * within the rounding that convolution can put into equal values
- * (pool_tie_eps * 2^-24 * (|b| + sum |w||x|) at the maximum's position,
- * 5 for im2col and F(2x2), 32 for Winograd F(4x4)) of the
- * window's maximum - where PyTorch sends the gradient of an exact tie,
- * such as flat image regions produce. Without a producer, the first exact
+ * (pool_tie_eps * 2^-24 * S, S = |b| + sum |w||x| at the maximum's
+ * position; 5 for im2col and F(2x2), 32 for Winograd F(4x4)) of the
+ * window's maximum and whose receptive field matches the maximum's
+ * (sum |w||x_a - x_b| <= 256 * 2^-24 * S) - where PyTorch sends the
+ * gradient of an exact tie, such as flat image regions produce. Without a producer, the first exact
  * maximum. See pool.c for the measurements. The output value is the
  * window's float maximum either way, and a NaN wins its window as in
  * PyTorch.
