@@ -143,6 +143,42 @@ static void dropout_forward(struct net *n, struct node *l, const float *x,
 	}
 }
 
+/* The conv whose output a max-pool reads, directly or through a ReLU
+ * (fused or not), for the pool's tie rule (pool.h); -1 when there is none
+ * or it is grouped (the tie rule takes one plain convolution). The conv's
+ * input is then read by the pool too: net_load.c keeps it alive. */
+int net_pool_producer(const struct net *n, const struct node *l)
+{
+	int i = l->in[0];
+
+	if (i >= 0 && n->nodes[i].op == NET_RELU)
+		i = n->nodes[i].in[0];
+	if (i < 0 || n->nodes[i].op != NET_CONV || n->nodes[i].groups != 1)
+		return -1;
+	return i;
+}
+
+/* The producer of image 0 as pool.h wants it, or NULL. */
+static const struct pool_producer *pool_producer_of(const struct net *n,
+						    const struct node *l,
+						    struct pool_producer *p,
+						    size_t *in_size)
+{
+	int i = net_pool_producer(n, l);
+	const struct node *c;
+
+	if (i < 0)
+		return NULL;
+	c = &n->nodes[i];
+	p->conv = &c->conv;
+	p->x = net_tensor(n, c->in[0]);
+	p->w = n->params + c->w_off;
+	p->b = c->nb ? n->params + c->b_off : NULL;
+	p->tile = c->wt ? winograd_tile(&c->conv) : 0;
+	*in_size = net_tensor_size(n, c->in[0]);
+	return p;
+}
+
 /* One group's slice of a grouped convolution: input channels, weights,
  * bias and output channels of group g are contiguous. */
 struct group_ptrs {
@@ -213,11 +249,19 @@ static void node_forward(struct net *n, struct node *l, int batch)
 	case NET_TANH:
 		act_tanh_forward(x, l->out, all);
 		break;
-	case NET_MAXPOOL:
-		for (b = 0; b < batch; b++)
+	case NET_MAXPOOL: {
+		struct pool_producer pp = { 0 }, ppb;
+		size_t ps = 0;
+		const struct pool_producer *prod = pool_producer_of(n, l, &pp, &ps);
+
+		for (b = 0; b < batch; b++) {
+			ppb = pp;
+			ppb.x = prod ? pp.x + b * ps : NULL;
 			pool_max_forward(&l->pool, x + b * is, l->out + b * os,
-					 l->argmax + b * os);
+					 l->argmax + b * os, prod ? &ppb : NULL);
+		}
 		break;
+	}
 	case NET_AVGPOOL:
 		for (b = 0; b < batch; b++)
 			pool_avg_forward(&l->pool, x + b * is, l->out + b * os);

@@ -116,6 +116,9 @@ static inline float *net_tensor(const struct net *n, int t)
  * given its own. Called after planning and when training mode changes. */
 void net_link_aliases(struct net *n);
 
+/* The conv node a max-pool's tie rule reads (net.c), or -1. */
+int net_pool_producer(const struct net *n, const struct node *l);
+
 /* Count of gradient buffers the backward schedule needs (dry run). */
 int net_backward_plan(const struct net *n);
 

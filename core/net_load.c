@@ -965,6 +965,14 @@ static int plan_buffers(struct net *n, int want_grads, size_t **caps_out)
 			else if (death[t] < i)
 				death[t] = i;
 		}
+		/* a max-pool's tie rule reads its conv's input (pool.h) */
+		if (l->op == NET_MAXPOOL) {
+			int c = net_pool_producer(n, l), t;
+
+			t = c >= 0 ? n->nodes[c].in[0] : -1;
+			if (t >= 0 && death[t] < i)
+				death[t] = i;
+		}
 	}
 	/* an alias lives in its input's buffer: aliases come after what they
 	 * alias, so one pass from the end carries each death to the root */
