@@ -879,7 +879,7 @@ static enum status write_atomically(const char *path, const void *buf,
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
 	if (outpath_check(path, err) != ST_OK) {
 		free(tmp);
-		return ST_ERR_ARG;
+		return ST_ERR_IO;
 	}
 	snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
 	errno = 0;

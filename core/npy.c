@@ -48,7 +48,7 @@ enum status npy_write_f32(const char *path, const int *shape, int ndim,
 	if (hl < 0)
 		return status_set(err, ST_ERR_ARG, "%s: too many dimensions", path);
 	if (outpath_check(path, err) != ST_OK)
-		return ST_ERR_ARG;
+		return ST_ERR_IO;
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	f = fopen(tmp, "wb");
 	if (!f)

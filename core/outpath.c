@@ -23,7 +23,7 @@ enum status outpath_check(const char *path, char *err)
 		       status_set(err, ST_ERR_IO, "%s: %s", path, strerror(errno));
 	if (S_ISREG(st.st_mode))
 		return ST_OK;
-	return status_set(err, ST_ERR_ARG,
+	return status_set(err, ST_ERR_IO,
 			  "%s: is %s; advex writes only regular files (through a temporary name and a rename), so it will not replace it",
 			  path, kind(st.st_mode));
 }

@@ -9,7 +9,7 @@
 #include "status.h"
 
 /* ST_OK when path does not exist or is a regular file; otherwise
- * ST_ERR_ARG with a message naming the path and what it is. */
+ * ST_ERR_IO with a message naming the path and what it is. */
 enum status outpath_check(const char *path, char *err);
 
 #endif
