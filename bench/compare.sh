@@ -1,5 +1,6 @@
 #!/bin/sh
-# bench/compare.sh - advex vs PyTorch: one VGG16@96 attack step (forward +
+# bench/compare.sh - advex vs PyTorch: one VGG16@96 (or ResNet-18@96: MODEL)
+# attack step (forward +
 # cross-entropy + backward to the input, batch 1) and one forward, at 1 and 2
 # threads. Prints a table of medians and the ratio advex/PyTorch (< 1: advex
 # is faster). Then a batch sweep: attack steps of BATCH images per forward +
@@ -12,6 +13,8 @@
 #   THREADS   thread counts to try (default "1 2")
 #   HEAD      classic (4608-4096-4096-10, advex --arch vgg16) or small
 #             (4608-10, advex --arch vgg16-small); default classic
+#   MODEL     vgg16 (default) or resnet18 (advex --arch resnet18 against
+#             torchvision's resnet18; HEAD does not apply)
 #   PY        the Python with torch (default /usr/bin/python3)
 #   BATCH     images per batched step of the sweep (default 8; 0: no sweep)
 set -eu
@@ -20,6 +23,7 @@ ADVEX=${ADVEX:-./advex}
 STEPS=${STEPS:-10}
 THREADS=${THREADS:-"1 2"}
 HEAD=${HEAD:-classic}
+MODEL=${MODEL:-vgg16}
 PY=${PY:-/usr/bin/python3}
 BATCH=${BATCH:-8}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +32,11 @@ case $HEAD in
 classic) arch=vgg16 ;;
 small) arch=vgg16-small ;;
 *) echo "compare.sh: HEAD must be classic or small" >&2; exit 2 ;;
+esac
+case $MODEL in
+vgg16) label="VGG16@96, $HEAD head" ;;
+resnet18) arch=resnet18 label="ResNet-18@96 (torchvision layout)" ;;
+*) echo "compare.sh: MODEL must be vgg16 or resnet18" >&2; exit 2 ;;
 esac
 if [ ! -x "$ADVEX" ]; then
 	echo "compare.sh: $ADVEX not found or not executable (set ADVEX, or run make)" >&2
@@ -56,15 +65,15 @@ for t in $THREADS; do
 	if [ $have_torch = yes ]; then
 		# shellcheck disable=SC2086
 		"$PY" "$here/torch_step.py" --threads "$t" --steps "$STEPS" \
-			--head "$HEAD" $sweep --json >"$tmp/torch.$t.json"
+			--head "$HEAD" --model "$MODEL" $sweep --json >"$tmp/torch.$t.json"
 	fi
 done
 
 # shellcheck disable=SC2086 # THREADS is a list
-"$PY" - "$tmp" "$HEAD" "$STEPS" $THREADS <<'EOF'
+"$PY" - "$tmp" "$label" "$STEPS" $THREADS <<'EOF'
 import json, os, sys
 
-tmp, head, steps, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+tmp, label, steps, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 
 
 def load(path):
@@ -78,8 +87,8 @@ def fmt(x):
     return "%10.2f" % x if x is not None else "%10s" % "n/a"
 
 
-print("VGG16@96, %s head, batch 1, medians of %s runs (ms); ratio = advex / PyTorch"
-      % (head, steps))
+print("%s, batch 1, medians of %s runs (ms); ratio = advex / PyTorch"
+      % (label, steps))
 print("%7s | %-29s | %-29s" % ("", "attack step (fwd+bwd)", "forward"))
 print("%7s | %10s %10s %7s | %10s %10s %7s" % ("threads", "advex ms", "torch ms",
                                                "ratio", "advex ms", "torch ms", "ratio"))

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""torch_step.py - time one VGG16@96 attack step in PyTorch, for
-bench/compare.sh to set beside `advex bench`.
+"""torch_step.py - time one VGG16@96 (or ResNet-18@96) attack step in
+PyTorch, for bench/compare.sh to set beside `advex bench`.
 
 A step is what advex times: forward (with the ImageNet normalization as the
 first stage) + cross-entropy on the logits toward class 0 + backward to the
@@ -15,7 +15,11 @@ projection onto the 8/255 ball and the [0,1] clip - and reports images per
 second (image steps) and ms per image.
 
   torch_step.py [--threads T] [--steps N] [--warmup W] [--head classic|small]
-                [--batch B] [--json]
+                [--model vgg16|resnet18] [--batch B] [--json]
+
+--model resnet18: torchvision's resnet18(num_classes=10) in eval mode, its
+batch norms as PyTorch runs them (advex runs the same network with them
+folded into the convolutions, as it does for an imported ResNet).
 
 --json prints {"threads": T, "step_ms": {"median", "min", "max"},
 "forward_ms": {...}, "head": ..., "torch": version}, the shape of
@@ -71,6 +75,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     ap.add_argument("--head", choices=("classic", "small"), default="classic",
                     help="classic: 4608-4096-4096-10, small: 4608-10 (default classic)")
+    ap.add_argument("--model", choices=("vgg16", "resnet18"), default="vgg16",
+                    help="the network (default vgg16; --head applies to it)")
     ap.add_argument("--seed", type=int, default=1, help="weight and image seed (default 1)")
     ap.add_argument("--batch", type=int, default=0,
                     help="also time attack steps of B images per forward + backward")
@@ -89,7 +95,12 @@ def main():
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
 
-    model = T.build_vgg16(head=args.head, seed=args.seed)
+    if args.model == "resnet18":
+        import torchvision
+        torch.manual_seed(args.seed)
+        model = torchvision.models.resnet18(num_classes=10)
+    else:
+        model = T.build_vgg16(head=args.head, seed=args.seed)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -122,7 +133,8 @@ def main():
     step_ms = timed(step)
     fwd_ms = timed(forward)
     out = {"threads": threads, "step_ms": stats(step_ms), "forward_ms": stats(fwd_ms),
-           "head": args.head, "steps": args.steps, "torch": torch.__version__}
+           "head": args.head, "model": args.model, "steps": args.steps,
+           "torch": torch.__version__}
     if args.batch:
         sweep_ms = timed(sweep_step(torch, model, mean, std, args.batch, args.seed))
         med = statistics.median(sweep_ms)
@@ -133,8 +145,9 @@ def main():
         print(json.dumps(out))
     else:
         s, f = out["step_ms"], out["forward_ms"]
-        print("PyTorch %s VGG16@96 (%s head), %d thread%s, %d runs after %d warm-up:"
-              % (torch.__version__, args.head, threads, "" if threads == 1 else "s",
+        print("PyTorch %s %s@96 (%s head), %d thread%s, %d runs after %d warm-up:"
+              % (torch.__version__, args.model, args.head, threads,
+                 "" if threads == 1 else "s",
                  args.steps, args.warmup))
         print("  step     median %9.2f ms  min %9.2f  max %9.2f"
               % (s["median"], s["min"], s["max"]))

@@ -22,7 +22,10 @@ const char cli_model_help[] =
 	"  --arch NAME      a built-in architecture with seeded random weights:\n"
 	"                   vgg16 (classic 4608-4096-4096-10 head) or vgg16-small\n"
 	"                   (4608-10 head), vgg-compact (4 conv blocks, global\n"
-	"                   average pool, dense); 96x96 inputs, STL-10 class names\n"
+	"                   average pool, dense), resnet18 (torchvision layout,\n"
+	"                   1x1-conv shortcuts); 96x96 inputs; resnet20 (CIFAR\n"
+	"                   ResNet-20, zero-padding shortcuts), 32x32; STL-10 class\n"
+	"                   names\n"
 	"  --seed S         seed for --arch weights (default 1)\n"
 	"  --threads T      threads for the matrix products (default: all cores)\n"
 	"  --conv ALGO      3x3 convolutions: auto (default: Winograd where faster),\n"
@@ -39,7 +42,7 @@ int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
 		return 1;
 	case OPT_ARCH:
 		if (!arch_describe(arg)) {
-			cli_usage_error(cmd, "unknown --arch '%s' (vgg16, vgg16-small, vgg-compact)", arg);
+			cli_usage_error(cmd, "unknown --arch '%s' (vgg16, vgg16-small, vgg-compact, resnet18, resnet20)", arg);
 			return -1;
 		}
 		o->arch = arg;
@@ -203,7 +206,8 @@ int cli_load_net(struct cli_model_opts *o, const char *cmd,
 		st = modelfile_open(o->model, &mf, err);
 		snprintf(o->used, sizeof o->used, "%s", o->model);
 	} else {
-		st = arch_build(o->arch, 96, 10, NULL, o->seed, &mf, err);
+		st = arch_build(o->arch, arch_default_size(o->arch), 10, NULL,
+				o->seed, &mf, err);
 		snprintf(o->used, sizeof o->used, "builtin:%s", o->arch);
 	}
 	if (st != ST_OK)
@@ -336,4 +340,20 @@ double cli_forward_flop(const struct net *n)
 			f += 2.0 * (double)li.params * li.h * li.w;
 	}
 	return f;
+}
+
+const char *cli_printable(const char *s, char *buf, size_t n)
+{
+	size_t len = 0;
+
+	for (; *s && len + 5 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			len += (size_t)snprintf(buf + len, n - len, "\\x%02x", c);
+		else
+			buf[len++] = (char)c;
+	}
+	buf[len] = '\0';
+	return buf;
 }

@@ -58,6 +58,9 @@ int tui_explore(int argc, char **argv);
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "advex CMD: msg" and "try 'advex CMD --help'"; returns EXIT_USAGE. */
+/* s with control characters (and DEL) written as \xNN, so that a name
+ * from a file cannot send escape sequences to the terminal; cut to fit n. */
+const char *cli_printable(const char *s, char *buf, size_t n);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

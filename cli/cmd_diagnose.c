@@ -53,9 +53,11 @@ static void diagnose_help(void)
 	       "                   target, grad_l1, grad_l2, grad_linf, zero_fraction,\n"
 	       "                   histogram ({edges, counts, zero, nan, inf, tiny, huge}:\n"
 	       "                   counts[i] is the number of |g| in [edges[i], edges[i+1])),\n"
-	       "                   layer_grad_norms (list of {layer, op, name, l2}: the\n"
-	       "                   gradient at the input of each layer; the last entry,\n"
-	       "                   op \"output\", is the gradient w.r.t. the model output),\n"
+	       "                   layer_grad_norms (list of {layer, op, name, inputs, l2}:\n"
+	       "                   the gradient at the input of each node - over all its\n"
+	       "                   inputs, named in inputs (\"input\": the model input);\n"
+	       "                   the last entry, op \"output\", is the gradient w.r.t.\n"
+	       "                   the model output),\n"
 	       "                   diagnosis (null when healthy), and more\n"
 	       "  --grad-out FILE  write the input gradient as NumPy .npy, float32 1x3xHxW\n",
 	       cli_model_help);
@@ -70,15 +72,26 @@ static json_t *layer_norms_json(const struct net *n)
 	int i;
 
 	for (i = 0; i < in->n_layers; i++) {
+		json_t *ins = json_array();
+		struct net_layer_info src;
+		int k;
+
 		net_layer(n, i, &li);
-		json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:f}", "layer", i,
+		for (k = 0; k < li.n_inputs; k++) {
+			if (li.inputs[k] >= 0)
+				net_layer(n, li.inputs[k], &src);
+			json_array_append_new(ins, json_string(
+				li.inputs[k] < 0 ? "input" : src.id));
+		}
+		json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:o, s:f}", "layer", i,
 						   "op", li.kind, "name", li.name,
-						   "l2", norms[i]));
+						   "inputs", ins, "l2", norms[i]));
 	}
-	json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:f}", "layer",
+	net_layer(n, in->n_layers - 1, &li);
+	json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:[s], s:f}", "layer",
 					   in->n_layers, "op", "output", "name",
 					   in->outputs_probs ? "probabilities" : "logits",
-					   "l2", norms[in->n_layers]));
+					   "inputs", li.id, "l2", norms[in->n_layers]));
 	return a;
 }
 
@@ -188,11 +201,14 @@ static void print_text(const struct net *n, const struct diag *d)
 	printf("input grad   L1 %.6g  L2 %.6g  Linf %.6g  exactly zero %.2f%%\n",
 	       d->g.l1, d->g.l2, d->g.linf, 100.0 * d->g.zero_frac);
 	print_histogram(&d->g);
-	printf("\ngradient L2 norm at each layer's input, from the loss back:\n");
-	printf("  %-4s %-22s %-14s %12.6g\n", "out", "output", "", norms[in->n_layers]);
+	printf("\ngradient L2 norm at each node's input(s), from the loss back:\n");
+	printf("  %-4s %-24s %-20s %12.6g\n", "out", "output", "", norms[in->n_layers]);
 	for (i = in->n_layers - 1; i >= 0; i--) {
+		char name[160];
+
 		net_layer(n, i, &li);
-		printf("  %-4d %-22s %-14s %12.6g\n", i, li.kind, li.name, norms[i]);
+		cli_printable(li.id[0] == '#' ? "" : li.id, name, sizeof name);
+		printf("  %-4d %-24s %-20s %12.6g\n", i, li.kind, name, norms[i]);
 	}
 	printf("  %-4s %-22s %-14s %12.6g\n", "px", "pixels", "", net_pixel_grad_norm(n));
 	printf("\ndiagnosis    %s\n", d->why[0] ? d->why : "healthy: the gradient is neither zero nor vanishing");

@@ -9,10 +9,13 @@
 static void info_help(void)
 {
 	printf("usage: advex info (--model FILE | --arch NAME) [--json]\n\n"
-	       "Print the layer table (kind, output shape, parameters), the total\n"
-	       "parameter count, the preprocessing and the classes.\n\n%s"
+	       "Print the graph: one row per node in topological order (index, kind,\n"
+	       "name, inputs as node indices - 'in' is the model input -, output\n"
+	       "shape, parameters), the total parameter count, the preprocessing and\n"
+	       "the classes.\n\n%s"
 	       "  --json           one JSON object instead of the table\n"
-	       "                   (layers: index, kind, name, shape, params, folded_bn,\n"
+	       "                   (layers: index, kind, name, id, inputs (ids, \"input\"\n"
+	       "                   for the model input), shape, params, folded_bn,\n"
 	       "                   fused_relu: a conv that applies the next ReLU itself)\n",
 	       cli_model_help);
 }
@@ -25,22 +28,40 @@ static void shape_str(const struct net_layer_info *li, char *buf, size_t n)
 		snprintf(buf, n, "%dx%dx%d", li->c, li->h, li->w);
 }
 
+/* Inputs as node indices, "in" for the model input: "3,7". */
+static void inputs_str(const struct net_layer_info *li, char *buf, size_t n)
+{
+	size_t len = 0;
+	int k;
+
+	buf[0] = '\0';
+	for (k = 0; k < li->n_inputs && len + 12 < n; k++) {
+		if (li->inputs[k] < 0)
+			len += (size_t)snprintf(buf + len, n - len, "%sin", k ? "," : "");
+		else
+			len += (size_t)snprintf(buf + len, n - len, "%s%d", k ? "," : "",
+						li->inputs[k]);
+	}
+}
+
 static void print_table(const struct net *n)
 {
 	const struct net_info *in = net_get_info(n);
 	struct net_layer_info li;
-	char shape[48];
+	char shape[48], inputs[64], name[160];
 	int i;
 
-	printf("%-4s %-22s %-14s %-14s %12s\n", "#", "kind", "name", "output",
-	       "params");
-	printf("%-4s %-22s %-14s %dx%dx%-10d %12s\n", "-", "input (pixels)", "",
-	       in->in_c, in->in_h, in->in_w, "");
+	printf("%-4s %-24s %-20s %-8s %-14s %12s\n", "#", "kind", "name", "inputs",
+	       "output", "params");
+	printf("%-4s %-24s %-20s %-8s %dx%dx%-10d %12s\n", "in", "input (pixels)",
+	       "", "", in->in_c, in->in_h, in->in_w, "");
 	for (i = 0; i < in->n_layers; i++) {
 		net_layer(n, i, &li);
 		shape_str(&li, shape, sizeof shape);
-		printf("%-4d %-22s %-14s %-14s %12zu%s\n", i, li.kind,
-		       li.name[0] ? li.name : "-", shape, li.params,
+		inputs_str(&li, inputs, sizeof inputs);
+		cli_printable(li.id[0] == '#' ? "-" : li.id, name, sizeof name);
+		printf("%-4d %-24s %-20s %-8s %-14s %12zu%s\n", i, li.kind, name,
+		       inputs, shape, li.params,
 		       li.folded_bn ? "  (batch norm folded in)" : "");
 	}
 	printf("\nparameters     %zu (%.2f M, %.1f MiB as float32)\n", in->n_params,
@@ -71,10 +92,21 @@ static void print_json(const struct net *n)
 	int i;
 
 	for (i = 0; i < in->n_layers; i++) {
+		json_t *ins = json_array();
+		struct net_layer_info src;
+		int k;
+
 		net_layer(n, i, &li);
+		for (k = 0; k < li.n_inputs; k++) {
+			if (li.inputs[k] >= 0)
+				net_layer(n, li.inputs[k], &src);
+			json_array_append_new(ins, json_string(
+				li.inputs[k] < 0 ? "input" : src.id));
+		}
 		json_array_append_new(layers,
-			json_pack("{s:i, s:s, s:s, s:[i,i,i], s:I, s:b, s:b}", "index", i,
-				  "kind", li.kind, "name", li.name, "shape", li.c,
+			json_pack("{s:i, s:s, s:s, s:s, s:o, s:[i,i,i], s:I, s:b, s:b}", "index", i,
+				  "kind", li.kind, "name", li.name, "id", li.id,
+				  "inputs", ins, "shape", li.c,
 				  li.h, li.w, "params", (json_int_t)li.params,
 				  "folded_bn", li.folded_bn,
 				  "fused_relu", li.fused_relu));

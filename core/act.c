@@ -122,3 +122,80 @@ void act_log_softmax_backward(int n, int k, const float *lp, const float *dlp,
 			dzi[j] = dlpi[j] - expf(lpi[j]) * sum;
 	}
 }
+
+/* Leaky ReLU, alpha > 0: the sign of y is the sign of x, so backward reads
+ * the output like ReLU does. */
+void act_leaky_forward(float alpha, const float *x, float *y, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		y[i] = x[i] > 0.0f ? x[i] : x[i] * alpha;
+}
+
+void act_leaky_backward(float alpha, const float *y, const float *dy,
+			float *dx, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		float g = dy[i];
+
+		dx[i] = y[i] > 0.0f ? g : g * alpha;
+	}
+}
+
+/* Clip (ReLU6 = clip to [0, 6]); a NaN passes through as in PyTorch's
+ * hardtanh. The gradient passes strictly inside (lo, hi), PyTorch's rule. */
+void act_clip_forward(float lo, float hi, const float *x, float *y, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+void act_clip_backward(float lo, float hi, const float *y, const float *dy,
+		       float *dx, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		float g = dy[i];
+
+		dx[i] = y[i] > lo && y[i] < hi ? g : 0.0f;
+	}
+}
+
+void act_sigmoid_forward(const float *x, float *y, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void act_sigmoid_backward(const float *y, const float *dy, float *dx,
+			  size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
+void act_tanh_forward(const float *x, float *y, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		y[i] = tanhf(x[i]);
+}
+
+void act_tanh_backward(const float *y, const float *dy, float *dx, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}

@@ -17,6 +17,10 @@ const char *const *arch_names(void);
 /* One-line description of a built-in, or NULL for an unknown name. */
 const char *arch_describe(const char *name);
 
+/* The input size a built-in is made for: 32 for the CIFAR ResNet-20,
+ * 96 (STL-10) for the others. */
+int arch_default_size(const char *name);
+
 /* Build `name` for 3 x size x size inputs with n_classes outputs named
  * classes (NULL: the STL-10 names for 10 classes, else class0..) and
  * weights drawn from seed (He-uniform for convolutions and dense layers,

@@ -203,18 +203,24 @@ static const char *explain_layers(struct explain *e)
 				   "there is nothing left to descend here",
 				   norms[nl], loss_mode_name(in->loss->mode), in->loss_value,
 				   e->cls, (double)in->li->p_cls);
+	/* node i's output norm is norms[li.out_norm] (in a chain, i + 1);
+	 * where a tensor feeds several nodes no single entry holds it */
 	for (i = nl - 1; i >= 0; i--) {
-		if (norms[i] == 0.0 && norms[i + 1] > 0.0) {
-			net_layer(in->net, i, &li);
+		int o;
+
+		net_layer(in->net, i, &li);
+		o = li.out_norm;
+		if (o < 0)
+			continue;
+		if (norms[i] == 0.0 && norms[o] > 0.0)
 			return explain_put(e, "the gradient dies inside the network at layer %d "
 					   "(%s%s%s): its L2 norm is %.3g at the layer's output "
 					   "and exactly 0 at its input%s",
-					   i, li.kind, *li.name ? " " : "", li.name, norms[i + 1],
+					   i, li.kind, *li.name ? " " : "", li.name, norms[o],
 					   li.op == NET_RELU ?
 					   " (dead ReLUs: no unit there is active for this image)" : "");
-		}
-		if (norms[i + 1] > 0.0 && norms[i] / norms[i + 1] < worst_ratio) {
-			worst_ratio = norms[i] / norms[i + 1];
+		if (norms[o] > 0.0 && norms[i] / norms[o] < worst_ratio) {
+			worst_ratio = norms[i] / norms[o];
 			worst = i;
 		}
 	}
@@ -225,7 +231,7 @@ static const char *explain_layers(struct explain *e)
 			   "at the output and %.3g at the input; the largest drop is at layer "
 			   "%d (%s%s%s), from %.3g to %.3g",
 			   norms[nl], norms[0], worst, li.kind, *li.name ? " " : "", li.name,
-			   norms[worst + 1], norms[worst]);
+			   norms[li.out_norm], norms[worst]);
 }
 
 static const char *explain_generic(struct explain *e)

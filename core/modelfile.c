@@ -569,6 +569,20 @@ const struct mf_tensor *modelfile_tensor(const struct modelfile *mf, int i)
 }
 
 /* Linear: a model has tens to hundreds of tensors, looked up once at load. */
+int modelfile_index(const struct modelfile *mf, const struct mf_tensor *t)
+{
+	/* t is the member of one entry: its position, without a search */
+	const char *base = (const char *)&mf->entries[0].t;
+	size_t off;
+
+	if (!mf->n || (const char *)t < base)
+		return -1;
+	off = (size_t)((const char *)t - base);
+	if (off % sizeof *mf->entries || off / sizeof *mf->entries >= (size_t)mf->n)
+		return -1;
+	return (int)(off / sizeof *mf->entries);
+}
+
 const struct mf_tensor *modelfile_find(const struct modelfile *mf,
 				       const char *name)
 {

@@ -46,6 +46,8 @@ const struct mf_tensor *modelfile_tensor(const struct modelfile *mf, int i);
 const struct mf_tensor *modelfile_find(const struct modelfile *mf,
 				       const char *name);
 /* Copy t's count floats into dst. */
+/* Index of a tensor this file returned (modelfile_find), -1 otherwise. */
+int modelfile_index(const struct modelfile *mf, const struct mf_tensor *t);
 void modelfile_read_f32(const struct mf_tensor *t, float *dst);
 
 /* A tensor to write: name, shape and host floats. */

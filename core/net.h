@@ -1,6 +1,9 @@
-/* net.h - a sequential network built from a model file: forward, backward,
- * per-layer gradient norms.
+/* net.h - a network built from a model file: a directed acyclic graph of
+ * nodes in topological order (a sequential model is a chain); forward,
+ * backward, per-node gradient norms.
  *
+ * "Layer" and "node" mean the same here: node i is layer i, n_layers counts
+ * the nodes (a batch norm folded into its conv is not a node).
  * The network owns every buffer it needs, sized once for max_batch images
  * when it is created: net_forward and net_backward allocate nothing.
  * Inputs are always pixels in [0,1], RGB, NCHW; the model's preprocessing
@@ -19,8 +22,16 @@ struct net;
 
 enum net_op {
 	NET_CONV, NET_RELU, NET_MAXPOOL, NET_AVGPOOL, NET_GAP, NET_FLATTEN,
-	NET_DENSE, NET_DROPOUT, NET_SOFTMAX
+	NET_DENSE, NET_DROPOUT, NET_SOFTMAX,
+	NET_ADD,	/* two or more tensors of one shape */
+	NET_CONST,	/* add/sub/mul/div by a number or a per-channel tensor */
+	NET_CONCAT, NET_PAD, NET_SLICE, NET_IDENTITY, NET_BATCHNORM,
+	NET_LEAKY, NET_CLIP, NET_SIGMOID, NET_TANH
 };
+
+/* Node inputs: indices of earlier nodes, or NET_INPUT for the model input
+ * (the preprocessed image). */
+#define NET_INPUT (-1)
 
 /* One row of the layer table (`advex info`). */
 struct net_layer_info {
@@ -33,6 +44,18 @@ struct net_layer_info {
 	int folded_bn;		/* 1 when a batch norm was folded into it */
 	int fused_relu;		/* NET_CONV: applies the next layer's ReLU as it
 				   writes its output; NET_RELU: applied so */
+	const char *id;		/* the node's name in the graph (its "name",
+				   or "#k" for the k-th entry without one) */
+	int n_inputs;
+	const int *inputs;	/* n_inputs node indices or NET_INPUT, owned
+				   by net */
+	int chain;		/* 1: the single input is the node before
+				   (NET_INPUT for node 0) */
+	int out_norm;		/* index j in net_grad_norms whose value is
+				   the gradient at this node's output (its
+				   sole consumer's input; n_layers for the
+				   last node), -1 when no entry is (several
+				   consumers, or one with several inputs) */
 };
 
 struct net_info {
@@ -47,6 +70,7 @@ struct net_info {
 	int n_layers;
 	size_t n_params;
 	int max_batch;
+	int n_buffers;		/* activation buffers after liveness planning */
 	const char *source;	/* advex.source, "" when absent */
 };
 
@@ -64,16 +88,33 @@ void net_layer(const struct net *n, int i, struct net_layer_info *li);
  * logits unless the model's last layer is a softmax. */
 const float *net_forward(struct net *n, const float *x, int batch);
 
+/* Part of a forward, for training a head on cached features: nodes
+ * first..last only. With first == 0, x is pixels as for net_forward;
+ * otherwise x is the output of node first-1 (batch, its size), which
+ * must be the only tensor below `first` that nodes first..last read
+ * (net_cut_size). Returns node last's output, owned by the net. A
+ * net_backward after a forward that ran to the last node stops at
+ * `first` when net_set_trainable_from(first) and no pixel gradient. */
+const float *net_forward_range(struct net *n, const float *x, int batch,
+			       int first, int last);
+/* Values per image of node cut-1's output when nodes cut.. read no other
+ * tensor below cut (a clean cut of the graph), else 0. cut in
+ * 1..n_layers-1. */
+size_t net_cut_size(const struct net *n, int cut);
+
 /* Backward from dout (batch, n_classes) = dLoss/doutput of the last forward.
  * Writes dx (batch, C, H, W) in pixel units when dx is non-NULL. Accumulates
  * parameter gradients when the net was created with want_param_grads and
  * net_zero_grads decides when they reset. Records gradient norms. */
 void net_backward(struct net *n, const float *dout, float *dx);
 
-/* L2 norm of the gradient at each layer boundary from the last backward,
- * over the whole batch: norms[i] for i in 0..n_layers is the gradient w.r.t.
- * the input of layer i (i == n_layers: w.r.t. the network output);
- * norms[-1] does not exist - the pixel gradient norm is separate, below. */
+/* L2 norm of the gradient at each node's input from the last backward,
+ * over the whole batch: norms[i] for i in 0..n_layers-1 is the gradient
+ * w.r.t. the input of node i - for a node with several inputs, the norm
+ * over all of them (each distinct input tensor counted once) - and
+ * norms[n_layers] w.r.t. the network output. In a chain, norms[i] is the
+ * gradient between layer i-1 and layer i. The pixel gradient norm is
+ * separate, below. */
 const double *net_grad_norms(const struct net *n);
 double net_pixel_grad_norm(const struct net *n);
 /* The same for image b (0 <= b < the batch of the last backward) alone. */
@@ -94,7 +135,7 @@ struct net_param_view {
 };
 void net_layer_params(struct net *n, int i, struct net_param_view *v);
 
-/* Fine-tuning: only layers with index >= first accumulate parameter
+/* Fine-tuning: only nodes with index >= first accumulate parameter
  * gradients, and backward stops below `first` unless the input gradient is
  * asked for. 0 (the default) trains everything. */
 void net_set_trainable_from(struct net *n, int first);

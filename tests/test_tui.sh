@@ -130,7 +130,7 @@ loss1=$(grep -Eo 'loss ce at iter 1: [0-9.e+-]+' "$T/screen.txt" | sed 's/.*: //
 ok $? "n takes one step: iteration 1, loss $loss0 -> $loss1"
 box_has_blocks '∂loss/∂pixel' && grep -Eq '∅ zero [0-9]+ .* NaN [0-9]+' "$T/screen.txt"
 ok $? "the gradient histogram is drawn, with its zero and NaN counts"
-box_has_blocks 'gradient L2 norm at each layer'
+box_has_blocks 'gradient L2 norm at each node'
 ok $? "the per-layer gradient norms are drawn"
 tm capture-pane -p -e -t ui | sed -n '4,20p' >"$T/color.txt"
 [ "$(grep -c "$(printf '\033')\[[0-9;]*[34]8;[25];[0-9;]*m▀" "$T/color.txt")" -ge 10 ]
@@ -187,10 +187,10 @@ ok_small=$?
 [ $ok_small -eq 0 ] && [ "$(tm display -p -t ui '#{pane_width}x#{pane_height}')" = 80x24 ] &&
 	head -1 "$T/screen.txt" | grep -q '^ advex  1 Browse' &&
 	sed -n 24p "$T/screen.txt" | grep -q '? help' &&
-	! grep -q 'gradient L2 norm at each layer' "$T/screen.txt"
+	! grep -q 'gradient L2 norm at each node' "$T/screen.txt"
 ok $? "at 80x24 the Attack screen re-lays out in its compact form"
 tm resize-window -t ui -x 160 -y 50
-wait_for ui 'gradient L2 norm at each layer'
+wait_for ui 'gradient L2 norm at each node'
 ok_big=$?
 ! grep -q 'd: gradient' "$T/screen.txt" && [ $ok_big -eq 0 ]
 ok $? "back at 160x50 the full layout returns without leftovers"

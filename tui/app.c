@@ -590,7 +590,8 @@ static int layer_labels(struct app *a, struct net *net)
 	a->n_layers = a->ni->n_layers;
 	a->layer_kind = calloc((size_t)a->n_layers + 1, sizeof *a->layer_kind);
 	a->layer_params = calloc((size_t)a->n_layers + 1, 1);
-	if (!a->layer_kind || !a->layer_params)
+	a->layer_out = calloc((size_t)a->n_layers + 1, sizeof *a->layer_out);
+	if (!a->layer_kind || !a->layer_params || !a->layer_out)
 		return -1;
 	for (i = 0; i < a->n_layers; i++) {
 		struct net_layer_info li;
@@ -598,7 +599,10 @@ static int layer_labels(struct app *a, struct net *net)
 		net_layer(net, i, &li);
 		snprintf(a->layer_kind[i], sizeof a->layer_kind[i], "%s%s%s", li.kind,
 			 li.name[0] ? " " : "", li.name);
-		a->layer_params[i] = li.params > 0;
+		/* 2: where branches meet (a residual add, a concat): the
+		 * norm panel keeps these, so a block reads as a block */
+		a->layer_params[i] = li.params > 0 ? 1 : li.n_inputs > 1 ? 2 : 0;
+		a->layer_out[i] = li.out_norm;
 	}
 	return 0;
 }
@@ -822,6 +826,7 @@ static void teardown(struct app *a, struct resources *r)
 	free(a->attack.delta);
 	free(a->layer_kind);
 	free(a->layer_params);
+	free(a->layer_out);
 	dataset_close(a->data);
 	dataset_close(r->wdata);
 	db_close(a->db);

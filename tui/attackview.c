@@ -355,15 +355,21 @@ static void layer_summary(struct app *a, const struct wsnap *s, char *buf, size_
 	int nl = s->n_norms - 1, i, worst = -1, named = nl == a->n_layers;
 	double worst_ratio = 1.0;
 
+	/* node i's output norm: norms[out] (i + 1 in a chain; a replayed
+	 * run of another model is read as a chain) */
 	for (i = nl - 1; i >= 0; i--) {
-		if (s->norms[i] == 0.0 && s->norms[i + 1] > 0.0) {
+		int o = named ? a->layer_out[i] : i + 1;
+
+		if (o < 0)
+			continue;
+		if (s->norms[i] == 0.0 && s->norms[o] > 0.0) {
 			snprintf(buf, n, "the gradient dies at layer %d%s%s%s: %.3g after it, 0 before",
 				 i, named ? " (" : "", named ? a->layer_kind[i] : "", named ? ")" : "",
-				 s->norms[i + 1]);
+				 s->norms[o]);
 			return;
 		}
-		if (s->norms[i + 1] > 0.0 && s->norms[i] / s->norms[i + 1] < worst_ratio) {
-			worst_ratio = s->norms[i] / s->norms[i + 1];
+		if (s->norms[o] > 0.0 && s->norms[i] / s->norms[o] < worst_ratio) {
+			worst_ratio = s->norms[i] / s->norms[o];
 			worst = i;
 		}
 	}
@@ -385,6 +391,9 @@ static const char *short_kind(const char *kind)
 		{ "conv", "conv" }, { "relu", "relu" }, { "maxpool", "pool" },
 		{ "avgpool", "pool" }, { "global", "gap" }, { "flatten", "flat" },
 		{ "dense", "fc" }, { "dropout", "drop" }, { "softmax", "smax" },
+		{ "add", "+add" }, { "concat", "+cat" }, { "batchnorm", "bn" },
+		{ "slice", "slc" }, { "leaky", "lrelu" }, { "sigmoid", "sigm" },
+		{ "identity", "id" },
 	};
 	size_t i;
 
@@ -402,7 +411,7 @@ static void draw_layers(struct app *a, const struct wsnap *s, int y, int x, int 
 	double v[1024], lmin = 0, lmax = 0;
 	char buf[400];
 
-	draw_box(p, y, x, h, w, "gradient L2 norm at each layer's input, pixels → output (log scale)");
+	draw_box(p, y, x, h, w, "gradient L2 norm at each node's input, pixels → output (log scale; +: branches meet)");
 	if (h < 5 || !s->have_eval || nl < 0)
 		return;
 	/* bars: the pixels (-1), then the input of each layer, then the output */
@@ -431,7 +440,8 @@ static void draw_layers(struct app *a, const struct wsnap *s, int y, int x, int 
 	bh = h - 4;
 	for (i = 0; i < nb && (i + 1) * cw <= inner; i++) {
 		int cx = x + 1 + i * cw, bw = cw > 1 ? cw - 1 : 1;
-		enum role r = idx[i] < 0 ? R_TRUE : idx[i] == nl ? R_PRED : R_BAR;
+		enum role r = idx[i] < 0 ? R_TRUE : idx[i] == nl ? R_PRED :
+			      named && a->layer_params[idx[i]] == 2 ? R_TARGET : R_BAR;
 		char lab[16];
 
 		if (!isfinite(v[i])) {

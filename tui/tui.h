@@ -139,7 +139,9 @@ struct app {
 	struct dataset *data;		/* the UI thread's own handle */
 	const struct net_info *ni;	/* constant while the worker runs */
 	char (*layer_kind)[40];		/* n_layers short layer labels */
-	unsigned char *layer_params;	/* n_layers: 1 where a layer has weights */
+	int *layer_out;			/* n_layers: net_layer_info.out_norm */
+	unsigned char *layer_params;	/* n_layers: 1 where a node has weights,
+					   2 where branches meet (add, concat) */
 	int n_layers;
 	int k, h, w;
 	size_t npix;
