@@ -246,6 +246,13 @@ def torch32_grad(model, img, target):
 
 # ---------------------------------------------------------------------------
 
+def op_word(shown):
+    """The arch op of a layer_grad_norms "op" ("conv2d 3x3/1 p1" is conv2d,
+    "global avgpool" is gap)."""
+    w = str(shown).split(" ")[0]
+    return "gap" if w == "global" else w
+
+
 def check_model(label, model, hw, opset, preserve, want_ops, seed, chain=False):
     """Export, import, check the file, graphref vs PyTorch, advex vs both."""
     tag = label.replace(" ", "_")
@@ -330,11 +337,16 @@ def check_model(label, model, hw, opset, preserve, want_ops, seed, chain=False):
     keep = list(range(len(mf.nodes)))
     if len(lg) == len(mf.nodes) + 1 - len(folded):
         keep = [i for i in keep if i not in folded]
+    # advex sorts the nodes itself: where every node has a name, entries
+    # are matched by name, else (a chain) by position.
     names = [x.get("name") for x in lg[:-1]]
+    if all(mf.nodes[i]["label"] for i in keep) and len(set(names)) == len(names) and \
+            sorted(names) == sorted(mf.nodes[i]["label"] for i in keep):
+        pos = {nm: k for k, nm in enumerate(names)}
+        keep.sort(key=lambda i: pos[mf.nodes[i]["label"]])
     want = [mf.nodes[i]["label"] for i in keep]
     if not tap.ok(len(lg) == len(keep) + 1 and names == want and
-                  [str(x.get("op", "")).split(" ")[0] for x in lg[:-1]] ==
-                  [ops[i] for i in keep],
+                  [op_word(x.get("op", "")) for x in lg[:-1]] == [ops[i] for i in keep],
                   "%s: layer_grad_norms has one entry per node (%d of %d: %d batch norms "
                   "folded%s) with its name and op, then the output"
                   % (label, len(keep), len(mf.nodes), len(folded),
@@ -353,8 +365,16 @@ def check_model(label, model, hw, opset, preserve, want_ops, seed, chain=False):
     tap.ok(worst < NORM_TOL, "%s: %d per-node gradient norms (at each node's input, then "
            "the output) vs graphref float64 within %g (worst %.2e at %s)"
            % (label, len(lg), NORM_TOL, worst, where))
-    mapped = [(lgi[i], n["label"]) for i, n in enumerate(mf.nodes)
-              if n["op"] in ("conv2d", "dense") and n["label"] in ref["module_norms"]]
+    # A node carries its module's name (layer1.0.conv1, from the weight) or,
+    # where the exporter folded the weights, the ONNX node's scope plus the
+    # op (layer1.0.conv1.Conv).
+    def module_of(label):
+        for cand in (label, label.rsplit(".", 1)[0]):
+            if cand in ref["module_norms"]:
+                return cand
+        return None
+    mapped = [(lgi[i], module_of(n["label"])) for i, n in enumerate(mf.nodes)
+              if n["op"] in ("conv2d", "dense") and module_of(n["label"])]
     worst, wn = 0.0, "-"
     for i, nm in mapped:
         t = ref["module_norms"][nm]
@@ -511,7 +531,10 @@ def check_pgd(model, mfile):
             return
         got = torch.from_numpy(T.read_npy(out)).double()
         off = ((got - ref).abs() > 1e-3).numpy()
-        moved = float(((got - prev).abs() > 1e-3).double().mean())
+        # Components at the eps-ball's edge stop moving after a few steps;
+        # what must move is a real share of PyTorch's step, so a step that
+        # does nothing is not compared with one that does nothing.
+        moved = float(((ref - prev).abs() > 1e-3).double().mean())
         ok = off.mean() <= 1e-3
         why = ""
         if k == 1:
@@ -533,10 +556,10 @@ def check_pgd(model, mfile):
                    "input noise" % (int(u.sum()), NOISE)) if ok else \
                 ("; %d outside the %d unstable components" % (int((off & ~u).sum()),
                                                               int(u.sum())))
-        tap.ok(ok and moved >= 0.5,
+        tap.ok(ok and moved >= 0.1,
                "ResNet-20 step %d toward class %d: advex's image equals PyTorch's float64 "
                "step from advex's previous one (%d of %d components differ by > 1e-3%s; "
-               "%.0f%% moved)" % (k, target, int(off.sum()), off.size, why, 100 * moved))
+               "%.0f%% of the components moved, >= 10%%)" % (k, target, int(off.sum()), off.size, why, 100 * moved))
         prev = got
 
 
