@@ -1,5 +1,6 @@
 /* cli.c - helpers shared by the subcommands (see cli.h). */
 #include "cli.h"
+#include "outpath.h"
 
 #include <errno.h>
 #include <math.h>
@@ -89,6 +90,18 @@ int cli_fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return EXIT_FAIL;
+}
+
+int cli_check_outputs(const char *a, const char *b, const char *c)
+{
+	const char *p[3] = { a, b, c };
+	char err[ERR_MAX];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (p[i] && outpath_check(p[i], err) != ST_OK)
+			return cli_fail("%s", err);
+	return 0;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -282,6 +295,27 @@ int cli_open_data(const char *dir, const char *split, struct dataset **out)
 	return EXIT_OK;
 }
 
+const char cli_resize_help[] =
+	"  --resize         resample the data's images to the model's input size\n"
+	"                   (bilinear, half-pixel centres, no antialiasing: as\n"
+	"                   PyTorch's interpolate(align_corners=False))\n";
+
+int cli_fit_data(struct dataset *d, const struct net_info *in, int resize)
+{
+	int h = dataset_height(d), w = dataset_width(d);
+	char err[ERR_MAX];
+
+	if (h == in->in_h && w == in->in_w)
+		return EXIT_OK;
+	if (!resize)
+		return cli_fail("%s: images are %dx%d but the model expects %dx%d "
+				"(use a model trained at %dx%d, or --resize)",
+				dataset_path(d), w, h, in->in_w, in->in_h, w, h);
+	if (dataset_resize(d, in->in_h, in->in_w, err) != ST_OK)
+		return cli_fail("%s", err);
+	return EXIT_OK;
+}
+
 int cli_load_image(const char *ref, struct dataset *d,
 		   const struct net_info *in, float *x, int *label, char *name,
 		   size_t n)
@@ -298,10 +332,8 @@ int cli_load_image(const char *ref, struct dataset *d,
 					dataset_count(d), dataset_count(d) - 1);
 	}
 	if (idx >= 0) {
-		if (dataset_height(d) != in->in_h || dataset_width(d) != in->in_w)
-			return cli_fail("%s: images are %dx%d but the model takes %dx%d",
-					dataset_path(d), dataset_width(d),
-					dataset_height(d), in->in_w, in->in_h);
+		if (cli_fit_data(d, in, 0))
+			return EXIT_FAIL;
 		if (dataset_image(d, (int)idx, x, err) != ST_OK)
 			return cli_fail("%s", err);
 		*label = dataset_label(d, (int)idx);

@@ -24,6 +24,7 @@ struct cli_model_opts {
 /* getopt_long codes of the shared model options. */
 enum {
 	OPT_MODEL = 1000, OPT_ARCH, OPT_SEED, OPT_THREADS, OPT_CONV, OPT_JSON,
+	OPT_RESIZE,
 	OPT_FIRST_FREE	/* subcommands number their own options from here */
 };
 
@@ -57,6 +58,9 @@ int tui_explore(int argc, char **argv);
 
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Before any work: each non-NULL output path must be missing or a regular
+ * file (outpath.h). 0, or cli_fail's status after its one-line message. */
+int cli_check_outputs(const char *a, const char *b, const char *c);
 /* Print "advex CMD: msg" and "try 'advex CMD --help'"; returns EXIT_USAGE. */
 /* s with control characters (and DEL) written as \xNN, so that a name
  * from a file cannot send escape sequences to the terminal; cut to fit n. */
@@ -97,6 +101,18 @@ int cli_default_source(char *data, char *model, size_t n, int *is_demo);
 /* Open --data DIR (split NULL = test; dir NULL = the default source), printing a note the loader gives
  * (e.g. missing class_names.txt) and the error itself. */
 int cli_open_data(const char *dir, const char *split, struct dataset **out);
+
+/* --resize, for every command that reads --data with a model. */
+#define CLI_RESIZE_OPTION { "resize", no_argument, NULL, OPT_RESIZE }
+extern const char cli_resize_help[];
+
+/* The one check that a data set's images have the model's input size,
+ * made wherever a command uses both (eval, attack, diagnose, train, the
+ * explorer). With resize, d is set to give images resampled to the model's
+ * size (bilinear, see resize.h) and the check passes; without, a mismatch
+ * prints "DIR: images are 32x32 but the model expects 96x96 (use a model
+ * trained at 32x32, or --resize)" and returns EXIT_FAIL. */
+int cli_fit_data(struct dataset *d, const struct net_info *in, int resize);
 
 /* 1 when an --image REF is a dataset index (digits only): without --data
  * it then names an image of the default data (cli_default_source). */

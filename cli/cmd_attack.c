@@ -40,6 +40,7 @@ struct attack_args {
 	const char *data, *split, *image, *images, *target, *out, *npy_out;
 	const char *db;			/* --db FILE */
 	int no_log;
+	int resize;			/* --resize */
 	const char *eps_text[MAX_EPS];	/* as given, for tables */
 	double eps[MAX_EPS];
 	int n_eps, alpha_set, json, csv, quiet;
@@ -57,8 +58,11 @@ static void attack_help(void)
 	       "fraction), the diagnosis when the gradient vanishes, and a summary.\n"
 	       "With --images A:B: every dataset image in [A, B) at every epsilon, and\n"
 	       "the success rate per epsilon with the clean accuracy.\n\n%s"
-	       "  --data DIR          STL-10 binary directory or folder of class folders\n"
-	       "  --split S           train, test (default) or unlabeled\n"
+	       "  --data DIR          STL-10 or CIFAR-10 binary directory, or a folder of\n"
+	       "                      class folders of PNGs\n"
+	       "  --split S           train, test (default) or unlabeled (STL-10)\n"
+	       "  --resize            resample the data's images to the model's input size\n"
+	       "                      (bilinear, as PyTorch's interpolate(align_corners=False))\n"
 	       "  --image REF         a dataset index (with --data) or a PNG file\n"
 	       "  --images A:B        dataset images A..B-1 (batch mode)\n"
 	       "  --target CLASS      class to reach, by name or index; none: untargeted\n"
@@ -158,6 +162,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "no-log", no_argument, NULL, OPT_NO_LOG },
 		{ "batch", required_argument, NULL, OPT_BATCH },
+		CLI_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -188,6 +193,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		case OPT_QUIET: a->quiet = 1; break;
 		case OPT_DB: a->db = optarg; break;
 		case OPT_NO_LOG: a->no_log = 1; break;
+		case OPT_RESIZE: a->resize = 1; break;
 		case OPT_RANDOM_START: a->p.random_start = 1; break;
 		case OPT_EARLY_STOP: a->p.early_stop = 1; break;
 		case OPT_ATTACK:
@@ -230,6 +236,8 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "unexpected argument '%s'", argv[optind]);
 	if (!!a->image == !!a->images)
 		return cli_usage_error("attack", "give --image REF (one image) or --images A:B (batch)");
+	if ((rc = cli_check_outputs(a->out, a->npy_out, NULL)))
+		return rc;
 	if (a->images && !a->data)
 		return cli_usage_error("attack", "--images needs --data");
 	if (a->image && a->n_eps > 1)
@@ -355,7 +363,7 @@ static int log_begin(struct run_log *l, const struct attack_params *p,
 	l->b.x0 = x0;
 	if (d) {
 		l->b.data_path = dataset_path(d);
-		l->b.data_kind = dataset_kind(d) == DATASET_STL10 ? "stl10" : "imagedir";
+		l->b.data_kind = dataset_kind_name(dataset_kind(d));
 		l->b.data_split = dataset_split(d);
 		l->b.image_ref = ref;
 	} else {
@@ -882,6 +890,10 @@ static int run_batch(struct attack_args *a, struct net *n, struct dataset *d,
 	char err[ERR_MAX];
 
 	memset(&w, 0, sizeof w);
+	if (cli_fit_data(d, in, 0)) {
+		free(x);
+		return EXIT_FAIL;
+	}
 	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
 		free(x);
 		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",
@@ -989,6 +1001,10 @@ int cmd_attack(int argc, char **argv)
 	}
 	if ((a.data || cli_is_index(a.image)) &&
 	    (rc = cli_open_data(a.data, a.split, &d)))
+		goto out;
+	/* without --resize the size is checked where the data is used: a
+	 * PNG --image does not need --data's images to fit */
+	if (d && a.resize && (rc = cli_fit_data(d, net_get_info(n), 1)))
 		goto out;
 	log_model(log, &a, net_get_info(n));
 	catch_stop_signals();

@@ -35,7 +35,7 @@ struct diag {
 static void diagnose_help(void)
 {
 	printf("usage: advex diagnose (--model FILE | --arch NAME) --image REF\n"
-	       "                      --target CLASS [--loss L] [--data DIR] [--json]\n"
+	       "                      --target CLASS [--loss L] [--data DIR [--resize]] [--json]\n"
 	       "                      [--grad-out FILE.npy]\n\n"
 	       "One forward and one backward pass of a loss toward CLASS (a class name\n"
 	       "or index): the logits, probabilities, loss, prediction, the input\n"
@@ -43,8 +43,9 @@ static void diagnose_help(void)
 	       "L2 norm at every layer boundary, and - when the gradient is zero or\n"
 	       "vanishing - a one-sentence diagnosis of why.\n\n%s"
 	       "  --image REF      a PNG file, or an image index of --data\n"
-	       "  --data DIR       STL-10 binary directory or folder of class folders\n"
-	       "  --split S        train, test (default) or unlabeled\n"
+	       "  --data DIR       STL-10 or CIFAR-10 binary directory, or a folder of\n"
+	       "                   class folders of PNGs\n"
+	       "  --split S        train, test (default) or unlabeled (STL-10)\n"
 	       "  --target CLASS   target class, by name or index\n"
 	       "  --loss L         ce (default), prob-ce, prob-naive or cw (see advex attack)\n"
 	       "  --clip-eps E     prob-ce clip (default 1e-7, as Keras)\n"
@@ -59,8 +60,8 @@ static void diagnose_help(void)
 	       "                   the last entry, op \"output\", is the gradient w.r.t.\n"
 	       "                   the model output),\n"
 	       "                   diagnosis (null when healthy), and more\n"
-	       "  --grad-out FILE  write the input gradient as NumPy .npy, float32 1x3xHxW\n",
-	       cli_model_help);
+	       "  --grad-out FILE  write the input gradient as NumPy .npy, float32 1x3xHxW\n%s",
+	       cli_model_help, cli_resize_help);
 }
 
 static json_t *layer_norms_json(const struct net *n)
@@ -217,7 +218,7 @@ static void print_text(const struct net *n, const struct diag *d)
 struct diag_args {
 	struct cli_model_opts mo;
 	const char *image, *target, *grad_out, *data, *split;
-	int json;
+	int json, resize;
 	struct loss_params lp;
 };
 
@@ -287,6 +288,7 @@ int cmd_diagnose(int argc, char **argv)
 		{ "clip-eps", required_argument, NULL, OPT_CLIP_EPS },
 		{ "kappa", required_argument, NULL, OPT_KAPPA },
 		{ "json", no_argument, NULL, OPT_JSON },
+		CLI_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -311,6 +313,7 @@ int cmd_diagnose(int argc, char **argv)
 		case OPT_DATA: a.data = optarg; break;
 		case OPT_SPLIT: a.split = optarg; break;
 		case OPT_JSON: a.json = 1; break;
+		case OPT_RESIZE: a.resize = 1; break;
 		case OPT_LOSS:
 			if (loss_mode_parse(optarg, &a.lp.mode, err) != ST_OK)
 				return cli_usage_error("diagnose", "%s", err);
@@ -327,6 +330,8 @@ int cmd_diagnose(int argc, char **argv)
 		default: return cli_usage_error("diagnose", "unknown option");
 		}
 	}
+	if (cli_check_outputs(a.grad_out, NULL, NULL))
+		return EXIT_FAIL;
 	if (optind < argc)
 		return cli_usage_error("diagnose", "unexpected argument '%s'", argv[optind]);
 	if (!a.image || !a.target)
@@ -336,10 +341,12 @@ int cmd_diagnose(int argc, char **argv)
 	    (rc = cli_open_data(a.data, a.split, &ds)))
 		return rc;
 	rc = cli_load_net(&a.mo, "diagnose", 1, 0, &n);
-	if (!rc) {
+	/* without --resize the size is checked where the data is used */
+	if (!rc && ds && a.resize)
+		rc = cli_fit_data(ds, net_get_info(n), 1);
+	if (!rc)
 		rc = run(n, &a, ds);
-		net_free(n);
-	}
+	net_free(n);
 	dataset_close(ds);
 	return rc;
 }

@@ -15,18 +15,19 @@ enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_LIMIT, OPT_BATCH };
 static void eval_help(void)
 {
 	printf("usage: advex eval --data DIR (--model FILE | --arch NAME) [--split S]\n"
-	       "                  [--limit N] [--batch B] [--json]\n\n"
+	       "                  [--limit N] [--batch B] [--resize] [--json]\n\n"
 	       "Accuracy, per-class accuracy and the confusion matrix (rows: true\n"
 	       "class, columns: predicted) on a labelled split, and how many images\n"
 	       "have a class with probability below 1e-7 (how confident the model is).\n\n%s"
-	       "  --data DIR       STL-10 binary directory or a folder of class folders\n"
-	       "  --split S        train, test (default) or unlabeled\n"
+	       "  --data DIR       STL-10 or CIFAR-10 binary directory, or a folder of\n"
+	       "                   class folders of PNGs\n"
+	       "  --split S        train, test (default) or unlabeled (STL-10)\n"
 	       "  --limit N        only the first N images\n"
 	       "  --batch B        images per forward pass (default 32)\n"
 	       "  --json           keys accuracy, correct, total, per_class (list of\n"
 	       "                   {class, correct, total, accuracy}), confusion\n"
-	       "                   (list of rows), min_prob_below_1e-7 (fraction)\n",
-	       cli_model_help);
+	       "                   (list of rows), min_prob_below_1e-7 (fraction)\n%s",
+	       cli_model_help, cli_resize_help);
 }
 
 static void print_text(const struct eval_result *r, struct dataset *d)
@@ -92,6 +93,7 @@ int cmd_eval(int argc, char **argv)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "json", no_argument, NULL, OPT_JSON },
+		CLI_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -103,7 +105,7 @@ int cmd_eval(int argc, char **argv)
 	struct dataset *d = NULL;
 	struct net *n = NULL;
 	float *buf;
-	int c, json = 0, rc;
+	int c, json = 0, resize = 0, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		int k = cli_model_opt(&mo, "eval", c, optarg);
@@ -124,6 +126,7 @@ int cmd_eval(int argc, char **argv)
 				return cli_usage_error("eval", "--batch wants 1..4096");
 			break;
 		case OPT_JSON: json = 1; break;
+		case OPT_RESIZE: resize = 1; break;
 		case 'h': eval_help(); return EXIT_OK;
 		default: return cli_usage_error("eval", "unknown option");
 		}
@@ -138,7 +141,10 @@ int cmd_eval(int argc, char **argv)
 	if (note[0])
 		fprintf(stderr, "advex: note: %s\n", note);
 	rc = cli_load_net(&mo, "eval", (int)batch, 0, &n);
+	if (!rc)
+		rc = cli_fit_data(d, net_get_info(n), resize);
 	if (rc) {
+		net_free(n);
 		dataset_close(d);
 		return rc;
 	}

@@ -893,6 +893,8 @@ static int runs_cmd_export(int argc, char **argv)
 		return cli_usage_error("runs", "export wants one run ID");
 	if (!out && !pert && !clean)
 		return cli_usage_error("runs", "export: give --out, --perturbation or --clean");
+	if ((rc = cli_check_outputs(out, pert, clean)))
+		return rc;
 	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, &db)))
 		return rc;
 	r = malloc(sizeof *r);

@@ -22,8 +22,8 @@ static void train_help(void)
 {
 	printf("usage: advex train --data DIR (--arch NAME | --init FILE) --epochs N\n"
 	       "                   --out FILE.safetensors [options]\n\n"
-	       "Train on the training split of DIR (STL-10 binary layout or a folder of\n"
-	       "class sub-folders) with cross-entropy on the logits; report the test\n"
+	       "Train on the training split of DIR (STL-10 or CIFAR-10 binary layout, or\n"
+	       "a folder of class sub-folders) with cross-entropy on the logits; report the test\n"
 	       "accuracy after every epoch and write a checkpoint (FILE and FILE.state)\n"
 	       "after every epoch, so --resume can continue.\n\n"
 	       "  --data DIR       training data (split 'train'; 'test' for accuracy)\n"
@@ -46,7 +46,9 @@ static void train_help(void)
 	       "  --limit N        use only the first N training images\n"
 	       "  --seed S         weights, order, augmentation (default 1)\n"
 	       "  --threads T      threads (default: all cores)\n"
-	       "  --quiet          no progress bar, one line per epoch\n");
+	       "  --quiet          no progress bar, one line per epoch\n"
+	       "  --resize         resample the images to the size of the --init model\n"
+	       "                   (bilinear, as PyTorch's interpolate(align_corners=False))\n");
 }
 
 struct progress_ctx {
@@ -102,7 +104,7 @@ static int parse_float(const char *s, float *out)
 
 struct train_args {
 	const char *data, *arch, *init, *out;
-	int resume, quiet, threads, lr_set, stop_after;
+	int resume, quiet, threads, lr_set, stop_after, resize;
 	struct train_opts o;
 };
 
@@ -130,6 +132,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		CLI_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -145,6 +148,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		case OPT_RESUME: a->resume = 1; break;
 		case OPT_NOFLIP: a->o.flip = 0; break;
 		case OPT_QUIET: a->quiet = 1; break;
+		case OPT_RESIZE: a->resize = 1; break;
 		case OPT_FREEZE: case OPT_EPOCHS: case OPT_BATCH: case OPT_WARMUP:
 		case OPT_CROP: case OPT_LIMIT: case OPT_SEED: case OPT_THREADS:
 		case OPT_STOP_AFTER:
@@ -259,6 +263,10 @@ int cmd_train(int argc, char **argv)
 		test = NULL;
 	}
 	rc = make_net(&a, train, &n);
+	if (!rc)
+		rc = cli_fit_data(train, net_get_info(n), a.resize);
+	if (!rc && test)
+		rc = cli_fit_data(test, net_get_info(n), a.resize);
 	if (!rc && trainer_new(n, train, test, &a.o, &t, err) != ST_OK)
 		rc = cli_fail("%s", err);
 	if (!rc && a.resume && trainer_load_state(t, a.out, err) != ST_OK)

@@ -152,21 +152,32 @@ static const char *explain_underflow(struct explain *e)
 			   e->cls, why, in->loss_value, what_gradient(in->grad));
 }
 
+/* A Keras model whose final softmax advex-import split off: the user's own
+ * loss ran on its probabilities, advex has the logits under them. */
+static int from_keras_softmax(const struct diag_input *in)
+{
+	const struct net_info *ni = in->net ? net_get_info(in->net) : NULL;
+
+	return ni && ni->removed_softmax && ni->source &&
+	       !strncmp(ni->source, "keras:", 6);
+}
+
 static const char *explain_clip(struct explain *e)
 {
 	const struct diag_input *in = e->in;
+	const char *fix = from_keras_softmax(in) ?
+		"this Keras model ends in softmax; advex attacks the logits under it: "
+		"use --loss ce" : "use --loss ce";
 
 	if (in->li->cls_clipped < 0)
 		return explain_put(e, "p(%s) = %.3g is below the clip ε = %.3g of probability "
-				   "cross-entropy, so the loss is flat there (%.3f = −ln ε); "
-				   "use --loss ce",
+				   "cross-entropy, so the loss is flat there (%.3f = −ln ε); %s",
 				   e->cls, (double)in->li->p_cls, in->loss->clip_eps,
-				   in->loss_value);
+				   in->loss_value, fix);
 	return explain_put(e, "p(%s) = %.7g is above the clip 1 − ε = %.7g of probability "
-			   "cross-entropy, so the loss is flat there (%.3g = −ln(1 − ε)); "
-			   "use --loss ce",
+			   "cross-entropy, so the loss is flat there (%.3g = −ln(1 − ε)); %s",
 			   e->cls, (double)in->li->p_cls,
-			   (double)(1.0f - (float)in->loss->clip_eps), in->loss_value);
+			   (double)(1.0f - (float)in->loss->clip_eps), in->loss_value, fix);
 }
 
 static const char *explain_cw(struct explain *e)

@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "image.h"
+#include "outpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -321,6 +322,8 @@ enum status image_write_png(const char *path, const float *pix, int h, int w,
 	int fd;
 
 	st = check_write_args(path, h, w, keys, values, n_text, err);
+	if (st == ST_OK)
+		st = outpath_check(path, err);
 	if (st != ST_OK)
 		return st;
 	tn = strlen(path) + 32;

@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "modelfile.h"
+#include "outpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +65,7 @@ struct modelfile {
 	json_t *meta;		/* "__metadata__" inside header, or NULL */
 	int n;
 	struct mf_entry *entries;	/* n, sorted by data offset */
+	struct mf_entry **by_name;	/* n, sorted by name (modelfile_find) */
 };
 
 /* What validating a tensor entry needs to know about the file. */
@@ -291,6 +293,13 @@ static enum status check_tensor(const struct mf_check *c, const char *name,
 	return ST_OK;
 }
 
+static int by_name(const void *pa, const void *pb)
+{
+	const struct mf_entry *const *a = pa, *const *b = pb;
+
+	return strcmp((*a)->t.name, (*b)->t.name);
+}
+
 static int by_offset(const void *pa, const void *pb)
 {
 	const struct mf_entry *a = pa, *b = pb;
@@ -401,6 +410,14 @@ static enum status load_tensors(struct modelfile *mf, const struct mf_check *c)
 	}
 	mf->n = (int)n;
 	qsort(mf->entries, n, sizeof *mf->entries, by_offset);
+	/* a name index, so that a net of many layers finds its tensors in
+	 * log time (a linear search made loading quadratic) */
+	mf->by_name = malloc(sizeof *mf->by_name * (n ? n : 1));
+	if (!mf->by_name)
+		return status_set(c->err, ST_ERR_NOMEM, "%s: out of memory", c->label);
+	for (i = 0; i < n; i++)
+		mf->by_name[i] = &mf->entries[i];
+	qsort(mf->by_name, n, sizeof *mf->by_name, by_name);
 	return check_overlaps(c, mf->entries, mf->n);
 }
 
@@ -539,6 +556,7 @@ void modelfile_close(struct modelfile *mf)
 		free((void *)mf->base);
 	json_decref(mf->header);
 	free(mf->entries);
+	free(mf->by_name);
 	free(mf->path);
 	free(mf);
 }
@@ -586,9 +604,19 @@ int modelfile_index(const struct modelfile *mf, const struct mf_tensor *t)
 const struct mf_tensor *modelfile_find(const struct modelfile *mf,
 				       const char *name)
 {
-	for (int i = 0; i < mf->n; i++)
-		if (strcmp(mf->entries[i].t.name, name) == 0)
-			return &mf->entries[i].t;
+	int lo = 0, hi = mf->n - 1;
+
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		int c = strcmp(mf->by_name[mid]->t.name, name);
+
+		if (!c)
+			return &mf->by_name[mid]->t;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
 	return NULL;
 }
 
@@ -849,6 +877,10 @@ static enum status write_atomically(const char *path, const void *buf,
 
 	if (!tmp)
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
+	if (outpath_check(path, err) != ST_OK) {
+		free(tmp);
+		return ST_ERR_ARG;
+	}
 	snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
 	errno = 0;
 	e = write_tmp(tmp, buf, len);

@@ -43,6 +43,7 @@ struct spec {
 	int in[NET_MAX_INPUTS];	/* spec indices, NET_INPUT for the image */
 	int n_cons;		/* consumers among the specs */
 	int folded;		/* a batchnorm folded into in[0] */
+	int gets_bn;		/* a conv/dense a batchnorm folds into */
 	int node;		/* node index, -1 when folded */
 	int order;		/* position in topological order */
 };
@@ -395,6 +396,8 @@ static void mark_folds(struct loader *ld)
 		s->folded = !strcmp(s->op, "batchnorm") && s->n_in == 1 &&
 			    t >= 0 && is_param_op(ld->sp[t].op) &&
 			    ld->sp[t].n_cons == 1;
+		if (s->folded)
+			ld->sp[t].gets_bn = 1;
 	}
 	/* consumers of a folded batchnorm read its conv (a chain of folded
 	 * specs cannot occur: a folded batchnorm is not a conv) */
@@ -839,13 +842,8 @@ static int build_nodes(struct loader *ld)
 			return -1;
 		/* a conv whose batch norm folds into it gets a bias to fold into */
 		if ((l->op == NET_CONV || l->op == NET_DENSE) && !l->nb &&
-		    sp->n_cons == 1)
-			for (i = 0; i < ld->ns; i++)
-				if (ld->sp[i].folded &&
-				    ld->sp[i].in[0] == (int)(sp - ld->sp)) {
-					l->nb = (size_t)l->c;
-					break;
-				}
+		    sp->gets_bn)
+			l->nb = (size_t)l->c;
 		nparams += l->nw + l->nb;
 	}
 	last = nl - 1;

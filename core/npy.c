@@ -1,5 +1,6 @@
 /* npy.c - NumPy .npy writer (see npy.h). */
 #include "npy.h"
+#include "outpath.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@ enum status npy_write_f32(const char *path, const int *shape, int ndim,
 	hl = npy_header(h, sizeof h, shape, ndim);
 	if (hl < 0)
 		return status_set(err, ST_ERR_ARG, "%s: too many dimensions", path);
+	if (outpath_check(path, err) != ST_OK)
+		return ST_ERR_ARG;
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	f = fopen(tmp, "wb");
 	if (!f)

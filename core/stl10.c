@@ -7,6 +7,8 @@
 
 #include "stl10.h"
 
+#include "classnames.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +24,7 @@
 
 #define PLANE (STL10_SIDE * STL10_SIDE)
 #define MAX_FOLDS 10
-#define MAX_NAMES_BYTES (64 * 1024)	/* class_names.txt is 55 bytes */
 #define MAX_FOLDS_BYTES (4 * 1024 * 1024)	/* fold_indices.txt: 47,794 */
-#define MAX_NAME_LEN 255
 
 static const char *const stl10_default_names[STL10_MAX_CLASSES] = {
 	"airplane", "bird", "car", "cat", "deer",
@@ -281,55 +281,10 @@ static enum status default_names(struct stl10 *s, const char *path,
 	return ST_OK;
 }
 
-/* One name per line; trailing blank lines are allowed, blank lines between
- * names are not (they would shift every label after them). */
-static enum status parse_names(struct stl10 *s, const char *path, char *buf,
-			       size_t len, char *err)
-{
-	char *p = buf, *line;
-	int n = 0, lineno = 0, blank_at = 0;
-
-	if (memchr(buf, '\0', len))
-		return status_set(err, ST_ERR_FORMAT,
-				  "%s: not a text file (NUL byte)", path);
-	while ((line = next_line(&p, buf + len))) {
-		char *name = trim(line);
-
-		lineno++;
-		if (!*name) {
-			if (!blank_at)
-				blank_at = lineno;
-			continue;
-		}
-		if (blank_at)
-			return status_set(err, ST_ERR_FORMAT,
-					  "%s: line %d is empty", path,
-					  blank_at);
-		if (n == STL10_MAX_CLASSES)
-			return status_set(err, ST_ERR_FORMAT,
-					  "%s: more than %d class names", path,
-					  STL10_MAX_CLASSES);
-		if (strlen(name) > MAX_NAME_LEN)
-			return status_set(err, ST_ERR_FORMAT,
-					  "%s: line %d: name longer than %d "
-					  "bytes", path, lineno, MAX_NAME_LEN);
-		s->names[n] = strdup(name);
-		if (!s->names[n])
-			return status_set(err, ST_ERR_NOMEM,
-					  "%s: out of memory", path);
-		s->n_classes = ++n;
-	}
-	if (n == 0)
-		return status_set(err, ST_ERR_FORMAT, "%s: no class names",
-				  path);
-	return ST_OK;
-}
-
 static enum status read_names(struct stl10 *s, char *note, char *err)
 {
-	char *path = path_join(s->dir, "class_names.txt"), *buf = NULL;
+	char *path = path_join(s->dir, "class_names.txt");
 	char msg[ERR_MAX];
-	size_t len = 0;
 	enum status st;
 	int missing;
 
@@ -337,19 +292,17 @@ static enum status read_names(struct stl10 *s, char *note, char *err)
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
 				  s->dir);
 	/* a missing file is not an error: keep its message out of err */
-	st = read_small(path, MAX_NAMES_BYTES, &buf, &len, &missing, msg);
+	st = classnames_read(path, STL10_MAX_CLASSES, s->names, &s->n_classes,
+			     &missing, msg);
 	if (st != ST_OK && missing)
 		st = default_names(s, path, note, err);
 	else if (st != ST_OK)
 		st = status_set(err, st, "%s", msg);
-	else
-		st = parse_names(s, path, buf, len, err);
 	if (st == ST_OK && s->n_classes < s->max_label)
 		st = status_set(err, ST_ERR_FORMAT,
 				"%s has %d class names but %s_y.bin uses label "
 				"%d", path, s->n_classes, s->split,
 				s->max_label);
-	free(buf);
 	free(path);
 	return st;
 }

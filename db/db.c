@@ -53,7 +53,7 @@ static const char *const migrations[] = {
 	"CREATE TABLE datasets ("
 	"  id INTEGER PRIMARY KEY,"
 	"  path TEXT NOT NULL,"
-	"  kind TEXT NOT NULL,"		/* stl10, imagedir */
+	"  kind TEXT NOT NULL,"		/* stl10, cifar10, imagedir */
 	"  split TEXT NOT NULL,"
 	"  UNIQUE (path, kind, split)"
 	");"

@@ -37,7 +37,7 @@ struct run_begin {
 					   model_path (not for builtin:) */
 	const char *model_arch;		/* one-line summary, e.g. "vgg-compact 98730 params" */
 	const char *data_path;		/* NULL for a PNG given directly */
-	const char *data_kind;		/* "stl10", "imagedir", "png" */
+	const char *data_kind;		/* "stl10", "cifar10", "imagedir", "png" */
 	const char *data_split;
 	const char *image_ref;		/* "17" or "test_X.bin#17" or a PNG path */
 	int true_label;			/* -1 unknown */

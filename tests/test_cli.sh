@@ -100,5 +100,28 @@ ok $? "a file that is not a model: one-line error ($(cat "$T/out"))"
 	"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d[t] for t in ("step_ms","forward_ms") for k in ("median","min","max"))' "$T/b.json"
 ok $? "bench --json has step_ms and forward_ms with median, min, max"
 
+# Outputs go through a temporary name and a rename, which replaces whatever
+# is at the path: anything but a regular file is refused before any work.
+mkfifo "$T/fifo"
+before=$(ls -l /dev/full)
+"$ADVEX" attack --arch vgg-compact --image "$T/x.png" --target 1 --iters 1 --no-log \
+	--out /dev/full >"$T/out" 2>&1
+s=$?
+[ $s -eq 1 ] && grep -q "/dev/full: is a character device" "$T/out" &&
+	[ "$(ls -l /dev/full)" = "$before" ] && [ -c /dev/full ] && ! grep -q "^iter" "$T/out"
+ok $? "attack --out /dev/full: refused before the attack, exit 1, the device left alone ($(tail -1 "$T/out"))"
+"$ADVEX" diagnose --arch vgg16-small --image "$T/x.png" --target 0 --grad-out "$T/fifo" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "fifo: is a FIFO" "$T/out" && [ -p "$T/fifo" ]
+ok $? "diagnose --grad-out onto a FIFO refused, the FIFO left ($(tail -1 "$T/out"))"
+"$ADVEX" attack --arch vgg-compact --image "$T/x.png" --target 1 --iters 1 --no-log \
+	--npy-out "$T" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "is a directory" "$T/out" && [ -d "$T" ]
+ok $? "attack --npy-out onto a directory refused ($(tail -1 "$T/out"))"
+ln -s "$T/x.png" "$T/link.png"
+"$ADVEX" attack --arch vgg-compact --image "$T/x.png" --target 1 --iters 1 --no-log \
+	--out "$T/link.png" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "is a symbolic link" "$T/out" && [ -L "$T/link.png" ]
+ok $? "attack --out onto a symbolic link refused, the link kept"
+
 echo "1..$n"
 [ $fails -eq 0 ]

@@ -1,12 +1,16 @@
-/* test_dataset.c - dataset.c, stl10.c and imagedir.c against small files
- * written here: STL-10 binaries made by hand (column-major orientation,
- * channels, labels, class names, folds, every bad input), image folders of
- * PNGs, and the choice between the two kinds. */
+/* test_dataset.c - dataset.c, stl10.c, cifar10.c and imagedir.c against
+ * small files written here: STL-10 binaries made by hand (column-major
+ * orientation, channels, labels, class names, folds, every bad input),
+ * CIFAR-10 batch files (row-major orientation, the order of the train
+ * batches, bad files), image folders of PNGs, the choice between the
+ * kinds, and bilinear resizing (--resize). */
 #define _XOPEN_SOURCE 700	/* nftw, mkdtemp */
 
+#include "cifar10.h"
 #include "dataset.h"
 #include "image.h"
 #include "imagedir.h"
+#include "resize.h"
 #include "stl10.h"
 #include "tap.h"
 
@@ -386,6 +390,424 @@ static void check_stl10_bad(struct tap *t, const char *top)
 	free(x);
 }
 
+/* ---- CIFAR-10 fixtures ------------------------------------------------- */
+
+#define CPLANE (32 * 32)
+#define CREC CIFAR10_RECORD_BYTES
+
+static const char *const cifar_names[10] = {
+	"airplane", "automobile", "bird", "cat", "deer",
+	"dog", "frog", "horse", "ship", "truck",
+};
+
+/* Records per train batch file: uneven, so an off-by-one in the running
+ * offsets lands in the wrong file. */
+static const int cifar_batch_n[5] = { 2, 3, 1, 2, 2 };
+
+/* The byte of channel c, row y, column x of record r of file f (0..4 the
+ * data batches, 5 the test batch): differs under transposition (7y vs 2x),
+ * between channels, records and files. */
+static int cpat(int f, int r, int c, int y, int x)
+{
+	return (f * 41 + r * 13 + c * 50 + y * 7 + x * 2) % 256;
+}
+
+static int clabel(int f, int r)
+{
+	return (f * 3 + r * 7) % 10;
+}
+
+/* A record's bytes in the file's order: label, then planes row-major. */
+static void fill_record(unsigned char *rec, int f, int r)
+{
+	int c, y, x;
+
+	rec[0] = (unsigned char)clabel(f, r);
+	for (c = 0; c < 3; c++)
+		for (y = 0; y < 32; y++)
+			for (x = 0; x < 32; x++)
+				rec[1 + c * CPLANE + y * 32 + x] =
+					(unsigned char)cpat(f, r, c, y, x);
+}
+
+/* File f with n records; test_batch.bin for f == 5. */
+static void make_cifar_file(const char *dir, int f, int n)
+{
+	unsigned char *b = malloc((size_t)n * CREC);
+	char name[32];
+	int r;
+
+	for (r = 0; r < n; r++)
+		fill_record(b + (size_t)r * CREC, f, r);
+	if (f == 5)
+		snprintf(name, sizeof name, "test_batch.bin");
+	else
+		snprintf(name, sizeof name, "data_batch_%d.bin", f + 1);
+	put_file(dir, name, b, (size_t)n * CREC);
+	free(b);
+}
+
+/* As the release: names then one blank line. */
+static const char cifar_meta[] =
+	"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\n"
+	"truck\n\n";
+
+static void make_cifar(const char *dir)
+{
+	int f;
+
+	for (f = 0; f < 5; f++)
+		make_cifar_file(dir, f, cifar_batch_n[f]);
+	make_cifar_file(dir, 5, 3);
+	put_text(dir, "batches.meta.txt", cifar_meta);
+}
+
+/* ---- CIFAR-10 checks --------------------------------------------------- */
+
+/* How many values of image (f, r) differ from the pattern read row-major
+ * (transposed = 0) or column-major (transposed = 1). */
+static int cifar_off(const float *pix, int f, int r, int transposed)
+{
+	int c, y, x, bad = 0;
+
+	for (c = 0; c < 3; c++)
+		for (y = 0; y < 32; y++)
+			for (x = 0; x < 32; x++)
+				bad += pix[c * CPLANE + y * 32 + x] !=
+				       (transposed ? cpat(f, r, c, x, y)
+						   : cpat(f, r, c, y, x)) /
+					       255.0f;
+	return bad;
+}
+
+static void check_cifar_test(struct tap *t, const char *dir, const char *top)
+{
+	char err[ERR_MAX] = "", note[ERR_MAX] = "x", name[64];
+	float *pix = malloc(sizeof *pix * 3 * CPLANE);
+	struct dataset *d = NULL;
+	unsigned char *dot = calloc(1, CREC);
+	enum status st = dataset_open(top, NULL, &d, note, err);
+	int c, ok = 1;
+
+	if (!tap_ok(t, st == ST_OK, "CIFAR-10: open %s (%s)", top, err))
+		goto out;
+	tap_ok(t, dataset_kind(d) == DATASET_CIFAR10 &&
+	       !strcmp(dataset_kind_name(dataset_kind(d)), "cifar10") &&
+	       !strcmp(dataset_path(d), top) &&
+	       !strcmp(dataset_split(d), "test") && note[0] == '\0',
+	       "kind cifar10, the path as given, split test, no note");
+	tap_ok(t, dataset_count(d) == 3 && dataset_height(d) == 32 &&
+	       dataset_width(d) == 32 && dataset_n_classes(d) == 10,
+	       "3 images of 32x32, 10 classes");
+	for (c = 0; c < 10; c++)
+		ok &= !strcmp(dataset_class_name(d, c), cifar_names[c]);
+	tap_ok(t, ok && !dataset_class_name(d, 10),
+	       "batches.meta.txt: airplane .. truck, blank tail ignored");
+	tap_ok(t, dataset_label(d, 0) == clabel(5, 0) &&
+	       dataset_label(d, 2) == clabel(5, 2) && dataset_label(d, 3) == -1,
+	       "labels %d, %d from the records' first bytes",
+	       clabel(5, 0), clabel(5, 2));
+	for (c = 0, ok = 1; c < 3; c++)
+		ok &= dataset_image(d, c, pix, err) == ST_OK &&
+		      cifar_off(pix, 5, c, 0) == 0;
+	tap_ok(t, ok, "all 3 images: out[c][y][x] == byte 1 + c*1024 + "
+	       "y*32 + x of the record");
+	/* the control: the same images read column-major would not match */
+	dataset_image(d, 1, pix, err);
+	tap_ok(t, cifar_off(pix, 5, 1, 1) > 2900,
+	       "control: a transposed (column-major) read differs at %d of "
+	       "3072 values", cifar_off(pix, 5, 1, 1));
+	dataset_image_name(d, 2, name, sizeof name);
+	tap_ok(t, !strcmp(name, "test_batch.bin#2"), "image name %s", name);
+	tap_ok(t, dataset_image(d, 3, pix, err) == ST_ERR_ARG &&
+	       has(err, "out of range"), "index 3 refused: %s", err);
+	dataset_close(d);
+
+	/* one dot at row 5, column 20 of the green plane, label 9 */
+	dot[0] = 9;
+	dot[1 + CPLANE + 5 * 32 + 20] = 200;
+	put_file(dir, "test_batch.bin", dot, CREC);
+	if (tap_ok(t, dataset_open(dir, "test", &d, note, err) == ST_OK,
+		   "a one-record test_batch.bin opens (%s)", err)) {
+		dataset_image(d, 0, pix, err);
+		tap_ok(t, pix[CPLANE + 5 * 32 + 20] == 200 / 255.0f &&
+		       pix[CPLANE + 20 * 32 + 5] == 0.0f &&
+		       count_nonzero(pix, 3 * CPLANE) == 1 &&
+		       dataset_label(d, 0) == 9,
+		       "the green dot at row 5, column 20 lands at "
+		       "out[1][5][20], not at [1][20][5], label 9");
+		dataset_close(d);
+	}
+	make_cifar_file(dir, 5, 3);
+out:
+	free(dot);
+	free(pix);
+}
+
+static void check_cifar_train(struct tap *t, const char *dir)
+{
+	char err[ERR_MAX] = "", note[ERR_MAX] = "", name[64], want[64];
+	float *pix = malloc(sizeof *pix * 3 * CPLANE);
+	struct dataset *d = NULL;
+	int f, r, i = 0, ok_lab = 1, ok_pix = 1, ok_name = 1;
+
+	if (!tap_ok(t, dataset_open(dir, "train", &d, note, err) == ST_OK,
+		    "CIFAR-10 train split opens (%s)", err))
+		goto out;
+	tap_ok(t, dataset_count(d) == 10 && !strcmp(dataset_split(d), "train"),
+	       "train: 2+3+1+2+2 = 10 images");
+	/* index i walks data_batch_1 .. data_batch_5 in order */
+	for (f = 0; f < 5; f++)
+		for (r = 0; r < cifar_batch_n[f]; r++, i++) {
+			ok_lab &= dataset_label(d, i) == clabel(f, r);
+			ok_pix &= dataset_image(d, i, pix, err) == ST_OK &&
+				  cifar_off(pix, f, r, 0) == 0;
+			dataset_image_name(d, i, name, sizeof name);
+			snprintf(want, sizeof want, "data_batch_%d.bin#%d",
+				 f + 1, r);
+			ok_name &= !strcmp(name, want);
+		}
+	tap_ok(t, ok_lab, "labels follow data_batch_1..5 in order");
+	tap_ok(t, ok_pix, "pixels too: image i is the right record of the "
+	       "right file");
+	tap_ok(t, ok_name, "names data_batch_K.bin#R (index 5 is %s)",
+	       (dataset_image_name(d, 5, name, sizeof name), name));
+	/* control: a reader that took the files in another order (5..1)
+	 * would see other labels here */
+	tap_ok(t, clabel(0, 0) != clabel(4, 0) && clabel(1, 2) != clabel(3, 1),
+	       "control: the files' labels differ, so the order is seen");
+	tap_ok(t, dataset_open(dir, "unlabeled", &d, note, err) ==
+	       ST_ERR_ARG && has(err, "unknown CIFAR-10 split 'unlabeled'"),
+	       "split unlabeled refused: %s", err);
+out:
+	dataset_close(d);
+	free(pix);
+}
+
+/* A fresh CIFAR-10 folder T/name, for breaking. */
+static char *cifar_fresh(char *buf, size_t n, const char *top,
+			 const char *name)
+{
+	make_dir(buf, n, top, name);
+	make_cifar(buf);
+	return buf;
+}
+
+static void check_cifar_bad(struct tap *t, const char *top)
+{
+	char dir[512], path[1024], err[ERR_MAX] = "", note[ERR_MAX] = "";
+	unsigned char *rec = calloc(3, CREC);
+	struct dataset *d = NULL;
+	struct cifar10 *s = NULL;
+	enum status st;
+	int c, same = 1;
+
+	cifar_fresh(dir, sizeof dir, top, "c-short");
+	fill_record(rec, 2, 0);
+	put_file(dir, "data_batch_3.bin", rec, CREC + 1000);
+	st = dataset_open(dir, "train", &d, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT && has(err, "c-short/data_batch_3.bin") &&
+	       has(err, "4073") && has(err, "3,073") &&
+	       has(err, "1000 bytes left over") && !strchr(err, '\n'),
+	       "a truncated batch file: %s", err);
+	st = dataset_open(dir, "test", &d, note, err);
+	tap_ok(t, st == ST_OK, "the test split of the same folder still opens");
+	dataset_close(d);
+
+	cifar_fresh(dir, sizeof dir, top, "c-label");
+	fill_record(rec, 5, 0);
+	fill_record(rec + CREC, 5, 1);
+	rec[CREC] = 10;
+	put_file(dir, "test_batch.bin", rec, 2 * CREC);
+	st = dataset_open(dir, "test", &d, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT && has(err, "c-label/test_batch.bin") &&
+	       has(err, "record 1") && has(err, "label 10") &&
+	       has(err, "0..9"), "label 10: %s", err);
+	rec[CREC] = 255;
+	put_file(dir, "data_batch_5.bin", rec, 2 * CREC);
+	st = dataset_open(dir, "train", &d, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT && has(err, "c-label/data_batch_5.bin") &&
+	       has(err, "record 1") && has(err, "label 255"),
+	       "label 255 in the last train file: %s", err);
+
+	cifar_fresh(dir, sizeof dir, top, "c-missing");
+	snprintf(path, sizeof path, "%s/data_batch_4.bin", dir);
+	unlink(path);
+	st = dataset_open(dir, "train", &d, note, err);
+	tap_ok(t, st == ST_ERR_IO && has(err, "c-missing/data_batch_4.bin") &&
+	       has(err, "missing") && has(err, "data_batch_1.bin .. "
+					       "data_batch_5.bin"),
+	       "a missing data_batch_4.bin: %s", err);
+	snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+	unlink(path);
+	st = dataset_open(dir, "test", &d, note, err);
+	tap_ok(t, st == ST_ERR_IO && has(err, "c-missing/test_batch.bin") &&
+	       has(err, "missing"), "a missing test_batch.bin (found by "
+	       "data_batch_1.bin): %s", err);
+
+	cifar_fresh(dir, sizeof dir, top, "c-empty");
+	put_file(dir, "test_batch.bin", rec, 0);
+	st = dataset_open(dir, "test", &d, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT && has(err, "c-empty/test_batch.bin") &&
+	       has(err, "no records"), "an empty test_batch.bin: %s", err);
+
+	cifar_fresh(dir, sizeof dir, top, "c-nometa");
+	snprintf(path, sizeof path, "%s/batches.meta.txt", dir);
+	unlink(path);
+	st = dataset_open(dir, "test", &d, note, err);
+	if (tap_ok(t, st == ST_OK, "no batches.meta.txt still opens")) {
+		char want[1200];
+
+		snprintf(want, sizeof want, "%s missing: using the CIFAR-10 "
+			 "class names", path);
+		tap_ok(t, !strcmp(note, want), "with the note: %s", note);
+		for (c = 0; c < 10; c++)
+			same &= !strcmp(dataset_class_name(d, c),
+					cifar_names[c]);
+		tap_ok(t, same && dataset_n_classes(d) == 10,
+		       "and the CIFAR-10 names, airplane .. truck");
+		dataset_close(d);
+	}
+
+	/* a test split labelled 0 and 7: three names cover 0..2 only */
+	cifar_fresh(dir, sizeof dir, top, "c-fewnames");
+	fill_record(rec, 5, 0);
+	fill_record(rec + CREC, 5, 1);
+	rec[0] = 0;
+	rec[CREC] = 7;
+	put_file(dir, "test_batch.bin", rec, 2 * CREC);
+	put_text(dir, "batches.meta.txt", " a \r\nb\nc\n");
+	st = dataset_open(dir, "test", &d, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT &&
+	       has(err, "c-fewnames/batches.meta.txt") &&
+	       has(err, "3 class names") && has(err, "label 7"),
+	       "fewer names than the largest label: %s", err);
+	put_text(dir, "batches.meta.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n");
+	st = cifar10_open(dir, "test", &s, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT && has(err, "batches.meta.txt") &&
+	       has(err, "more than 10"), "11 names: %s", err);
+	put_text(dir, "batches.meta.txt", "a\n\nb\n");
+	st = cifar10_open(dir, "test", &s, note, err);
+	tap_ok(t, st == ST_ERR_FORMAT && has(err, "line 2 is empty"),
+	       "a blank line between names: %s", err);
+	put_text(dir, "batches.meta.txt", " a \r\nb\nc\nd\ne\nf\ng\nh\n");
+	st = cifar10_open(dir, "test", &s, note, err);
+	if (tap_ok(t, st == ST_OK, "8 names cover labels 0..7 (%s)", err)) {
+		tap_ok(t, cifar10_n_classes(s) == 8 &&
+		       !strcmp(cifar10_class_name(s, 0), "a") &&
+		       !strcmp(cifar10_class_name(s, 7), "h"),
+		       "names trimmed of spaces and CR");
+		cifar10_close(s);
+	}
+
+	/* the parent of cifar-10-batches-bin/ */
+	make_dir(dir, sizeof dir, top, "c-parent");
+	make_dir(path, sizeof path, dir, "cifar-10-batches-bin");
+	make_cifar(path);
+	st = dataset_open(dir, "train", &d, note, err);
+	tap_ok(t, st == ST_OK && dataset_kind(d) == DATASET_CIFAR10 &&
+	       dataset_count(d) == 10, "the parent of cifar-10-batches-bin/ "
+	       "opens as CIFAR-10 (%s)", err);
+	dataset_close(d);
+	free(rec);
+}
+
+/* ---- resizing ---------------------------------------------------------- */
+
+static int near(float a, float b)
+{
+	return a - b < 1e-6f && b - a < 1e-6f;
+}
+
+static void check_resize_kernel(struct tap *t)
+{
+	/* PyTorch 1.13: F.interpolate(x, size, mode="bilinear",
+	 * align_corners=False) of [[0, 1], [2, 3]] */
+	static const float up44[16] = {
+		0.00f, 0.25f, 0.75f, 1.00f, 0.50f, 0.75f, 1.25f, 1.50f,
+		1.50f, 1.75f, 2.25f, 2.50f, 2.00f, 2.25f, 2.75f, 3.00f,
+	};
+	static const float up35[15] = {
+		0.0f, 0.1f, 0.5f, 0.9f, 1.0f, 1.0f, 1.1f, 1.5f, 1.9f, 2.0f,
+		2.0f, 2.1f, 2.5f, 2.9f, 3.0f,
+	};
+	float src[4] = { 0, 1, 2, 3 }, out[16], big[2 * 4 * 6], small[2 * 6];
+	int k, y, x, ok = 1;
+
+	resize_bilinear(src, 1, 2, 2, out, 4, 4);
+	for (k = 0; k < 16; k++)
+		ok &= near(out[k], up44[k]);
+	tap_ok(t, ok, "resize 2x2 -> 4x4 as PyTorch's bilinear, "
+	       "align_corners=False");
+	resize_bilinear(src, 1, 2, 2, out, 3, 5);
+	for (k = 0, ok = 1; k < 15; k++)
+		ok &= near(out[k], up35[k]);
+	tap_ok(t, ok, "resize 2x2 -> 3 rows x 5 columns (rows and columns "
+	       "not swapped)");
+	/* halving: each output is the mean of a 2x2 block, per channel */
+	for (k = 0; k < 2 * 4 * 6; k++)
+		big[k] = (float)((k * 37) % 101);
+	resize_bilinear(big, 2, 4, 6, small, 2, 3);
+	for (k = 0, ok = 1; k < 2; k++)
+		for (y = 0; y < 2; y++)
+			for (x = 0; x < 3; x++) {
+				const float *b = big + k * 24 + 2 * y * 6 + 2 * x;
+
+				ok &= near(small[k * 6 + y * 3 + x],
+					   (b[0] + b[1] + b[6] + b[7]) / 4);
+			}
+	tap_ok(t, ok, "halving 2x4x6 -> 2x2x3 averages 2x2 blocks");
+	/* to 1x1: the sample point is (1.5, 2.5), between rows 1-2 and
+	 * columns 2-3 */
+	resize_bilinear(big, 2, 4, 6, out, 1, 1);
+	for (k = 0, ok = 1; k < 2; k++)
+		ok &= near(out[k], (big[k * 24 + 1 * 6 + 2] + big[k * 24 + 1 * 6 + 3] +
+				    big[k * 24 + 2 * 6 + 2] + big[k * 24 + 2 * 6 + 3]) / 4);
+	tap_ok(t, ok, "to 1x1: each plane's value at its centre (1.5, 2.5)");
+}
+
+/* dataset_resize on the CIFAR-10 folder: 32x32 up to 96x96 and back. */
+static void check_dataset_resize(struct tap *t, const char *dir)
+{
+	char err[ERR_MAX] = "", note[ERR_MAX] = "";
+	float *pix = malloc(sizeof *pix * 3 * 96 * 96);
+	float *ref = malloc(sizeof *ref * 3 * 96 * 96);
+	float *own = malloc(sizeof *own * 3 * CPLANE);
+	struct dataset *d = NULL;
+	int k, ok = 1;
+
+	if (!tap_ok(t, dataset_open(dir, "test", &d, note, err) == ST_OK,
+		    "CIFAR-10 opens for resizing (%s)", err))
+		goto out;
+	dataset_image(d, 1, own, err);
+	tap_ok(t, dataset_resize(d, 96, 96, err) == ST_OK &&
+	       dataset_height(d) == 96 && dataset_width(d) == 96 &&
+	       dataset_native_height(d) == 32 && dataset_native_width(d) == 32,
+	       "resized to 96x96: height/width 96, native 32");
+	resize_bilinear(own, 3, 32, 32, ref, 96, 96);
+	tap_ok(t, dataset_image(d, 1, pix, err) == ST_OK &&
+	       !memcmp(pix, ref, sizeof *pix * 3 * 96 * 96),
+	       "image 1 at 96x96 is its 32x32 pixels resampled");
+	/* the centre of output pixel (3y+1, 3x+1) is input pixel (y, x) */
+	for (k = 0; k < 3 * CPLANE; k++)
+		ok &= near(pix[(k / CPLANE) * 9216 + (3 * ((k % CPLANE) / 32) + 1) * 96 +
+			       3 * (k % 32) + 1], own[k]);
+	tap_ok(t, ok, "tripling keeps every input pixel at the centre of its "
+	       "3x3 block");
+	tap_ok(t, dataset_resize(d, 32, 32, err) == ST_OK &&
+	       dataset_image(d, 1, pix, err) == ST_OK &&
+	       !memcmp(pix, own, sizeof *pix * 3 * CPLANE),
+	       "resizing to the own size gives the exact pixels back");
+	tap_ok(t, dataset_resize(d, 0, 96, err) == ST_ERR_ARG &&
+	       has(err, "96x0") && dataset_height(d) == 32,
+	       "a side of 0 refused, size unchanged: %s", err);
+	dataset_close(d);
+out:
+	free(pix);
+	free(ref);
+	free(own);
+}
+
 /* ---- image folders ----------------------------------------------------- */
 
 /* A 3x6x8 image whose every value is (seed + k) % 256 / 255. */
@@ -572,7 +994,8 @@ static void check_dispatch(struct tap *t, const char *top)
 	make_dir(sub, sizeof sub, dir, "empty-class");
 	put_text(dir, "test_X.txt", "no");
 	snprintf(want, sizeof want, "%s: neither an STL-10 binary directory "
-		 "(no test_X.bin) nor a folder of class sub-folders with PNG "
+		 "(no test_X.bin), a CIFAR-10 binary directory (no "
+		 "test_batch.bin) nor a folder of class sub-folders with PNG "
 		 "files", dir);
 	tap_ok(t, dataset_open(dir, NULL, &d, note, err) == ST_ERR_FORMAT &&
 	       !strcmp(err, want), "neither kind: %s", err);
@@ -600,6 +1023,13 @@ int main(void)
 	check_stl10_ok(&t, dir, dir);
 	check_stl10_splits(&t, dir);
 	check_stl10_bad(&t, top);
+	make_dir(dir, sizeof dir, top, "cifar-10-batches-bin");
+	make_cifar(dir);
+	check_cifar_test(&t, dir, dir);
+	check_cifar_train(&t, dir);
+	check_cifar_bad(&t, top);
+	check_resize_kernel(&t);
+	check_dataset_resize(&t, dir);
 	check_imagedir(&t, top);
 	check_imagedir_layouts(&t, top);
 	check_dispatch(&t, top);

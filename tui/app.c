@@ -421,27 +421,29 @@ enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_DB, OPT_OUT_DIR };
 struct options {
 	struct cli_model_opts mo;
 	const char *data, *split, *db, *out_dir;
+	int resize;		/* --resize */
 };
 
 static void explore_help(void)
 {
 	printf("usage: advex [explore] [--model FILE | --arch NAME] [--data DIR] [--split S]\n"
-	       "             [--db FILE] [--out-dir DIR]\n\n"
+	       "             [--resize] [--db FILE] [--out-dir DIR]\n\n"
 	       "The interactive explorer (a terminal UI, at least 80x24): browse a dataset\n"
 	       "with the model's predictions, attack one image step by step while watching\n"
 	       "the loss, the probabilities, the gradient histogram and the per-layer\n"
 	       "gradient norms, replay and compare logged runs, export adversarial images.\n"
 	       "Every step is recorded in the run log. Press ? inside for every key.\n\n%s"
-	       "  --data DIR       STL-10 binary directory or folder of class folders\n"
-	       "                   (default: STL-10 under ~/.local/share/advex when present\n"
-	       "                   with model.safetensors, else the bundled demo)\n"
-	       "  --split S        train, test (default) or unlabeled\n"
+	       "  --data DIR       STL-10 or CIFAR-10 binary directory, or a folder of\n"
+	       "                   class folders of PNGs (default: STL-10 under\n"
+	       "                   ~/.local/share/advex when present with\n"
+	       "                   model.safetensors, else the bundled demo)\n"
+	       "  --split S        train, test (default) or unlabeled (STL-10)\n%s"
 	       "  --db FILE        the run log (default $XDG_DATA_HOME/advex/runs.db, else\n"
 	       "                   ~/.local/share/advex/runs.db)\n"
 	       "  --out-dir DIR    where e exports PNGs (default: the current directory)\n\n"
 	       "Environment: NO_COLOR (any value) draws without colour; ADVEX_COLOR=direct,\n"
 	       "256, 8 or mono forces a colour mode.\n",
-	       cli_model_help);
+	       cli_model_help, cli_resize_help);
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -452,6 +454,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
+		CLI_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -469,6 +472,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case OPT_SPLIT: o->split = optarg; break;
 		case OPT_DB: o->db = optarg; break;
 		case OPT_OUT_DIR: o->out_dir = optarg; break;
+		case OPT_RESIZE: o->resize = 1; break;
 		case 'h': explore_help(); return -1;
 		default: return cli_usage_error("explore", "unknown option");
 		}
@@ -561,7 +565,7 @@ static void fill_template(struct app *a, struct resources *r, const struct optio
 	r->tmpl.model_path = r->model_path;
 	r->tmpl.model_arch = r->arch;
 	r->tmpl.data_path = dataset_path(r->wdata);
-	r->tmpl.data_kind = dataset_kind(r->wdata) == DATASET_STL10 ? "stl10" : "imagedir";
+	r->tmpl.data_kind = dataset_kind_name(dataset_kind(r->wdata));
 	r->tmpl.data_split = dataset_split(r->wdata);
 	r->tmpl.n_classes = in->n_classes;
 	r->tmpl.classes = in->classes;
@@ -632,10 +636,9 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 		return rc;
 	if (dataset_open(r->data_path, o->split, &r->wdata, note, err) != ST_OK)
 		return cli_fail("%s", err);
-	if (dataset_height(a->data) != a->ni->in_h || dataset_width(a->data) != a->ni->in_w)
-		return cli_fail("%s: images are %dx%d but the model takes %dx%d",
-				dataset_path(a->data), dataset_width(a->data),
-				dataset_height(a->data), a->ni->in_w, a->ni->in_h);
+	if ((rc = cli_fit_data(a->data, a->ni, o->resize)) ||
+	    (rc = cli_fit_data(r->wdata, a->ni, o->resize)))
+		return rc;
 	if (dataset_count(a->data) < 1)
 		return cli_fail("%s: no images in the %s split", dataset_path(a->data),
 				dataset_split(a->data));
