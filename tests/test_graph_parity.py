@@ -20,10 +20,13 @@ For each: the import succeeds and the file is a well-formed graph
 (graphref) computes what the PyTorch model computes in float64 - logits and
 pixel gradient to 1e-9, which tests the conversion on its own; then `advex
 diagnose --json --grad-out` against PyTorch float64: logits within 1e-4
-relative (max|a-b|/max|b|), the pixel gradient within 1e-3 relative L2, the
-per-node gradient norms (layer_grad_norms: one entry per node, L2 norm of
-the gradient at the node's input, then one for the model output) within
-1e-3 relative of graphref's for the same node names, and of PyTorch's
+relative (max|a-b|/max|b|), the pixel gradient within 1e-3 relative L2
+(where PyTorch's own float32 gradient is more than 1e-3 off its float64
+one, the image sits within float32 rounding of a ReLU/max-pool kink, and
+advex may match either), the per-node gradient norms (layer_grad_norms:
+one entry per node, matched by name; a batch norm folded into its conv
+may have none; L2 norm of the gradient at the node's input, then one for
+the model output) within 1e-3 relative of graphref's, and of PyTorch's
 gradient at each Conv2d/Linear module's input where the node carries the
 module's name.
 
