@@ -43,10 +43,10 @@ struct train_opts {
  * Feature caching: when freeze > 0, the graph has a clean cut there
  * (net_cut_size), no node below it is a dropout, and the outputs of node
  * freeze-1 for the training and test images fit in cache_limit_mb, the
- * first epoch computes them once (nodes 0..freeze-1, Winograd where it is
- * faster, since those weights never change) and every epoch then runs only
- * nodes freeze.. on them: the same steps as without the cache, minus the
- * frozen body's forward. Random crop and flip cannot apply to cached
+ * first epoch computes them once (nodes 0..freeze-1, with the same kernels
+ * as an uncached step) and every epoch then runs only nodes freeze.. on
+ * them: the same steps as without the cache, minus the frozen body's
+ * forward, so the same model, byte for byte. Random crop and flip cannot apply to cached
  * outputs, so they are turned off (trainer_note says so); cache 0 keeps
  * them and runs the whole network every step. */
 struct train_opts train_opts_default(void);

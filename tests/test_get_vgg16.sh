@@ -47,7 +47,7 @@ run_get() {
 	else
 		"$GET" "$@" >"$log" 2>&1
 	fi
-	[ $? -eq "$want" ] || { cat "$log" | sed 's/^/# /'; return 1; }
+	[ $? -eq "$want" ] || { sed 's/^/# /' "$log"; return 1; }
 }
 
 head -c 4096 /dev/urandom >"$T/fake.pth"
@@ -112,7 +112,7 @@ if command -v curl >/dev/null 2>&1; then
 		run_get 1 "$T/log7" --url "file://$T/missing.pth" --dir "$T/d6"
 	ok "it is gone afterwards" empty_dir "$T/d6"
 else
-	for i in 1 2 3 4 5 6 7 8 9; do
+	for _ in 1 2 3 4 5 6 7 8 9; do
 		n=$((n + 1))
 		echo "ok $n # SKIP no curl for file:// downloads"
 	done
