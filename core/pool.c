@@ -179,7 +179,7 @@ static float pool_conv_bound(const struct pool_producer *p, int k, int i)
  * of its largest |x|, 0 when that is not finite (NaNs are skipped). Eight
  * running maxima: one would be a chain of dependent compares, which GCC
  * does not vectorize without -ffast-math. */
-static float pool_tie_pre(const float *xc, size_t n)
+static float pool_tie_pre_raw(const float *xc, size_t n)
 {
 	float m[8] = { 0 }, r = 0.0f;
 	size_t i, j;
@@ -197,8 +197,39 @@ static float pool_tie_pre(const float *xc, size_t n)
 	}
 	for (j = 0; j < 8; j++)
 		r = m[j] > r ? m[j] : r;
-	r *= POOL_TIE_PRE * POOL_EPS32;
+	return r;
+}
+
+static float pool_tie_pre(const float *xc, size_t n)
+{
+	float r = pool_tie_pre_raw(xc, n) * POOL_TIE_PRE * POOL_EPS32;
+
 	return isfinite(r) ? r : 0.0f;
+}
+
+/* U >= every S of channel k: |b| + sum |w| * max |x| (x: the whole conv
+ * input, xmax), 0.1% up for the rounding of both sums. One pass over the
+ * channel's weights, made once per channel and only when a window of it
+ * passed the loose filter: it spares most S and D dot products on
+ * photos. */
+static float pool_conv_ubound(const struct pool_producer *p, int k, float xmax)
+{
+	const struct conv_shape *c = p->conv;
+	size_t n = (size_t)c->c * c->kh * c->kw, i;
+	const float *wk = p->w + (size_t)k * n;
+	float w1 = 0.0f;
+
+	for (i = 0; i < n; i++)
+		w1 += fabsf(wk[i]);
+	return 1.001f * ((p->b ? fabsf(p->b[k]) : 0.0f) + w1 * xmax);
+}
+
+/* max |x| over the producer's input (C,H,W). */
+static float pool_input_max(const struct pool_producer *p)
+{
+	const struct conv_shape *c = p->conv;
+
+	return pool_tie_pre_raw(p->x, (size_t)c->c * c->h * c->w);
 }
 
 /* D = sum |w| |x_a - x_b| over the receptive fields of outputs a and b
@@ -260,9 +291,10 @@ static int32_t pool_tie_pick(const struct pool_producer *p, int ci,
 static void pool_max_2x2_ties(const struct pool_shape *s,
 			      const struct pool_producer *prod, int ci,
 			      const float *xc, const float *yc, int32_t *ac,
-			      float pre)
+			      float pre, float *xmax)
 {
 	int oy, ox, w = s->w;
+	float tol_u = -1.0f;	/* K eps32 U of this channel, when made */
 
 	for (oy = 0; oy < s->oh; oy++) {
 		const float *restrict r0 = xc + (size_t)2 * oy * w;
@@ -295,14 +327,31 @@ static void pool_max_2x2_ties(const struct pool_shape *s,
 				int32_t idx[4] = { at, at + 1, at + w, at + w + 1 };
 				float v[4];
 
+				float lo;
+				int e;
+
 				if (!near[ox])
 					continue;
 				v[0] = xc[at];
 				v[1] = xc[at + 1];
 				v[2] = xc[at + w];
 				v[3] = xc[at + w + 1];
-				ar[x0 + ox] = pool_tie_pick(prod, ci, v, idx, 4,
-							    yr[x0 + ox], ar[x0 + ox]);
+				if (tol_u < 0.0f) {
+					if (*xmax < 0.0f)
+						*xmax = pool_input_max(prod);
+					tol_u = pool_tie_eps(prod->tile) * POOL_EPS32 *
+						pool_conv_ubound(prod, ci, *xmax);
+				}
+				/* No earlier element within K eps32 U >= K eps32 S:
+				 * no tie, and no dot product needed. */
+				lo = yr[x0 + ox] - tol_u;
+				for (e = 0; e < 4 && idx[e] != ar[x0 + ox]; e++)
+					if (v[e] >= lo)
+						break;
+				if (e < 4 && idx[e] != ar[x0 + ox])
+					ar[x0 + ox] = pool_tie_pick(prod, ci, v, idx, 4,
+								    yr[x0 + ox],
+								    ar[x0 + ox]);
 			}
 		}
 	}
@@ -315,6 +364,7 @@ static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
 {
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
 	int ci, oy, ox, w = s->w, oh = s->oh, ow = s->ow;
+	float xmax = -1.0f;	/* max |producer input|, made when needed */
 
 	/* Sizes in locals: the stores below could alias *s as far as the
 	 * compiler knows, and a trip count it must reload does not
@@ -342,7 +392,8 @@ static void pool_max_2x2(const struct pool_shape *s, const float *x, float *y,
 		}
 		if (prod)
 			pool_max_2x2_ties(s, prod, ci, xc, y + ci * ohow,
-					  argmax + ci * ohow, pool_tie_pre(xc, hw));
+					  argmax + ci * ohow, pool_tie_pre(xc, hw),
+					  &xmax);
 	}
 }
 
