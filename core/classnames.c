@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "classnames.h"
+#include "textfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,76 +17,6 @@
  * is not a names file. */
 #define MAX_FILE_BYTES (64 * 1024)
 
-/* The whole file, NUL-terminated, malloc'd into *buf. */
-static enum status read_all(const char *path, char **buf, size_t *len,
-			    int *missing, char *err)
-{
-	struct stat sb;
-	ssize_t got;
-	size_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		*missing = errno == ENOENT;
-		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
-				  strerror(errno));
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    (uintmax_t)sb.st_size > MAX_FILE_BYTES) {
-		close(fd);
-		return status_set(err, ST_ERR_FORMAT,
-				  "%s: not a regular file of at most %d bytes",
-				  path, MAX_FILE_BYTES);
-	}
-	n = (size_t)sb.st_size;
-	*buf = malloc(n + 1);
-	if (!*buf) {
-		close(fd);
-		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
-	}
-	got = read(fd, *buf, n);
-	close(fd);
-	if (got < 0 || (size_t)got != n) {
-		free(*buf);
-		*buf = NULL;
-		return status_set(err, ST_ERR_IO, "%s: short read", path);
-	}
-	(*buf)[n] = '\0';
-	*len = n;
-	return ST_OK;
-}
-
-/* Cut the next line out of *p (in place); NULL at the end of the text. */
-static char *next_line(char **p, char *end)
-{
-	char *line = *p, *nl;
-
-	if (line >= end)
-		return NULL;
-	nl = memchr(line, '\n', (size_t)(end - line));
-	if (nl) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = end;
-	}
-	return line;
-}
-
-/* Strip leading and trailing whitespace (CR included), in place. */
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static enum status parse(const char *path, char *buf, size_t len,
 			 int max_names, char **names, int *n, char *err)
 {
@@ -95,8 +26,8 @@ static enum status parse(const char *path, char *buf, size_t len,
 	if (memchr(buf, '\0', len))
 		return status_set(err, ST_ERR_FORMAT,
 				  "%s: not a text file (NUL byte)", path);
-	while ((line = next_line(&p, buf + len))) {
-		char *name = trim(line);
+	while ((line = textfile_next_line(&p, buf + len))) {
+		char *name = textfile_trim(line);
 
 		lineno++;
 		if (!*name) {
@@ -141,7 +72,7 @@ enum status classnames_read(const char *path, int max_names, char **names,
 		names[i] = NULL;
 	*n = 0;
 	*missing = 0;
-	st = read_all(path, &buf, &len, missing, err);
+	st = textfile_read(path, MAX_FILE_BYTES, &buf, &len, missing, err);
 	if (st == ST_OK)
 		st = parse(path, buf, len, max_names, names, n, err);
 	free(buf);

@@ -8,6 +8,7 @@
 #include "stl10.h"
 
 #include "classnames.h"
+#include "textfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -80,79 +81,6 @@ static void note_add(char *note, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(note + used, ERR_MAX - used, fmt, ap);
 	va_end(ap);
-}
-
-/* Read a whole small file (at most max bytes) into a malloc'd,
- * NUL-terminated buffer. *missing is set when the file does not exist. */
-static enum status read_small(const char *path, size_t max, char **buf,
-			      size_t *len, int *missing, char *err)
-{
-	struct stat sb;
-	ssize_t got;
-	size_t n;
-	int fd;
-
-	*buf = NULL;
-	*missing = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		*missing = errno == ENOENT;
-		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
-				  strerror(errno));
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    (uintmax_t)sb.st_size > max) {
-		close(fd);
-		return status_set(err, ST_ERR_FORMAT,
-				  "%s: not a regular file of at most %zu bytes",
-				  path, max);
-	}
-	n = (size_t)sb.st_size;
-	*buf = malloc(n + 1);
-	if (!*buf) {
-		close(fd);
-		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
-	}
-	got = read(fd, *buf, n);
-	close(fd);
-	if (got < 0 || (size_t)got != n) {
-		free(*buf);
-		*buf = NULL;
-		return status_set(err, ST_ERR_IO, "%s: short read", path);
-	}
-	(*buf)[n] = '\0';
-	*len = n;
-	return ST_OK;
-}
-
-/* Cut the next line out of *p (in place); NULL at the end of the text. */
-static char *next_line(char **p, char *end)
-{
-	char *line = *p, *nl;
-
-	if (line >= end)
-		return NULL;
-	nl = memchr(line, '\n', (size_t)(end - line));
-	if (nl) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = end;
-	}
-	return line;
-}
-
-/* Strip leading and trailing whitespace (CR included), in place. */
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
 }
 
 /* ---- the image file ---------------------------------------------------- */
@@ -232,7 +160,7 @@ static enum status read_labels(struct stl10 *s, const char *x_path,
 				y_path, (intmax_t)sb.st_size, x_path, s->count);
 		goto out;
 	}
-	st = read_small(y_path, (size_t)s->count, &buf, &len, &missing, err);
+	st = textfile_read(y_path, (size_t)s->count, &buf, &len, &missing, err);
 	if (st != ST_OK)
 		goto out;
 	if (len != (size_t)s->count) {	/* it changed under us */
@@ -317,12 +245,12 @@ static int parse_folds(struct stl10 *s, char *buf, size_t len, char *why,
 	char *p = buf, *line;
 	int lineno = 0;
 
-	while ((line = next_line(&p, buf + len))) {
+	while ((line = textfile_next_line(&p, buf + len))) {
 		char *tok, *save = NULL;
 		int k = s->n_folds, cap = 0;
 
 		lineno++;
-		if (!*trim(line))
+		if (!*textfile_trim(line))
 			continue;
 		if (k == MAX_FOLDS) {
 			snprintf(why, why_n, "more than %d folds", MAX_FOLDS);
@@ -383,7 +311,7 @@ static void read_folds(struct stl10 *s, char *note)
 	path = path_join(s->dir, "fold_indices.txt");
 	if (!path)
 		return;
-	if (read_small(path, MAX_FOLDS_BYTES, &buf, &len, &missing, msg) !=
+	if (textfile_read(path, MAX_FOLDS_BYTES, &buf, &len, &missing, msg) !=
 	    ST_OK) {
 		if (!missing)
 			note_add(note, "%s ignored", msg);
