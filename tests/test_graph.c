@@ -14,6 +14,7 @@
 #include "modelfile.h"
 #include "net.h"
 #include "rng.h"
+#include "gradcheck.h"
 #include "tap.h"
 
 #include "alloc_count.h"
@@ -135,23 +136,6 @@ static struct net *graph_net(int batch, int grads, char *err)
 	return n;
 }
 
-static double loss_at(struct net *n, const float *x, int target)
-{
-	return loss_ce(NCLS, net_forward(n, x, 1), target, NULL, NULL);
-}
-
-static double rel_l2(const double *a, const double *b, int n)
-{
-	double num = 0.0, den = 0.0;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		num += (a[i] - b[i]) * (a[i] - b[i]);
-		den += b[i] * b[i];
-	}
-	return sqrt(num / (den > 0 ? den : 1e-300));
-}
-
 static void fill(float *x, int n, unsigned long long seed)
 {
 	struct rng r;
@@ -178,41 +162,25 @@ static void test_gradients(struct tap *t, struct net *n)
 	loss_ce(NCLS, net_forward(n, x, 1), target, NULL, dz);
 	net_backward(n, dz, g);
 	for (i = 0; i < NPIX; i++) {
-		float keep = x[i];
-		double lp, lm;
-
-		x[i] = keep + (float)h;
-		lp = loss_at(n, x, target);
-		x[i] = keep - (float)h;
-		lm = loss_at(n, x, target);
-		x[i] = keep;
-		gn[i] = (lp - lm) / (2 * h);
+		gn[i] = gradcheck_central(n, &x[i], h, x, NCLS, target);
 		ga[i] = g[i];
 	}
-	tap_ok(t, rel_l2(ga, gn, NPIX) < 1e-2,
+	tap_ok(t, gradcheck_rel_l2(ga, gn, NPIX) < 1e-2,
 	       "graph (add, concat, pad, slice, groups, depthwise, batchnorm, consts, leaky, clip, sigmoid, tanh): "
 	       "pixel gradient vs central differences rel L2 err %.2e < 1e-2",
-	       rel_l2(ga, gn, NPIX));
+	       gradcheck_rel_l2(ga, gn, NPIX));
 
 	/* parameters: 64 spread over the block, every parameterised node */
 	p = net_params(n, &np);
 	pg = net_param_grads(n, NULL);
 	step = np / 64 + 1;
 	for (k = 3, m = 0; k < np && m < 64; k += step, m++) {
-		float keep = p[k];
-		double lp, lm;
-
-		p[k] = keep + (float)h;
-		lp = loss_at(n, x, target);
-		p[k] = keep - (float)h;
-		lm = loss_at(n, x, target);
-		p[k] = keep;
-		pn[m] = (lp - lm) / (2 * h);
+		pn[m] = gradcheck_central(n, &p[k], h, x, NCLS, target);
 		pa[m] = pg[k];
 	}
-	tap_ok(t, rel_l2(pa, pn, m) < 1e-2,
+	tap_ok(t, gradcheck_rel_l2(pa, pn, m) < 1e-2,
 	       "parameter gradients (%d sampled of %zu) vs central differences rel L2 err %.2e < 1e-2",
-	       m, np, rel_l2(pa, pn, m));
+	       m, np, gradcheck_rel_l2(pa, pn, m));
 }
 
 /* Per-node norms: a node with two inputs reports the norm over both. */

@@ -13,6 +13,7 @@
 #include "modelfile.h"
 #include "net.h"
 #include "rng.h"
+#include "gradcheck.h"
 #include "tap.h"
 
 #include "alloc_count.h"
@@ -138,25 +139,6 @@ static struct modelfile *small_model(const char *arch, int drop, int bad_shape,
 	return mf;
 }
 
-static double loss_at(struct net *n, const float *x, int target)
-{
-	const float *z = net_forward(n, x, 1);
-
-	return loss_ce(NCLS, z, target, NULL, NULL);
-}
-
-static double rel_l2(const double *a, const double *b, int n)
-{
-	double num = 0.0, den = 0.0;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		num += (a[i] - b[i]) * (a[i] - b[i]);
-		den += b[i] * b[i];
-	}
-	return sqrt(num / (den > 0 ? den : 1e-300));
-}
-
 static void test_gradients(struct tap *t, struct net *n)
 {
 	enum { NPIX = 3 * IN * IN };
@@ -176,22 +158,14 @@ static void test_gradients(struct tap *t, struct net *n)
 	loss_ce(NCLS, net_forward(n, x, 1), target, NULL, dz);
 	net_backward(n, dz, g);
 	for (i = 0; i < NPIX; i++) {
-		float keep = x[i];
-		double lp, lm;
-
-		x[i] = keep + (float)h;
-		lp = loss_at(n, x, target);
-		x[i] = keep - (float)h;
-		lm = loss_at(n, x, target);
-		x[i] = keep;
-		gn[i] = (lp - lm) / (2 * h);
+		gn[i] = gradcheck_central(n, &x[i], h, x, NCLS, target);
 		ga[i] = g[i];
 		sq += ga[i] * ga[i];
 	}
-	tap_ok(t, rel_l2(ga, gn, NPIX) < 1e-2,
+	tap_ok(t, gradcheck_rel_l2(ga, gn, NPIX) < 1e-2,
 	       "small net (conv+bn, relu, maxpool, conv/2, avgpool, 1x1 conv, gap, dense, dropout; BGR, mean/std): "
 	       "pixel gradient vs central differences rel L2 err %.2e < 1e-2",
-	       rel_l2(ga, gn, NPIX));
+	       gradcheck_rel_l2(ga, gn, NPIX));
 	tap_ok(t, fabs(sqrt(sq) - net_pixel_grad_norm(n)) <= 1e-5 * sqrt(sq),
 	       "pixel gradient norm recorded (%.6g) equals the norm of dx (%.6g)",
 	       net_pixel_grad_norm(n), sqrt(sq));
@@ -203,20 +177,12 @@ static void test_gradients(struct tap *t, struct net *n)
 	p = net_params(n, &np);
 	pg = net_param_grads(n, NULL);
 	for (k = 0, i = 0; k < np && i < 24; k += 7, i++) {
-		float keep = p[k];
-		double lp, lm;
-
-		p[k] = keep + (float)h;
-		lp = loss_at(n, x, target);
-		p[k] = keep - (float)h;
-		lm = loss_at(n, x, target);
-		p[k] = keep;
-		pn[i] = (lp - lm) / (2 * h);
+		pn[i] = gradcheck_central(n, &p[k], h, x, NCLS, target);
 		pa[i] = pg[k];
 	}
-	tap_ok(t, rel_l2(pa, pn, i) < 1e-2,
+	tap_ok(t, gradcheck_rel_l2(pa, pn, i) < 1e-2,
 	       "parameter gradients (%d sampled of %zu) vs central differences rel L2 err %.2e < 1e-2",
-	       i, np, rel_l2(pa, pn, i));
+	       i, np, gradcheck_rel_l2(pa, pn, i));
 }
 
 static void test_batch(struct tap *t, struct net *n)
