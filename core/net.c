@@ -392,10 +392,9 @@ static void g_give(struct gpool *p, float *buf)
 		p->n->gfree[p->top++] = buf;
 }
 
-/* Tensor t wants a gradient: the pixels only when asked, a node's output
- * when asked or when a trainable node lies at or above it... at or below:
- * nodes that produced t's ancestors have smaller indices, so t >= first
- * means t itself (and what consumes it) is trainable territory. */
+/* Tensor t wants a gradient: the pixels only when asked; a node's output
+ * when asked, or when t >= first_trainable. Below that nothing needs it:
+ * every node upstream of t has a smaller index, so none of them trains. */
 static int wants_grad(const struct net *n, int t, int want_dx)
 {
 	return t < 0 ? want_dx : want_dx || t >= n->first_trainable;

@@ -45,7 +45,6 @@ struct spec {
 	int folded;		/* a batchnorm folded into in[0] */
 	int gets_bn;		/* a conv/dense a batchnorm folds into */
 	int node;		/* node index, -1 when folded */
-	int order;		/* position in topological order */
 };
 
 struct loader {
@@ -293,63 +292,55 @@ out:
 
 /* Kahn's algorithm; a file already in order keeps its order (the queue is
  * taken in index order and every spec's inputs come before it). */
+static int in_order(const struct loader *ld)
+{
+	int k, i;
+
+	for (k = 0; k < ld->ns; k++)
+		for (i = 0; i < ld->sp[k].n_in; i++)
+			if (ld->sp[k].in[i] >= k)
+				return 0;
+	return 1;
+}
+
 static int sort_specs(struct loader *ld)
 {
-	int ns = ld->ns, *deg, *cons_start, *cons, head = 0, tail = 0, k, i;
-	int rc = -1;
+	int ns = ld->ns, *deg = NULL, *cons_start = NULL, *cons = NULL;
+	int head = 0, tail = 0, k, i, rc = -1;
 
+	ld->topo = malloc(sizeof *ld->topo * (size_t)ns);
+	if (!ld->topo)
+		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+	/* a file in order (every input listed before its reader) keeps its
+	 * order; Kahn's queue would interleave parallel branches */
+	if (in_order(ld)) {
+		for (k = 0; k < ns; k++)
+			ld->topo[k] = k;
+		return 0;
+	}
+	/* consumer lists in one array (CSR); deg[k]: inputs not yet placed */
 	deg = calloc((size_t)ns, sizeof *deg);
 	cons_start = calloc((size_t)ns + 1, sizeof *cons_start);
-	cons = malloc(sizeof *cons * ((size_t)ns * NET_MAX_INPUTS / 8 + 64 +
-				      (size_t)ns));
-	ld->topo = malloc(sizeof *ld->topo * (size_t)ns);
-	if (!deg || !cons_start || !cons || !ld->topo) {
+	for (k = 0; cons_start && k < ns; k++)
+		cons_start[k + 1] = cons_start[k] + ld->sp[k].n_cons;
+	if (cons_start)
+		cons = malloc(sizeof *cons * ((size_t)cons_start[ns] + 1));
+	if (!deg || !cons_start || !cons) {
 		status_set(ld->err, ST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	/* consumer lists in one array (CSR) */
 	for (k = 0; k < ns; k++)
-		cons_start[k + 1] = cons_start[k] + ld->sp[k].n_cons;
-	if ((size_t)cons_start[ns] > (size_t)ns * NET_MAX_INPUTS / 8 + 64 + (size_t)ns) {
-		free(cons);
-		cons = malloc(sizeof *cons * ((size_t)cons_start[ns] + 1));
-		if (!cons) {
-			status_set(ld->err, ST_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	{
-		int *fill = deg;	/* reused as a cursor, reset below */
-
-		for (k = 0; k < ns; k++)
-			fill[k] = cons_start[k];
-		for (k = 0; k < ns; k++)
-			for (i = 0; i < ld->sp[k].n_in; i++) {
-				int t = ld->sp[k].in[i];
-
-				if (t >= 0)
-					cons[fill[t]++] = k;
-			}
-		for (k = 0; k < ns; k++) {
-			fill[k] = 0;
-			for (i = 0; i < ld->sp[k].n_in; i++)
-				fill[k] += ld->sp[k].in[i] >= 0;
-		}
-	}
-	/* a file in order (every input listed before its reader) keeps its
-	 * order; Kahn's queue would interleave parallel branches */
+		deg[k] = cons_start[k];		/* as a fill cursor first */
+	for (k = 0; k < ns; k++)
+		for (i = 0; i < ld->sp[k].n_in; i++)
+			if (ld->sp[k].in[i] >= 0)
+				cons[deg[ld->sp[k].in[i]]++] = k;
 	for (k = 0; k < ns; k++) {
-		for (i = 0; i < ld->sp[k].n_in && ld->sp[k].in[i] < k; i++)
-			;
-		if (i < ld->sp[k].n_in)
-			break;
+		deg[k] = 0;
+		for (i = 0; i < ld->sp[k].n_in; i++)
+			deg[k] += ld->sp[k].in[i] >= 0;
 	}
-	if (k == ns) {
-		for (k = 0; k < ns; k++)
-			ld->topo[k] = k;
-		tail = head = ns;
-	}
-	for (k = 0; k < ns && tail < ns; k++)
+	for (k = 0; k < ns; k++)
 		if (!deg[k])
 			ld->topo[tail++] = k;
 	while (head < tail) {
@@ -366,8 +357,6 @@ static int sort_specs(struct loader *ld)
 			  "lies on a cycle of inputs (the graph must be acyclic)");
 		goto out;
 	}
-	for (k = 0; k < ns; k++)
-		ld->sp[ld->topo[k]].order = k;
 	rc = 0;
 out:
 	free(deg);
@@ -646,7 +635,7 @@ static int plan_multi(struct loader *ld, struct spec *sp, struct node *l)
 	return 0;
 }
 
-static int plan_const(struct spec *sp, struct node *l, struct shape x)
+static int plan_const(struct spec *sp, struct node *l)
 {
 	json_t *v = json_object_get(sp->j, "value");
 	double d;
@@ -664,7 +653,6 @@ static int plan_const(struct spec *sp, struct node *l, struct shape x)
 	if (!sp->name)
 		return -1;
 	l->per_channel = 1;
-	(void)x;
 	snprintf(l->kind, sizeof l->kind, "%s per-channel", sp->op);
 	return 0;
 }
@@ -769,7 +757,7 @@ static int node_plan(struct loader *ld, struct spec *sp, struct node *l)
 			return -1;
 	} else if (!strcmp(op, "add") || !strcmp(op, "sub") ||
 		   !strcmp(op, "mul") || !strcmp(op, "div")) {
-		if (plan_const(sp, l, x))
+		if (plan_const(sp, l))
 			goto bad;
 	} else if (!strcmp(op, "pad")) {
 		l->op = NET_PAD;

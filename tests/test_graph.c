@@ -206,7 +206,7 @@ static void test_norms(struct tap *t, struct net *n)
 	/* the add's inputs are b1act (read by nothing else) and scpad, whose
 	 * own input norms are those of their consumers' inputs */
 	{
-		double na = 0, nb = 0;
+		double na = 0;
 
 		for (k = 0; k < in->n_layers; k++) {
 			struct net_layer_info c;
@@ -215,7 +215,6 @@ static void test_norms(struct tap *t, struct net *n)
 			if (!strcmp(c.id, "res_relu"))
 				na = nr[k];	/* gradient at res's output */
 		}
-		(void)nb;
 		tap_ok(t, li.n_inputs == 2 && !strcmp(a.id, "b1act") &&
 			  !strcmp(b.id, "scpad") &&
 			  fabs(nr[res] - sqrt(2.0) * na) <= 1e-6 * na,
