@@ -74,16 +74,11 @@ static json_t *layer_norms_json(const struct net *n)
 
 	for (i = 0; i < in->n_layers; i++) {
 		json_t *ins = json_array();
-		struct net_layer_info src;
 		int k;
 
 		net_layer(n, i, &li);
-		for (k = 0; k < li.n_inputs; k++) {
-			if (li.inputs[k] >= 0)
-				net_layer(n, li.inputs[k], &src);
-			json_array_append_new(ins, json_string(
-				li.inputs[k] < 0 ? "input" : src.id));
-		}
+		for (k = 0; k < li.n_inputs; k++)
+			json_array_append_new(ins, json_string(net_tensor_id(n, li.inputs[k])));
 		json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:o, s:f}", "layer", i,
 						   "op", li.kind, "name", li.name,
 						   "inputs", ins, "l2", norms[i]));

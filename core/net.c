@@ -847,6 +847,11 @@ void net_layer(const struct net *n, int i, struct net_layer_info *li)
 	li->out_norm = l->out_norm;
 }
 
+const char *net_tensor_id(const struct net *n, int t)
+{
+	return t < 0 ? "input" : n->nodes[t].id;
+}
+
 enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 			      char *err)
 {

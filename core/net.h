@@ -82,6 +82,9 @@ void net_free(struct net *n);
 
 const struct net_info *net_get_info(const struct net *n);
 void net_layer(const struct net *n, int i, struct net_layer_info *li);
+/* The graph name of tensor t: "input" for NET_INPUT, else node t's id
+ * (owned by the net). */
+const char *net_tensor_id(const struct net *n, int t);
 
 /* x: (batch, C, H, W) pixels. Returns the output rows (batch, n_classes),
  * owned by the net and valid until the next net_forward. The output is the

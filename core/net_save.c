@@ -121,8 +121,7 @@ static json_t *arch_json(const struct net *n, int chain)
 			json_object_set_new(o, "name", json_string(l->id));
 			for (k = 0; k < l->n_in; k++)
 				json_array_append_new(in, json_string(
-					l->in[k] < 0 ? "input" :
-					n->nodes[l->in[k]].id));
+					net_tensor_id(n, l->in[k])));
 			json_object_set_new(o, "inputs", in);
 		}
 		json_array_append_new(a, o);
