@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "conv.h"
 #include "dense.h"
+#include "fieldsig.h"
 #include "net_impl.h"
 #include "ops.h"
 #include "pool.h"
@@ -143,42 +144,6 @@ static void dropout_forward(struct net *n, struct node *l, const float *x,
 	}
 }
 
-/* The conv whose output a max-pool reads, directly or through a ReLU
- * (fused or not), for the pool's tie rule (pool.h); -1 when there is none
- * or it is grouped (the tie rule takes one plain convolution). The conv's
- * input is then read by the pool too: net_load.c keeps it alive. */
-int net_pool_producer(const struct net *n, const struct node *l)
-{
-	int i = l->in[0];
-
-	if (i >= 0 && n->nodes[i].op == NET_RELU)
-		i = n->nodes[i].in[0];
-	if (i < 0 || n->nodes[i].op != NET_CONV || n->nodes[i].groups != 1)
-		return -1;
-	return i;
-}
-
-/* The producer of image 0 as pool.h wants it, or NULL. */
-static const struct pool_producer *pool_producer_of(const struct net *n,
-						    const struct node *l,
-						    struct pool_producer *p,
-						    size_t *in_size)
-{
-	int i = net_pool_producer(n, l);
-	const struct node *c;
-
-	if (i < 0)
-		return NULL;
-	c = &n->nodes[i];
-	p->conv = &c->conv;
-	p->x = net_tensor(n, c->in[0]);
-	p->w = n->params + c->w_off;
-	p->b = c->nb ? n->params + c->b_off : NULL;
-	p->tile = c->wt ? winograd_tile(&c->conv) : 0;
-	*in_size = net_tensor_size(n, c->in[0]);
-	return p;
-}
-
 /* One group's slice of a grouped convolution: input channels, weights,
  * bias and output channels of group g are contiguous. */
 struct group_ptrs {
@@ -250,16 +215,13 @@ static void node_forward(struct net *n, struct node *l, int batch)
 		act_tanh_forward(x, l->out, all);
 		break;
 	case NET_MAXPOOL: {
-		struct pool_producer pp = { 0 }, ppb;
-		size_t ps = 0;
-		const struct pool_producer *prod = pool_producer_of(n, l, &pp, &ps);
+		const uint64_t *sig = net_tensor_sig(n, l->in[0]);
+		size_t ihw = (size_t)l->pool.h * l->pool.w;
 
-		for (b = 0; b < batch; b++) {
-			ppb = pp;
-			ppb.x = prod ? pp.x + b * ps : NULL;
+		for (b = 0; b < batch; b++)
 			pool_max_forward(&l->pool, x + b * is, l->out + b * os,
-					 l->argmax + b * os, prod ? &ppb : NULL);
-		}
+					 l->argmax + b * os,
+					 sig ? sig + b * ihw : NULL, n->tie_work);
 		break;
 	}
 	case NET_AVGPOOL:
@@ -325,6 +287,77 @@ static void node_forward(struct net *n, struct node *l, int batch)
 	}
 }
 
+/* The receptive-field signatures of node l's output (fieldsig.h), image
+ * b, from its inputs' (all tracked: a node that keeps signatures reads
+ * only such nodes). Nodes that keep their input's signatures (pointwise
+ * and per-channel ones) share its maps and do nothing here. */
+static void node_sigs_image(struct net *n, struct node *l, int b)
+{
+	size_t ohw = (size_t)l->h * l->w;
+	uint64_t *out = l->sig_own + b * ohw;
+	const uint64_t *in = net_tensor_sig(n, l->in[0]);
+	size_t ihw = net_tensor_size(n, l->in[0]) /
+		     (size_t)(l->in[0] < 0 ? n->info.in_c : n->nodes[l->in[0]].c);
+	struct fieldsig_window wd;
+	int k;
+
+	in += b * ihw;
+	switch (l->op) {
+	case NET_CONV:
+	case NET_MAXPOOL:
+	case NET_AVGPOOL:
+		wd = node_sig_window(l);
+		fieldsig_window(&wd, in, out, n->sig_work);
+		break;
+	case NET_ADD:
+	case NET_CONCAT:
+		fieldsig_combine(in, net_tensor_sig(n, l->in[1]) + b * ohw, ohw, out);
+		for (k = 2; k < l->n_in; k++)
+			fieldsig_combine(out, net_tensor_sig(n, l->in[k]) + b * ohw,
+					 ohw, out);
+		break;
+	case NET_PAD:
+		fieldsig_pad(l->pad.h, l->pad.w, l->pad.top, l->pad.left,
+			     l->pad.bottom, l->pad.right, l->pad.value, in, out);
+		break;
+	case NET_SLICE:
+		fieldsig_slice(l->slice.w, l->slice.h0, l->slice.w0, l->slice.sh,
+			       l->slice.sw, l->slice.oh, l->slice.ow, in, out);
+		break;
+	case NET_DROPOUT:
+		/* in training a random mask per element: only its values
+		 * tell which positions are equal */
+		if (n->training)
+			fieldsig_values(l->c, ohw, l->out + b * node_size(l), out);
+		else
+			memcpy(out, in, ohw * sizeof *out);
+		break;
+	default:
+		break;
+	}
+}
+
+static void node_sigs(struct net *n, struct node *l, int batch)
+{
+	int b;
+
+	for (b = 0; l->sig_own && b < batch; b++)
+		node_sigs_image(n, l, b);
+}
+
+/* Signatures of tensor t as the values it holds (the input image, or the
+ * cut a forward range starts from). */
+static void tensor_value_sigs(struct net *n, int t, int batch)
+{
+	uint64_t *sig = (uint64_t *)net_tensor_sig(n, t);
+	size_t size = net_tensor_size(n, t);
+	int c = t < 0 ? n->info.in_c : n->nodes[t].c, b;
+
+	for (b = 0; sig && b < batch; b++)
+		fieldsig_values(c, size / (size_t)c, net_tensor(n, t) + b * size,
+				sig + b * (size / (size_t)c));
+}
+
 const float *net_forward_range(struct net *n, const float *x, int batch,
 			       int first, int last)
 {
@@ -338,10 +371,14 @@ const float *net_forward_range(struct net *n, const float *x, int batch,
 	else
 		memcpy(n->nodes[first - 1].out, x, sizeof(float) * (size_t)batch *
 		       node_size(&n->nodes[first - 1]));
+	if (first <= n->sig_last)
+		tensor_value_sigs(n, first - 1, batch);
 	for (i = first; i <= last; i++) {
 		double t0 = n->prof ? clock_ms() : 0.0;
 
 		node_forward(n, &n->nodes[i], batch);
+		if (i <= n->sig_last)
+			node_sigs(n, &n->nodes[i], batch);
 		if (n->prof)
 			n->prof[i] += clock_ms() - t0;
 	}
@@ -351,6 +388,20 @@ const float *net_forward_range(struct net *n, const float *x, int batch,
 const float *net_forward(struct net *n, const float *x, int batch)
 {
 	return net_forward_range(n, x, batch, 0, n->info.n_layers - 1);
+}
+
+const float *net_node_output(const struct net *n, int i)
+{
+	if (i < 0 || i >= n->info.n_layers || !net_keeps_output(&n->nodes[i]))
+		return NULL;
+	return n->nodes[i].out;
+}
+
+const int32_t *net_pool_argmax(const struct net *n, int i)
+{
+	if (i < 0 || i >= n->info.n_layers)
+		return NULL;
+	return n->nodes[i].argmax;
 }
 
 size_t net_cut_size(const struct net *n, int cut)

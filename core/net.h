@@ -105,6 +105,16 @@ const float *net_forward_range(struct net *n, const float *x, int batch,
  * 1..n_layers-1. */
 size_t net_cut_size(const struct net *n, int cut);
 
+/* The decisions behind the last forward's gradient, for tools that
+ * compare them with a reference (tests/grad_dump): node i's output
+ * (batch rows of its size) when the net keeps it for backward - the
+ * activations (ReLU and the like, softmax) - else NULL; and a max-pool's
+ * recorded argmax (batch rows of C*OH*OW, each the flat index h*W+w in
+ * its channel plane that receives the gradient), else NULL. Valid until
+ * the next forward. */
+const float *net_node_output(const struct net *n, int i);
+const int32_t *net_pool_argmax(const struct net *n, int i);
+
 /* Backward from dout (batch, n_classes) = dLoss/doutput of the last forward.
  * Writes dx (batch, C, H, W) in pixel units when dx is non-NULL. Accumulates
  * parameter gradients when the net was created with want_param_grads and

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "conv.h"
+#include "fieldsig.h"
 #include "net.h"
 #include "ops.h"
 #include "pool.h"
@@ -63,6 +64,11 @@ struct node {
 	float *own;		/* NET_DROPOUT in training: its own output */
 	float *mask;		/* NET_DROPOUT in training: 0 or 1/(1-p) */
 	float *wt;		/* NET_CONV: Winograd-transformed weights */
+	uint64_t *sig;		/* receptive-field signatures of the output
+				   (fieldsig.h): max_batch maps of h*w, its
+				   own (sig_own) or input 0's; NULL when no
+				   max-pool reads them */
+	uint64_t *sig_own;
 };
 
 struct net {
@@ -83,6 +89,11 @@ struct net {
 	float *col;		/* conv workspace */
 	float *wwork;		/* Winograd workspace */
 	struct workers *workers; /* the kernels' threads */
+	uint64_t *input_sig;	/* max_batch maps of the input's signatures */
+	int sig_last;		/* the last max-pool: nodes up to it keep
+				   signatures for its tie rule; -1 */
+	int32_t *tie_work;	/* the max-pools' tie rule workspace */
+	uint64_t *sig_work;	/* fieldsig_window's workspace */
 	double *tnorms;		/* (1 + max_batch) rows of n + 1: per tensor
 				   (index + 1), the batch then each image */
 	double *norms;		/* (1 + max_batch) rows of n + 1: per node
@@ -112,12 +123,31 @@ static inline float *net_tensor(const struct net *n, int t)
 	return t < 0 ? n->input : n->nodes[t].out;
 }
 
+/* The window a conv or pool node hashes its input's signatures over. */
+static inline struct fieldsig_window node_sig_window(const struct node *l)
+{
+	if (l->op == NET_CONV)
+		return (struct fieldsig_window){ l->conv.h, l->conv.w, l->conv.kh,
+			l->conv.kw, l->conv.sh, l->conv.sw, l->conv.ph, l->conv.pw,
+			l->conv.oh, l->conv.ow };
+	return (struct fieldsig_window){ l->pool.h, l->pool.w, l->pool.kh,
+		l->pool.kw, l->pool.sh, l->pool.sw, l->pool.ph, l->pool.pw,
+		l->pool.oh, l->pool.ow };
+}
+
+/* The signature maps of tensor t (fieldsig.h), NULL when not kept. */
+static inline const uint64_t *net_tensor_sig(const struct net *n, int t)
+{
+	return t < 0 ? n->input_sig : n->nodes[t].sig;
+}
+
 /* The output buffer each node uses: aliases resolved, dropout in training
  * given its own. Called after planning and when training mode changes. */
 void net_link_aliases(struct net *n);
 
-/* The conv node a max-pool's tie rule reads (net.c), or -1. */
-int net_pool_producer(const struct net *n, const struct node *l);
+/* Backward reads node l's output (activations): it stays valid after a
+ * forward. */
+int net_keeps_output(const struct node *l);
 
 /* Count of gradient buffers the backward schedule needs (dry run). */
 int net_backward_plan(const struct net *n);

@@ -894,7 +894,7 @@ static void fuse_relus(struct net *n)
 /* ---- 6. buffer planning -------------------------------------------------- */
 
 /* Backward reads node i's own output (the activations' rule). */
-static int keeps_output(const struct node *l)
+int net_keeps_output(const struct node *l)
 {
 	switch (l->op) {
 	case NET_RELU: case NET_LEAKY: case NET_CLIP: case NET_SIGMOID:
@@ -941,7 +941,7 @@ static int plan_buffers(struct net *n, int want_grads, size_t **caps_out)
 	for (i = 0; i < nl; i++) {
 		const struct node *l = &n->nodes[i];
 
-		if (keeps_output(l))
+		if (net_keeps_output(l))
 			death[i] = nl;
 		for (k = 0; k < l->n_in; k++) {
 			int t = l->in[k];
@@ -951,14 +951,6 @@ static int plan_buffers(struct net *n, int want_grads, size_t **caps_out)
 			if (keeps_input(l, want_grads))
 				death[t] = nl;
 			else if (death[t] < i)
-				death[t] = i;
-		}
-		/* a max-pool's tie rule reads its conv's input (pool.h) */
-		if (l->op == NET_MAXPOOL) {
-			int c = net_pool_producer(n, l), t;
-
-			t = c >= 0 ? n->nodes[c].in[0] : -1;
-			if (t >= 0 && death[t] < i)
 				death[t] = i;
 		}
 	}
@@ -1014,6 +1006,59 @@ static int plan_buffers(struct net *n, int want_grads, size_t **caps_out)
 }
 
 /* ---- 7. allocation and weights ------------------------------------------- */
+
+/* Which nodes keep receptive-field signatures (fieldsig.h) for the
+ * max-pools' tie rule: every node with a spatial output up to the last
+ * max-pool. Those that change them get maps of their own; pointwise and
+ * per-channel ones share their input's (net_link_aliases). */
+static int sig_owner(const struct net *n, int i)
+{
+	const struct node *l = &n->nodes[i];
+
+	if (i > n->sig_last || l->flat)
+		return 0;
+	switch (l->op) {
+	case NET_CONV: case NET_MAXPOOL: case NET_AVGPOOL: case NET_ADD:
+	case NET_CONCAT: case NET_PAD: case NET_SLICE: case NET_DROPOUT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int alloc_sigs(struct net *n)
+{
+	size_t mb = (size_t)n->info.max_batch, work = 0, win = 0;
+	int i;
+
+	n->sig_last = -1;
+	for (i = 0; i < n->info.n_layers; i++)
+		if (n->nodes[i].op == NET_MAXPOOL) {
+			const struct pool_shape *p = &n->nodes[i].pool;
+
+			n->sig_last = i;
+			if ((size_t)p->oh * p->ow > work)
+				work = (size_t)p->oh * p->ow;
+		}
+	if (n->sig_last < 0)
+		return 0;
+	for (i = 0; i <= n->sig_last; i++) {
+		struct node *l = &n->nodes[i];
+		struct fieldsig_window wd = node_sig_window(l);
+
+		if (sig_owner(n, i) &&
+		    !(l->sig_own = malloc(sizeof(uint64_t) * mb * l->h * l->w)))
+			return -1;
+		if (sig_owner(n, i) && (l->op == NET_CONV || l->op == NET_MAXPOOL ||
+					l->op == NET_AVGPOOL) &&
+		    fieldsig_window_work(&wd) > win)
+			win = fieldsig_window_work(&wd);
+	}
+	n->input_sig = malloc(sizeof(uint64_t) * mb * n->info.in_h * n->info.in_w);
+	n->tie_work = malloc(sizeof(int32_t) * work);
+	n->sig_work = malloc(sizeof(uint64_t) * (win ? win : 1));
+	return n->input_sig && n->tie_work && n->sig_work ? 0 : -1;
+}
 
 static int alloc_buffers(struct loader *ld, int want_grads)
 {
@@ -1072,6 +1117,8 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 	}
 	if (ok && col)
 		ok = (n->col = malloc(sizeof(float) * col)) != NULL;
+	if (ok)
+		ok = !alloc_sigs(n);
 	free(caps);
 	if (!ok)
 		return ld->st = status_set(ld->err, ST_ERR_NOMEM,
@@ -1094,6 +1141,9 @@ void net_link_aliases(struct net *n)
 			l->out = net_tensor(n, l->in[0]);
 		else
 			l->out = n->bufs[l->buf];
+		l->sig = l->sig_own;
+		if (!l->sig && i <= n->sig_last && !l->flat)
+			l->sig = (uint64_t *)net_tensor_sig(n, l->in[0]);
 	}
 }
 
@@ -1399,6 +1449,7 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 		return status_set(err, ST_ERR_NOMEM, "out of memory");
 	}
 	ld.n = n;
+	n->sig_last = -1;
 	n->info.max_batch = max_batch;
 	src = modelfile_meta(mf, "advex.source");
 	n->source = strdup(src ? src : "");
@@ -1448,6 +1499,7 @@ void net_free(struct net *n)
 		free(n->nodes[i].mask);
 		free(n->nodes[i].wt);
 		free(n->nodes[i].cvec);
+		free(n->nodes[i].sig_own);
 	}
 	for (i = 0; n->bufs && i < n->n_bufs; i++)
 		free(n->bufs[i]);
@@ -1464,6 +1516,9 @@ void net_free(struct net *n)
 	free(n->params);
 	free(n->grads);
 	free(n->input);
+	free(n->input_sig);
+	free(n->tie_work);
+	free(n->sig_work);
 	free(n->col);
 	free(n->wwork);
 	workers_free(n->workers);

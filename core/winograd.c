@@ -41,21 +41,11 @@
 #include <string.h>
 
 #include "blas.h"
+#include "simd.h"
 #include "workers.h"
 
-/* The transforms are plain C loops over tiles. The build targets baseline
- * x86-64 (SSE2), so on x86-64 they are also compiled for AVX2 and AVX-512
- * and the loader picks the widest the CPU has. -DWG_SIMD= turns that off. */
-#ifndef WG_SIMD
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define WG_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#endif
-#ifndef WG_SIMD
-#define WG_SIMD
-#endif
+/* The transforms are plain C loops over tiles, compiled for the widest
+ * vectors the CPU has (simd.h). */
 
 /* The transform loops read and write separate rows through pointers GCC
  * cannot prove distinct (restrict on locals is not enough for it), and
@@ -255,7 +245,7 @@ void winograd_prepare(const struct conv_shape *s, const float *w, float *wt)
 
 /* F(2x2): vertical half of B^T d B: input rows r[0..3] (a zero row for
  * padding) -> rows s, s + stride, ... (w values each). */
-WG_SIMD static void wg2_in_vertical(int w, const float *const r[4], float *s,
+SIMD_CLONES static void wg2_in_vertical(int w, const float *const r[4], float *s,
 				    size_t stride)
 {
 	const float *restrict r0 = r[0], *restrict r1 = r[1];
@@ -275,7 +265,7 @@ WG_SIMD static void wg2_in_vertical(int w, const float *const r[4], float *s,
 
 /* F(2x2): horizontal half: n tiles, tile f covering src[2f .. 2f+3];
  * v[b][f] gets element b. */
-WG_SIMD static void wg2_in_horizontal(int n, const float *restrict src,
+SIMD_CLONES static void wg2_in_horizontal(int n, const float *restrict src,
 				      float *const v[4])
 {
 	float *restrict v0 = v[0], *restrict v1 = v[1];
@@ -310,7 +300,7 @@ WG_SIMD static void wg2_in_horizontal(int n, const float *restrict src,
 	} while (0)
 
 /* F(4x4): vertical half, input rows r[0..5] -> rows s, s + stride, ... */
-WG_SIMD static void wg4_in_vertical(int w, const float *const r[6], float *s,
+SIMD_CLONES static void wg4_in_vertical(int w, const float *const r[6], float *s,
 				    size_t stride)
 {
 	const float *restrict r0 = r[0], *restrict r1 = r[1];
@@ -328,7 +318,7 @@ WG_SIMD static void wg4_in_vertical(int w, const float *const r[6], float *s,
 }
 
 /* F(4x4): horizontal half, tile f covering src[4f .. 4f+5]. */
-WG_SIMD static void wg4_in_horizontal(int n, const float *restrict src,
+SIMD_CLONES static void wg4_in_horizontal(int n, const float *restrict src,
 				      float *const v[6])
 {
 	float *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2];
@@ -476,7 +466,7 @@ static float wg_act_floor(enum conv_act act)
 
 /* F(2x2): n tiles; me[e][f] is element e of tile f; z[r][2f .. 2f+1] gets
  * row r of the tile, + bias, floored at lo (wg_floor). */
-WG_SIMD static void wg2_out_row(const float *const me[16], float bias,
+SIMD_CLONES static void wg2_out_row(const float *const me[16], float bias,
 				float lo, int n, float *const z[4])
 {
 	const float *restrict m0 = me[0], *restrict m1 = me[1];
@@ -521,7 +511,7 @@ static inline void wg4_at(float d0, float d1, float d2, float d3, float d4,
 
 /* F(4x4): n tiles, z[r][4f .. 4f+3] gets row r of tile f, + bias, floored
  * at lo. Column b of A^T M first (p[r][b]), then A^T along the row. */
-WG_SIMD static void wg4_out_row(const float *const me[36], float bias,
+SIMD_CLONES static void wg4_out_row(const float *const me[36], float bias,
 				float lo, int n, float *const z[4])
 {
 	float *restrict y0 = z[0], *restrict y1 = z[1];

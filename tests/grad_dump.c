@@ -1,6 +1,6 @@
 /* grad_dump.c - input gradients of cross-entropy for test_ties.py.
  *
- * usage: grad_dump MODEL CONV THREADS BATCH TARGET IN OUT
+ * usage: grad_dump MODEL CONV THREADS BATCH TARGET IN OUT [DECISIONS]
  *   IN:  raw float32 pixels (N,3,H,W) in [0,1], N a multiple of nothing
  *   OUT: raw float32 gradients (N,3,H,W) of -log softmax(z)[TARGET]
  *        w.r.t. the pixels, each image its own loss.
@@ -9,11 +9,11 @@
  * The diagnose command writes one image's gradient; this runs the batched
  * kernels too, which only attack's batch mode reaches otherwise.
  *
- * stdout: one line "pool L tile T" per max-pool layer L that reads a conv
- * (through a ReLU or not): how that conv runs (0 im2col, 2 or 4 Winograd
- * F(2x2)/F(4x4)), by the rule net_set_conv_mode applies, so the test's
- * reference can use the same tie tolerance (pool_tie_eps). The count of
- * Winograd convs it implies is checked against net_winograd_layers.
+ * DECISIONS: per image, for every ReLU node in order, its mask (uint8
+ * out > 0, C*H*W) and for every max-pool its argmax (int32, C*OH*OW,
+ * net_pool_argmax): the decisions behind the gradient, which test_ties.py
+ * checks one by one against PyTorch float64. stdout says what the net
+ * ran: "winograd convs N", then "decision L relu|pool COUNT" per node.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,49 +24,46 @@
 #include "modelfile.h"
 #include "net.h"
 #include "status.h"
-#include "winograd.h"
 
-/* Print the tile of the conv behind every max-pool (see above); returns
- * the number of convs that run Winograd by that rule. */
-static int print_pool_tiles(const struct net *n, enum net_conv_mode mode,
-			    int max_batch)
+/* The decisions of image b of the last forward (see above). */
+static int write_decisions(FILE *f, const struct net *n, int b)
 {
 	const struct net_info *in = net_get_info(n);
 	struct net_layer_info li;
-	int i, c = in->in_c, h = in->in_h, w = in->in_w, wino = 0;
-	int *tile = calloc((size_t)in->n_layers, sizeof *tile);
+	int i;
 
-	for (i = 0; tile && i < in->n_layers; i++) {
-		struct conv_shape s = { 0 };
-		int kh, kw, st, pd;
+	for (i = 0; i < in->n_layers; i++) {
+		size_t sz, k;
+		const float *o;
+		const int32_t *a;
 
 		net_layer(n, i, &li);
-		if (li.op == NET_CONV &&
-		    sscanf(li.kind, "conv2d %dx%d/%d p%d", &kh, &kw, &st, &pd) == 4) {
-			s.c = c; s.h = h; s.w = w; s.k = li.c;
-			s.kh = kh; s.kw = kw; s.sh = s.sw = st; s.ph = s.pw = pd;
-			if (!conv_shape_init(&s) &&
-			    (mode == NET_CONV_WINOGRAD ? winograd_supported(&s) :
-			     mode == NET_CONV_AUTO ? winograd_preferred(&s, max_batch) : 0)) {
-				tile[i] = winograd_tile(&s);
-				wino++;
-			}
+		sz = (size_t)li.c * li.h * li.w;
+		if (li.op == NET_RELU && (o = net_node_output(n, i))) {
+			for (k = 0; k < sz; k++)
+				if (fputc(o[b * sz + k] > 0.0f, f) == EOF)
+					return -1;
+		} else if (li.op == NET_MAXPOOL && (a = net_pool_argmax(n, i))) {
+			if (fwrite(a + b * sz, sizeof *a, sz, f) != sz)
+				return -1;
 		}
-		if (li.op == NET_MAXPOOL) {
-			int p = i - 1;
-
-			if (p >= 0 && (net_layer(n, p, &li), li.op == NET_RELU))
-				p--;
-			if (p >= 0 && (net_layer(n, p, &li), li.op == NET_CONV))
-				printf("pool %d tile %d\n", i, tile[p]);
-			net_layer(n, i, &li);
-		}
-		c = li.c;
-		h = li.h;
-		w = li.w;
 	}
-	free(tile);
-	return wino;
+	return 0;
+}
+
+static void print_decisions(const struct net *n)
+{
+	const struct net_info *in = net_get_info(n);
+	struct net_layer_info li;
+	int i;
+
+	for (i = 0; i < in->n_layers; i++) {
+		net_layer(n, i, &li);
+		if (li.op == NET_RELU || li.op == NET_MAXPOOL)
+			printf("decision %d %s %zu\n", i,
+			       li.op == NET_RELU ? "relu" : "pool",
+			       (size_t)li.c * li.h * li.w);
+	}
 }
 
 int main(int argc, char **argv)
@@ -80,10 +77,11 @@ int main(int argc, char **argv)
 	size_t px;
 	long bytes;
 	float *x, *g, *dz;
-	FILE *f;
+	FILE *f, *df = NULL;
 
-	if (argc != 8) {
-		fprintf(stderr, "usage: grad_dump MODEL CONV THREADS BATCH TARGET IN OUT\n");
+	if (argc != 8 && argc != 9) {
+		fprintf(stderr, "usage: grad_dump MODEL CONV THREADS BATCH TARGET IN OUT "
+			"[DECISIONS]\n");
 		return 2;
 	}
 	mode = !strcmp(argv[2], "im2col") ? NET_CONV_IM2COL :
@@ -100,9 +98,10 @@ int main(int argc, char **argv)
 	modelfile_close(mf);
 	if (mode != NET_CONV_AUTO && net_set_conv_mode(n, mode, err) != ST_OK)
 		return fprintf(stderr, "grad_dump: %s\n", err), 1;
-	if (print_pool_tiles(n, mode, batch) != net_winograd_layers(n))
-		return fprintf(stderr, "grad_dump: the Winograd rule here no longer "
-			       "matches net_set_conv_mode's\n"), 1;
+	printf("winograd convs %d\n", net_winograd_layers(n));
+	print_decisions(n);
+	if (argc == 9 && !(df = fopen(argv[8], "wb")))
+		return perror(argv[8]), 1;
 	in = net_get_info(n);
 	px = (size_t)3 * in->in_h * in->in_w;
 	if (!(f = fopen(argv[6], "rb")))
@@ -122,6 +121,9 @@ int main(int argc, char **argv)
 		int nb = count - i < batch ? count - i : batch;
 		const float *z = net_forward(n, x + i * px, nb);
 
+		for (b = 0; df && b < nb; b++)
+			if (write_decisions(df, n, b))
+				return perror(argv[8]), 1;
 		for (b = 0; b < nb; b++)
 			loss_ce(in->n_classes, z + (size_t)b * in->n_classes, target,
 				NULL, dz + (size_t)b * in->n_classes);
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
 	if (!(f = fopen(argv[7], "wb")) ||
 	    fwrite(g, 1, (size_t)bytes, f) != (size_t)bytes || fclose(f))
 		return perror(argv[7]), 1;
+	if (df && fclose(df))
+		return perror(argv[8]), 1;
 	net_free(n);
 	free(x);
 	free(g);

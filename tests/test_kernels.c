@@ -667,7 +667,7 @@ static void test_pool(struct tap *t, struct rng *rng, const char *label,
 	if (is_max) {
 		for (i = 0; i < ny; i++)
 			am[i] = -7;
-		pool_max_forward(&s, x, y, am, NULL);
+		pool_max_forward(&s, x, y, am, NULL, NULL);
 		ref_maxpool(&s, xd, yd, am_ref);
 		check_fwd(t, label, y, yd, ny);
 		for (i = 0; i < ny; i++)
@@ -773,7 +773,7 @@ static void test_maxpool_nan(struct tap *t)
 		x[i] = (float)i;
 	x[1 * 4 + 0] = NAN;	/* in the first window, not its max */
 	pool_shape_init(&s);
-	pool_max_forward(&s, x, y, am, NULL);
+	pool_max_forward(&s, x, y, am, NULL, NULL);
 	tap_ok(t, isnan(y[0]) && am[0] == 4 && y[3] == 15.0f && am[3] == 15,
 	       "maxpool propagates NaN (as PyTorch), other windows unaffected");
 
@@ -785,77 +785,80 @@ static void test_maxpool_nan(struct tap *t)
 	x[1 * 4 + 2] = 7.0f;
 	x[1 * 4 + 3] = 7.0f;
 	x[2 * 4 + 0] = -1.0f;	/* window 2 all <= 0: first 0 wins */
-	pool_max_forward(&s, x, y, am, NULL);
+	pool_max_forward(&s, x, y, am, NULL, NULL);
 	tap_ok(t, y[1] == 7.0f && am[1] == 3 && y[2] == 0.0f && am[2] == 9,
 	       "maxpool 2x2: the first of equal maxima wins (argmax %d, %d)",
 	       am[1], am[2]);
 	s = pool_sh(1, 4, 4, 3, 1, 0, 0, 0);
 	pool_shape_init(&s);
-	pool_max_forward(&s, x, y, am, NULL);
+	pool_max_forward(&s, x, y, am, NULL, NULL);
 	/* Output 1 covers x 1..3, y 0..2: 7 at indices 3, 6 and 7. */
 	tap_ok(t, y[1] == 7.0f && am[1] == 3,
 	       "maxpool 3x3: the first of equal maxima wins (argmax %d)", am[1]);
 }
 
-/* The tie rule (pool.h): with the producing conv known, an element before
- * the max within pool_tie_eps(tile) * 2^-24 * S of it gets the gradient.
- * A 1x1 conv with w = 1, b = 0 on an input of ones has S = 1 everywhere. */
+/* The tie rule (pool.h): with signatures, the first element whose
+ * signature is the maximum's gets the gradient, however far apart their
+ * float values; without, the strict maximum. */
 static void test_maxpool_ties(struct tap *t)
 {
-	struct conv_shape cs = { .c = 1, .h = 4, .w = 4, .k = 1, .kh = 1, .kw = 1,
-				 .sh = 1, .sw = 1 };
 	struct pool_shape s = pool_sh(1, 4, 4, 2, 2, 0, 0, 0);
-	float ones[16], x[16], y[4], w1 = 1.0f;
-	struct pool_producer p = { &cs, ones, &w1, NULL, 0 };
-	int32_t am[4];
+	float x[16], y[4];
+	uint64_t sig[16];
+	int32_t am[4], work[4];
 	int i;
 
-	conv_shape_init(&cs);
 	pool_shape_init(&s);
-	for (i = 0; i < 16; i++)
-		ones[i] = x[i] = 1.0f;
-	x[1] = 1.0f + 0x1p-22f;		/* window 0: 4 units above the first */
-	x[3] = 1.0f + 0x1p-21f;		/* window 1: 8 units above */
-	x[1 * 4 + 2] = NAN;		/* window 1 also holds a NaN ... */
-	x[2 * 4 + 1] = NAN;		/* ... and window 2 two of them */
+	for (i = 0; i < 16; i++) {
+		x[i] = 1.0f;
+		sig[i] = 1000 + (uint64_t)i;	/* all fields different */
+	}
+	x[1] = 1.0f + 0x1p-22f;		/* window 0: the max second ... */
+	sig[1] = sig[0];		/* ... but a tie with the first */
+	x[3] = 1.0f + 0x1p-21f;		/* window 1: a genuine max ... */
+	x[1 * 4 + 2] = NAN;		/* ... and a NaN, window 1 */
+	sig[1 * 4 + 3] = sig[3];	/* a tie after the NaN */
+	x[2 * 4 + 1] = NAN;		/* window 2 two NaNs (the last wins) */
 	x[3 * 4 + 0] = NAN;
-	x[2 * 4 + 3] = 1.0f + 0x1p-22f;	/* window 3: two equal maxima after */
-	x[3 * 4 + 3] = 1.0f + 0x1p-22f;	/* a value 4 units below them */
-	pool_max_forward(&s, x, y, am, NULL);
-	tap_ok(t, am[0] == 1 && am[3] == 11,
-	       "maxpool without a producer: the strict max wins (argmax %d, %d)",
+	sig[3 * 4 + 0] = sig[2 * 4 + 0];
+	x[2 * 4 + 3] = 1.5f;		/* window 3: max at the end, tied */
+	x[3 * 4 + 3] = 2.0f;		/* with the second element */
+	sig[3 * 4 + 3] = sig[2 * 4 + 3];
+	pool_max_forward(&s, x, y, am, NULL, NULL);
+	tap_ok(t, am[0] == 1 && am[3] == 15,
+	       "maxpool without signatures: the strict max wins (argmax %d, %d)",
 	       am[0], am[3]);
-	pool_max_forward(&s, x, y, am, &p);
+	pool_max_forward(&s, x, y, am, sig, work);
 	tap_ok(t, am[0] == 0 && y[0] == 1.0f + 0x1p-22f,
-	       "maxpool tie rule, im2col: 4 units of S above the first element is "
-	       "a tie, the first gets it (argmax %d), y is the max", am[0]);
+	       "maxpool tie rule: an element with the max's signature before it "
+	       "gets the gradient (argmax %d), y is the float max", am[0]);
 	tap_ok(t, isnan(y[1]) && am[1] == 6 && isnan(y[2]) && am[2] == 12,
 	       "maxpool tie rule: a NaN still wins its window, the last NaN "
 	       "(argmax %d, %d)", am[1], am[2]);
-	tap_ok(t, am[3] == 10,
-	       "maxpool tie rule: equal maxima after a value within the tolerance "
-	       "below them: that first element gets it (argmax %d)", am[3]);
+	tap_ok(t, am[3] == 11 && y[3] == 2.0f,
+	       "maxpool tie rule: equal signatures are a tie whatever the float "
+	       "gap (argmax %d)", am[3]);
 	x[1 * 4 + 2] = 1.0f;
-	pool_max_forward(&s, x, y, am, &p);
+	pool_max_forward(&s, x, y, am, sig, work);
 	tap_ok(t, am[1] == 3,
-	       "maxpool tie rule, im2col: 8 units above is no tie (argmax %d)", am[1]);
-	p.tile = 4;
-	pool_max_forward(&s, x, y, am, &p);
-	tap_ok(t, am[1] == 2,
-	       "maxpool tie rule, Winograd F(4x4): 8 units above is a tie (argmax %d)",
-	       am[1]);
+	       "maxpool tie rule: a max whose signature no earlier element shares "
+	       "stays (argmax %d)", am[1]);
 	/* The general path (3x3 windows, stride 1): output 0 covers rows and
-	 * columns 0..2, max 1 + 2^-22 at index 1 (and 9, 11 later). */
-	p.tile = 0;
+	 * columns 0..2, max 1 + 2^-22 at index 1, and index 0 shares its
+	 * signature; output 1 covers columns 1..3, max 1.5 at index 11, and
+	 * index 5 shares its signature. */
 	x[2 * 4 + 1] = 1.0f;
+	sig[1 * 4 + 1] = sig[11];
 	s = pool_sh(1, 4, 4, 3, 1, 0, 0, 0);
 	pool_shape_init(&s);
-	pool_max_forward(&s, x, y, am, &p);
-	tap_ok(t, am[0] == 0, "maxpool 3x3 tie rule: the first element gets the tie "
+	pool_max_forward(&s, x, y, am, sig, work);
+	tap_ok(t, am[0] == 0 && am[1] == 5,
+	       "maxpool 3x3 tie rule: the first element with the max's signature "
+	       "gets it (argmax %d, %d)", am[0], am[1]);
+	sig[0] = 7;
+	pool_max_forward(&s, x, y, am, sig, work);
+	tap_ok(t, am[0] == 1, "maxpool 3x3: no shared signature, the strict max "
 	       "(argmax %d)", am[0]);
-	pool_max_forward(&s, x, y, am, NULL);
-	tap_ok(t, am[0] == 1, "maxpool 3x3 without a producer: the "
-	       "strict max (argmax %d)", am[0]);
 }
 
 static void test_gap(struct tap *t, struct rng *rng, int c, int hw)

@@ -3,27 +3,28 @@
 (issue #12), TAP.
 
 Flat image regions make a convolution's outputs equal in exact arithmetic,
-so 2x2 max-pool windows hold ties, and PyTorch routes their gradient to the
+so max-pool windows hold ties, and PyTorch routes their gradient to the
 first maximum in scan order. advex's GEMM and Winograd paths round equal
-values differently at different positions; core/pool.c treats values
-within its tie tolerance of the window maximum as equal. This test writes
-images full of such ties - constant (grey and black), two-tone halves,
-saturated 0/255 regions, horizontal and vertical ramps, a photo-like image
-under a flat sky band - and checks, for
+values differently at different positions; core/pool.c finds the ties from
+receptive-field signatures (core/fieldsig.h) instead of the float values.
+This test writes images full of such ties - constant (grey and black),
+two-tone halves, saturated 0/255 regions, horizontal and vertical ramps, a
+photo-like image under a flat sky band - and checks, for
 
   VGG16 (classic and small heads, state_dict import),
   a 4-block CNN with max-pools (conv-ReLU-maxpool x4, ONNX import),
-  a small ResNet (ONNX import; skipped with the importer's reason while
-  advex has no graph engine),
+  a small ResNet (residual adds, max-pools after them; ONNX import),
 
 that the input gradient of cross-entropy toward class 0 is within 1e-3
 relative L2 of PyTorch float32 on every image, with every path: --conv
 im2col, winograd and auto, 1 and 2 threads, batch 1 and 8 (tests/grad_dump
-runs the images through net_forward/net_backward BATCH at a time).
+runs the images through net_forward/net_backward BATCH at a time). No
+decision is taken advex's way: the reference is PyTorch's gradient as it
+is.
 
 Control: the same comparison applied to PyTorch's own gradient with one
-tie routed to the wrong element (the tied window whose gradient is largest)
-must fail it, so a single misrouted tie cannot pass.
+tie routed to the wrong element (the tied window whose gradient is
+largest) must fail it, so a single misrouted tie cannot pass.
 
 Environment (set by `make check`): GRAD_DUMP, ADVEX_IMPORT, ADVEX_SRCDIR.
 Without torch/onnx the test is skipped, unless CI is set.
@@ -50,6 +51,7 @@ import torch.nn.functional as F  # noqa: E402
 torch.set_num_threads(2)
 
 GRAD_TOL = 1e-3
+EPS32 = 2.0 ** -24
 HW = 96
 TARGET = 0
 PATHS = [(conv, threads, batch) for conv in ("im2col", "winograd", "auto")
@@ -83,6 +85,22 @@ def tie_images():
     return im
 
 
+def photo_images():
+    """name -> uint8 HxWx3: eight photo-like images (torchref.test_image:
+    smooth shapes and pixel noise) with what photographs add - a flat sky
+    band of its own height and colour, and clipped highlights and shadows
+    (0 and 255 regions) - for how often near-ties occur there."""
+    im = {}
+    for k in range(8):
+        rng = np.random.RandomState(100 + k)
+        a = T.test_image(HW, HW, seed=100 + k).astype(np.int32)
+        a = np.clip((a - 128) * rng.uniform(1.2, 1.8) + 128, 0, 255)   # clipping
+        band = rng.randint(0, HW // 2)
+        a[:band] = rng.randint(120, 256, 3)                              # sky
+        im["photo%d" % k] = a.astype(np.uint8)
+    return im
+
+
 def pixels(img):
     return np.ascontiguousarray(np.transpose(img, (2, 0, 1))).astype(np.float32) / \
         np.float32(255.0)
@@ -104,16 +122,14 @@ class CNN4(nn.Module):
                 conv.bias.copy_(torch.randn(conv.bias.shape, generator=gen) * 0.05)
             layers += [conv, nn.ReLU(), nn.MaxPool2d(2, 2)]
         self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(128 * 6 * 6, 10)
+        self.classifier = nn.Sequential(nn.Linear(128 * 6 * 6, 10))
         with torch.no_grad():
-            self.fc.weight.copy_(torch.randn(self.fc.weight.shape, generator=gen) * 0.02)
-            self.fc.bias.zero_()
-
-    def head(self, h):
-        return self.fc(torch.flatten(h, 1))
+            self.classifier[0].weight.copy_(
+                torch.randn(self.classifier[0].weight.shape, generator=gen) * 0.02)
+            self.classifier[0].bias.zero_()
 
     def forward(self, x):
-        return self.head(self.features(x))
+        return self.classifier(torch.flatten(self.features(x), 1))
 
 
 class Block(nn.Module):
@@ -141,6 +157,7 @@ class ResNetSmall(nn.Module):
         with torch.no_grad():
             self.stem.weight.copy_(torch.randn(self.stem.weight.shape, generator=gen) * 0.27)
             self.stem.bias.copy_(torch.randn(32, generator=gen) * 0.05)
+        self.pool = nn.MaxPool2d(2)
         self.b1 = Block(32, gen)
         self.b2 = Block(32, gen)
         self.fc = nn.Linear(32 * 12 * 12, 10)
@@ -149,9 +166,9 @@ class ResNetSmall(nn.Module):
             self.fc.bias.zero_()
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.stem(x)), 2)
-        x = F.max_pool2d(self.b1(x), 2)
-        x = F.max_pool2d(self.b2(x), 2)
+        x = self.pool(F.relu(self.stem(x)))
+        x = self.pool(self.b1(x))
+        x = self.pool(self.b2(x))
         return self.fc(torch.flatten(x, 1))
 
 
@@ -162,234 +179,276 @@ def export_onnx(model, name):
     return f
 
 
-def torch_grads(model, mean, std, xs):
-    """Input gradients (N,3,H,W) of CE toward TARGET, one image at a time,
-    PyTorch float32."""
+def torch_grads(model, mean, std, xs, dtype=torch.float32):
+    """Input gradients (N,3,H,W) of CE toward TARGET, one image at a time."""
     out = []
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).to(dtype)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).to(dtype)
     for x in xs:
-        x = torch.from_numpy(x[None].copy()).requires_grad_(True)
+        x = torch.from_numpy(x[None].copy()).to(dtype).requires_grad_(True)
         z = model((x - m) / s)
         F.cross_entropy(z, torch.tensor([TARGET])).backward()
-        out.append(x.grad.numpy()[0])
+        out.append(x.grad.numpy()[0].astype(np.float32))
     return np.stack(out)
 
 
-EPS32 = 2.0 ** -24
+def tie_counts(model, mean, std, xs):
+    """Per image: the max-pool windows (all pools, all channels) whose
+    maximum is tied with another element in float64, i.e. in exact
+    arithmetic - what the rule has to get right."""
+    m64 = copy.deepcopy(model).double()
+    pools = [mod for mod in m64.modules() if isinstance(mod, nn.MaxPool2d)]
+    counts = []
+    for x in xs:
+        n = [0]
+
+        def hook(mod, inp, out):
+            a = inp[0][0]
+            c, hh, ww = a.shape
+            win = a[:, :hh // 2 * 2, :ww // 2 * 2].reshape(c, hh // 2, 2, ww // 2, 2)
+            mx = win.amax(dim=(2, 4))
+            n[0] += int(((win == mx[:, :, None, :, None]).sum(dim=(2, 4)) > 1).sum())
+        hs = [p.register_forward_hook(hook) for p in pools]
+        m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).double()
+        s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).double()
+        with torch.no_grad():
+            m64((torch.from_numpy(x[None]).double() - m) / s)
+        for h in hs:
+            h.remove()
+        counts.append(n[0])
+    return counts
 
 
-def tie_eps(tile):
-    """core/pool.c's pool_tie_eps: the tolerance in eps32 * S by how the
-    producing conv ran (0 im2col, 2/4 Winograd F(2x2)/F(4x4))."""
-    return 32.0 if tile == 4 else 5.0
+def grad_dump(mfile, conv, threads, batch, xs):
+    """advex's gradients (N,3,H,W), its decisions per image ({node: relu
+    mask or pool argmax}), and what ran ("winograd convs K"); or None and
+    the error."""
+    fin = os.path.join(TMP, "x.f32")
+    fout = os.path.join(TMP, "g.f32")
+    fdec = os.path.join(TMP, "d.bin")
+    xs.astype(np.float32).tofile(fin)
+    exe = os.environ.get("GRAD_DUMP") or os.path.join(os.getcwd(), "tests", "grad_dump")
+    p = subprocess.run([exe, mfile, conv, str(threads), str(batch), str(TARGET), fin, fout,
+                        fdec], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=900)
+    if p.returncode != 0:
+        return None, None, p.stderr.strip()
+    lines = p.stdout.strip().splitlines()
+    layout = [(int(f[1]), f[2], int(f[3])) for f in (ln.split() for ln in lines)
+              if f[0] == "decision"]
+    raw = open(fdec, "rb").read()
+    decs, off = [], 0
+    for _ in range(len(xs)):
+        d = {}
+        for node, kind, count in layout:
+            if kind == "relu":
+                d[node] = np.frombuffer(raw, np.uint8, count, off).astype(bool)
+                off += count
+            else:
+                d[node] = np.frombuffer(raw, np.int32, count, off).astype(np.int64)
+                off += 4 * count
+        decs.append(d)
+    return np.fromfile(fout, dtype=np.float32).reshape(xs.shape), decs, lines[0]
 
 
-MAX_FLIPS = 3           # boundary decisions the comparison may take advex's way
-BAND = 4.0              # boundary: a gap within BAND x of the tolerance either way
-BOUNDARY_TRIES = 12     # the closest boundary windows tried per image
+KINK = 32.0     # eps32 * S: the band where float32 kernels may decide either way
+TIE64 = 64 * 2.0 ** -53  # * S: float64's own rounding, within which values tie
 
 
-class _RulePool(torch.autograd.Function):
-    """2x2/2 max-pool in float64 as PyTorch's: the gradient goes to the
-    first maximum in scan order (an exact tie in float64 is a tie in exact
-    arithmetic: the direct convolutions here round equal inputs alike).
-
-    info (a dict) receives 'moved' and 'boundary': [(distance, window)],
-    the windows with an element before the max within BAND times core/
-    pool.c's tie tolerance k * eps32 * S (S the producing conv's |b| + sum
-    |w||x| at the max; distance = gap / tolerance): genuine near-ties that
-    float32 kernels, whose rounding reaches that size, may order the other
-    way. 'moved' counts them. Windows listed in `flip` send the gradient to
-    that earlier element instead."""
-
-    @staticmethod
-    def forward(ctx, inp, s_map, k, flip, info, wrong):
-        n, c, h, w = inp.shape
-        win = inp[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2) \
-            .permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
-        sw = s_map[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2) \
-            .permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
-        mx, am = win.max(-1)        # first exact max (no NaNs here)
-        first = am.clone()
-        tol = k * EPS32 * sw.gather(-1, am[..., None])
-        gap = mx[..., None] - win
-        earlier = torch.arange(4).view(1, 1, 1, 1, 4) < am[..., None]
-        amb = earlier & (gap > 0) & (gap <= BAND * tol)
-        info["moved"] = int(amb.any(-1).sum())
-        anyamb = amb.any(-1)
-        e_amb = amb.float().argmax(-1)
-        dist = gap.gather(-1, e_amb[..., None])[..., 0] / tol[..., 0]
-        flat = anyamb.reshape(-1).nonzero()[:, 0]
-        info["boundary"] = sorted(zip(dist.reshape(-1)[flat].tolist(), flat.tolist()))
-        if flip:
-            f = torch.tensor(sorted(flip), dtype=torch.long)
-            fr, am_f, e_f = first.reshape(-1), am.reshape(-1), e_amb.reshape(-1)
-            fr[f] = e_f[f]
-        if wrong is not None:       # the control: the last element instead
-            first.reshape(-1)[wrong] = 3
-        ctx.save_for_backward(first)
-        ctx.shape = inp.shape
-        return mx
-
-    @staticmethod
-    def backward(ctx, gout):
-        first, = ctx.saved_tensors
-        n, c, h, w = ctx.shape
-        oy = torch.arange(h // 2).view(1, 1, -1, 1)
-        ox = torch.arange(w // 2).view(1, 1, 1, -1)
-        idx = (2 * oy + first // 2) * w + 2 * ox + first % 2
-        gin = torch.zeros(ctx.shape, dtype=gout.dtype)
-        gin.view(n, c, -1).scatter_add_(2, idx.reshape(n, c, -1), gout.reshape(n, c, -1))
-        return gin, None, None, None, None, None
-
-
-def _head(model, h):
-    if hasattr(model, "head"):
-        return model.head(h)
-    if getattr(model, "use_gap", False):
-        h = torch.mean(h, dim=(2, 3), keepdim=True)
-    return model.classifier(torch.flatten(h, 1))
-
-
-def rule_grad(m64, mean, std, x, tiles, flips=(), wrong=None):
-    """PyTorch's input gradient of CE toward TARGET in float64 (m64: the
-    model in double): max-pool ties to the first maximum. The max-pools
-    that follow a conv (and ReLU) list their boundary windows at core/
-    pool.c's tolerance tie_eps(tiles[i]) (tiles: how the conv behind each
-    ran, grad_dump's output). flips: (pool, window) boundary windows whose
-    gradient goes to the earlier near-tied element; wrong: (pool, window)
-    routed to the window's last element (the control). Returns (grad, the
-    number of boundary windows, boundary [(distance, pool, window)]).
-    Sequential models: model.features in order, then _head."""
+def check_decisions(m64, mean, std, x, g, dec):
+    """advex's decisions `dec` (grad_dump) for image x against PyTorch in
+    float64 (m64), one by one, in advex's layer order (torchref.
+    layer_sequence), with S = |b| + sum |w||x| of the conv or dense behind
+    each value (float32 rounding scales with it):
+      - a ReLU unit advex switched the other way must have a float64
+        pre-activation within KINK eps32 S of 0 (and S > 0);
+      - in a max-pool window, the elements within float64 rounding (TIE64
+        S) of the maximum are tied in exact arithmetic, and the gradient
+        must go to the first of them - float64 itself breaks some such
+        ties by its own rounding ("noisy", counted); any other element
+        advex chose must be within KINK eps32 S of the maximum (a genuine
+        near-tie).
+    Then the float64 gradient with advex's decisions imposed must match
+    advex's g. Returns (bad decisions [str], near-kink decisions taken
+    otherwise, ties float64 broke, rel L2 of g against the imposed
+    gradient)."""
+    seq = T.layer_sequence(m64)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).double()
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).double()
     xt = torch.from_numpy(x[None].astype(np.float64)).requires_grad_(True)
     h = (xt - m) / s
-    conv_in, conv, infos = None, None, []
-    for mod in m64.features:
+    bound, bad, near, noisy = None, [], 0, 0
+    for i, mod in enumerate(seq):
+        hd = h.detach()
         if isinstance(mod, nn.Conv2d):
-            conv_in, conv = h, mod
+            bound = F.conv2d(hd.abs(), mod.weight.abs(), mod.bias.abs(), mod.stride,
+                             mod.padding) * EPS32
             h = mod(h)
-        elif isinstance(mod, nn.MaxPool2d) and conv is not None:
-            with torch.no_grad():
-                smap = F.conv2d(conv_in.abs(), conv.weight.abs(),
-                                conv.bias.abs() if conv.bias is not None else None,
-                                stride=conv.stride, padding=conv.padding)
-            info = {}
-            pi = len(infos)
-            h = _RulePool.apply(h, smap, tie_eps(tiles[pi]),
-                                {wi for p, wi in flips if p == pi}, info,
-                                wrong[1] if wrong and wrong[0] == pi else None)
-            infos.append(info)
-            conv = None
+        elif isinstance(mod, nn.Linear):
+            bound = F.linear(hd.abs(), mod.weight.abs(), mod.bias.abs()) * EPS32
+            h = mod(h)
+        elif isinstance(mod, nn.ReLU) and i in dec:
+            mask = torch.from_numpy(dec[i].copy()).view(hd.shape)
+            own = hd > 0
+            for j in (mask != own).reshape(-1).nonzero()[:, 0].tolist():
+                v, b = float(hd.reshape(-1)[j]), float(bound.reshape(-1)[j])
+                if abs(v) <= KINK * b and b > 0:      # b = 0: an exact 0, no kink
+                    near += 1
+                else:
+                    bad.append("layer %d relu unit %d: float64 %.3g, %.1f eps32 S from 0"
+                               % (i, j, v, abs(v) / b * 1.0))
+            h = h * mask.double()
+        elif isinstance(mod, nn.MaxPool2d) and i in dec:
+            n, c, hh, ww = hd.shape
+            assert mod.kernel_size in (2, (2, 2)) and mod.stride in (2, (2, 2)) \
+                and hh % 2 == 0 and ww % 2 == 0, "2x2/2 max-pools only"
+            oh, ow = hh // 2, ww // 2
+            am = torch.from_numpy(dec[i].copy()).view(n, c, oh, ow)
+
+            def win(t):
+                return t.reshape(n, c, oh, 2, ow, 2).permute(0, 1, 2, 4, 3, 5) \
+                    .reshape(n, c, oh, ow, 4)
+            v, bd = win(hd), win(bound)
+            # the window's elements as flat plane indices, in scan order
+            oy = torch.arange(oh).view(1, 1, oh, 1, 1)
+            ox = torch.arange(ow).view(1, 1, 1, ow, 1)
+            e = torch.arange(4).view(1, 1, 1, 1, 4)
+            idx = (2 * oy + e // 2) * ww + 2 * ox + e % 2
+            ea = (idx == am[..., None]).float().argmax(-1)     # advex's element
+            inside = (idx == am[..., None]).any(-1)
+            mx, _ = v.max(-1)
+            # tied in exact arithmetic: within float64 rounding of the max
+            # (PyTorch float64 breaks some such ties by its own rounding)
+            tied = v >= mx[..., None] - TIE64 * bd / EPS32
+            first = tied.float().argmax(-1)
+            va = v.gather(-1, ea[..., None])[..., 0]
+            ba = bd.gather(-1, ea[..., None])[..., 0]
+            bm = bd.gather(-1, v.argmax(-1, keepdim=True))[..., 0]
+            wrong = (ea != first) | ~inside
+            for j in wrong.reshape(-1).nonzero()[:, 0].tolist():
+                if not bool(inside.reshape(-1)[j]):
+                    bad.append("layer %d maxpool window %d: argmax %d outside it"
+                               % (i, j, int(am.reshape(-1)[j])))
+                elif bool(tied.reshape(-1, 4)[j, int(ea.reshape(-1)[j])]):
+                    bad.append("layer %d maxpool window %d: exact tie routed to element "
+                               "%d, not the first %d" % (i, j, int(ea.reshape(-1)[j]),
+                                                          int(first.reshape(-1)[j])))
+                else:
+                    gap = float(mx.reshape(-1)[j] - va.reshape(-1)[j])
+                    tol = KINK * float(ba.reshape(-1)[j] + bm.reshape(-1)[j])
+                    if gap <= tol:
+                        near += 1
+                    else:
+                        bad.append("layer %d maxpool window %d: routed %.3g below the "
+                                   "max (%.1f eps32 S)" % (i, j, gap, gap / tol * KINK))
+            noisy += int(((first != v.argmax(-1)) & ~wrong).sum())
+            h = torch.gather(h.reshape(n, c, -1), 2, am.reshape(n, c, -1)).view(n, c, oh, ow)
+            bound = torch.gather(bound.reshape(n, c, -1), 2,
+                                 am.reshape(n, c, -1)).view(n, c, oh, ow)
         else:
             h = mod(h)
-    F.cross_entropy(_head(m64, h), torch.tensor([TARGET])).backward()
-    bnd = sorted((d, pi, wi) for pi, inf in enumerate(infos) for d, wi in inf["boundary"])
-    return xt.grad.numpy()[0], sum(inf["moved"] for inf in infos), bnd
+            if bound is not None and not isinstance(mod, nn.Dropout):
+                bound = mod(bound)
+    F.cross_entropy(h, torch.tensor([TARGET])).backward()
+    return bad, near, noisy, T.rel_l2(g, xt.grad.numpy()[0])
 
 
-def compare(m64, mean, std, x, tiles, g, model=None, img=None):
-    """rel L2 of g against rule_grad; when that is >= GRAD_TOL, the
-    reference takes advex's way at up to MAX_FLIPS boundary windows
-    (greedily, among the BOUNDARY_TRIES with the smallest gaps), genuine
-    near-ties that float32 rounding may order the other way (test_parity.py
-    does the same for ReLU and max-pool kinks). Returns (err, flips, raw
-    err)."""
-    ref, _, bnd = rule_grad(m64, mean, std, x, tiles)
-    raw = err = T.rel_l2(g, ref)
-    flips = []
-    cands = [(pi, wi) for _, pi, wi in bnd[:BOUNDARY_TRIES]]
-    while err >= GRAD_TOL and len(flips) < MAX_FLIPS:
-        best = None
-        for c in cands:
-            if c in flips:
-                continue
-            r, _, _ = rule_grad(m64, mean, std, x, tiles, flips + [c])
-            e = T.rel_l2(g, r)
-            if best is None or e < best[0]:
-                best = (e, c)
-        if best is None or best[0] >= err:
-            break
-        err = best[0]
-        flips.append(best[1])
-    if err >= GRAD_TOL and model is not None and hasattr(model, "classifier"):
-        # A ReLU within rounding of its kink (not a tie): torchref.Ref64
-        # takes advex's decisions there, as test_parity.py does, at most
-        # MAX_FLIPS of them - ReLU kinks only: its max-pool kinks include
-        # exact ties, which are what this test is about.
-        r64 = T.Ref64(model, img, mean, std, target=TARGET)
-        kinks, match = r64.explain(g[None])
-        e = T.rel_l2(g, match["grad"][0])
-        if kinks and len(kinks) <= MAX_FLIPS and e < err and \
-                all(k.kind == "relu" for k in kinks):
-            err, flips = e, [str(k) for k in kinks]
-    return err, flips, raw
-
-
-def grad_dump(mfile, conv, threads, batch, xs):
-    fin = os.path.join(TMP, "x.f32")
-    fout = os.path.join(TMP, "g.f32")
-    xs.astype(np.float32).tofile(fin)
-    exe = os.environ.get("GRAD_DUMP") or os.path.join(os.getcwd(), "tests", "grad_dump")
-    p = subprocess.run([exe, mfile, conv, str(threads), str(batch), str(TARGET), fin, fout],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, timeout=900)
-    if p.returncode != 0:
-        return None, p.stderr.strip(), None
-    tiles = tuple(int(ln.split()[3]) for ln in p.stdout.splitlines()
-                  if ln.startswith("pool "))
-    return np.fromfile(fout, dtype=np.float32).reshape(xs.shape), "", tiles
-
-
-def check_model(label, mfile, model, mean, std, names, xs, imgs):
+def check_model(label, mfile, model, mean, std, names, xs, sequential=True,
+                paths=PATHS):
+    """Every path: advex's input gradients against PyTorch float64 (its
+    rule - ties to the first maximum - in exact arithmetic). Sequential
+    models: every decision checked (check_decisions), the gradient given
+    them within GRAD_TOL. Others: the gradient within GRAD_TOL of float64
+    as it is."""
     ref32 = torch_grads(model, mean, std, xs)
     m64 = copy.deepcopy(model).double()
-    seen = {}
-    for conv, threads, batch in PATHS:
-        g, why, tiles = grad_dump(mfile, conv, threads, batch, xs)
+    ref64 = torch_grads(m64, mean, std, xs, torch.float64)
+    ties = tie_counts(model, mean, std, xs)
+    tap.diag("%s: max-pool windows tied in exact arithmetic (float64): %s"
+             % (label, ", ".join("%s %d" % (n, c) for n, c in zip(names, ties))))
+    tap.diag("%s: PyTorch float32 vs float64: %s" % (label, ", ".join(
+        "%s %.1e" % (n, T.rel_l2(ref32[i], ref64[i])) for i, n in enumerate(names))))
+    seen = {}       # identical gradients and decisions get one check
+    for conv, threads, batch in paths:
+        g, decs, out = grad_dump(mfile, conv, threads, batch, xs)
         what = "%s, --conv %s, %d thread%s, batch %d" % (
             label, conv, threads, "" if threads == 1 else "s", batch)
         if g is None:
-            tap.ok(False, "%s: grad_dump failed: %s" % (what, why))
+            tap.ok(False, "%s: grad_dump failed: %s" % (what, out))
             continue
-        if tiles not in seen:
-            seen[tiles] = {}
-            row32, moved = [], []
-            for i, n in enumerate(names):
-                r, mv, _ = rule_grad(m64, mean, std, xs[i], tiles)
-                row32.append("%s %.1e" % (n, T.rel_l2(ref32[i], r)))
-                moved.append("%s %d" % (n, mv))
-            tap.diag("%s, convs before pools on tiles %s: PyTorch float32 vs the float64 "
-                     "reference: %s" % (label, list(tiles), ", ".join(row32)))
-            tap.diag("%s, tiles %s: genuine near-ties within %gx the tie tolerance "
-                     "(boundary windows): %s"
-                     % (label, list(tiles), BAND, ", ".join(moved)))
-        errs, notes = [], []
+        plain = [T.rel_l2(g[i], ref64[i]) for i in range(len(names))]
+        if not sequential:
+            bad = ["%s %.2e" % (n, e) for n, e in zip(names, plain) if not e < GRAD_TOL]
+            tap.ok(not bad, "%s (%s): input gradient within %g rel L2 of PyTorch float64 "
+                   "on all %d tie images (worst %.2e%s)"
+                   % (what, out, GRAD_TOL, len(names), max(plain),
+                      "" if not bad else "; off: " + ", ".join(bad)))
+            continue
+        bads, nears, noisies, errs = [], [], [], []
         for i, n in enumerate(names):
-            key = g[i].tobytes()
-            if key not in seen[tiles]:
-                seen[tiles][key] = compare(m64, mean, std, xs[i], tiles, g[i],
-                                           model, imgs[i])
-            e, flips, raw = seen[tiles][key]
+            key = (i, g[i].tobytes(), b"".join(d.tobytes() for d in decs[i].values()))
+            if key not in seen:
+                seen[key] = check_decisions(m64, mean, std, xs[i], g[i], decs[i])
+            bad, near, noisy, e = seen[key]
+            bads += ["%s: %s" % (n, b) for b in bad[:3]]
+            if e >= GRAD_TOL:
+                bads.append("%s: gradient %.2e off the float64 one with advex's decisions"
+                            % (n, e))
+            nears.append(near)
+            noisies.append(noisy)
             errs.append(e)
-            if flips or not e < GRAD_TOL:
-                notes.append("%s %.2e%s" % (n, e, "" if not flips else
-                                            " taking advex's decision at %d window%s/kink%s %s "
-                                            "(%.2e without)"
-                                            % (len(flips), "" if len(flips) == 1 else "s",
-                                               "" if len(flips) == 1 else "s",
-                                               "; ".join(map(str, flips)), raw)))
-        bad = [n for n, e in zip(names, errs) if not e < GRAD_TOL]
-        tap.ok(not bad, "%s: input gradient within %g rel L2 of PyTorch float64 (ties "
-               "to the first maximum) on all %d tie images (worst %.2e%s)"
-               % (what, GRAD_TOL, len(names), max(errs),
-                  "" if not notes else "; " + "; ".join(notes)))
+        tap.ok(not bads, "%s (%s): every exact tie on all %d images goes to the first "
+               "maximum and every other ReLU and max-pool decision is PyTorch float64's "
+               "or a near-kink within %g eps32 S (%s), the gradient given them within %g "
+               "(worst %.2e); exact ties float64 itself broke by its rounding: %s; "
+               "vs float64 as it is: worst %.2e (%s)%s"
+               % (what, out, len(names), KINK,
+                  ", ".join("%s %d" % (n, k) for n, k in zip(names, nears)),
+                  GRAD_TOL, max(errs),
+                  ", ".join("%s %d" % (n, k) for n, k in zip(names, noisies)),
+                  max(plain),
+                  ", ".join("%s %.1e" % (n, e) for n, e in zip(names, plain)),
+                  "" if not bads else "; FAILED: " + "; ".join(bads[:6])))
+
+
+class _Misroute(torch.autograd.Function):
+    """A 2x2/2 max-pool whose window `where` sends its gradient to the
+    window's last element instead of the first maximum (the control)."""
+
+    @staticmethod
+    def forward(ctx, inp, where):
+        y, idx = F.max_pool2d(inp, 2, 2, return_indices=True)
+        n, c, h, w = inp.shape
+        oh, ow = y.shape[2:]
+        flat = idx.reshape(-1).clone()
+        ci, rest = divmod(where, oh * ow)
+        oy, ox = divmod(rest, ow)
+        flat[where] = (2 * oy + 1) * w + 2 * ox + 1
+        ctx.save_for_backward(flat.view_as(idx))
+        ctx.shape = inp.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, gout):
+        idx, = ctx.saved_tensors
+        n, c, h, w = ctx.shape
+        gin = torch.zeros(ctx.shape, dtype=gout.dtype)
+        gin.view(n, c, -1).scatter_add_(2, idx.view(n, c, -1), gout.reshape(n, c, -1))
+        return gin, None
+
+
+class _MisroutePool(nn.Module):
+    def __init__(self, where):
+        super().__init__()
+        self.where = where
+
+    def forward(self, x):
+        return _Misroute.apply(x, self.where)
 
 
 def tie_to_misroute(model, mean, std, x):
-    """The exact tie (a window of four equal values > 0, in float64) whose
+    """The exact tie (a 2x2 window of four equal values > 0 in float64,
+    so its last element is tied too, but not the first maximum) whose
     output gradient is largest, over all max-pools: (pool, window), or
     None."""
     m64 = copy.deepcopy(model).double()
@@ -420,6 +479,53 @@ def tie_to_misroute(model, mean, std, x):
     return None if best is None else best[1:]
 
 
+def control(model, mfile, mean, std, names, xs):
+    """Two controls. PyTorch's own float32 gradient with one tie misrouted
+    must fail the gradient comparison; and advex's decisions with that tie
+    misrouted, or with one clearly positive ReLU unit switched off, must
+    fail check_decisions."""
+    where = tie_to_misroute(model, mean, std, xs[0])
+    if where is None:
+        tap.ok(False, "control: no exact tie in %s" % names[0])
+        return
+    bad = copy.deepcopy(model)
+    pools = [i for i, m in enumerate(bad.features) if isinstance(m, nn.MaxPool2d)]
+    bad.features[pools[where[0]]] = _MisroutePool(where[1])
+    ref = torch_grads(model, mean, std, xs[:1])[0]
+    g = torch_grads(bad, mean, std, xs[:1])[0]
+    e = T.rel_l2(g, ref)
+    tap.ok(e >= GRAD_TOL, "control: PyTorch's gradient on %s with one tie (max-pool %d, "
+           "window %d) routed to the window's last element is %.2e >= %g off its own: "
+           "a single misrouted tie fails" % (names[0], where[0] + 1, where[1], e, GRAD_TOL))
+
+    g, decs, out = grad_dump(mfile, "im2col", 1, 1, xs[:1])
+    if g is None:
+        tap.ok(False, "control: grad_dump failed: %s" % out)
+        return
+    m64 = copy.deepcopy(model).double()
+    node = pools[where[0]]          # features come first in advex's order
+    d = dict(decs[0])
+    am = d[node].copy()
+    with torch.no_grad():
+        oh, ow = m64.features[:node + 1](torch.from_numpy(xs[:1]).double()).shape[2:]
+    oy, ox = divmod(where[1] % (oh * ow), ow)
+    am[where[1]] = (2 * oy + 1) * (2 * ow) + 2 * ox + 1
+    d[node] = am
+    bad1 = check_decisions(m64, mean, std, xs[0], g[0], d)[0]
+    tap.ok(any("exact tie" in b for b in bad1),
+           "control: advex's decisions on %s with that tie routed to the window's last "
+           "element are caught: %s" % (names[0], "; ".join(bad1[:2]) or "NOT CAUGHT"))
+    d = dict(decs[0])
+    relu = [i for i, m in enumerate(m64.features) if isinstance(m, nn.ReLU)][2]
+    mask = d[relu].copy()
+    mask[int(np.argmax(mask))] = False      # the first unit that is on
+    d[relu] = mask
+    bad2 = check_decisions(m64, mean, std, xs[0], g[0], d)[0]
+    tap.ok(bool(bad2), "control: advex's decisions on %s with one positive ReLU unit "
+           "(node %d) switched off are caught: %s"
+           % (names[0], relu, "; ".join(bad2[:2]) or "NOT CAUGHT"))
+
+
 def main():
     try:
         exe = os.environ.get("GRAD_DUMP") or os.path.join(os.getcwd(), "tests", "grad_dump")
@@ -432,7 +538,10 @@ def main():
         ims = tie_images()
         names = list(ims)
         xs = np.stack([pixels(ims[n]) for n in names])
-        imgs = [ims[n] for n in names]
+        photos = photo_images()
+        pnames = list(photos)
+        pxs = np.stack([pixels(photos[n]) for n in pnames])
+        ppaths = [(conv, 2, 8) for conv in ("im2col", "winograd", "auto")]
         mean, std = T.IMAGENET_MEAN, T.IMAGENET_STD
         margs = ["--mean", ",".join(map(str, mean)), "--std", ",".join(map(str, std))]
 
@@ -442,45 +551,25 @@ def main():
             p = T.import_model(model, mfile, margs, tmpdir=TMP)
             if tap.ok(p.returncode == 0, "VGG16 %s head imports: %s"
                       % (head, (p.stdout if p.returncode == 0 else p.stderr).strip()[:120])):
-                check_model("VGG16 %s" % head, mfile, model, mean, std, names, xs, imgs)
+                check_model("VGG16 %s" % head, mfile, model, mean, std, names, xs)
+                check_model("VGG16 %s, photo-like" % head, mfile, model, mean, std,
+                            pnames, pxs, paths=ppaths)
             if head == "small":
-                # Control: the float64 reference with one exact tie routed
-                # to the wrong element must fail the comparison above,
-                # boundary decisions included.
-                tiles = tuple(0 for m in model.features if isinstance(m, nn.MaxPool2d))
-                where = tie_to_misroute(model, mean, std, xs[0])
-                if where is None:
-                    tap.ok(False, "control: no exact tie in %s" % names[0])
-                else:
-                    m64 = copy.deepcopy(model).double()
-                    bad, _, _ = rule_grad(m64, mean, std, xs[0], tiles, wrong=where)
-                    e, flips, raw = compare(m64, mean, std, xs[0], tiles,
-                                            bad.astype(np.float32), model, imgs[0])
-                    tap.ok(e >= GRAD_TOL, "control: the reference's gradient on %s with one "
-                           "tie (max-pool %d, window %d) routed to the last element is "
-                           "%.2e >= %g off (%.2e before taking %d boundary/kink decisions): "
-                           "a single misrouted tie fails" % (names[0], where[0] + 1, where[1],
-                                                           e, GRAD_TOL, raw, len(flips)))
+                control(model, mfile, mean, std, names, xs)
 
-        cnn = CNN4(seed=3).eval()
-        for prm in cnn.parameters():
-            prm.requires_grad_(False)
-        mfile = os.path.join(TMP, "cnn4.safetensors")
-        p = T.run_importer([export_onnx(cnn, "cnn4"), "--out", mfile] + margs)
-        if tap.ok(p.returncode == 0, "4-block CNN imports from ONNX: %s"
-                  % (p.stdout if p.returncode == 0 else p.stderr).strip()[:120]):
-            check_model("4-block CNN", mfile, cnn, mean, std, names, xs, imgs)
-
-        res = ResNetSmall(seed=4).eval()
-        for prm in res.parameters():
-            prm.requires_grad_(False)
-        mfile = os.path.join(TMP, "resnet.safetensors")
-        p = T.run_importer([export_onnx(res, "resnet"), "--out", mfile] + margs)
-        if p.returncode != 0:
-            tap.skip("ResNet: no graph models yet (advex-import: %s)"
-                     % (p.stderr.strip().splitlines() or ["?"])[-1][:160])
-        else:
-            check_model("ResNet", mfile, res, mean, std, names, xs, imgs)
+        for label, model, name in (("4-block CNN", CNN4(seed=3), "cnn4"),
+                                   ("ResNet", ResNetSmall(seed=4), "resnet")):
+            model.eval()
+            for prm in model.parameters():
+                prm.requires_grad_(False)
+            mfile = os.path.join(TMP, name + ".safetensors")
+            p = T.run_importer([export_onnx(model, name), "--out", mfile] + margs)
+            if tap.ok(p.returncode == 0, "%s imports from ONNX: %s"
+                      % (label, (p.stdout if p.returncode == 0 else p.stderr).strip()[:120])):
+                check_model(label, mfile, model, mean, std, names, xs,
+                            sequential=hasattr(model, "classifier"))
+                check_model(label + ", photo-like", mfile, model, mean, std, pnames, pxs,
+                            sequential=hasattr(model, "classifier"), paths=ppaths)
     except Exception as e:  # a crash is a failure, not a silent stop
         import traceback
         tap.ok(False, "test_ties.py crashed: %s: %s" % (type(e).__name__, e))
