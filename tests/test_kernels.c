@@ -33,6 +33,7 @@
 #include "blas.h"
 #include "conv.h"
 #include "dense.h"
+#include "fieldsig.h"
 #include "pool.h"
 #include "splitmix.h"
 #include "tap.h"
@@ -861,6 +862,55 @@ static void test_maxpool_ties(struct tap *t)
 	       "(argmax %d)", am[0]);
 }
 
+/* Receptive-field signatures (fieldsig.h): equal exactly where the fields
+ * (pixels and padding) are equal. */
+static void test_fieldsig(struct tap *t)
+{
+	float x[3 * 25];
+	uint64_t px[25], y[25], z[9], work[64];
+	struct fieldsig_window w3 = { 5, 5, 3, 3, 1, 1, 1, 1, 5, 5 };
+	struct fieldsig_window s2 = { 5, 5, 3, 3, 2, 2, 1, 1, 3, 3 };
+	int i, interior = 1, border = 1;
+
+	for (i = 0; i < 3 * 25; i++)
+		x[i] = 0.5f;
+	x[25 + 7] = -0.0f;		/* channel 1 of pixel 7: -0 */
+	x[2 * 25 + 12] = 0.25f;		/* channel 2 of the centre */
+	for (i = 0; i < 25; i++)
+		x[25 + i] = i == 7 ? -0.0f : 0.0f;
+	fieldsig_values(3, 25, x, px);
+	tap_ok(t, px[0] == px[7] && px[0] == px[24] && px[12] != px[0],
+	       "fieldsig_values: equal pixels (-0 as +0) hash alike, another differs");
+	x[2 * 25 + 12] = 0.5f;
+	fieldsig_values(3, 25, x, px);
+	fieldsig_window(&w3, px, y, work);
+	/* a constant map: the 3x3 interior has one field, every border
+	 * position sees padding in its own place */
+	for (i = 0; i < 25; i++) {
+		int r = i / 5, c = i % 5;
+
+		if (r >= 1 && r <= 3 && c >= 1 && c <= 3)
+			interior &= y[i] == y[6];
+		else
+			border &= y[i] != y[6];
+	}
+	tap_ok(t, interior && border && y[0] != y[4] && y[0] != y[20] &&
+	       y[1] == y[2] && y[1] == y[3] && y[1] != y[21],
+	       "fieldsig_window 3x3 p1 on a constant map: interior alike, each border "
+	       "side and corner its own");
+	px[18] ^= 1;			/* one pixel differs: its neighbours change */
+	fieldsig_window(&w3, px, y, work);
+	tap_ok(t, y[6] == y[7] && y[6] == y[8] && y[12] != y[6] && y[13] != y[6] &&
+	       y[18] != y[12],
+	       "fieldsig_window: positions whose window holds the changed pixel differ");
+	fieldsig_window(&s2, px, z, work);
+	tap_ok(t, z[0] != z[4] && z[4] != z[8],
+	       "fieldsig_window stride 2: centre, corner and the changed corner differ");
+	fieldsig_combine(px, px, 25, y);
+	tap_ok(t, y[0] == y[1] && y[0] != y[18] && y[0] != px[0],
+	       "fieldsig_combine: a function of both maps, position by position");
+}
+
 static void test_gap(struct tap *t, struct rng *rng, int c, int hw)
 {
 	size_t nx = (size_t)c * hw, i;
@@ -968,6 +1018,7 @@ static void test_pools(struct tap *t, struct rng *rng)
 		  pool_sh(2, 5, 6, 3, 1, 1, 0, 0), 1);
 	test_maxpool_nan(t);
 	test_maxpool_ties(t);
+	test_fieldsig(t);
 	test_pool(t, rng, "avgpool 2x2/2 c3 6x8", pool_sh(3, 6, 8, 2, 2, 0, 0, 1), 0);
 	test_pool(t, rng, "avgpool 3x3/2 p1 ceil c2 8x7 count_include_pad=1",
 		  pool_sh(2, 8, 7, 3, 2, 1, 1, 1), 0);
