@@ -270,14 +270,14 @@ def check_decisions(m64, mean, std, x, g, dec):
         near-tie).
     Then the float64 gradient with advex's decisions imposed must match
     advex's g. Returns (bad decisions [str], near-kink decisions taken
-    otherwise, ties float64 broke, rel L2 of g against the imposed
-    gradient)."""
+    otherwise (max-pool, ReLU), ties float64 broke, rel L2 of g against
+    the imposed gradient)."""
     seq = T.layer_sequence(m64)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).double()
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).double()
     xt = torch.from_numpy(x[None].astype(np.float64)).requires_grad_(True)
     h = (xt - m) / s
-    bound, bad, near, noisy = None, [], 0, 0
+    bound, bad, near, near_relu, noisy = None, [], 0, 0, 0
     for i, mod in enumerate(seq):
         hd = h.detach()
         if isinstance(mod, nn.Conv2d):
@@ -293,7 +293,7 @@ def check_decisions(m64, mean, std, x, g, dec):
             for j in (mask != own).reshape(-1).nonzero()[:, 0].tolist():
                 v, b = float(hd.reshape(-1)[j]), float(bound.reshape(-1)[j])
                 if abs(v) <= KINK * b and b > 0:      # b = 0: an exact 0, no kink
-                    near += 1
+                    near_relu += 1
                 else:
                     bad.append("layer %d relu unit %d: float64 %.3g, %.1f eps32 S from 0"
                                % (i, j, v, abs(v) / b * 1.0))
@@ -350,7 +350,7 @@ def check_decisions(m64, mean, std, x, g, dec):
             if bound is not None and not isinstance(mod, nn.Dropout):
                 bound = mod(bound)
     F.cross_entropy(h, torch.tensor([TARGET])).backward()
-    return bad, near, noisy, T.rel_l2(g, xt.grad.numpy()[0])
+    return bad, (near, near_relu), noisy, T.rel_l2(g, xt.grad.numpy()[0])
 
 
 def check_model(label, mfile, model, mean, std, names, xs, sequential=True,
@@ -380,7 +380,7 @@ def check_model(label, mfile, model, mean, std, names, xs, sequential=True,
         if not sequential:
             bad = ["%s %.2e" % (n, e) for n, e in zip(names, plain) if not e < GRAD_TOL]
             tap.ok(not bad, "%s (%s): input gradient within %g rel L2 of PyTorch float64 "
-                   "on all %d tie images (worst %.2e%s)"
+                   "on all %d images (worst %.2e%s)"
                    % (what, out, GRAD_TOL, len(names), max(plain),
                       "" if not bad else "; off: " + ", ".join(bad)))
             continue
@@ -399,11 +399,11 @@ def check_model(label, mfile, model, mean, std, names, xs, sequential=True,
             errs.append(e)
         tap.ok(not bads, "%s (%s): every exact tie on all %d images goes to the first "
                "maximum and every other ReLU and max-pool decision is PyTorch float64's "
-               "or a near-kink within %g eps32 S (%s), the gradient given them within %g "
+               "or a near-kink within %g eps32 S (max-pool+ReLU: %s), the gradient given them within %g "
                "(worst %.2e); exact ties float64 itself broke by its rounding: %s; "
                "vs float64 as it is: worst %.2e (%s)%s"
                % (what, out, len(names), KINK,
-                  ", ".join("%s %d" % (n, k) for n, k in zip(names, nears)),
+                  ", ".join("%s %d+%d" % (n, k[0], k[1]) for n, k in zip(names, nears)),
                   GRAD_TOL, max(errs),
                   ", ".join("%s %d" % (n, k) for n, k in zip(names, noisies)),
                   max(plain),
