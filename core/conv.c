@@ -201,12 +201,8 @@ struct conv_job {
  * thread (one task without a pool). */
 static int conv_split(struct workers *wk, struct conv_job *j, int count)
 {
-	int threads = workers_count(wk);
-	int pieces = threads == 1 ? 1 : threads * CONV_PIECES_PER_THREAD;
-
 	j->count = count;
-	j->step = (count + pieces - 1) / pieces;
-	return (count + j->step - 1) / j->step;
+	return workers_split(wk, count, CONV_PIECES_PER_THREAD, &j->step);
 }
 
 /* Rows [task*step, ...) of col, ordered (c, ki, kj) to match the weight
@@ -217,12 +213,11 @@ static void conv_im2col_piece(void *ctx, int task, int thread)
 	const struct conv_job *j = ctx;
 	const struct conv_shape *s = j->s;
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
-	int kk = s->kh * s->kw, r = task * j->step, end = r + j->step;
+	int kk = s->kh * s->kw, r, end;
 	struct conv_tap t;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &r, &end);
 	for (; r < end; r++) {
 		conv_tap_init(s, r % kk / s->kw, r % s->kw, &t);
 		conv_im2col_tap(s, &t, j->src + (size_t)(r / kk) * hw,
@@ -251,12 +246,11 @@ static void conv_col2im_piece(void *ctx, int task, int thread)
 	size_t ckk = (size_t)s->c * s->kh * s->kw;
 	size_t row_pitch = s->transposed ? 1 : ohow;
 	size_t pitch = s->transposed ? ckk : 1;
-	int c = task * j->step, end = c + j->step, ki, kj;
+	int c, end, ki, kj;
 	struct conv_tap t;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &c, &end);
 	memset(j->dst + (size_t)c * hw, 0, (size_t)(end - c) * hw * sizeof(float));
 	for (; c < end; c++)
 		for (ki = 0; ki < s->kh; ki++)
@@ -293,11 +287,10 @@ static void conv_untranspose_piece(void *ctx, int task, int thread)
 	const struct conv_job *j = ctx;
 	const struct conv_shape *s = j->s;
 	size_t ohow = (size_t)s->oh * s->ow, p;
-	int k = task * j->step, end = k + j->step;
+	int k, end;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &k, &end);
 	for (; k < end; k++) {
 		const float *src = j->src + k;
 		float *yk = j->dst + (size_t)k * ohow;
@@ -332,12 +325,11 @@ static void conv_epilogue_piece(void *ctx, int task, int thread)
 {
 	const struct conv_job *j = ctx;
 	size_t ohow = (size_t)j->s->oh * j->s->ow, p;
-	int k = task * j->step, end = k + j->step;
+	int k, end;
 	int relu = j->act == CONV_ACT_RELU;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &k, &end);
 	for (; k < end; k++) {
 		float *yk = j->dst + (size_t)k * ohow;
 		float bk = j->bias ? j->bias[k] : 0.0f;
