@@ -29,9 +29,11 @@
  */
 #include "conv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
+#include "winograd.h"
 #include "workers.h"
 
 /* The products run transposed (see above) for outputs of at most
@@ -436,4 +438,119 @@ void conv_backward_params(struct workers *wk, const struct conv_shape *s,
 			sum += dyk[i];
 		db[k] += sum;
 	}
+}
+
+/* ---- the entry a network uses ------------------------------------------ */
+
+int conv_algo_supported(const struct conv_shape *s, int groups,
+			enum conv_algo algo)
+{
+	return algo == CONV_ALGO_IM2COL || (groups == 1 && winograd_supported(s));
+}
+
+enum conv_algo conv_algo_preferred(const struct conv_shape *s, int groups,
+				   int max_batch)
+{
+	return groups == 1 && winograd_preferred(s, max_batch) ?
+	       CONV_ALGO_WINOGRAD : CONV_ALGO_IM2COL;
+}
+
+int conv_plan_set(struct conv_plan *p, const struct conv_shape *s, int groups,
+		  enum conv_algo algo, const float *w)
+{
+	if (algo == CONV_ALGO_IM2COL || !conv_algo_supported(s, groups, algo)) {
+		conv_plan_release(p);
+		return 0;
+	}
+	if (!p->wt && !(p->wt = malloc(sizeof(float) * winograd_weight_size(s))))
+		return -1;
+	winograd_prepare(s, w, p->wt);
+	p->algo = CONV_ALGO_WINOGRAD;
+	return 0;
+}
+
+void conv_plan_release(struct conv_plan *p)
+{
+	free(p->wt);
+	p->wt = NULL;
+	p->algo = CONV_ALGO_IM2COL;
+}
+
+size_t conv_plan_work_size(const struct conv_plan *p, const struct conv_shape *s,
+			   const struct workers *wk, int max_batch)
+{
+	size_t col = conv_col_size(s), wg;
+
+	if (p->algo != CONV_ALGO_WINOGRAD)
+		return col;
+	wg = winograd_work_size(s, wk, max_batch);
+	return wg > col ? wg : col;
+}
+
+/* Per-image, per-group strides of x, w and y. */
+struct conv_strides {
+	size_t x, w, y;
+};
+
+static struct conv_strides conv_strides(const struct conv_shape *s)
+{
+	struct conv_strides st;
+
+	st.x = (size_t)s->c * s->h * s->w;
+	st.w = (size_t)s->k * s->c * s->kh * s->kw;
+	st.y = (size_t)s->k * s->oh * s->ow;
+	return st;
+}
+
+void conv_run_forward(struct workers *wk, const struct conv_plan *p,
+		      const struct conv_shape *s, int groups, int batch,
+		      const float *x, const float *w, const float *b,
+		      enum conv_act act, float *y, float *work)
+{
+	struct conv_strides st = conv_strides(s);
+	int i, g;
+
+	if (p->algo == CONV_ALGO_WINOGRAD) {
+		winograd_forward(wk, s, batch, x, p->wt, b, act, y, work);
+		return;
+	}
+	for (i = 0; i < batch; i++)
+		for (g = 0; g < groups; g++)
+			conv_forward(wk, s, x + ((size_t)i * groups + g) * st.x,
+				     w + g * st.w, b ? b + (size_t)g * s->k : NULL,
+				     act, y + ((size_t)i * groups + g) * st.y, work);
+}
+
+void conv_run_backward_input(struct workers *wk, const struct conv_plan *p,
+			     const struct conv_shape *s, int groups, int batch,
+			     const float *dy, const float *w, float *dx,
+			     float *work)
+{
+	struct conv_strides st = conv_strides(s);
+	int i, g;
+
+	if (p->algo == CONV_ALGO_WINOGRAD) {
+		winograd_backward_input(wk, s, batch, dy, p->wt, dx, work);
+		return;
+	}
+	for (i = 0; i < batch; i++)
+		for (g = 0; g < groups; g++)
+			conv_backward_input(wk, s, dy + ((size_t)i * groups + g) * st.y,
+					    w + g * st.w,
+					    dx + ((size_t)i * groups + g) * st.x, work);
+}
+
+void conv_run_backward_params(struct workers *wk, const struct conv_shape *s,
+			      int groups, int batch, const float *x,
+			      const float *dy, float *dw, float *db, float *work)
+{
+	struct conv_strides st = conv_strides(s);
+	int i, g;
+
+	for (i = 0; i < batch; i++)
+		for (g = 0; g < groups; g++)
+			conv_backward_params(wk, s, x + ((size_t)i * groups + g) * st.x,
+					     dy + ((size_t)i * groups + g) * st.y,
+					     dw + g * st.w,
+					     db ? db + (size_t)g * s->k : NULL, work);
 }
