@@ -1037,8 +1037,8 @@ static int alloc_sigs(struct net *n)
 			const struct pool_shape *p = &n->nodes[i].pool;
 
 			n->sig_last = i;
-			if ((size_t)p->oh * p->ow > work)
-				work = (size_t)p->oh * p->ow;
+			if (pool_tie_work_size(p) > work)
+				work = pool_tie_work_size(p);
 		}
 	if (n->sig_last < 0)
 		return 0;
