@@ -29,9 +29,11 @@
  */
 #include "conv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
+#include "winograd.h"
 #include "workers.h"
 
 /* The products run transposed (see above) for outputs of at most
@@ -201,12 +203,8 @@ struct conv_job {
  * thread (one task without a pool). */
 static int conv_split(struct workers *wk, struct conv_job *j, int count)
 {
-	int threads = workers_count(wk);
-	int pieces = threads == 1 ? 1 : threads * CONV_PIECES_PER_THREAD;
-
 	j->count = count;
-	j->step = (count + pieces - 1) / pieces;
-	return (count + j->step - 1) / j->step;
+	return workers_split(wk, count, CONV_PIECES_PER_THREAD, &j->step);
 }
 
 /* Rows [task*step, ...) of col, ordered (c, ki, kj) to match the weight
@@ -217,12 +215,11 @@ static void conv_im2col_piece(void *ctx, int task, int thread)
 	const struct conv_job *j = ctx;
 	const struct conv_shape *s = j->s;
 	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
-	int kk = s->kh * s->kw, r = task * j->step, end = r + j->step;
+	int kk = s->kh * s->kw, r, end;
 	struct conv_tap t;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &r, &end);
 	for (; r < end; r++) {
 		conv_tap_init(s, r % kk / s->kw, r % s->kw, &t);
 		conv_im2col_tap(s, &t, j->src + (size_t)(r / kk) * hw,
@@ -251,12 +248,11 @@ static void conv_col2im_piece(void *ctx, int task, int thread)
 	size_t ckk = (size_t)s->c * s->kh * s->kw;
 	size_t row_pitch = s->transposed ? 1 : ohow;
 	size_t pitch = s->transposed ? ckk : 1;
-	int c = task * j->step, end = c + j->step, ki, kj;
+	int c, end, ki, kj;
 	struct conv_tap t;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &c, &end);
 	memset(j->dst + (size_t)c * hw, 0, (size_t)(end - c) * hw * sizeof(float));
 	for (; c < end; c++)
 		for (ki = 0; ki < s->kh; ki++)
@@ -293,11 +289,10 @@ static void conv_untranspose_piece(void *ctx, int task, int thread)
 	const struct conv_job *j = ctx;
 	const struct conv_shape *s = j->s;
 	size_t ohow = (size_t)s->oh * s->ow, p;
-	int k = task * j->step, end = k + j->step;
+	int k, end;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &k, &end);
 	for (; k < end; k++) {
 		const float *src = j->src + k;
 		float *yk = j->dst + (size_t)k * ohow;
@@ -332,12 +327,11 @@ static void conv_epilogue_piece(void *ctx, int task, int thread)
 {
 	const struct conv_job *j = ctx;
 	size_t ohow = (size_t)j->s->oh * j->s->ow, p;
-	int k = task * j->step, end = k + j->step;
+	int k, end;
 	int relu = j->act == CONV_ACT_RELU;
 
 	(void)thread;
-	if (end > j->count)
-		end = j->count;
+	workers_range(task, j->step, j->count, &k, &end);
 	for (; k < end; k++) {
 		float *yk = j->dst + (size_t)k * ohow;
 		float bk = j->bias ? j->bias[k] : 0.0f;
@@ -444,4 +438,119 @@ void conv_backward_params(struct workers *wk, const struct conv_shape *s,
 			sum += dyk[i];
 		db[k] += sum;
 	}
+}
+
+/* ---- the entry a network uses ------------------------------------------ */
+
+int conv_algo_supported(const struct conv_shape *s, int groups,
+			enum conv_algo algo)
+{
+	return algo == CONV_ALGO_IM2COL || (groups == 1 && winograd_supported(s));
+}
+
+enum conv_algo conv_algo_preferred(const struct conv_shape *s, int groups,
+				   int max_batch)
+{
+	return groups == 1 && winograd_preferred(s, max_batch) ?
+	       CONV_ALGO_WINOGRAD : CONV_ALGO_IM2COL;
+}
+
+int conv_plan_set(struct conv_plan *p, const struct conv_shape *s, int groups,
+		  enum conv_algo algo, const float *w)
+{
+	if (algo == CONV_ALGO_IM2COL || !conv_algo_supported(s, groups, algo)) {
+		conv_plan_release(p);
+		return 0;
+	}
+	if (!p->wt && !(p->wt = malloc(sizeof(float) * winograd_weight_size(s))))
+		return -1;
+	winograd_prepare(s, w, p->wt);
+	p->algo = CONV_ALGO_WINOGRAD;
+	return 0;
+}
+
+void conv_plan_release(struct conv_plan *p)
+{
+	free(p->wt);
+	p->wt = NULL;
+	p->algo = CONV_ALGO_IM2COL;
+}
+
+size_t conv_plan_work_size(const struct conv_plan *p, const struct conv_shape *s,
+			   const struct workers *wk, int max_batch)
+{
+	size_t col = conv_col_size(s), wg;
+
+	if (p->algo != CONV_ALGO_WINOGRAD)
+		return col;
+	wg = winograd_work_size(s, wk, max_batch);
+	return wg > col ? wg : col;
+}
+
+/* Per-image, per-group strides of x, w and y. */
+struct conv_strides {
+	size_t x, w, y;
+};
+
+static struct conv_strides conv_strides(const struct conv_shape *s)
+{
+	struct conv_strides st;
+
+	st.x = (size_t)s->c * s->h * s->w;
+	st.w = (size_t)s->k * s->c * s->kh * s->kw;
+	st.y = (size_t)s->k * s->oh * s->ow;
+	return st;
+}
+
+void conv_run_forward(struct workers *wk, const struct conv_plan *p,
+		      const struct conv_shape *s, int groups, int batch,
+		      const float *x, const float *w, const float *b,
+		      enum conv_act act, float *y, float *work)
+{
+	struct conv_strides st = conv_strides(s);
+	int i, g;
+
+	if (p->algo == CONV_ALGO_WINOGRAD) {
+		winograd_forward(wk, s, batch, x, p->wt, b, act, y, work);
+		return;
+	}
+	for (i = 0; i < batch; i++)
+		for (g = 0; g < groups; g++)
+			conv_forward(wk, s, x + ((size_t)i * groups + g) * st.x,
+				     w + g * st.w, b ? b + (size_t)g * s->k : NULL,
+				     act, y + ((size_t)i * groups + g) * st.y, work);
+}
+
+void conv_run_backward_input(struct workers *wk, const struct conv_plan *p,
+			     const struct conv_shape *s, int groups, int batch,
+			     const float *dy, const float *w, float *dx,
+			     float *work)
+{
+	struct conv_strides st = conv_strides(s);
+	int i, g;
+
+	if (p->algo == CONV_ALGO_WINOGRAD) {
+		winograd_backward_input(wk, s, batch, dy, p->wt, dx, work);
+		return;
+	}
+	for (i = 0; i < batch; i++)
+		for (g = 0; g < groups; g++)
+			conv_backward_input(wk, s, dy + ((size_t)i * groups + g) * st.y,
+					    w + g * st.w,
+					    dx + ((size_t)i * groups + g) * st.x, work);
+}
+
+void conv_run_backward_params(struct workers *wk, const struct conv_shape *s,
+			      int groups, int batch, const float *x,
+			      const float *dy, float *dw, float *db, float *work)
+{
+	struct conv_strides st = conv_strides(s);
+	int i, g;
+
+	for (i = 0; i < batch; i++)
+		for (g = 0; g < groups; g++)
+			conv_backward_params(wk, s, x + ((size_t)i * groups + g) * st.x,
+					     dy + ((size_t)i * groups + g) * st.y,
+					     dw + g * st.w,
+					     db ? db + (size_t)g * s->k : NULL, work);
 }

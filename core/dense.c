@@ -56,11 +56,11 @@ static void dense_sparse_piece(void *ctx, int task, int thread)
 {
 	const struct dense_job *j = ctx;
 	int rows = (j->out + DENSE_SPARSE_PIECES - 1) / DENSE_SPARSE_PIECES;
-	int o0 = task * rows, o1 = o0 + rows < j->out ? o0 + rows : j->out;
-	int in = j->in, o, i;
+	int o0, o1, in = j->in, o, i;
 	float *restrict p = j->part + (size_t)task * in;
 
 	(void)thread;
+	workers_range(task, rows, j->out, &o0, &o1);
 	for (i = 0; i < in; i++)
 		p[i] = 0.0f;
 	for (o = o0; o < o1; o++) {
@@ -78,10 +78,10 @@ static void dense_sparse_sum(void *ctx, int task, int thread)
 {
 	const struct dense_job *j = ctx;
 	int cols = (j->in + DENSE_SUM_PIECES - 1) / DENSE_SUM_PIECES;
-	int i0 = task * cols, i1 = i0 + cols < j->in ? i0 + cols : j->in;
-	int i, k;
+	int i0, i1, i, k;
 
 	(void)thread;
+	workers_range(task, cols, j->in, &i0, &i1);
 	for (i = i0; i < i1; i++) {
 		float s = 0.0f;
 
@@ -114,15 +114,14 @@ static int dense_backward_sparse(struct workers *wk, struct dense_job *j)
 static void dense_fwd_piece(void *ctx, int task, int thread)
 {
 	const struct dense_job *j = ctx;
-	int o0 = task * DENSE_FWD_ROWS, len = j->out - o0, o;
+	int o0, o1, o;
 
 	(void)thread;
-	if (len > DENSE_FWD_ROWS)
-		len = DENSE_FWD_ROWS;
-	blas_sgemv(0, len, j->in, 1.0f, j->w + (size_t)o0 * j->in, j->in, j->x,
+	workers_range(task, DENSE_FWD_ROWS, j->out, &o0, &o1);
+	blas_sgemv(0, o1 - o0, j->in, 1.0f, j->w + (size_t)o0 * j->in, j->in, j->x,
 		   0.0f, j->y + o0);
 	if (j->b)
-		for (o = o0; o < o0 + len; o++)
+		for (o = o0; o < o1; o++)
 			j->y[o] += j->b[o];
 }
 
@@ -131,12 +130,11 @@ static void dense_fwd_piece(void *ctx, int task, int thread)
 static void dense_bwd_piece(void *ctx, int task, int thread)
 {
 	const struct dense_job *j = ctx;
-	int i0 = task * DENSE_BWD_COLS, len = j->in - i0;
+	int i0, i1;
 
 	(void)thread;
-	if (len > DENSE_BWD_COLS)
-		len = DENSE_BWD_COLS;
-	blas_sgemv(1, j->out, len, 1.0f, j->w + i0, j->in, j->x, 0.0f,
+	workers_range(task, DENSE_BWD_COLS, j->in, &i0, &i1);
+	blas_sgemv(1, j->out, i1 - i0, 1.0f, j->w + i0, j->in, j->x, 0.0f,
 		   j->y + i0);
 }
 

@@ -26,7 +26,6 @@
 #include "ops.h"
 #include "pool.h"
 #include "rng.h"
-#include "winograd.h"
 #include "workers.h"
 
 /* ---- gradient norms ---------------------------------------------------- */
@@ -144,44 +143,13 @@ static void dropout_forward(struct net *n, struct node *l, const float *x,
 	}
 }
 
-/* One group's slice of a grouped convolution: input channels, weights,
- * bias and output channels of group g are contiguous. */
-struct group_ptrs {
-	size_t x, w, y;		/* per-group strides */
-};
-
-static struct group_ptrs group_strides(const struct node *l)
-{
-	const struct conv_shape *s = &l->conv;
-	struct group_ptrs p;
-
-	p.x = (size_t)s->c * s->h * s->w;
-	p.w = (size_t)s->k * s->c * s->kh * s->kw;
-	p.y = (size_t)s->k * s->oh * s->ow;
-	return p;
-}
-
 static void conv_node_forward(struct net *n, struct node *l, const float *x,
 			      int batch)
 {
-	size_t is = net_tensor_size(n, l->in[0]), os = node_size(l);
-	const float *w = n->params + l->w_off;
-	const float *bias = l->nb ? n->params + l->b_off : NULL;
-	enum conv_act act = l->fused_relu ? CONV_ACT_RELU : CONV_ACT_NONE;
-	struct group_ptrs gp = group_strides(l);
-	int b, g;
-
-	if (l->wt) {
-		winograd_forward(n->workers, &l->conv, batch, x, l->wt, bias,
-				 act, l->out, n->wwork);
-		return;
-	}
-	for (b = 0; b < batch; b++)
-		for (g = 0; g < l->groups; g++)
-			conv_forward(n->workers, &l->conv,
-				     x + b * is + g * gp.x, w + g * gp.w,
-				     bias ? bias + (size_t)g * l->conv.k : NULL,
-				     act, l->out + b * os + g * gp.y, n->col);
+	conv_run_forward(n->workers, &l->plan, &l->conv, l->groups, batch, x,
+			 n->params + l->w_off, l->nb ? n->params + l->b_off : NULL,
+			 l->fused_relu ? CONV_ACT_RELU : CONV_ACT_NONE, l->out,
+			 n->work);
 }
 
 static void node_forward(struct net *n, struct node *l, int batch)
@@ -516,20 +484,12 @@ static void params_backward(struct net *n, struct node *l, const float *dy)
 	size_t is = net_tensor_size(n, l->in[0]), os = node_size(l);
 	float *dw = n->grads + l->w_off;
 	float *db = l->nb ? n->grads + l->b_off : NULL;
-	struct group_ptrs gp;
-	int b, g;
+	int b;
 
 	switch (l->op) {
 	case NET_CONV:
-		gp = group_strides(l);
-		for (b = 0; b < n->batch; b++)
-			for (g = 0; g < l->groups; g++)
-				conv_backward_params(n->workers, &l->conv,
-						     x + b * is + g * gp.x,
-						     dy + b * os + g * gp.y,
-						     dw + g * gp.w,
-						     db ? db + (size_t)g * l->conv.k : NULL,
-						     n->col);
+		conv_run_backward_params(n->workers, &l->conv, l->groups, n->batch,
+					 x, dy, dw, db, n->work);
 		break;
 	case NET_DENSE:
 		dense_backward_params(n->workers, n->batch, (int)is, l->c, x,
@@ -550,31 +510,19 @@ static void params_backward(struct net *n, struct node *l, const float *dy)
 static void slot_backward(struct net *n, struct node *l, int k,
 			  const float *dy, float *dst)
 {
-	int t = l->in[k], b, g, j, c0;
+	int t = l->in[k], b, j, c0;
 	size_t is = net_tensor_size(n, t), os = node_size(l);
 	size_t hw = (size_t)l->h * l->w;
 	const float *w = n->params + l->w_off;
-	struct group_ptrs gp;
 
 	switch (l->op) {
 	case NET_CONV:
-		if (l->wt) {
-			winograd_backward_input(n->workers, &l->conv, n->batch,
-						dy, l->wt, dst, n->wwork);
-			break;
-		}
-		gp = group_strides(l);
-		for (b = 0; b < n->batch; b++)
-			for (g = 0; g < l->groups; g++)
-				conv_backward_input(n->workers, &l->conv,
-						    dy + b * os + g * gp.y,
-						    w + g * gp.w,
-						    dst + b * is + g * gp.x,
-						    n->col);
+		conv_run_backward_input(n->workers, &l->plan, &l->conv, l->groups,
+					n->batch, dy, w, dst, n->work);
 		break;
 	case NET_DENSE:
 		dense_backward_input(n->workers, n->batch, (int)is, l->c, dy, w,
-				     dst, n->col);
+				     dst, n->work);
 		break;
 	case NET_MAXPOOL:
 		for (b = 0; b < n->batch; b++)
@@ -903,42 +851,60 @@ const char *net_tensor_id(const struct net *n, int t)
 	return t < 0 ? "input" : n->nodes[t].id;
 }
 
+/* Floats of workspace the nodes' kernels need: conv plans, and the dense
+ * layers' sparse backward. */
+static size_t net_work_size(const struct net *n)
+{
+	size_t work = 0, w;
+	int i;
+
+	for (i = 0; i < n->info.n_layers; i++) {
+		const struct node *l = &n->nodes[i];
+
+		w = l->op == NET_CONV ? conv_plan_work_size(&l->plan, &l->conv,
+							    n->workers,
+							    n->info.max_batch) :
+		    l->op == NET_DENSE ?
+		    dense_work_size((int)net_tensor_size(n, l->in[0])) : 0;
+		if (w > work)
+			work = w;
+	}
+	return work;
+}
+
 enum status net_set_conv_mode(struct net *n, enum net_conv_mode mode,
 			      char *err)
 {
-	size_t work = 0, lw;
+	size_t work;
 	int i;
 
 	for (i = 0; i < n->info.n_layers; i++) {
 		struct node *l = &n->nodes[i];
-		int use;
+		enum conv_algo algo;
 
 		if (l->op != NET_CONV)
 			continue;
-		use = l->groups > 1 ? 0 :
-		      mode == NET_CONV_WINOGRAD ? winograd_supported(&l->conv) :
-		      mode == NET_CONV_AUTO ?
-		      winograd_preferred(&l->conv, n->info.max_batch) : 0;
-		if (!use) {
-			free(l->wt);
-			l->wt = NULL;
-			continue;
-		}
-		if (!l->wt)
-			l->wt = malloc(sizeof(float) * winograd_weight_size(&l->conv));
-		if (!l->wt)
+		algo = mode == NET_CONV_WINOGRAD ? CONV_ALGO_WINOGRAD :
+		       mode == NET_CONV_AUTO ?
+		       conv_algo_preferred(&l->conv, l->groups, n->info.max_batch) :
+		       CONV_ALGO_IM2COL;
+		/* an unsupported algorithm leaves the layer on im2col */
+		if (conv_plan_set(&l->plan, &l->conv, l->groups, algo,
+				  n->params + l->w_off))
 			return status_set(err, ST_ERR_NOMEM,
 					  "out of memory for Winograd weights");
-		winograd_prepare(&l->conv, n->params + l->w_off, l->wt);
-		lw = winograd_work_size(&l->conv, n->workers,
-					n->info.max_batch);
-		if (lw > work)
-			work = lw;
 	}
-	free(n->wwork);
-	n->wwork = work ? malloc(sizeof(float) * work) : NULL;
-	if (work && !n->wwork)
-		return status_set(err, ST_ERR_NOMEM, "out of memory for Winograd");
+	work = net_work_size(n);
+	if (work > n->work_size) {
+		float *w = malloc(sizeof(float) * work);
+
+		if (!w)
+			return status_set(err, ST_ERR_NOMEM,
+					  "out of memory for the convolutions' workspace");
+		free(n->work);
+		n->work = w;
+		n->work_size = work;
+	}
 	return ST_OK;
 }
 
@@ -947,6 +913,7 @@ int net_winograd_layers(const struct net *n)
 	int i, k = 0;
 
 	for (i = 0; i < n->info.n_layers; i++)
-		k += n->nodes[i].wt != NULL;
+		k += n->nodes[i].op == NET_CONV &&
+		     n->nodes[i].plan.algo == CONV_ALGO_WINOGRAD;
 	return k;
 }

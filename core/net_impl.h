@@ -63,7 +63,7 @@ struct node {
 	float drop_p;		/* NET_DROPOUT: probability of dropping */
 	float *own;		/* NET_DROPOUT in training: its own output */
 	float *mask;		/* NET_DROPOUT in training: 0 or 1/(1-p) */
-	float *wt;		/* NET_CONV: Winograd-transformed weights */
+	struct conv_plan plan;	/* NET_CONV: how it runs (net_set_conv_mode) */
 	uint64_t *sig;		/* receptive-field signatures of the output
 				   (fieldsig.h): max_batch maps of h*w, its
 				   own (sig_own) or input 0's; NULL when no
@@ -86,8 +86,8 @@ struct net {
 	float **gfree;		/* stack of free gradient buffers */
 	float **g;		/* per tensor (index + 1): its gradient buffer
 				   during backward, or NULL */
-	float *col;		/* conv workspace */
-	float *wwork;		/* Winograd workspace */
+	float *work;		/* the conv and dense kernels' workspace */
+	size_t work_size;	/* its floats */
 	struct workers *workers; /* the kernels' threads */
 	uint64_t *input_sig;	/* max_batch maps of the input's signatures */
 	int sig_last;		/* the last max-pool: nodes up to it keep

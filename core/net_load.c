@@ -1037,8 +1037,8 @@ static int alloc_sigs(struct net *n)
 			const struct pool_shape *p = &n->nodes[i].pool;
 
 			n->sig_last = i;
-			if ((size_t)p->oh * p->ow > work)
-				work = (size_t)p->oh * p->ow;
+			if (pool_tie_work_size(p) > work)
+				work = pool_tie_work_size(p);
 		}
 	if (n->sig_last < 0)
 		return 0;
@@ -1064,7 +1064,7 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 {
 	struct net *n = ld->n;
 	size_t in_size = net_tensor_size(n, NET_INPUT), max_act = in_size;
-	size_t col = 0, mb = (size_t)n->info.max_batch, *caps = NULL;
+	size_t mb = (size_t)n->info.max_batch, *caps = NULL;
 	int nl = n->info.n_layers, i, ok;
 
 	n->params = malloc(sizeof(float) * (n->info.n_params ? n->info.n_params : 1));
@@ -1084,12 +1084,6 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 
 		if (node_size(l) > max_act)
 			max_act = node_size(l);
-		if (l->op == NET_CONV && conv_col_size(&l->conv) > col)
-			col = conv_col_size(&l->conv);
-		/* the dense layers' sparse backward borrows it too */
-		if (l->op == NET_DENSE &&
-		    dense_work_size((int)net_tensor_size(n, l->in[0])) > col)
-			col = dense_work_size((int)net_tensor_size(n, l->in[0]));
 		if (l->op == NET_DROPOUT && want_grads) {
 			l->own = malloc(sizeof(float) * out);
 			l->mask = malloc(sizeof(float) * out);
@@ -1115,8 +1109,6 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 		ok = (n->gpool[i] = malloc(sizeof(float) * n->gpool_size)) != NULL;
 		n->gfree[i] = n->gpool[i];
 	}
-	if (ok && col)
-		ok = (n->col = malloc(sizeof(float) * col)) != NULL;
 	if (ok)
 		ok = !alloc_sigs(n);
 	free(caps);
@@ -1497,7 +1489,7 @@ void net_free(struct net *n)
 		free(n->nodes[i].argmax);
 		free(n->nodes[i].own);
 		free(n->nodes[i].mask);
-		free(n->nodes[i].wt);
+		conv_plan_release(&n->nodes[i].plan);
 		free(n->nodes[i].cvec);
 		free(n->nodes[i].sig_own);
 	}
@@ -1519,8 +1511,7 @@ void net_free(struct net *n)
 	free(n->input_sig);
 	free(n->tie_work);
 	free(n->sig_work);
-	free(n->col);
-	free(n->wwork);
+	free(n->work);
 	workers_free(n->workers);
 	free(n->norms);
 	free(n->tnorms);

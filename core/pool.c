@@ -114,53 +114,73 @@ static void pool_window(const struct pool_shape *s, int o, int *y_lo,
 	pool_clip(o % s->ow * s->sw - s->pw, s->kw, s->w, x_lo, x_hi);
 }
 
-/* The windows (o) holding two positions with one signature, into work;
- * returns their count. Channel-independent: made once per image. */
-static int pool_tie_windows(const struct pool_shape *s, const uint64_t *sig,
+/* The tie rule's plan for one image, channel-independent, into work:
+ * for each window o holding two positions with one signature, the record
+ * o, m, then m pairs (i, f): window position i (flat h*W+w) whose
+ * signature an earlier position f - the first with it - shares. Returns
+ * the ints written (at most pool_tie_work_size). */
+static size_t pool_tie_plan(const struct pool_shape *s, const uint64_t *sig,
 			    int32_t *work)
 {
-	int o, n = 0, y_lo, y_hi, x_lo, x_hi, a, b;
+	size_t n = 0;
+	int o, y_lo, y_hi, x_lo, x_hi, a, b;
 
 	for (o = 0; o < s->oh * s->ow; o++) {
-		int tie = 0, ww;
+		int ww, cnt, m = 0;
+		size_t head = n;
 
 		pool_window(s, o, &y_lo, &y_hi, &x_lo, &x_hi);
 		ww = x_hi - x_lo;
-		for (a = 0; !tie && a < (y_hi - y_lo) * ww; a++)
-			for (b = a + 1; !tie && b < (y_hi - y_lo) * ww; b++)
-				tie = sig[(y_lo + a / ww) * s->w + x_lo + a % ww] ==
-				      sig[(y_lo + b / ww) * s->w + x_lo + b % ww];
-		if (tie)
-			work[n++] = o;
+		cnt = (y_hi - y_lo) * ww;
+		n += 2;
+		for (b = 1; b < cnt; b++) {
+			int32_t ib = (y_lo + b / ww) * s->w + x_lo + b % ww;
+
+			for (a = 0; a < b; a++) {
+				int32_t ia = (y_lo + a / ww) * s->w + x_lo + a % ww;
+
+				if (sig[ia] == sig[ib]) {
+					work[n++] = ib;
+					work[n++] = ia;
+					m++;
+					break;
+				}
+			}
+		}
+		if (m) {
+			work[head] = o;
+			work[head + 1] = m;
+		} else {
+			n = head;
+		}
 	}
 	return n;
 }
 
-/* The tie rule on channel plane xc with its argmax plane ac: in each of
- * the n windows listed in work, a maximum (not NaN) moves to the first
- * position in scan order with its signature. */
-static void pool_tie_route(const struct pool_shape *s, const uint64_t *sig,
-			   const float *xc, int32_t *ac, const int32_t *work,
-			   int n)
+size_t pool_tie_work_size(const struct pool_shape *s)
 {
-	int t, y_lo, y_hi, x_lo, x_hi, iy, ix;
+	return (size_t)s->oh * s->ow * (2 + 2 * (size_t)s->kh * s->kw);
+}
 
-	for (t = 0; t < n; t++) {
-		int32_t o = work[t], bi = ac[o];
+/* The tie rule on channel plane xc with its argmax plane ac: a window's
+ * maximum (not NaN) at a position that shares an earlier one's signature
+ * moves there. work, n: pool_tie_plan's. */
+static void pool_tie_route(const float *xc, int32_t *ac, const int32_t *work,
+			   size_t n)
+{
+	size_t p = 0;
 
-		if (xc[bi] != xc[bi])
-			continue;
-		pool_window(s, o, &y_lo, &y_hi, &x_lo, &x_hi);
-		for (iy = y_lo; iy < y_hi; iy++)
-			for (ix = x_lo; ix < x_hi; ix++) {
-				int32_t i = iy * s->w + ix;
+	while (p < n) {
+		int32_t o = work[p], m = work[p + 1], bi = ac[o], q;
+		const int32_t *pair = work + p + 2;
 
-				if (i == bi || sig[i] == sig[bi]) {
-					ac[o] = i;
-					goto next;
-				}
+		for (q = 0; q < m; q++)
+			if (pair[2 * q] == bi) {
+				if (xc[bi] == xc[bi])
+					ac[o] = pair[2 * q + 1];
+				break;
 			}
-next:		;
+		p += 2 + 2 * (size_t)m;
 	}
 }
 
@@ -232,8 +252,8 @@ static void pool_max_any(const struct pool_shape *s, const float *x, float *y,
 void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
 		      int32_t *argmax, const uint64_t *sig, int32_t *work)
 {
-	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow;
-	int ci, n;
+	size_t hw = (size_t)s->h * s->w, ohow = (size_t)s->oh * s->ow, n;
+	int ci;
 
 	if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 &&
 	    s->ph == 0 && s->pw == 0 && 2 * s->oh <= s->h &&
@@ -244,9 +264,9 @@ void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
 	/* The tie rule, a pass of its own over the (few, on photos) windows
 	 * with a tie: folded into the max loops, it kept them from
 	 * vectorizing. */
-	n = sig ? pool_tie_windows(s, sig, work) : 0;
+	n = sig ? pool_tie_plan(s, sig, work) : 0;
 	for (ci = 0; n && ci < s->c; ci++)
-		pool_tie_route(s, sig, x + ci * hw, argmax + ci * ohow, work, n);
+		pool_tie_route(x + ci * hw, argmax + ci * ohow, work, n);
 }
 
 /* dy (C,OH,OW), argmax (C,OH,OW), dx (C,H,W) */

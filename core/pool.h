@@ -15,6 +15,7 @@
 #ifndef ADVEX_POOL_H
 #define ADVEX_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct pool_shape {
@@ -33,7 +34,8 @@ int pool_shape_init(struct pool_shape *s);
 
 /* y (C,OH,OW); argmax (C,OH,OW) receives the winning index h*W+w.
  * sig (H,W): the signatures of x's positions, or NULL (exact first
- * maximum); work: OH*OW ints when sig is given. */
+ * maximum); work: pool_tie_work_size(s) ints when sig is given. */
+size_t pool_tie_work_size(const struct pool_shape *s);
 void pool_max_forward(const struct pool_shape *s, const float *x, float *y,
 		      int32_t *argmax, const uint64_t *sig, int32_t *work);
 /* dx (C,H,W) is overwritten: zero, then dy scattered to the argmax. */

@@ -287,17 +287,23 @@ SIMD_CLONES static void wg2_in_horizontal(int n, const float *restrict src,
 /* F(4x4): B^T applied to six values:
  *   B^T = [2 3 -4 -3 2 0; 0 -2 -5 -1 2 0; 0 2 1 -5 2 0;
  *          0 -1 -2 1 2 0; 0 2 -1 -2 1 0; 0 2 3 -4 -3 2] */
-#define WG4_BT(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5)		\
-	do {								\
-		o0 = 2.0f * ((d0) + (d4)) - 4.0f * (d2) +		\
-		     3.0f * ((d1) - (d3));				\
-		o1 = 2.0f * ((d4) - (d1)) - 5.0f * (d2) - (d3);		\
-		o2 = 2.0f * ((d1) + (d4)) + (d2) - 5.0f * (d3);		\
-		o3 = 2.0f * ((d4) - (d2)) + (d3) - (d1);		\
-		o4 = 2.0f * ((d1) - (d3)) + (d4) - (d2);		\
-		o5 = 2.0f * ((d1) + (d5)) + 3.0f * ((d2) - (d4)) -	\
-		     4.0f * (d3);					\
-	} while (0)
+struct wg6 {
+	float v[6];
+};
+
+static inline struct wg6 wg4_bt(float d0, float d1, float d2, float d3,
+				float d4, float d5)
+{
+	struct wg6 o;
+
+	o.v[0] = 2.0f * (d0 + d4) - 4.0f * d2 + 3.0f * (d1 - d3);
+	o.v[1] = 2.0f * (d4 - d1) - 5.0f * d2 - d3;
+	o.v[2] = 2.0f * (d1 + d4) + d2 - 5.0f * d3;
+	o.v[3] = 2.0f * (d4 - d2) + d3 - d1;
+	o.v[4] = 2.0f * (d1 - d3) + d4 - d2;
+	o.v[5] = 2.0f * (d1 + d5) + 3.0f * (d2 - d4) - 4.0f * d3;
+	return o;
+}
 
 /* F(4x4): vertical half, input rows r[0..5] -> rows s, s + stride, ... */
 SIMD_CLONES static void wg4_in_vertical(int w, const float *const r[6], float *s,
@@ -312,9 +318,16 @@ SIMD_CLONES static void wg4_in_vertical(int w, const float *const r[6], float *s
 	int i;
 
 	WG_IVDEP
-	for (i = 0; i < w; i++)
-		WG4_BT(r0[i], r1[i], r2[i], r3[i], r4[i], r5[i],
-		       s0[i], s1[i], s2[i], s3[i], s4[i], s5[i]);
+	for (i = 0; i < w; i++) {
+		struct wg6 o = wg4_bt(r0[i], r1[i], r2[i], r3[i], r4[i], r5[i]);
+
+		s0[i] = o.v[0];
+		s1[i] = o.v[1];
+		s2[i] = o.v[2];
+		s3[i] = o.v[3];
+		s4[i] = o.v[4];
+		s5[i] = o.v[5];
+	}
 }
 
 /* F(4x4): horizontal half, tile f covering src[4f .. 4f+5]. */
@@ -328,9 +341,14 @@ SIMD_CLONES static void wg4_in_horizontal(int n, const float *restrict src,
 	WG_IVDEP
 	for (j = 0; j < n; j++) {
 		const float *d = src + 4 * j;
+		struct wg6 o = wg4_bt(d[0], d[1], d[2], d[3], d[4], d[5]);
 
-		WG4_BT(d[0], d[1], d[2], d[3], d[4], d[5],
-		       v0[j], v1[j], v2[j], v3[j], v4[j], v5[j]);
+		v0[j] = o.v[0];
+		v1[j] = o.v[1];
+		v2[j] = o.v[2];
+		v3[j] = o.v[3];
+		v4[j] = o.v[4];
+		v5[j] = o.v[5];
 	}
 }
 
@@ -629,15 +647,6 @@ struct wg_job {
 	int tmajor;		/* M tile-major (see WG_TM_MAX_COLS) */
 };
 
-static int wg_pieces(const struct workers *wk, int count, int *step)
-{
-	int threads = workers_count(wk);
-	int pieces = threads == 1 ? 1 : threads * WG_PIECES_PER_THREAD;
-
-	*step = (count + pieces - 1) / pieces;
-	return (count + *step - 1) / *step;
-}
-
 /* Tiles of one image in the block; V and M have nb times as many
  * columns. */
 static size_t wg_job_tiles(const struct wg_job *j)
@@ -665,10 +674,9 @@ static void wg_in_task(void *ctx, int task, int thread)
 	const struct wg_job *j = ctx;
 	const struct wg_geom *g = j->g;
 	size_t tb = wg_job_tiles(j), chw = (size_t)g->c * g->h * g->w;
-	int a = task * j->step, end = a + j->step, img, c0, c1;
+	int a, end, img, c0, c1;
 
-	if (end > j->nb * g->c)
-		end = j->nb * g->c;
+	workers_range(task, j->step, j->nb * g->c, &a, &end);
 	while (wg_next_run(&a, end, g->c, &img, &c0, &c1))
 		wg_input_transform(g, j->x + (size_t)(j->b0 + img) * chw,
 				   j->i0, j->i1, c0, c1, j->v + img * tb,
@@ -774,10 +782,9 @@ static void wg_out_task(void *ctx, int task, int thread)
 	const struct wg_job *j = ctx;
 	const struct wg_geom *g = j->g;
 	size_t tb = wg_job_tiles(j), khw = (size_t)g->k * g->oh * g->ow;
-	int a = task * j->step, end = a + j->step, img, k0, k1;
+	int a, end, img, k0, k1;
 
-	if (end > j->nb * g->k)
-		end = j->nb * g->k;
+	workers_range(task, j->step, j->nb * g->k, &a, &end);
 	while (wg_next_run(&a, end, g->k, &img, &k0, &k1)) {
 		float *y = j->y + (size_t)(j->b0 + img) * khw;
 		float *scratch = j->scratch + (size_t)thread * j->slot;
@@ -837,10 +844,10 @@ static void wg_run(struct workers *wk, const struct wg_geom *g, int batch,
 				g->th;
 			j.tmajor = (long)j.nb * (long)wg_job_tiles(&j) <=
 				   WG_TM_MAX_COLS;
-			ntasks = wg_pieces(wk, j.nb * g->c, &j.step);
+			ntasks = workers_split(wk, j.nb * g->c, WG_PIECES_PER_THREAD, &j.step);
 			workers_run(wk, wg_in_task, &j, ntasks);
 			workers_run(wk, wg_gemm_task, &j, g->n);
-			ntasks = wg_pieces(wk, j.nb * g->k, &j.step);
+			ntasks = workers_split(wk, j.nb * g->k, WG_PIECES_PER_THREAD, &j.step);
 			workers_run(wk, wg_out_task, &j, ntasks);
 		}
 	}

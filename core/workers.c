@@ -310,3 +310,12 @@ void workers_free(struct workers *w)
 	if (w)
 		wk_destroy(w);
 }
+
+int workers_split(const struct workers *w, int count, int per_thread, int *step)
+{
+	int threads = workers_count(w);
+	int pieces = threads == 1 ? 1 : threads * per_thread;
+
+	*step = count > 0 ? (count + pieces - 1) / pieces : 1;
+	return (count + *step - 1) / *step;
+}

@@ -45,4 +45,17 @@ int workers_count(const struct workers *w);
  * calling thread, in order, thread 0. */
 void workers_run(struct workers *w, workers_fn *fn, void *ctx, int ntasks);
 
+/* A run over count items in ranges: about per_thread tasks per thread (one
+ * task on a pool of 1), each of *step items; returns the number of tasks.
+ * The kernels split this way so that a preempted thread holds up little. */
+int workers_split(const struct workers *w, int count, int per_thread, int *step);
+
+/* Task `task`'s items [*lo, *hi) of count, in ranges of step. */
+static inline void workers_range(int task, int step, int count, int *lo,
+				 int *hi)
+{
+	*lo = task * step < count ? task * step : count;
+	*hi = count - *lo > step ? *lo + step : count;
+}
+
 #endif
