@@ -36,7 +36,7 @@ enum {
 #define SMALL_NET_FLOP 1e9	/* below: default --batch 1 */
 
 struct attack_args {
-	struct cli_model_opts mo;
+	struct source_opts mo;
 	const char *data, *split, *image, *images, *target, *out, *npy_out;
 	const char *db;			/* --db FILE */
 	int no_log;
@@ -109,7 +109,7 @@ static void attack_help(void)
 	       "                      network's batched kernels (see man advex)\n"
 	       "Ctrl-C stops the attack after the step in flight; the run (batch mode:\n"
 	       "every run in flight) is recorded as interrupted (exit 1).\n",
-	       cli_model_help, DEFAULT_BATCH, CLI_MAX_BATCH);
+	       source_model_help, DEFAULT_BATCH, CLI_MAX_BATCH);
 }
 
 static int parse_eps_list(struct attack_args *a, char *list)
@@ -137,7 +137,7 @@ static int parse_number(const char *opt, const char *s, double *v)
 static int parse(int argc, char **argv, struct attack_args *a)
 {
 	static const struct option longopts[] = {
-		CLI_MODEL_OPTIONS,
+		SOURCE_MODEL_OPTIONS,
 		{ "data", required_argument, NULL, OPT_DATA },
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "image", required_argument, NULL, OPT_IMAGE },
@@ -162,7 +162,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "no-log", no_argument, NULL, OPT_NO_LOG },
 		{ "batch", required_argument, NULL, OPT_BATCH },
-		CLI_RESIZE_OPTION,
+		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -330,7 +330,7 @@ static void log_model(struct run_log *l, const struct attack_args *a,
 			     a->mo.arch, a->mo.seed);
 	} else if (a->mo.model) {
 		snprintf(l->model_path, sizeof l->model_path, "%s", a->mo.model);
-	} else if (cli_default_source(data, l->model_path, sizeof l->model_path, &demo)) {
+	} else if (source_default(data, l->model_path, sizeof l->model_path, &demo)) {
 		snprintf(l->model_path, sizeof l->model_path, "(unknown)");
 	}
 	if (n < 0 || (size_t)n >= sizeof l->arch)
@@ -982,7 +982,7 @@ int cmd_attack(int argc, char **argv)
 		free(log);
 		return cli_fail("%s", err);
 	}
-	cli_set_threads(a.mo.threads);
+	source_set_threads(a.mo.threads);
 	batch_given = a.batch > 0;
 	a.batch = a.images ? sweep_slots(&a) : 1;
 	if ((rc = cli_load_net(&a.mo, "attack", a.batch, 0, &n)))
@@ -999,7 +999,7 @@ int cmd_attack(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((a.data || cli_is_index(a.image)) &&
+	if ((a.data || source_is_index(a.image)) &&
 	    (rc = cli_open_data(a.data, a.split, &d)))
 		goto out;
 	/* without --resize the size is checked where the data is used: a

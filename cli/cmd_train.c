@@ -154,7 +154,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
-		CLI_RESIZE_OPTION,
+		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -295,7 +295,7 @@ int cmd_train(int argc, char **argv)
 
 	if ((rc = parse(argc, argv, &a)))
 		return rc;
-	cli_set_threads(a.threads);
+	source_set_threads(a.threads);
 	if (dataset_open(a.data, "train", &train, note, err) != ST_OK)
 		return cli_fail("%s", err);
 	if (note[0])

@@ -29,6 +29,12 @@ enum screen_id { SCREEN_BROWSE, SCREEN_ATTACK, SCREEN_RUNS, SCREEN_COMPARE, SCRE
 #define KEY_FN(k) ((k) + 0x110000)
 #define K_ESC 27
 
+/* The smallest terminal the screens are drawn in. */
+#define MIN_COLS 80
+#define MIN_ROWS 24
+/* How long a notice stays in the status line, in seconds. */
+#define MSG_SECONDS 8.0
+
 /* ---- Browse ----------------------------------------------------------------- */
 
 #define THUMB_SLOTS 64
@@ -190,6 +196,10 @@ void app_send_params(struct app *a);
 void app_open_image(struct app *a, int index);
 /* Start a one-line prompt in the status line. */
 void app_prompt(struct app *a, enum prompt_kind k, const char *initial);
+
+/* frame.c: the tabs, the status line and the quit question around the
+ * current screen, then one doupdate. */
+void frame_draw(struct app *a);
 
 /* browse.c */
 void browse_draw(struct app *a, int y, int h);
