@@ -58,18 +58,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-long cli_parse_long(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	return v;
-}
-
 /* Each line of a note as "advex: note: LINE". */
 static void print_note(const char *note)
 {
@@ -108,7 +96,7 @@ int cli_class_index(const struct net_info *in, const char *s)
 	for (i = 0; i < in->n_classes; i++)
 		if (!strcasecmp(in->classes[i], s))
 			return i;
-	v = cli_parse_long(s, 0, in->n_classes - 1);
+	v = source_parse_long(s, 0, in->n_classes - 1);
 	if (v >= 0)
 		return (int)v;
 	fprintf(stderr, "advex: unknown class '%s' (the model's classes:", s);

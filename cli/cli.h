@@ -35,8 +35,6 @@ const char *cli_printable(const char *s, char *buf, size_t n);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Parse a positive integer option value; -1 when invalid. */
-long cli_parse_long(const char *s, long min, long max);
 
 /* Most images per forward/backward for attack and bench --batch: the
  * net's buffers grow with it. */

@@ -331,17 +331,17 @@ int cmd_bench(int argc, char **argv)
 			continue;
 		switch (c) {
 		case OPT_STEPS:
-			if ((steps = cli_parse_long(optarg, 1, 100000)) < 0)
+			if ((steps = source_parse_long(optarg, 1, 100000)) < 0)
 				return cli_usage_error("bench", "--steps wants 1..100000");
 			break;
 		case OPT_WARMUP:
-			if ((warmup = cli_parse_long(optarg, 0, 1000)) < 0)
+			if ((warmup = source_parse_long(optarg, 0, 1000)) < 0)
 				return cli_usage_error("bench", "--warmup wants 0..1000");
 			break;
 		case OPT_JSON: json = 1; break;
 		case OPT_LAYERS: layers = 1; break;
 		case OPT_BATCH:
-			if ((batch = cli_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
+			if ((batch = source_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
 				return cli_usage_error("bench", "--batch wants 1..%d", CLI_MAX_BATCH);
 			break;
 		case 'h': bench_help(); return EXIT_OK;

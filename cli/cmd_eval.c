@@ -118,11 +118,11 @@ int cmd_eval(int argc, char **argv)
 		case OPT_DATA: data = optarg; break;
 		case OPT_SPLIT: split = optarg; break;
 		case OPT_LIMIT:
-			if ((limit = cli_parse_long(optarg, 1, 1L << 30)) < 0)
+			if ((limit = source_parse_long(optarg, 1, 1L << 30)) < 0)
 				return cli_usage_error("eval", "--limit wants a positive count");
 			break;
 		case OPT_BATCH:
-			if ((batch = cli_parse_long(optarg, 1, 4096)) < 0)
+			if ((batch = source_parse_long(optarg, 1, 4096)) < 0)
 				return cli_usage_error("eval", "--batch wants 1..4096");
 			break;
 		case OPT_JSON: json = 1; break;

@@ -66,7 +66,7 @@ static void runs_help(void)
 
 static int parse_id(const char *s, int64_t *id)
 {
-	long v = cli_parse_long(s, 1, LONG_MAX);
+	long v = source_parse_long(s, 1, LONG_MAX);
 
 	if (v < 0)
 		return cli_usage_error("runs", "'%s' is not a run id", s);
@@ -299,7 +299,7 @@ static int runs_cmd_list(int argc, char **argv)
 			f.status = optarg;
 			break;
 		case OPT_LIMIT:
-			if ((v = cli_parse_long(optarg, 1, INT_MAX)) < 0)
+			if ((v = source_parse_long(optarg, 1, INT_MAX)) < 0)
 				return cli_usage_error("runs", "--limit: '%s' is not a count", optarg);
 			f.limit = (int)v;
 			break;

@@ -35,8 +35,7 @@ const char source_resize_help[] =
 	"                   (bilinear, half-pixel centres, no antialiasing: as\n"
 	"                   PyTorch's interpolate(align_corners=False))\n";
 
-/* A decimal integer in [min, max], or -1. */
-static long parse_count(const char *s, long min, long max)
+long source_parse_long(const char *s, long min, long max)
 {
 	char *end;
 	long v;
@@ -64,7 +63,7 @@ int source_model_opt(struct source_opts *o, int code, const char *arg, char *msg
 		o->arch = arg;
 		return 1;
 	case OPT_SEED:
-		v = parse_count(arg, 0, 0x7fffffffL);
+		v = source_parse_long(arg, 0, 0x7fffffffL);
 		if (v < 0) {
 			snprintf(msg, ERR_MAX, "--seed wants a non-negative integer, not '%s'", arg);
 			return -1;
@@ -84,7 +83,7 @@ int source_model_opt(struct source_opts *o, int code, const char *arg, char *msg
 		}
 		return 1;
 	case OPT_THREADS:
-		v = parse_count(arg, 1, 256);
+		v = source_parse_long(arg, 1, 256);
 		if (v < 0) {
 			snprintf(msg, ERR_MAX, "--threads wants 1..256, not '%s'", arg);
 			return -1;
@@ -258,7 +257,7 @@ enum status source_load_image(const char *ref, struct dataset *d,
 
 	*label = -1;
 	if (d) {
-		idx = parse_count(ref, 0, 0x7fffffffL);
+		idx = source_parse_long(ref, 0, 0x7fffffffL);
 		if (idx >= 0 && idx >= dataset_count(d))
 			return status_set(err, ST_ERR_ARG,
 					  "%s: image index %ld out of range (the %s split has %d images: 0..%d)",

@@ -56,6 +56,10 @@ enum {
 extern const char source_model_help[];
 extern const char source_resize_help[];
 
+/* A decimal integer option value in [min, max], or -1: the one
+ * parser of counts, indices and seeds in both front ends. */
+long source_parse_long(const char *s, long min, long max);
+
 /* Take one shared model option: 1 when code was one, 0 when it was not,
  * -1 on a bad value with the usage message in msg (ERR_MAX bytes). */
 int source_model_opt(struct source_opts *o, int code, const char *arg, char *msg);

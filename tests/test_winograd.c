@@ -58,12 +58,12 @@ static float *falloc(size_t n)
 	return p;
 }
 
-static void fill_uniform(struct rng *r, float *a, size_t n, float scale)
+static void fill_uniform(struct splitmix *r, float *a, size_t n, float scale)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		a[i] = scale * rng_uniform(r);
+		a[i] = scale * splitmix_uniform(r);
 }
 
 static void fill_nan(float *a, size_t n)
@@ -132,7 +132,7 @@ struct bufs {
 };
 
 static void bufs_init(struct bufs *B, const struct conv_shape *s,
-		      struct rng *r)
+		      struct splitmix *r)
 {
 	/* He-like scale so that activations stay O(1) across layers. */
 	float ws = sqrtf(6.0f / (9.0f * s->c));
@@ -178,7 +178,7 @@ static void bufs_free(struct bufs *B)
 	free(B->dxref);
 }
 
-static void test_shape(struct tap *t, struct rng *r, const char *label,
+static void test_shape(struct tap *t, struct splitmix *r, const char *label,
 		       struct conv_shape s, int with_bias)
 {
 	const float *b;
@@ -218,7 +218,7 @@ static int same_bits(const float *a, const float *b, size_t n)
 
 /* Both directions on each pool against no pool on one OpenBLAS thread,
  * bit for bit; the pooled outputs and workspace start as NaN. */
-static void test_pools(struct tap *t, struct rng *r, const char *label,
+static void test_pools(struct tap *t, struct splitmix *r, const char *label,
 		       struct conv_shape s)
 {
 	int threads = blas_get_threads(), p, ok_f = 1, ok_b = 1;
@@ -254,7 +254,7 @@ static void test_pools(struct tap *t, struct rng *r, const char *label,
  * tap of kernel (0,0), which every output of plane 0 sees) by 1e-3 of the
  * weight scale after the transform, and expect both comparisons to fail,
  * with 2x2 and with 4x4 tiles. */
-static void test_sensitivity(struct tap *t, struct rng *r, int size)
+static void test_sensitivity(struct tap *t, struct splitmix *r, int size)
 {
 	struct conv_shape s = shape3(16, size, size, 16, 1, 1);
 	struct bufs B;
@@ -333,7 +333,7 @@ static int untouched(const float *a, size_t n, size_t total)
  * ones bit for bit. Outputs and workspace start as NaN; nothing past the
  * batch may be written. Then a sensitivity check: a change of 1e-3 in one
  * input value of the last image must fail the comparison. */
-static void test_batch(struct tap *t, struct rng *r, const char *label,
+static void test_batch(struct tap *t, struct splitmix *r, const char *label,
 		       struct conv_shape s)
 {
 	size_t nx = (size_t)s.c * s.h * s.w, ny = (size_t)s.k * s.oh * s.ow;
@@ -428,7 +428,7 @@ static void test_batch(struct tap *t, struct rng *r, const char *label,
  * and the test checks that it did reach the output and that the ReLU had
  * negatives to clear, so that it cannot pass by having nothing to do.
  * Outputs and workspace start as NaN. */
-static void test_relu(struct tap *t, struct rng *r, const char *label,
+static void test_relu(struct tap *t, struct splitmix *r, const char *label,
 		      struct conv_shape s, int batch)
 {
 	size_t nx = (size_t)s.c * s.h * s.w * batch;
@@ -544,7 +544,7 @@ static double now_ms(void)
  * alternate so that load from elsewhere on the machine hits all four
  * alike. */
 static void bench_layer(struct workers *wk, const struct conv_shape *s,
-			struct rng *r, double ms[4])
+			struct splitmix *r, double ms[4])
 {
 	struct bufs B;
 	double t0;
@@ -577,7 +577,7 @@ static void bench_layer(struct workers *wk, const struct conv_shape *s,
 	bufs_free(&B);
 }
 
-static void bench_vgg16(struct rng *r)
+static void bench_vgg16(struct splitmix *r)
 {
 	static const int vgg[13][3] = {	/* c, k, size */
 		{ 3, 64, 96 }, { 64, 64, 96 },
@@ -626,7 +626,7 @@ static void bench_vgg16(struct rng *r)
 
 int main(int argc, char **argv)
 {
-	struct rng r = { 12345 };
+	struct splitmix r = { 12345 };
 	struct tap t = { 0, 0 };
 
 	(void)argv;

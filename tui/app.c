@@ -3,7 +3,7 @@
  * open them), the compute thread, and key dispatch to the screens. The
  * terminal is term.c's, the frame around the screens frame.c's.
  *
- * The loop poll()s three things: the keyboard, the worker's wake-up pipe
+ * The loop poll()s three things: the keyboard, the session's wake-up pipe
  * and a self-pipe written by the signal handlers. It draws at most every
  * FRAME_MS, so a burst of fast steps costs a few frames, not hundreds, and
  * a key is answered within one frame however long a step takes.
@@ -91,13 +91,13 @@ void app_message(struct app *a, enum role r, const char *fmt, ...)
 
 void app_send_params(struct app *a)
 {
-	worker_params(a->worker, &a->want, ++a->params_seq);
+	session_params(a->session, &a->want, ++a->params_seq);
 }
 
 void app_open_image(struct app *a, int index)
 {
 	replay_close(a);
-	worker_open(a->worker, index, &a->want, 1, ++a->params_seq);
+	session_open(a->session, index, &a->want, 1, ++a->params_seq);
 	a->screen = SCREEN_ATTACK;
 }
 
@@ -225,11 +225,11 @@ static void handle_key(struct app *a, int key)
 	}
 }
 
-/* ---- what the worker published ------------------------------------------------------------ */
+/* ---- what the session published ------------------------------------------------------------ */
 
 static void took_snapshot(struct app *a)
 {
-	const struct wsnap *s = &a->snap;
+	const struct session_snap *s = &a->snap;
 
 	if (s->db_failed) {
 		if (!s->failed_run)
@@ -249,7 +249,7 @@ static void took_snapshot(struct app *a)
 		a->seen_msg_seq = s->msg_seq;
 		app_message(a, s->msg_err ? R_BAD : R_NORMAL, "%s", s->msg);
 	}
-	/* no parameter change in flight: the worker's parameters are the truth
+	/* no parameter change in flight: the session's parameters are the truth
 	 * (a least-likely target it chose, a change it refused) */
 	if (s->params_ack == a->params_seq)
 		a->want = s->p;
@@ -331,8 +331,8 @@ static int parse(int argc, char **argv, struct options *o)
 /* Everything the explorer holds, for teardown in one place. */
 struct resources {
 	struct net *net;
-	struct dataset *wdata;		/* the worker's handle */
-	struct db *wdb;			/* the worker's connection */
+	struct dataset *wdata;		/* the session's handle */
+	struct db *wdb;			/* the session's connection */
 	int wake[2], sig[2];
 	struct run_begin tmpl;
 	char model_path[4096], arch[512], data_path[4096];
@@ -460,7 +460,7 @@ static int layer_labels(struct app *a, struct net *net)
 /* Load everything before the terminal is taken, so errors print plainly. */
 static int setup(struct app *a, struct resources *r, struct options *o)
 {
-	struct worker_setup ws;
+	struct session_setup ws;
 	char err[ERR_MAX], note[SOURCE_NOTE_MAX];
 	enum status st;
 	int rc;
@@ -500,7 +500,7 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 	a->w = a->ni->in_w;
 	a->npix = 3 * (size_t)a->h * a->w;
 	if (layer_labels(a, r->net) ||
-	    wsnap_alloc(&a->snap, a->k, a->ni->n_layers + 1, a->h, a->w, WORKER_MAX_ITERS + 2) ||
+	    session_snap_alloc(&a->snap, a->k, a->ni->n_layers + 1, a->h, a->w, SESSION_MAX_ITERS + 2) ||
 	    !(a->attack.delta = malloc(sizeof(float) * a->npix)) ||
 	    !(a->browse.preview = malloc(sizeof(float) * a->npix)) ||
 	    !(a->browse.probs = calloc((size_t)a->k, sizeof(float))) ||
@@ -527,7 +527,7 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 		sigaddset(&block, SIGQUIT);
 		sigaddset(&block, SIGWINCH);
 		pthread_sigmask(SIG_BLOCK, &block, &old);
-		if (worker_start(&ws, &a->worker, err) != ST_OK) {
+		if (session_start(&ws, &a->session, err) != ST_OK) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			return fail("%s", err);
 		}
@@ -617,7 +617,7 @@ static void loop(struct app *a, struct resources *r)
 			drain(r->wake[0]);
 		if (fds[2].revents & POLLIN)
 			drain(r->sig[0]);
-		if (worker_sync(a->worker, &a->snap)) {
+		if (session_sync(a->session, &a->snap)) {
 			took_snapshot(a);
 			dirty = 1;
 		}
@@ -635,16 +635,16 @@ static void loop(struct app *a, struct resources *r)
 static void teardown(struct app *a, struct resources *r)
 {
 	term_restore();
-	/* ends an unfinished run as interrupted, through the worker's own
+	/* ends an unfinished run as interrupted, through the session's own
 	 * connection, before that connection closes */
-	worker_stop(a->worker);
-	a->worker = NULL;
+	session_stop(a->session);
+	a->session = NULL;
 	term_forget_wake();
 	replay_close(a);
 	compare_free(&a->cmp);
 	runsview_free(a);
 	browse_free(&a->browse);
-	wsnap_free(&a->snap);
+	session_snap_free(&a->snap);
 	draw_free(&a->pal);
 	free(a->attack.delta);
 	free(a->layer_kind);
@@ -690,8 +690,8 @@ int tui_explore(int argc, char **argv)
 		rc = start_terminal(a);
 	}
 	if (!rc) {
-		worker_open(a->worker, 0, &a->want, 1, ++a->params_seq);
-		worker_want(a->worker, 0, 64, 0);
+		session_open(a->session, 0, &a->want, 1, ++a->params_seq);
+		session_want(a->session, 0, 64, 0);
 		loop(a, &r);
 		rc = a->exit_code;
 	}

@@ -30,7 +30,7 @@ static void draw_tabs(struct app *a)
 /* The live attack's progress, for the status line. */
 static void progress_text(const struct app *a, char *buf, size_t n)
 {
-	const struct wsnap *s = &a->snap;
+	const struct session_snap *s = &a->snap;
 	int total = s->p.kind == ATTACK_FGSM ? 1 : s->p.iters;
 
 	if (!s->loaded) {

@@ -3,7 +3,7 @@
  * changes it and returns 1 when it used the key).
  *
  * Threads: every curses call, and every function declared here, runs on
- * the UI thread (app.c's loop). Computation runs on worker.c's thread and
+ * the UI thread (app.c's loop). Computation runs on session.c's thread and
  * reaches the screens only through the snapshot in struct app.
  */
 #ifndef ADVEX_TUI_H
@@ -15,7 +15,7 @@
 #include "attack.h"
 #include "draw.h"
 #include "status.h"
-#include "worker.h"
+#include "session.h"
 
 struct dataset;
 struct db;
@@ -92,7 +92,7 @@ struct replay {
 	int have_adv;		/* the run stored its final image */
 	float *final_probs;	/* the end point's probabilities, n_final */
 	int n_final;
-	struct wsnap snap;	/* what attackview draws */
+	struct session_snap snap;	/* what attackview draws */
 	char (*names)[64];	/* the run's class names */
 	const char **name_ptrs;
 };
@@ -143,7 +143,7 @@ struct app {
 
 	/* what is explored */
 	struct dataset *data;		/* the UI thread's own handle */
-	const struct net_info *ni;	/* constant while the worker runs */
+	const struct net_info *ni;	/* constant while the session runs */
 	char (*layer_kind)[40];		/* n_layers short layer labels */
 	int *layer_out;			/* n_layers: net_layer_info.out_norm */
 	unsigned char *layer_params;	/* n_layers: 1 where a node has weights,
@@ -156,10 +156,10 @@ struct app {
 	char db_path[4096];
 	char out_dir[4096];		/* where e writes PNGs */
 	char model_label[4096];		/* model path for PNG text */
-	struct worker *worker;
+	struct session *session;
 
-	/* the live attack, as the worker last published it */
-	struct wsnap snap;
+	/* the live attack, as the session last published it */
+	struct session_snap snap;
 	struct attack_params want;	/* the parameters as the user set them */
 	unsigned params_seq;		/* parameter commands sent */
 	unsigned seen_msg_seq;
@@ -190,7 +190,7 @@ void app_message(struct app *a, enum role r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Seconds since t. */
 double app_elapsed(const struct timespec *t);
-/* Send a.want to the worker. */
+/* Send a.want to the session. */
 void app_send_params(struct app *a);
 /* Open dataset image index in Attack (leaves any replay). */
 void app_open_image(struct app *a, int index);
@@ -221,6 +221,10 @@ void runsview_prompt_done(struct app *a, enum prompt_kind k, const char *text);
 void runsview_free(struct app *a);
 /* 1 when the live run has moved on since the list was loaded. */
 int runsview_stale(const struct app *a);
+
+/* replay.c */
+/* Open run id in the Attack layout; 0, or -1 with the notice set. */
+int replay_open(struct app *a, int64_t id);
 void replay_close(struct app *a);
 int replay_key(struct app *a, int key);
 
