@@ -3,8 +3,9 @@
  * The reference algorithm is im2col + one GEMM (darknet's shape): the input
  * patches are unrolled into a (C*KH*KW) x (OH*OW) matrix "col" and multiplied
  * by the (K) x (C*KH*KW) weight matrix. Backward to the input is the
- * transposed product followed by col2im. Faster algorithms (Winograd for
- * 3x3 stride 1) slot in behind the same calls later.
+ * transposed product followed by col2im. Winograd F(4x4,3x3) for 3x3
+ * stride 1 is winograd.h, a separate batched call: net.c chooses between
+ * the two per layer (net_set_conv_mode).
  *
  * Layouts: x (C,H,W), w (K,C,KH,KW) as PyTorch stores it, b (K), y (K,OH,OW).
  *

@@ -82,9 +82,4 @@ void db_run_unlock(struct db *db, int64_t id);
  * its writer is alive; 0: nobody does; -1: cannot tell. */
 int db_run_live(struct db *db, int64_t id);
 
-/* SHA-256 (FIPS 180-4) of n bytes, or of a file's contents, as 64 lower
- * case hex digits and a NUL. */
-void db_sha256(const void *data, size_t n, char hex[65]);
-enum status db_sha256_file(const char *path, char hex[65], char *err);
-
 #endif

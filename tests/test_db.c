@@ -20,6 +20,7 @@
 #include "db.h"
 #include "image.h"
 #include "runs.h"
+#include "sha256.h"
 #include "tap.h"
 
 static const char *const classes10[] = { "airplane", "bird", "car", "cat", "deer",
@@ -131,25 +132,25 @@ static void test_sha256(struct tap *t)
 	unsigned char *m = malloc(1000000);
 	size_t i;
 
-	db_sha256("abc", 3, hex);
+	sha256_hex("abc", 3, hex);
 	tap_ok(t, !strcmp(hex, want_abc), "sha256(\"abc\") = %s (FIPS 180-4 vector)", hex);
-	db_sha256("", 0, hex);
+	sha256_hex("", 0, hex);
 	tap_ok(t, !strcmp(hex, want_empty), "sha256(\"\") = %.16s...", hex);
-	db_sha256(two_block, strlen(two_block), hex);
+	sha256_hex(two_block, strlen(two_block), hex);
 	tap_ok(t, !strcmp(hex, want_two), "sha256 of the 56-byte two-block vector = %.16s...", hex);
 	memset(m, 'a', 1000000);
-	db_sha256(m, 1000000, hex);
+	sha256_hex(m, 1000000, hex);
 	tap_ok(t, !strcmp(hex, want_million), "sha256 of a million 'a' = %.16s...", hex);
 	/* a file whose size is no multiple of the 64 KiB read or the block */
 	for (i = 0; i < 1000000; i++)
 		m[i] = (unsigned char)(i * 2654435761u >> 13);
 	path_in(path, sizeof path, "hashme");
 	write_file(path, m, 200003);
-	db_sha256(m, 200003, hex);
-	tap_ok(t, db_sha256_file(path, hex2, err) == ST_OK && !strcmp(hex, hex2),
+	sha256_hex(m, 200003, hex);
+	tap_ok(t, sha256_file(path, hex2, err) == ST_OK && !strcmp(hex, hex2),
 	       "sha256 of a 200003-byte file = sha256 of its bytes in memory");
 	path_in(path, sizeof path, "no-such-file");
-	tap_ok(t, db_sha256_file(path, hex2, err) == ST_ERR_IO && strstr(err, path),
+	tap_ok(t, sha256_file(path, hex2, err) == ST_ERR_IO && strstr(err, path),
 	       "hashing a missing file fails naming it: %s", err);
 	free(m);
 }
@@ -396,7 +397,7 @@ static void test_round_trip(struct tap *t)
 	}
 	path_in(model, sizeof model, "model.safetensors");
 	write_file(model, "pretend weights", 15);
-	db_sha256("pretend weights", 15, sha);
+	sha256_hex("pretend weights", 15, sha);
 	p.kind = ATTACK_MIFGSM;
 	p.loss.mode = LOSS_PROB_CE;
 	p.norm = ATTACK_L2;
@@ -504,8 +505,8 @@ static void test_hash_cache(struct tap *t)
 	path_in(model, sizeof model, "cached.safetensors");
 	write_file(model, "AAAA", 4);
 	utimensat(AT_FDCWD, model, ts, 0);
-	db_sha256("AAAA", 4, sha_a);
-	db_sha256("BBBB", 4, sha_b);
+	sha256_hex("AAAA", 4, sha_a);
+	sha256_hex("BBBB", 4, sha_b);
 	if (db_open(path, &db, err) != ST_OK)
 		return;
 	{
