@@ -26,7 +26,9 @@ struct db_cached {
 struct db {
 	sqlite3 *h;
 	char *path;
-	int lock_fd;		/* "<path>-locks", see db.h */
+	int lock_fd;		/* "<path>-locks", see db.h; -1: none (a
+				   reader of a log no writer ever opened) */
+	int readonly;		/* opened by db_open_read */
 	struct db_cached stmts[DB_MAX_STMTS];
 	int n_stmts;
 	int64_t *held;		/* run ids whose lock this connection holds */
@@ -311,6 +313,8 @@ int db_run_live(struct db *db, int64_t id)
 
 	if (held_index(db, id) >= 0)
 		return 1;
+	if (db->lock_fd < 0 && db->readonly)
+		return 0;	/* no writer ever made the lock file */
 	if (lock_byte(db->lock_fd, F_OFD_GETLK, F_WRLCK, id, &fl) != 0)
 		return -1;
 	return fl.l_type != F_UNLCK;
@@ -331,8 +335,13 @@ static enum status open_lock_file(struct db *db, char *err)
 	}
 	snprintf(p, n, "%s-locks", base);
 	free(real);
-	db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	/* a reader only asks who holds a lock: it needs no write access,
+	 * and a log no writer opened has no lock file and no live writer */
+	db->lock_fd = db->readonly ? open(p, O_RDONLY | O_CLOEXEC) :
+		      open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	free(p);
+	if (db->lock_fd < 0 && db->readonly)
+		return ST_OK;
 	if (db->lock_fd < 0)
 		return status_set(err, ST_ERR_IO, "%s: cannot create its lock file "
 				  "%s-locks: %s", db->path, db->path,
@@ -405,7 +414,7 @@ static enum status make_parent_dirs(const char *path, char *err)
 /* Before anything is written: is this our file, and not from the future?
  * One statement, so one snapshot: read separately, the version could
  * predate another process's migration and the table count follow it. */
-static enum status check_header(struct db *db, char *err)
+static enum status check_header(struct db *db, int64_t *user_version, char *err)
 {
 	static const char sql[] =
 		"SELECT (SELECT user_version FROM pragma_user_version), "
@@ -440,6 +449,7 @@ static enum status check_header(struct db *db, char *err)
 		return status_set(err, ST_ERR_FORMAT, "%s: not an advex run database "
 				  "(an SQLite file with tables of its own); not "
 				  "modified", db->path);
+	*user_version = version;
 	return ST_OK;
 }
 
@@ -592,18 +602,26 @@ static enum status open_fail(struct db *db, const char *what, char *err)
 			  sqlite3_errmsg(db->h));
 }
 
-enum status db_open(const char *path, struct db **out, char *err)
+/* A database path that exists must be a regular file: SQLite would open
+ * /dev/null (or a FIFO) and put -journal and -locks files beside it. */
+static enum status check_regular(const char *path, char *err)
 {
-	struct db *db;
-	enum status st;
+	struct stat sb;
 
-	*out = NULL;
 	if (!path || !*path)
 		return status_set(err, ST_ERR_ARG, "run database: empty path");
-	st = make_parent_dirs(path, err);
-	if (st != ST_OK)
-		return st;
-	db = calloc(1, sizeof *db);
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return status_set(err, ST_ERR_IO, "%s: not a regular file (the run "
+				  "log is an SQLite file)", path);
+	return ST_OK;
+}
+
+/* A struct db for path, not yet connected. */
+static enum status db_new(const char *path, struct db **out, char *err)
+{
+	struct db *db = calloc(1, sizeof *db);
+
+	*out = NULL;
 	if (db)
 		db->path = strdup(path);
 	if (!db || !db->path) {
@@ -611,6 +629,24 @@ enum status db_open(const char *path, struct db **out, char *err)
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
 	}
 	db->lock_fd = -1;
+	*out = db;
+	return ST_OK;
+}
+
+enum status db_open(const char *path, struct db **out, char *err)
+{
+	struct db *db;
+	enum status st;
+	int64_t version;
+
+	*out = NULL;
+	st = check_regular(path, err);
+	if (st == ST_OK)
+		st = make_parent_dirs(path, err);
+	if (st == ST_OK)
+		st = db_new(path, &db, err);
+	if (st != ST_OK)
+		return st;
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
 			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		st = open_fail(db, "cannot open the run database", err);
@@ -624,7 +660,7 @@ enum status db_open(const char *path, struct db **out, char *err)
 				"logged there", path);
 		goto fail;
 	}
-	st = check_header(db, err);
+	st = check_header(db, &version, err);
 	if (st == ST_OK)
 		st = open_lock_file(db, err);
 	if (st == ST_OK)
@@ -640,6 +676,92 @@ enum status db_open(const char *path, struct db **out, char *err)
 fail:
 	db_close(db);
 	return st;
+}
+
+/* "file:PATH?immutable=1": SQLite reads the file without the -shm it
+ * would otherwise need to create, which a read-only file system refuses. */
+static char *immutable_uri(const char *path)
+{
+	size_t n = strlen(path);
+	char *uri = malloc(3 * n + sizeof "file:?immutable=1"), *p = uri;
+
+	if (!uri)
+		return NULL;
+	p += sprintf(p, "file:");
+	for (; *path; path++)
+		p += strchr("?#%", *path) ? sprintf(p, "%%%02X", (unsigned char)*path) :
+		     sprintf(p, "%c", *path);
+	sprintf(p, "?immutable=1");
+	return uri;
+}
+
+/* Connect read-only, immutable when the file system does not let even a
+ * reader make the -shm file. */
+static enum status open_reader(struct db *db, int immutable, char *err)
+{
+	char *uri = immutable ? immutable_uri(db->path) : NULL;
+	int rc;
+
+	if (immutable && !uri)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", db->path);
+	rc = sqlite3_open_v2(uri ? uri : db->path, &db->h, SQLITE_OPEN_READONLY |
+			     (uri ? SQLITE_OPEN_URI : 0), NULL);
+	free(uri);
+	if (rc != SQLITE_OK)
+		return open_fail(db, "cannot open the run database", err);
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	return ST_OK;
+}
+
+enum status db_open_read(const char *path, struct db **out, char *err)
+{
+	struct db *db = NULL;
+	struct stat sb;
+	enum status st;
+	int64_t version = 0;
+	int immutable;
+
+	*out = NULL;
+	st = check_regular(path, err);
+	if (st != ST_OK)
+		return st;
+	if (stat(path, &sb) != 0)
+		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
+				  strerror(errno));
+	for (immutable = 0; immutable < 2; immutable++) {
+		db_close(db);
+		if ((st = db_new(path, &db, err)) != ST_OK)
+			return st;
+		db->readonly = 1;
+		st = open_reader(db, immutable, err);
+		if (st == ST_OK)
+			st = check_header(db, &version, err);
+		/* no -shm and no right to make one: CANTOPEN, or READONLY
+		 * (CANTINIT) depending on the SQLite version */
+		if (st == ST_OK || !db->h ||
+		    ((sqlite3_extended_errcode(db->h) & 0xff) != SQLITE_CANTOPEN &&
+		     (sqlite3_extended_errcode(db->h) & 0xff) != SQLITE_READONLY))
+			break;
+	}
+	if (st == ST_OK && version < DB_SCHEMA_VERSION) {
+		/* a log no writer has set up yet: only a writer can */
+		db_close(db);
+		return db_open(path, out, err);
+	}
+	if (st == ST_OK)
+		st = open_lock_file(db, err);
+	if (st != ST_OK) {
+		db_close(db);
+		return st;
+	}
+	*out = db;
+	return ST_OK;
+}
+
+int db_readonly(const struct db *db)
+{
+	return db->readonly;
 }
 
 void db_close(struct db *db)

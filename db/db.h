@@ -51,7 +51,17 @@ const char *db_default_path(char *buf, size_t n);
  * the path before any work starts. A database of a newer schema is refused
  * and left byte for byte as it was. */
 enum status db_open(const char *path, struct db **out, char *err);
+/* Open an existing log only to read it (runs list, show, export): no
+ * write access is needed, to the file or its directory, so a read-only
+ * file or file system serves. Nothing is migrated or marked: a run whose
+ * writer died is reported 'interrupted' when read (runs.h) and recorded
+ * so by the next db_open. A log that predates its schema falls back to
+ * db_open, since only a writer can set it up. Both opens refuse a path
+ * that is not a regular file before creating anything beside it. */
+enum status db_open_read(const char *path, struct db **out, char *err);
 void db_close(struct db *db);
+/* 1 when opened by db_open_read. */
+int db_readonly(const struct db *db);
 
 const char *db_path(const struct db *db);
 

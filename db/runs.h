@@ -77,7 +77,9 @@ struct run_row {
 	int64_t id;
 	char created[32];		/* ISO 8601 UTC */
 	char ended[32];			/* "" while running or when it died */
-	char status[16];
+	char status[16];		/* on a db_open_read connection, a
+					   dead writer's 'running' run reads
+					   'interrupted' */
 	int writer_pid;
 	char model_path[1024], model_sha256[65], model_arch[256];
 	char data_path[1024], data_kind[16], data_split[64];

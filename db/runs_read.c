@@ -108,6 +108,15 @@ static const char sql_list[] = RUN_SELECT
 	"ORDER BY r.id DESC LIMIT ?3";
 static const char sql_get[] = RUN_SELECT "WHERE r.id = ?1";
 
+/* A reader (db_open_read) marks nothing, so a run whose writer died is
+ * still 'running' in the file: report it as the next writer will record
+ * it. */
+static void dead_writer_status(struct db *db, struct run_row *r)
+{
+	if (db_readonly(db) && !strcmp(r->status, "running") && db_run_live(db, r->id) == 0)
+		snprintf(r->status, sizeof r->status, "interrupted");
+}
+
 static void read_row(sqlite3_stmt *st, struct run_row *r)
 {
 	int c = 0;
@@ -161,7 +170,11 @@ enum status runs_list(struct db *db, const struct runs_filter *f,
 	sqlite3_stmt *st = db_stmt(db, sql_list, err);
 	struct run_row *row = malloc(sizeof *row);
 	enum status s = ST_OK;
-	int rc;
+	/* a reader's dead-writer runs change status as they are read, so
+	 * a filter on those two statuses (and its limit) is applied here */
+	int post = db_readonly(db) && f && f->status &&
+		   (!strcmp(f->status, "running") || !strcmp(f->status, "interrupted"));
+	int rc, n = 0;
 
 	if (!st || !row) {
 		free(row);
@@ -169,11 +182,14 @@ enum status runs_list(struct db *db, const struct runs_filter *f,
 		       ST_ERR_DB;
 	}
 	bind_text(st, 1, f && f->model && f->model[0] ? f->model : NULL);
-	bind_text(st, 2, f && f->status && f->status[0] ? f->status : NULL);
-	sqlite3_bind_int(st, 3, f && f->limit > 0 ? f->limit : -1);
+	bind_text(st, 2, !post && f && f->status && f->status[0] ? f->status : NULL);
+	sqlite3_bind_int(st, 3, !post && f && f->limit > 0 ? f->limit : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		read_row(st, row);
-		if (cb(row, user))
+		dead_writer_status(db, row);
+		if (post && strcmp(row->status, f->status))
+			continue;
+		if ((post && f->limit > 0 && n++ >= f->limit) || cb(row, user))
 			break;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -192,8 +208,10 @@ enum status runs_get(struct db *db, int64_t id, struct run_row *r, char *err)
 		return ST_ERR_DB;
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		read_row(st, r);
+		dead_writer_status(db, r);
+	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return no_such_run(db, id, err);
