@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "act.h"
 #include "blas.h"
 #include "conv.h"
@@ -529,14 +530,6 @@ static void test_unsupported(struct tap *t)
 
 /* ---- timing ------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 #define BENCH_REPS 7
 
 /* Best of BENCH_REPS for each of the four calls on one layer: im2col and
@@ -557,19 +550,19 @@ static void bench_layer(struct workers *wk, const struct conv_shape *s,
 	for (rep = 0; rep <= BENCH_REPS; rep++) {
 		double d[4];
 
-		t0 = now_ms();
+		t0 = clock_ms();
 		conv_forward(wk, s, B.x, B.w, B.b, CONV_ACT_NONE, B.yref, B.col);
-		d[0] = now_ms() - t0;
-		t0 = now_ms();
+		d[0] = clock_ms() - t0;
+		t0 = clock_ms();
 		winograd_forward(wk, s, 1, B.x, B.wt, B.b, CONV_ACT_NONE, B.y,
 				 B.work);
-		d[1] = now_ms() - t0;
-		t0 = now_ms();
+		d[1] = clock_ms() - t0;
+		t0 = clock_ms();
 		conv_backward_input(wk, s, B.dy, B.w, B.dxref, B.col);
-		d[2] = now_ms() - t0;
-		t0 = now_ms();
+		d[2] = clock_ms() - t0;
+		t0 = clock_ms();
 		winograd_backward_input(wk, s, 1, B.dy, B.wt, B.dx, B.work);
-		d[3] = now_ms() - t0;
+		d[3] = clock_ms() - t0;
 		for (i = 0; rep > 0 && i < 4; i++)
 			if (d[i] < ms[i])
 				ms[i] = d[i];

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "clock.h"
 #include "dataset.h"
 #include "db.h"
 #include "exitcode.h"
@@ -70,12 +71,9 @@ static void print_note(char *note)
 
 /* ---- helpers the screens use ---------------------------------------------------- */
 
-double app_elapsed(const struct timespec *t)
+double app_elapsed(double t_ms)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+	return (clock_ms() - t_ms) / 1000.0;
 }
 
 void app_message(struct app *a, enum role r, const char *fmt, ...)
@@ -86,7 +84,7 @@ void app_message(struct app *a, enum role r, const char *fmt, ...)
 	vsnprintf(a->msg, sizeof a->msg, fmt, ap);
 	va_end(ap);
 	a->msg_role = r;
-	clock_gettime(CLOCK_MONOTONIC, &a->msg_at);
+	a->msg_at = clock_ms();
 }
 
 void app_send_params(struct app *a)
@@ -572,7 +570,7 @@ static void drain(int fd)
 
 static void loop(struct app *a, struct resources *r)
 {
-	struct timespec last_draw = { 0, 0 };
+	double last_draw = 0.0;		/* clock_ms of the last frame */
 	int dirty = 1, key;
 
 	while (!a->quit) {
@@ -584,17 +582,17 @@ static void loop(struct app *a, struct resources *r)
 		int timeout = 1000;
 
 		if (dirty) {
-			double since = app_elapsed(&last_draw) * 1000.0;
+			double since = app_elapsed(last_draw) * 1000.0;
 
 			if (since >= FRAME_MS) {
 				frame_draw(a);
-				clock_gettime(CLOCK_MONOTONIC, &last_draw);
+				last_draw = clock_ms();
 				dirty = 0;
 			} else {
 				timeout = FRAME_MS - (int)since + 1;
 			}
 		}
-		if (a->msg[0] && app_elapsed(&a->msg_at) < MSG_SECONDS + 1 && timeout > 500)
+		if (a->msg[0] && app_elapsed(a->msg_at) < MSG_SECONDS + 1 && timeout > 500)
 			timeout = 500;	/* let the notice expire on time */
 		if (a->screen == SCREEN_RUNS && runsview_stale(a)) {
 			dirty = 1;	/* the list reloads at most every 250 ms */
@@ -625,7 +623,7 @@ static void loop(struct app *a, struct resources *r)
 			handle_key(a, key);
 			dirty = 1;
 		}
-		if (a->msg[0] && app_elapsed(&a->msg_at) >= MSG_SECONDS) {
+		if (a->msg[0] && app_elapsed(a->msg_at) >= MSG_SECONDS) {
 			a->msg[0] = 0;
 			dirty = 1;
 		}

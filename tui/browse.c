@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bars.h"
+#include "clock.h"
 #include "dataset.h"
 #include "halfblock.h"
 #include "net.h"
@@ -53,7 +54,7 @@ static void rebuild(struct app *a)
 		;
 	b->built = 1;
 	b->built_preds = a->snap.preds_done;
-	clock_gettime(CLOCK_MONOTONIC, &b->built_at);
+	b->built_at = clock_ms();
 }
 
 static void maybe_rebuild(struct app *a)
@@ -63,7 +64,7 @@ static void maybe_rebuild(struct app *a)
 	if (!b->built)
 		rebuild(a);
 	else if (b->miscls && a->snap.preds_done != b->built_preds &&
-		 (app_elapsed(&b->built_at) > 0.3 || a->snap.preds_done == dataset_count(a->data)))
+		 (app_elapsed(b->built_at) > 0.3 || a->snap.preds_done == dataset_count(a->data)))
 		rebuild(a);
 }
 

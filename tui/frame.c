@@ -79,7 +79,7 @@ static void draw_status(struct app *a)
 	else
 		snprintf(right, sizeof right, " ? help  q quit ");
 	rw = draw_width(right);
-	if (a->msg[0] && app_elapsed(&a->msg_at) < MSG_SECONDS)
+	if (a->msg[0] && app_elapsed(a->msg_at) < MSG_SECONDS)
 		snprintf(left, sizeof left, " %s%s", a->msg_role == R_BAD ? "✗ " :
 			 a->msg_role == R_WARN ? "⚠ " : a->msg_role == R_GOOD ? "✓ " : "", a->msg);
 	else {

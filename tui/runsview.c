@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "image.h"
 #include "runs.h"
 
@@ -147,7 +148,7 @@ static void load(struct app *a)
 	u->seen_runs = a->snap.runs_logged;
 	u->seen_steps = a->snap.run_steps;
 	u->seen_run = a->snap.run_id;
-	clock_gettime(CLOCK_MONOTONIC, &u->loaded_at);
+	u->loaded_at = clock_ms();
 	build_view(a);
 }
 
@@ -296,7 +297,7 @@ void runsview_draw(struct app *a, int y, int h)
 	int x = 1, i, list_h, det_h = h >= 30 ? 7 : 5;
 
 	/* at most 4 loads a second while a run grows */
-	if (!u->loaded || (runsview_stale(a) && app_elapsed(&u->loaded_at) > 0.25))
+	if (!u->loaded || (runsview_stale(a) && app_elapsed(u->loaded_at) > 0.25))
 		load(a);
 	x += draw_text(p, y, x, COLS - x, R_KEY, "s");
 	x += draw_text(p, y, x, COLS - x, R_NORMAL, " sort: %s %s   ", sort_names[u->sort],

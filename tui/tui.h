@@ -49,7 +49,7 @@ struct browse_ui {
 	int grid;		/* thumbnails instead of the list */
 	int built;		/* 0: rebuild the list before drawing */
 	int built_preds;	/* predictions known when it was built */
-	struct timespec built_at;
+	double built_at;	/* clock_ms when it was built */
 	int page;		/* rows (or grid rows) on screen, for paging */
 	int per_row;		/* images per row: 1, or the grid's columns */
 	float *preview;		/* the selected image */
@@ -114,7 +114,7 @@ struct runs_ui {
 	int loaded;
 	int seen_runs, seen_steps;	/* the live run when last loaded */
 	int64_t seen_run;
-	struct timespec loaded_at;
+	double loaded_at;	/* clock_ms when it was loaded */
 	char err[ERR_MAX];
 };
 
@@ -173,7 +173,7 @@ struct app {
 	char fatal[ERR_MAX + 4200];	/* printed after the terminal is restored */
 	char msg[ERR_MAX + 128];	/* the status line's notice */
 	enum role msg_role;
-	struct timespec msg_at;
+	double msg_at;			/* clock_ms when it was set */
 	enum prompt_kind prompt;
 	char prompt_buf[128];
 	int prompt_len;
@@ -188,8 +188,8 @@ struct app {
 /* app.c */
 void app_message(struct app *a, enum role r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Seconds since t. */
-double app_elapsed(const struct timespec *t);
+/* Seconds since t_ms, a clock_ms() reading. */
+double app_elapsed(double t_ms);
 /* Send a.want to the session. */
 void app_send_params(struct app *a);
 /* Open dataset image index in Attack (leaves any replay). */
