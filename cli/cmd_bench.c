@@ -56,7 +56,7 @@ static void bench_help(void)
 	       "                   gives the batch-1 figure to compare with\n"
 	       "  --json           {\"threads\", \"step_ms\": {median, min, max},\n"
 	       "                    \"forward_ms\": {...}, \"gflop_forward\", ...}\n",
-	       cli_model_help, CLI_MAX_BATCH);
+	       source_model_help, CLI_MAX_BATCH);
 }
 
 
@@ -306,7 +306,7 @@ static int run(struct net *n, int steps, int warmup, int json, int layers,
 int cmd_bench(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_MODEL_OPTIONS,
+		SOURCE_MODEL_OPTIONS,
 		{ "steps", required_argument, NULL, OPT_STEPS },
 		{ "warmup", required_argument, NULL, OPT_WARMUP },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -315,7 +315,7 @@ int cmd_bench(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cli_model_opts mo = { .seed = 1 };
+	struct source_opts mo = { .seed = 1 };
 	long steps = 20, warmup = 3, batch = 0;
 	struct sweep_timing sw;
 	char used[sizeof mo.used];
@@ -331,17 +331,17 @@ int cmd_bench(int argc, char **argv)
 			continue;
 		switch (c) {
 		case OPT_STEPS:
-			if ((steps = cli_parse_long(optarg, 1, 100000)) < 0)
+			if ((steps = source_parse_long(optarg, 1, 100000)) < 0)
 				return cli_usage_error("bench", "--steps wants 1..100000");
 			break;
 		case OPT_WARMUP:
-			if ((warmup = cli_parse_long(optarg, 0, 1000)) < 0)
+			if ((warmup = source_parse_long(optarg, 0, 1000)) < 0)
 				return cli_usage_error("bench", "--warmup wants 0..1000");
 			break;
 		case OPT_JSON: json = 1; break;
 		case OPT_LAYERS: layers = 1; break;
 		case OPT_BATCH:
-			if ((batch = cli_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
+			if ((batch = source_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
 				return cli_usage_error("bench", "--batch wants 1..%d", CLI_MAX_BATCH);
 			break;
 		case 'h': bench_help(); return EXIT_OK;
@@ -350,7 +350,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
-	cli_set_threads(mo.threads);
+	source_set_threads(mo.threads);
 	/* the sweep on a net of its own: a net made for a batch may choose
 	 * other kernels, and the batch-1 figures stay those of a batch-1 net */
 	if (batch) {

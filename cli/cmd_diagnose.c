@@ -61,7 +61,7 @@ static void diagnose_help(void)
 	       "                   the model output),\n"
 	       "                   diagnosis (null when healthy), and more\n"
 	       "  --grad-out FILE  write the input gradient as NumPy .npy, float32 1x3xHxW\n%s",
-	       cli_model_help, cli_resize_help);
+	       source_model_help, source_resize_help);
 }
 
 static json_t *layer_norms_json(const struct net *n)
@@ -211,7 +211,7 @@ static void print_text(const struct net *n, const struct diag *d)
 }
 
 struct diag_args {
-	struct cli_model_opts mo;
+	struct source_opts mo;
 	const char *image, *target, *grad_out, *data, *split;
 	int json, resize;
 	struct loss_params lp;
@@ -273,7 +273,7 @@ out:
 int cmd_diagnose(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_MODEL_OPTIONS,
+		SOURCE_MODEL_OPTIONS,
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "target", required_argument, NULL, OPT_TARGET },
 		{ "grad-out", required_argument, NULL, OPT_GRAD_OUT },
@@ -283,7 +283,7 @@ int cmd_diagnose(int argc, char **argv)
 		{ "clip-eps", required_argument, NULL, OPT_CLIP_EPS },
 		{ "kappa", required_argument, NULL, OPT_KAPPA },
 		{ "json", no_argument, NULL, OPT_JSON },
-		CLI_RESIZE_OPTION,
+		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -331,8 +331,8 @@ int cmd_diagnose(int argc, char **argv)
 		return cli_usage_error("diagnose", "unexpected argument '%s'", argv[optind]);
 	if (!a.image || !a.target)
 		return cli_usage_error("diagnose", "--image and --target are required");
-	cli_set_threads(a.mo.threads);
-	if ((a.data || cli_is_index(a.image)) &&
+	source_set_threads(a.mo.threads);
+	if ((a.data || source_is_index(a.image)) &&
 	    (rc = cli_open_data(a.data, a.split, &ds)))
 		return rc;
 	rc = cli_load_net(&a.mo, "diagnose", 1, 0, &n);

@@ -27,7 +27,7 @@ static void eval_help(void)
 	       "  --json           keys accuracy, correct, total, per_class (list of\n"
 	       "                   {class, correct, total, accuracy}), confusion\n"
 	       "                   (list of rows), min_prob_below_1e-7 (fraction)\n%s",
-	       cli_model_help, cli_resize_help);
+	       source_model_help, source_resize_help);
 }
 
 static void print_text(const struct eval_result *r, struct dataset *d)
@@ -87,17 +87,17 @@ static void print_json(const struct eval_result *r, struct dataset *d)
 int cmd_eval(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_MODEL_OPTIONS,
+		SOURCE_MODEL_OPTIONS,
 		{ "data", required_argument, NULL, OPT_DATA },
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "json", no_argument, NULL, OPT_JSON },
-		CLI_RESIZE_OPTION,
+		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cli_model_opts mo = { .seed = 1 };
+	struct source_opts mo = { .seed = 1 };
 	const char *data = NULL, *split = "test";
 	char err[ERR_MAX], note[ERR_MAX];
 	long limit = 0, batch = 32;
@@ -118,11 +118,11 @@ int cmd_eval(int argc, char **argv)
 		case OPT_DATA: data = optarg; break;
 		case OPT_SPLIT: split = optarg; break;
 		case OPT_LIMIT:
-			if ((limit = cli_parse_long(optarg, 1, 1L << 30)) < 0)
+			if ((limit = source_parse_long(optarg, 1, 1L << 30)) < 0)
 				return cli_usage_error("eval", "--limit wants a positive count");
 			break;
 		case OPT_BATCH:
-			if ((batch = cli_parse_long(optarg, 1, 4096)) < 0)
+			if ((batch = source_parse_long(optarg, 1, 4096)) < 0)
 				return cli_usage_error("eval", "--batch wants 1..4096");
 			break;
 		case OPT_JSON: json = 1; break;
@@ -135,7 +135,7 @@ int cmd_eval(int argc, char **argv)
 		return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
 	if (!data)
 		return cli_usage_error("eval", "--data is required");
-	cli_set_threads(mo.threads);
+	source_set_threads(mo.threads);
 	if (dataset_open(data, split, &d, note, err) != ST_OK)
 		return cli_fail("%s", err);
 	if (note[0])

@@ -17,7 +17,7 @@ static void info_help(void)
 	       "                   (layers: index, kind, name, id, inputs (ids, \"input\"\n"
 	       "                   for the model input), shape, params, folded_bn,\n"
 	       "                   fused_relu: a conv that applies the next ReLU itself)\n",
-	       cli_model_help);
+	       source_model_help);
 }
 
 static void shape_str(const struct net_layer_info *li, char *buf, size_t n)
@@ -128,12 +128,12 @@ static void print_json(const struct net *n)
 int cmd_info(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_MODEL_OPTIONS,
+		SOURCE_MODEL_OPTIONS,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cli_model_opts mo = { .seed = 1 };
+	struct source_opts mo = { .seed = 1 };
 	struct net *n;
 	int c, json = 0, rc;
 
@@ -153,7 +153,7 @@ int cmd_info(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
-	cli_set_threads(mo.threads);
+	source_set_threads(mo.threads);
 	rc = cli_load_net(&mo, "info", 1, 0, &n);
 	if (rc)
 		return rc;

@@ -66,7 +66,7 @@ static void runs_help(void)
 
 static int parse_id(const char *s, int64_t *id)
 {
-	long v = cli_parse_long(s, 1, LONG_MAX);
+	long v = source_parse_long(s, 1, LONG_MAX);
 
 	if (v < 0)
 		return cli_usage_error("runs", "'%s' is not a run id", s);
@@ -74,8 +74,9 @@ static int parse_id(const char *s, int64_t *id)
 	return EXIT_OK;
 }
 
-/* Open the log; unlike `advex attack`, browsing never creates one. */
-static int open_log(const char *path, struct db **db)
+/* Open the log; unlike `advex attack`, browsing never creates one, and
+ * needs no write access (write: 0) - only delete writes. */
+static int open_log(const char *path, int write, struct db **db)
 {
 	char buf[4096], err[ERR_MAX];
 	struct stat sb;
@@ -84,7 +85,7 @@ static int open_log(const char *path, struct db **db)
 		path = db_default_path(buf, sizeof buf);
 	if (stat(path, &sb) != 0)
 		return cli_fail("%s: no run log there (advex attack writes one)", path);
-	if (db_open(path, db, err) != ST_OK)
+	if ((write ? db_open(path, db, err) : db_open_read(path, db, err)) != ST_OK)
 		return cli_fail("%s", err);
 	return EXIT_OK;
 }
@@ -299,7 +300,7 @@ static int runs_cmd_list(int argc, char **argv)
 			f.status = optarg;
 			break;
 		case OPT_LIMIT:
-			if ((v = cli_parse_long(optarg, 1, INT_MAX)) < 0)
+			if ((v = source_parse_long(optarg, 1, INT_MAX)) < 0)
 				return cli_usage_error("runs", "--limit: '%s' is not a count", optarg);
 			f.limit = (int)v;
 			break;
@@ -310,7 +311,7 @@ static int runs_cmd_list(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("runs", "list: unexpected argument '%s'", argv[optind]);
-	if ((o = open_log(path, &c.db)))
+	if ((o = open_log(path, 0, &c.db)))
 		return o;
 	if (!c.json)
 		printf("%5s  %-19s  %-11s  %-20s  %-18s  %-28s  %-10s  %9s  %s\n", "ID",
@@ -494,7 +495,7 @@ static int runs_cmd_show(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("runs", "show wants one run ID");
-	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, &db)))
+	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, 0, &db)))
 		return rc;
 	if ((rc = view_load(db, id, &v)))
 		goto out;
@@ -747,7 +748,7 @@ static int runs_cmd_compare(int argc, char **argv)
 	for (i = 0; i < n; i++)
 		if ((rc = parse_id(argv[optind + i], &ids[i])))
 			return rc;
-	if ((rc = open_log(path, &db)))
+	if ((rc = open_log(path, 0, &db)))
 		return rc;
 	memset(c, 0, sizeof c);
 	for (i = 0; i < n && !rc; i++) {
@@ -895,7 +896,7 @@ static int runs_cmd_export(int argc, char **argv)
 		return cli_usage_error("runs", "export: give --out, --perturbation or --clean");
 	if ((rc = cli_check_outputs(out, pert, clean)))
 		return rc;
-	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, &db)))
+	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, 0, &db)))
 		return rc;
 	r = malloc(sizeof *r);
 	if (!r) {
@@ -957,7 +958,7 @@ static int runs_cmd_delete(int argc, char **argv)
 	for (i = optind; i < argc; i++)
 		if ((o = parse_id(argv[i], &id)))
 			return o;
-	if ((o = open_log(path, &db)))
+	if ((o = open_log(path, 1, &db)))
 		return o;
 	/* each run on its own: one missing id does not keep the others */
 	for (i = optind; i < argc; i++) {

@@ -154,7 +154,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
-		CLI_RESIZE_OPTION,
+		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -183,7 +183,7 @@ static int parse(int argc, char **argv, struct train_args *a)
 		case OPT_CACHE_LIMIT: case OPT_EPOCHS: case OPT_BATCH: case OPT_WARMUP:
 		case OPT_CROP: case OPT_LIMIT: case OPT_SEED: case OPT_THREADS:
 		case OPT_STOP_AFTER:
-			v = cli_parse_long(optarg, 0, 1L << 30);
+			v = source_parse_long(optarg, 0, 1L << 30);
 			if (v < 0)
 				return cli_usage_error("train", "'%s' is not a count%s", optarg,
 						       c == OPT_FREEZE ? " (or 'body')" : "");
@@ -295,7 +295,7 @@ int cmd_train(int argc, char **argv)
 
 	if ((rc = parse(argc, argv, &a)))
 		return rc;
-	cli_set_threads(a.threads);
+	source_set_threads(a.threads);
 	if (dataset_open(a.data, "train", &train, note, err) != ST_OK)
 		return cli_fail("%s", err);
 	if (note[0])
@@ -324,12 +324,12 @@ int cmd_train(int argc, char **argv)
 			fprintf(stderr, "advex: note: --freeze body = --freeze %d "
 				"(nodes 0..%d are frozen)\n", a.o.freeze, a.o.freeze - 1);
 	}
-	if (!rc && trainer_new(n, train, test, &a.o, &t, err) != ST_OK)
+	if (!rc && train_new(n, train, test, &a.o, &t, err) != ST_OK)
 		rc = cli_fail("%s", err);
-	if (!rc && a.resume && trainer_load_state(t, a.out, err) != ST_OK)
+	if (!rc && a.resume && train_load_state(t, a.out, err) != ST_OK)
 		rc = cli_fail("%s", err);
-	if (!rc && trainer_note(t)[0])
-		fprintf(stderr, "advex: note: %s\n", trainer_note(t));
+	if (!rc && train_note(t)[0])
+		fprintf(stderr, "advex: note: %s\n", train_note(t));
 	pc.quiet = a.quiet;
 	pc.tty = isatty(2);
 	if (!rc)
@@ -337,15 +337,15 @@ int cmd_train(int argc, char **argv)
 		       a.init ? a.init : a.arch, a.data, dataset_count(train),
 		       dataset_n_classes(train), a.o.epochs, a.o.batch,
 		       a.o.optim == TRAIN_ADAM ? "adam" : "sgd", a.o.lr);
-	while (!rc && !stopped && trainer_epoch(t) < a.o.epochs &&
-	       (!a.stop_after || trainer_epoch(t) < a.stop_after)) {
-		if (trainer_run_epoch(t, on_progress, &pc, &stopped, err) != ST_OK ||
-		    (!stopped && trainer_save(t, a.out, err) != ST_OK))
+	while (!rc && !stopped && train_epoch(t) < a.o.epochs &&
+	       (!a.stop_after || train_epoch(t) < a.stop_after)) {
+		if (train_run_epoch(t, on_progress, &pc, &stopped, err) != ST_OK ||
+		    (!stopped && train_save(t, a.out, err) != ST_OK))
 			rc = cli_fail("%s", err);
 	}
 	if (!rc)
 		printf("wrote %s\n", a.out);
-	trainer_free(t);
+	train_free(t);
 	net_free(n);
 	dataset_close(train);
 	dataset_close(test);

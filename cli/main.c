@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "explore.h"
 
 struct command {
 	const char *name;

@@ -179,12 +179,12 @@ static enum status plan_cache(struct trainer *t, char *err)
 	return ST_OK;
 }
 
-const char *trainer_note(const struct trainer *t)
+const char *train_note(const struct trainer *t)
 {
 	return t->note;
 }
 
-enum status trainer_new(struct net *n, struct dataset *train,
+enum status train_new(struct net *n, struct dataset *train,
 			struct dataset *test, const struct train_opts *o,
 			struct trainer **out, char *err)
 {
@@ -217,21 +217,21 @@ enum status trainer_new(struct net *n, struct dataset *train,
 	t->decay = calloc(t->n_params, 1);
 	if (!t->order || !t->x || !t->img || !t->dz || !t->m || !t->decay ||
 	    (o->optim == TRAIN_ADAM && !t->v)) {
-		trainer_free(t);
+		train_free(t);
 		return status_set(err, ST_ERR_NOMEM, "out of memory for the trainer");
 	}
 	mark_decay(t);
 	net_set_trainable_from(n, o->freeze);
 	net_zero_grads(n);	/* from here on update() keeps them zeroed */
 	if ((st = plan_cache(t, err)) != ST_OK) {
-		trainer_free(t);
+		train_free(t);
 		return st;
 	}
 	*out = t;
 	return ST_OK;
 }
 
-void trainer_free(struct trainer *t)
+void train_free(struct trainer *t)
 {
 	if (!t)
 		return;
@@ -248,7 +248,7 @@ void trainer_free(struct trainer *t)
 	free(t);
 }
 
-int trainer_epoch(const struct trainer *t)
+int train_epoch(const struct trainer *t)
 {
 	return t->epoch;
 }
@@ -467,7 +467,7 @@ static double cached_test_acc(struct trainer *t)
 	return t->n_test ? (double)correct / t->n_test : 0.0;
 }
 
-enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
+enum status train_run_epoch(struct trainer *t, train_cb cb, void *user,
 			      int *stopped, char *err)
 {
 	struct train_progress p = { 0 };
@@ -533,7 +533,7 @@ enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
 	return ST_OK;
 }
 
-enum status trainer_save(const struct trainer *t, const char *path, char *err)
+enum status train_save(const struct trainer *t, const char *path, char *err)
 {
 	char state[4096], epoch[32], params[32], seed[32];
 	const char *k[4], *v[4];
@@ -570,7 +570,7 @@ enum status trainer_save(const struct trainer *t, const char *path, char *err)
 	return modelfile_write(state, ts, nt, k, v, 4, err);
 }
 
-enum status trainer_load_state(struct trainer *t, const char *path, char *err)
+enum status train_load_state(struct trainer *t, const char *path, char *err)
 {
 	char state[4096];
 	struct modelfile *mf;

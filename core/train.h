@@ -47,7 +47,7 @@ struct train_opts {
  * as an uncached step) and every epoch then runs only nodes freeze.. on
  * them: the same steps as without the cache, minus the frozen body's
  * forward, so the same model, byte for byte. Random crop and flip cannot apply to cached
- * outputs, so they are turned off (trainer_note says so); cache 0 keeps
+ * outputs, so they are turned off (train_note says so); cache 0 keeps
  * them and runs the whole network every step. */
 struct train_opts train_opts_default(void);
 
@@ -73,27 +73,27 @@ struct trainer;
 
 /* n must have been created with want_param_grads and max_batch >= batch.
  * test may be NULL (no test accuracy). */
-enum status trainer_new(struct net *n, struct dataset *train,
+enum status train_new(struct net *n, struct dataset *train,
 			struct dataset *test, const struct train_opts *o,
 			struct trainer **out, char *err);
-void trainer_free(struct trainer *t);
+void train_free(struct trainer *t);
 
-/* What trainer_new decided about feature caching, in one sentence for the
+/* What train_new decided about feature caching, in one sentence for the
  * user ("" when freeze is 0 or caching was not asked for); owned by t. */
-const char *trainer_note(const struct trainer *t);
+const char *train_note(const struct trainer *t);
 
-/* Epochs already done (after trainer_load_state, the checkpoint's). */
-int trainer_epoch(const struct trainer *t);
+/* Epochs already done (after train_load_state, the checkpoint's). */
+int train_epoch(const struct trainer *t);
 
 /* Run the next epoch and evaluate on the test set. *stopped is set when the
  * callback asked to stop. */
-enum status trainer_run_epoch(struct trainer *t, train_cb cb, void *user,
+enum status train_run_epoch(struct trainer *t, train_cb cb, void *user,
 			      int *stopped, char *err);
 
 /* Checkpoint: the model to path (a normal advex model file, loadable by
  * every command) and the optimizer state and epoch to path + ".state". */
-enum status trainer_save(const struct trainer *t, const char *path, char *err);
-/* Read path + ".state" written by trainer_save for this same network. */
-enum status trainer_load_state(struct trainer *t, const char *path, char *err);
+enum status train_save(const struct trainer *t, const char *path, char *err);
+/* Read path + ".state" written by train_save for this same network. */
+enum status train_load_state(struct trainer *t, const char *path, char *err);
 
 #endif

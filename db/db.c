@@ -1,5 +1,5 @@
 /* db.c - opening the run log: path, pragmas, migrations, the statement
- * cache, transactions, the writers' liveness locks, and SHA-256 (see db.h).
+ * cache, transactions, and the writers' liveness locks (see db.h).
  */
 #define _GNU_SOURCE	/* F_OFD_SETLK, F_OFD_GETLK */
 
@@ -26,7 +26,9 @@ struct db_cached {
 struct db {
 	sqlite3 *h;
 	char *path;
-	int lock_fd;		/* "<path>-locks", see db.h */
+	int lock_fd;		/* "<path>-locks", see db.h; -1: none (a
+				   reader of a log no writer ever opened) */
+	int readonly;		/* opened by db_open_read */
 	struct db_cached stmts[DB_MAX_STMTS];
 	int n_stmts;
 	int64_t *held;		/* run ids whose lock this connection holds */
@@ -311,6 +313,8 @@ int db_run_live(struct db *db, int64_t id)
 
 	if (held_index(db, id) >= 0)
 		return 1;
+	if (db->lock_fd < 0 && db->readonly)
+		return 0;	/* no writer ever made the lock file */
 	if (lock_byte(db->lock_fd, F_OFD_GETLK, F_WRLCK, id, &fl) != 0)
 		return -1;
 	return fl.l_type != F_UNLCK;
@@ -331,8 +335,13 @@ static enum status open_lock_file(struct db *db, char *err)
 	}
 	snprintf(p, n, "%s-locks", base);
 	free(real);
-	db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	/* a reader only asks who holds a lock: it needs no write access,
+	 * and a log no writer opened has no lock file and no live writer */
+	db->lock_fd = db->readonly ? open(p, O_RDONLY | O_CLOEXEC) :
+		      open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	free(p);
+	if (db->lock_fd < 0 && db->readonly)
+		return ST_OK;
 	if (db->lock_fd < 0)
 		return status_set(err, ST_ERR_IO, "%s: cannot create its lock file "
 				  "%s-locks: %s", db->path, db->path,
@@ -405,7 +414,7 @@ static enum status make_parent_dirs(const char *path, char *err)
 /* Before anything is written: is this our file, and not from the future?
  * One statement, so one snapshot: read separately, the version could
  * predate another process's migration and the table count follow it. */
-static enum status check_header(struct db *db, char *err)
+static enum status check_header(struct db *db, int64_t *user_version, char *err)
 {
 	static const char sql[] =
 		"SELECT (SELECT user_version FROM pragma_user_version), "
@@ -440,6 +449,7 @@ static enum status check_header(struct db *db, char *err)
 		return status_set(err, ST_ERR_FORMAT, "%s: not an advex run database "
 				  "(an SQLite file with tables of its own); not "
 				  "modified", db->path);
+	*user_version = version;
 	return ST_OK;
 }
 
@@ -592,18 +602,26 @@ static enum status open_fail(struct db *db, const char *what, char *err)
 			  sqlite3_errmsg(db->h));
 }
 
-enum status db_open(const char *path, struct db **out, char *err)
+/* A database path that exists must be a regular file: SQLite would open
+ * /dev/null (or a FIFO) and put -journal and -locks files beside it. */
+static enum status check_regular(const char *path, char *err)
 {
-	struct db *db;
-	enum status st;
+	struct stat sb;
 
-	*out = NULL;
 	if (!path || !*path)
 		return status_set(err, ST_ERR_ARG, "run database: empty path");
-	st = make_parent_dirs(path, err);
-	if (st != ST_OK)
-		return st;
-	db = calloc(1, sizeof *db);
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return status_set(err, ST_ERR_IO, "%s: not a regular file (the run "
+				  "log is an SQLite file)", path);
+	return ST_OK;
+}
+
+/* A struct db for path, not yet connected. */
+static enum status db_new(const char *path, struct db **out, char *err)
+{
+	struct db *db = calloc(1, sizeof *db);
+
+	*out = NULL;
 	if (db)
 		db->path = strdup(path);
 	if (!db || !db->path) {
@@ -611,6 +629,24 @@ enum status db_open(const char *path, struct db **out, char *err)
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", path);
 	}
 	db->lock_fd = -1;
+	*out = db;
+	return ST_OK;
+}
+
+enum status db_open(const char *path, struct db **out, char *err)
+{
+	struct db *db;
+	enum status st;
+	int64_t version;
+
+	*out = NULL;
+	st = check_regular(path, err);
+	if (st == ST_OK)
+		st = make_parent_dirs(path, err);
+	if (st == ST_OK)
+		st = db_new(path, &db, err);
+	if (st != ST_OK)
+		return st;
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
 			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		st = open_fail(db, "cannot open the run database", err);
@@ -624,7 +660,7 @@ enum status db_open(const char *path, struct db **out, char *err)
 				"logged there", path);
 		goto fail;
 	}
-	st = check_header(db, err);
+	st = check_header(db, &version, err);
 	if (st == ST_OK)
 		st = open_lock_file(db, err);
 	if (st == ST_OK)
@@ -640,6 +676,92 @@ enum status db_open(const char *path, struct db **out, char *err)
 fail:
 	db_close(db);
 	return st;
+}
+
+/* "file:PATH?immutable=1": SQLite reads the file without the -shm it
+ * would otherwise need to create, which a read-only file system refuses. */
+static char *immutable_uri(const char *path)
+{
+	size_t n = strlen(path);
+	char *uri = malloc(3 * n + sizeof "file:?immutable=1"), *p = uri;
+
+	if (!uri)
+		return NULL;
+	p += sprintf(p, "file:");
+	for (; *path; path++)
+		p += strchr("?#%", *path) ? sprintf(p, "%%%02X", (unsigned char)*path) :
+		     sprintf(p, "%c", *path);
+	sprintf(p, "?immutable=1");
+	return uri;
+}
+
+/* Connect read-only, immutable when the file system does not let even a
+ * reader make the -shm file. */
+static enum status open_reader(struct db *db, int immutable, char *err)
+{
+	char *uri = immutable ? immutable_uri(db->path) : NULL;
+	int rc;
+
+	if (immutable && !uri)
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory", db->path);
+	rc = sqlite3_open_v2(uri ? uri : db->path, &db->h, SQLITE_OPEN_READONLY |
+			     (uri ? SQLITE_OPEN_URI : 0), NULL);
+	free(uri);
+	if (rc != SQLITE_OK)
+		return open_fail(db, "cannot open the run database", err);
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	return ST_OK;
+}
+
+enum status db_open_read(const char *path, struct db **out, char *err)
+{
+	struct db *db = NULL;
+	struct stat sb;
+	enum status st;
+	int64_t version = 0;
+	int immutable;
+
+	*out = NULL;
+	st = check_regular(path, err);
+	if (st != ST_OK)
+		return st;
+	if (stat(path, &sb) != 0)
+		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
+				  strerror(errno));
+	for (immutable = 0; immutable < 2; immutable++) {
+		db_close(db);
+		if ((st = db_new(path, &db, err)) != ST_OK)
+			return st;
+		db->readonly = 1;
+		st = open_reader(db, immutable, err);
+		if (st == ST_OK)
+			st = check_header(db, &version, err);
+		/* no -shm and no right to make one: CANTOPEN, or READONLY
+		 * (CANTINIT) depending on the SQLite version */
+		if (st == ST_OK || !db->h ||
+		    ((sqlite3_extended_errcode(db->h) & 0xff) != SQLITE_CANTOPEN &&
+		     (sqlite3_extended_errcode(db->h) & 0xff) != SQLITE_READONLY))
+			break;
+	}
+	if (st == ST_OK && version < DB_SCHEMA_VERSION) {
+		/* a log no writer has set up yet: only a writer can */
+		db_close(db);
+		return db_open(path, out, err);
+	}
+	if (st == ST_OK)
+		st = open_lock_file(db, err);
+	if (st != ST_OK) {
+		db_close(db);
+		return st;
+	}
+	*out = db;
+	return ST_OK;
+}
+
+int db_readonly(const struct db *db)
+{
+	return db->readonly;
 }
 
 void db_close(struct db *db)
@@ -662,155 +784,4 @@ void db_close(struct db *db)
 const char *db_path(const struct db *db)
 {
 	return db->path;
-}
-
-/* ---- SHA-256 (FIPS 180-4) ------------------------------------------------ */
-
-struct sha256 {
-	uint32_t h[8];
-	uint64_t bytes;		/* message length so far */
-	unsigned char block[64];
-	size_t fill;		/* bytes waiting in block */
-};
-
-/* The first 32 bits of the fractional parts of the cube roots of the first
- * 64 primes. */
-static const uint32_t sha256_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-};
-
-static inline uint32_t ror32(uint32_t x, int n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_init(struct sha256 *s)
-{
-	/* fractional parts of the square roots of the first 8 primes */
-	static const uint32_t h0[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
-	};
-
-	memcpy(s->h, h0, sizeof h0);
-	s->bytes = 0;
-	s->fill = 0;
-}
-
-static void sha256_block(struct sha256 *s, const unsigned char *p)
-{
-	uint32_t w[64], v[8], t1, t2;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (i = 16; i < 64; i++) {
-		uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^
-			      (w[i - 15] >> 3);
-		uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^
-			      (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	memcpy(v, s->h, sizeof v);
-	for (i = 0; i < 64; i++) {
-		/* v: a b c d e f g h */
-		t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
-		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
-		t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) +
-		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof *v);
-		v[4] += t1;
-		v[0] = t1 + t2;
-	}
-	for (i = 0; i < 8; i++)
-		s->h[i] += v[i];
-}
-
-static void sha256_update(struct sha256 *s, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-
-	s->bytes += n;
-	if (s->fill) {
-		size_t take = 64 - s->fill < n ? 64 - s->fill : n;
-
-		memcpy(s->block + s->fill, p, take);
-		s->fill += take;
-		p += take;
-		n -= take;
-		if (s->fill < 64)
-			return;
-		sha256_block(s, s->block);
-		s->fill = 0;
-	}
-	for (; n >= 64; p += 64, n -= 64)
-		sha256_block(s, p);
-	memcpy(s->block, p, n);
-	s->fill = n;
-}
-
-static void sha256_final(struct sha256 *s, char hex[65])
-{
-	uint64_t bits = s->bytes * 8;
-	unsigned char pad[72] = { 0x80 };
-	size_t npad = (s->fill < 56 ? 56 : 120) - s->fill;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		pad[npad + i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha256_update(s, pad, npad + 8);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x",
-			 (unsigned)(s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
-}
-
-void db_sha256(const void *data, size_t n, char hex[65])
-{
-	struct sha256 s;
-
-	sha256_init(&s);
-	sha256_update(&s, data, n);
-	sha256_final(&s, hex);
-}
-
-enum status db_sha256_file(const char *path, char hex[65], char *err)
-{
-	struct sha256 s;
-	unsigned char *buf = malloc(1 << 16);
-	FILE *f = buf ? fopen(path, "rb") : NULL;
-	size_t n;
-	int bad;
-
-	if (!f) {
-		int e = errno;
-
-		free(buf);
-		if (!buf)
-			return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
-					  path);
-		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
-				  strerror(e));
-	}
-	sha256_init(&s);
-	while ((n = fread(buf, 1, 1 << 16, f)) > 0)
-		sha256_update(&s, buf, n);
-	bad = ferror(f);
-	fclose(f);
-	free(buf);
-	if (bad)
-		return status_set(err, ST_ERR_IO, "%s: read error", path);
-	sha256_final(&s, hex);
-	return ST_OK;
 }

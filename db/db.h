@@ -51,7 +51,17 @@ const char *db_default_path(char *buf, size_t n);
  * the path before any work starts. A database of a newer schema is refused
  * and left byte for byte as it was. */
 enum status db_open(const char *path, struct db **out, char *err);
+/* Open an existing log only to read it (runs list, show, export): no
+ * write access is needed, to the file or its directory, so a read-only
+ * file or file system serves. Nothing is migrated or marked: a run whose
+ * writer died is reported 'interrupted' when read (runs.h) and recorded
+ * so by the next db_open. A log that predates its schema falls back to
+ * db_open, since only a writer can set it up. Both opens refuse a path
+ * that is not a regular file before creating anything beside it. */
+enum status db_open_read(const char *path, struct db **out, char *err);
 void db_close(struct db *db);
+/* 1 when opened by db_open_read. */
+int db_readonly(const struct db *db);
 
 const char *db_path(const struct db *db);
 
@@ -81,10 +91,5 @@ void db_run_unlock(struct db *db, int64_t id);
 /* 1: some open file (this connection's included) holds run id's lock, so
  * its writer is alive; 0: nobody does; -1: cannot tell. */
 int db_run_live(struct db *db, int64_t id);
-
-/* SHA-256 (FIPS 180-4) of n bytes, or of a file's contents, as 64 lower
- * case hex digits and a NUL. */
-void db_sha256(const void *data, size_t n, char hex[65]);
-enum status db_sha256_file(const char *path, char hex[65], char *err);
 
 #endif

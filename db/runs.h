@@ -1,6 +1,8 @@
 /* runs.h - attack runs in the run log: begin a run, log each step as it
  * happens (one transaction each: a crash loses at most the step in flight),
- * finish it, and query, compare, export and delete runs.
+ * finish it (runs.c), read runs, steps and images back (runs_read.c), and
+ * delete runs. Comparing and exporting are the front ends' work with what
+ * these return; db/runlog.h drives one run from begin to end.
  *
  * A run records the model (path, SHA-256 of the file, architecture
  * summary), the data source (path, kind, split), the image reference and
@@ -15,8 +17,10 @@
  *
  * Tables (db.c has the exact schema): models, datasets, runs, steps,
  * images. Vectors (probabilities, histogram, layer norms, class names) are
- * JSON arrays, so SQLite's json_each / json_extract can query them; a NaN
- * is stored as NULL (SQLite has no NaN) and read back as NaN.
+ * JSON arrays (written and read with jansson), so SQLite's json_each /
+ * json_extract can query them; a NaN is stored as NULL (SQLite has no NaN)
+ * and read back as NaN, an infinity in an array as +-1e308 and read back
+ * as infinite.
  */
 #ifndef ADVEX_RUNS_H
 #define ADVEX_RUNS_H
@@ -73,7 +77,9 @@ struct run_row {
 	int64_t id;
 	char created[32];		/* ISO 8601 UTC */
 	char ended[32];			/* "" while running or when it died */
-	char status[16];
+	char status[16];		/* on a db_open_read connection, a
+					   dead writer's 'running' run reads
+					   'interrupted' */
 	int writer_pid;
 	char model_path[1024], model_sha256[65], model_arch[256];
 	char data_path[1024], data_kind[16], data_split[64];
@@ -107,7 +113,8 @@ enum status runs_list(struct db *db, const struct runs_filter *f,
 		      char *err);
 /* One run; "RUN 42: no such run in FILE" when there is none. */
 enum status runs_get(struct db *db, int64_t id, struct run_row *r, char *err);
-/* Class names of a run (n_classes strings, into names[i], each len bytes). */
+/* Class names of a run (its n_classes names, at most max, into names[i],
+ * each cut to 63 bytes). */
 enum status runs_classes(struct db *db, int64_t id, char (*names)[64], int max,
 			 char *err);
 /* The final probabilities (the run's n_classes, at most max, into probs);

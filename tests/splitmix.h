@@ -6,11 +6,11 @@
 
 #include <stdint.h>
 
-struct rng {
+struct splitmix {
 	uint64_t s;
 };
 
-static inline uint64_t rng_next(struct rng *r)
+static inline uint64_t splitmix_next(struct splitmix *r)
 {
 	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
 
@@ -20,9 +20,9 @@ static inline uint64_t rng_next(struct rng *r)
 }
 
 /* Uniform in [-1, 1), 24 bits so the value is exact in float. */
-static inline float rng_uniform(struct rng *r)
+static inline float splitmix_uniform(struct splitmix *r)
 {
-	return (float)((double)(rng_next(r) >> 40) / 8388608.0 - 1.0);
+	return (float)((double)(splitmix_next(r) >> 40) / 8388608.0 - 1.0);
 }
 
 #endif

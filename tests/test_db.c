@@ -17,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "image.h"
+#include "runlog.h"
 #include "runs.h"
+#include "sha256.h"
 #include "tap.h"
 
 static const char *const classes10[] = { "airplane", "bird", "car", "cat", "deer",
@@ -131,25 +134,25 @@ static void test_sha256(struct tap *t)
 	unsigned char *m = malloc(1000000);
 	size_t i;
 
-	db_sha256("abc", 3, hex);
+	sha256_hex("abc", 3, hex);
 	tap_ok(t, !strcmp(hex, want_abc), "sha256(\"abc\") = %s (FIPS 180-4 vector)", hex);
-	db_sha256("", 0, hex);
+	sha256_hex("", 0, hex);
 	tap_ok(t, !strcmp(hex, want_empty), "sha256(\"\") = %.16s...", hex);
-	db_sha256(two_block, strlen(two_block), hex);
+	sha256_hex(two_block, strlen(two_block), hex);
 	tap_ok(t, !strcmp(hex, want_two), "sha256 of the 56-byte two-block vector = %.16s...", hex);
 	memset(m, 'a', 1000000);
-	db_sha256(m, 1000000, hex);
+	sha256_hex(m, 1000000, hex);
 	tap_ok(t, !strcmp(hex, want_million), "sha256 of a million 'a' = %.16s...", hex);
 	/* a file whose size is no multiple of the 64 KiB read or the block */
 	for (i = 0; i < 1000000; i++)
 		m[i] = (unsigned char)(i * 2654435761u >> 13);
 	path_in(path, sizeof path, "hashme");
 	write_file(path, m, 200003);
-	db_sha256(m, 200003, hex);
-	tap_ok(t, db_sha256_file(path, hex2, err) == ST_OK && !strcmp(hex, hex2),
+	sha256_hex(m, 200003, hex);
+	tap_ok(t, sha256_file(path, hex2, err) == ST_OK && !strcmp(hex, hex2),
 	       "sha256 of a 200003-byte file = sha256 of its bytes in memory");
 	path_in(path, sizeof path, "no-such-file");
-	tap_ok(t, db_sha256_file(path, hex2, err) == ST_ERR_IO && strstr(err, path),
+	tap_ok(t, sha256_file(path, hex2, err) == ST_ERR_IO && strstr(err, path),
 	       "hashing a missing file fails naming it: %s", err);
 	free(m);
 }
@@ -396,7 +399,7 @@ static void test_round_trip(struct tap *t)
 	}
 	path_in(model, sizeof model, "model.safetensors");
 	write_file(model, "pretend weights", 15);
-	db_sha256("pretend weights", 15, sha);
+	sha256_hex("pretend weights", 15, sha);
 	p.kind = ATTACK_MIFGSM;
 	p.loss.mode = LOSS_PROB_CE;
 	p.norm = ATTACK_L2;
@@ -504,8 +507,8 @@ static void test_hash_cache(struct tap *t)
 	path_in(model, sizeof model, "cached.safetensors");
 	write_file(model, "AAAA", 4);
 	utimensat(AT_FDCWD, model, ts, 0);
-	db_sha256("AAAA", 4, sha_a);
-	db_sha256("BBBB", 4, sha_b);
+	sha256_hex("AAAA", 4, sha_a);
+	sha256_hex("BBBB", 4, sha_b);
 	if (db_open(path, &db, err) != ST_OK)
 		return;
 	{
@@ -730,7 +733,6 @@ static void test_concurrency(struct tap *t)
 	struct run_row r;
 	struct db *db;
 	double t0, t1;
-	struct timespec ts;
 
 	path_in(path, sizeof path, "busy.db");	/* not created yet: they race to */
 	if (pipe(go) || pipe(stop))
@@ -748,16 +750,14 @@ static void test_concurrency(struct tap *t)
 	}
 	close(go[0]);
 	close(stop[0]);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t0 = ts.tv_sec + ts.tv_nsec / 1e9;
+	t0 = clock_ms() / 1000.0;
 	if (write(go[1], "ggg", 3) != 3)
 		return;
 	for (i = 0; i < 2; i++)
 		waitpid(pid[i], &status[i], 0);
 	close(stop[1]);
 	waitpid(pid[2], &status[2], 0);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t1 = ts.tv_sec + ts.tv_nsec / 1e9;
+	t1 = clock_ms() / 1000.0;
 	close(go[1]);
 	tap_ok(t, WIFEXITED(status[0]) && WEXITSTATUS(status[0]) == 0 &&
 	       WIFEXITED(status[1]) && WEXITSTATUS(status[1]) == 0,
@@ -931,6 +931,189 @@ static void test_interrupted(struct tap *t)
 	}
 }
 
+/* ---- issue 13: non-regular paths, read-only logs, a full disk --------------- */
+
+static int exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+/* A database path that is a device or a FIFO is refused before SQLite
+ * creates -journal or -locks files beside it. */
+static void test_not_regular(struct tap *t)
+{
+	char path[512], side[600], err[ERR_MAX];
+	struct db *db;
+	int made;
+
+	path_in(path, sizeof path, "fifo.db");
+	made = mkfifo(path, 0600) == 0;
+	tap_ok(t, made && db_open(path, &db, err) != ST_OK &&
+	       strstr(err, "not a regular file") && strstr(err, path),
+	       "a FIFO as the run log is refused: %s", err);
+	snprintf(side, sizeof side, "%s-locks", path);
+	tap_ok(t, made && !exists(side) && (snprintf(side, sizeof side, "%s-journal", path), !exists(side)),
+	       "... before any -locks or -journal file is made beside it");
+	tap_ok(t, made && db_open_read(path, &db, err) != ST_OK && strstr(err, "not a regular file"),
+	       "db_open_read refuses it too: %s", err);
+	tap_ok(t, db_open("/dev/null", &db, err) != ST_OK && strstr(err, "not a regular file") &&
+	       !exists("/dev/null-locks") && !exists("/dev/null-journal"),
+	       "--db /dev/null is refused, nothing created in /dev: %s", err);
+}
+
+static int collect_status(const struct run_row *r, void *user)
+{
+	char *buf = user;
+
+	snprintf(buf + strlen(buf), 128 - strlen(buf), "%lld %s;", (long long)r->id, r->status);
+	return 0;
+}
+
+/* Child: read the log at path without write access (as nobody when run
+ * as root); exit status 0 when list and get work and the dead writer's
+ * run reads 'interrupted', while a writer's open is refused. */
+static int read_only_child(const char *path)
+{
+	char err[ERR_MAX], seen[128] = "";
+	struct run_row r;
+	struct db *db;
+	int bad = 0;
+
+	if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+		return 10;
+	if (db_open(path, &db, err) == ST_OK) {
+		db_close(db);
+		bad |= 1;	/* the control: this place is not writable */
+	}
+	if (db_open_read(path, &db, err) != ST_OK) {
+		fprintf(stderr, "# db_open_read: %s\n", err);
+		return bad | 2;
+	}
+	if (runs_list(db, NULL, collect_status, seen, err) != ST_OK ||
+	    strcmp(seen, "2 interrupted;1 done;"))
+		bad |= 4;
+	if (runs_get(db, 2, &r, err) != ST_OK || strcmp(r.status, "interrupted"))
+		bad |= 8;
+	if (bad)
+		fprintf(stderr, "# read-only child: listed '%s', bad %d\n", seen, bad);
+	db_close(db);
+	return bad;
+}
+
+static void test_read_only(struct tap *t)
+{
+	char dir[512], path[600], err[ERR_MAX], status[64];
+	struct attack_params p = attack_params_default();
+	struct run_begin b;
+	struct db *db;
+	float x0[NPIX] = { 0 };
+	int64_t id;
+	pid_t pid;
+	int st = -1;
+
+	path_in(dir, sizeof dir, "rolog");
+	mkdir(dir, 0755);
+	snprintf(path, sizeof path, "%s/runs.db", dir);
+	b = begin_desc(&p, x0, "builtin:test");
+	/* run 1 done; run 2 begun by a writer that is gone (its lock went
+	 * with its connection) */
+	if (db_open(path, &db, err) == ST_OK) {
+		if (runs_begin(db, &b, &id, err) == ST_OK)
+			runs_finish(db, id, "done", NULL, NULL, 0.1, err);
+		runs_begin(db, &b, &id, err);
+		db_close(db);
+	}
+	chmod(path, 0444);
+	chmod(dir, 0555);
+	chmod(tmpdir, 0755);	/* nobody must reach it */
+	pid = fork();
+	if (pid == 0)
+		_exit(read_only_child(path));
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	chmod(dir, 0755);
+	chmod(tmpdir, 0700);
+	tap_ok(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "a read-only log in a read-only directory%s: db_open_read lists and gets runs, "
+	       "a dead writer's run reads 'interrupted', db_open is refused (child status %d)",
+	       geteuid() == 0 ? " (read as nobody)" : "", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	sql_text(path, "SELECT status FROM runs WHERE id = 2", status, sizeof status);
+	tap_ok(t, !strcmp(status, "running\n"), "... and nothing was written: run 2 is still "
+	       "'running' in the file for the next writer to mark");
+}
+
+static int norms_ctx(const struct run_step *s, void *user)
+{
+	int *ok = user;
+
+	*ok = s->n_layer_norms == 4 && s->layer_norms[0] == 1.5 &&
+	      isinf(s->layer_norms[1]) && s->layer_norms[1] > 0 &&
+	      isinf(s->layer_norms[2]) && s->layer_norms[2] < 0 && isnan(s->layer_norms[3]);
+	return 0;
+}
+
+/* The log gets full between steps (PRAGMA max_page_count stands in for a
+ * full disk): the step's write fails, and the run is marked 'failed'. */
+static void test_full(struct tap *t)
+{
+	static char sql_max[64];
+	static const char sql_pages[] = "PRAGMA page_count";
+	char path[512], err[ERR_MAX];
+	struct attack_params p = attack_params_default();
+	struct fake_step f;
+	struct runlog *l = NULL;
+	struct run_begin b;
+	struct run_row r;
+	struct db *db;
+	struct sqlite3_stmt *st;
+	float x0[NPIX] = { 0 };
+	int i, failed = 0, marked = 0, ok = 0;
+	int64_t id = 0;
+
+	path_in(path, sizeof path, "full.db");
+	if (db_open(path, &db, err) != ST_OK || runlog_new(db, &l, err) != ST_OK) {
+		tap_ok(t, 0, "full.db opens: %s", err);
+		return;
+	}
+	b = begin_desc(&p, x0, "builtin:test");
+	ok = runlog_begin(l, &b, err) == ST_OK;
+	id = runlog_id(l);
+	tap_ok(t, ok && id > 0, "runlog_begin: run %lld", (long long)id);
+	ok = 0;
+	fake_report(&f, 0);
+	tap_ok(t, runlog_step(l, &f.r, err) == ST_OK, "a step is logged");
+	if ((st = db_stmt(db, sql_pages, err)) && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(sql_max, sizeof sql_max, "PRAGMA max_page_count = %lld",
+			 (long long)sqlite3_column_int64(st, 0));
+	if (st)
+		sqlite3_reset(st);
+	if ((st = db_stmt(db, sql_max, err))) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			;
+		sqlite3_reset(st);
+	}
+	for (i = 0; i < 5000 && !failed; i++) {
+		fake_report(&f, i % 3);
+		failed = runlog_step(l, &f.r, err) != ST_OK;
+	}
+	tap_ok(t, failed && strstr(err, "full") && runlog_error(l),
+	       "with the log full a step fails after %d more: %s", i, err);
+	marked = runlog_fail(l, &f.r, x0);
+	tap_ok(t, marked && runlog_id(l) == 0, "runlog_fail marks the run failed");
+	tap_ok(t, runs_get(db, id, &r, err) == ST_OK && !strcmp(r.status, "failed") && r.ended[0],
+	       "run %lld is 'failed' in the log, with its end time (%s)", (long long)id, r.status);
+	runlog_free(l);
+	db_close(db);
+
+	/* logs written before jansson kept an infinity as 1e999 */
+	sql_exec(path, "UPDATE steps SET layer_norms = '[1.5,1e999,-1e999,null]'");
+	if (db_open(path, &db, err) == ST_OK) {
+		runs_steps(db, id, norms_ctx, &ok, err);
+		db_close(db);
+	}
+	tap_ok(t, ok, "an older log's 1e999 and -1e999 read back as infinities, null as NaN");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -950,6 +1133,9 @@ int main(void)
 	test_list_delete(&t);
 	test_concurrency(&t);
 	test_interrupted(&t);
+	test_not_regular(&t);
+	test_read_only(&t);
+	test_full(&t);
 	snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' && rm -rf '%s'", tmpdir, tmpdir);
 	if (system(cmd) != 0)
 		tap_diag("could not remove %s", tmpdir);

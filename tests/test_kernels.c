@@ -66,21 +66,21 @@ static double *dalloc(size_t n)
 	return xmalloc(n * sizeof(double));
 }
 
-static void fill_uniform(struct rng *r, float *a, size_t n, float scale)
+static void fill_uniform(struct splitmix *r, float *a, size_t n, float scale)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		a[i] = scale * rng_uniform(r);
+		a[i] = scale * splitmix_uniform(r);
 }
 
 /* Values at least 0.1 away from 0, so ReLU has no kink within FD_EPS. */
-static void fill_away_from_zero(struct rng *r, float *a, size_t n)
+static void fill_away_from_zero(struct splitmix *r, float *a, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		float u = rng_uniform(r);
+		float u = splitmix_uniform(r);
 
 		a[i] = u < 0.0f ? u - 0.1f : u + 0.1f;
 	}
@@ -88,7 +88,7 @@ static void fill_away_from_zero(struct rng *r, float *a, size_t n)
 
 /* Distinct values spaced 2/n apart in random order, so no two elements of a
  * max-pool window are within FD_EPS of each other (no ties, no kinks). */
-static void fill_distinct(struct rng *r, float *a, size_t n)
+static void fill_distinct(struct splitmix *r, float *a, size_t n)
 {
 	size_t i, j;
 
@@ -97,7 +97,7 @@ static void fill_distinct(struct rng *r, float *a, size_t n)
 	for (i = n - 1; i > 0; i--) {
 		float tmp;
 
-		j = (size_t)(rng_next(r) % (i + 1));
+		j = (size_t)(splitmix_next(r) % (i + 1));
 		tmp = a[i];
 		a[i] = a[j];
 		a[j] = tmp;
@@ -268,7 +268,7 @@ static void check_checker(struct tap *t, const float *g, const double *num,
 }
 
 /* One orientation of one shape (s initialized). */
-static void test_conv_one(struct tap *t, struct rng *rng, const char *label,
+static void test_conv_one(struct tap *t, struct splitmix *rng, const char *label,
 			  struct conv_shape s, int with_bias, int meta)
 {
 	size_t nx, nw, ny, ncol;
@@ -355,7 +355,7 @@ static void test_conv_one(struct tap *t, struct rng *rng, const char *label,
 
 /* Both orientations of the products (conv.h `transposed`), whichever
  * conv_shape_init picks for the shape. */
-static void test_conv(struct tap *t, struct rng *rng, const char *label,
+static void test_conv(struct tap *t, struct splitmix *rng, const char *label,
 		      struct conv_shape s, int with_bias, int meta)
 {
 	char name[120];
@@ -406,7 +406,7 @@ static void ref_conv_backward_input(const struct conv_shape *s,
 /* Thin outputs with many channels, the shape the transposed products are
  * for (too big for central differences): y and dx in both orientations
  * against the double reference, each product cut into several pieces. */
-static void test_conv_thin(struct tap *t, struct rng *rng, const char *label,
+static void test_conv_thin(struct tap *t, struct splitmix *rng, const char *label,
 			   struct conv_shape s)
 {
 	size_t nx, nw, ny, ncol;
@@ -502,7 +502,7 @@ static void test_conv_shapes(struct tap *t)
 	tap_ok(t, conv_shape_init(&s) == -1, "conv shape: padding -1 -> -1");
 }
 
-static void test_convs(struct tap *t, struct rng *rng)
+static void test_convs(struct tap *t, struct splitmix *rng)
 {
 	test_conv_shapes(t);
 	test_conv(t, rng, "conv 3x3/1 p1 c3 k4 8x8",
@@ -630,7 +630,7 @@ static struct pool_shape pool_sh(int c, int h, int w, int k, int st, int pad,
 	return s;
 }
 
-static void test_pool(struct tap *t, struct rng *rng, const char *label,
+static void test_pool(struct tap *t, struct splitmix *rng, const char *label,
 		      struct pool_shape s, int is_max)
 {
 	size_t nx, ny, i;
@@ -911,7 +911,7 @@ static void test_fieldsig(struct tap *t)
 	       "fieldsig_combine: a function of both maps, position by position");
 }
 
-static void test_gap(struct tap *t, struct rng *rng, int c, int hw)
+static void test_gap(struct tap *t, struct splitmix *rng, int c, int hw)
 {
 	size_t nx = (size_t)c * hw, i;
 	float *x = falloc(nx), *dx = falloc(nx), *y = falloc((size_t)c);
@@ -948,7 +948,7 @@ static void test_gap(struct tap *t, struct rng *rng, int c, int hw)
  * to the double product, close to the matrix-vector path, the same bits
  * on pools of 1, 2 and 3 threads; a NaN in dy still spreads; a dense dy
  * takes the matrix-vector path (bit-equal to passing no workspace). */
-static void test_dense_sparse(struct tap *t, struct rng *rng)
+static void test_dense_sparse(struct tap *t, struct splitmix *rng)
 {
 	const int in = 600, out = 512;
 	size_t nw = (size_t)out * in, i;
@@ -996,7 +996,7 @@ static void test_dense_sparse(struct tap *t, struct rng *rng)
 		nan_all &= isnan(dx[j]);
 	tap_ok(t, nan_all, "dense sparse backward: a NaN in dy reaches every dx");
 	for (i = 0; i < (size_t)out; i++)
-		dy[i] = fabsf(rng_uniform(rng)) + 0.1f;	/* none zero */
+		dy[i] = fabsf(splitmix_uniform(rng)) + 0.1f;	/* none zero */
 	dense_backward_input(NULL, 1, in, out, dy, w, dx, work);
 	dense_backward_input(NULL, 1, in, out, dy, w, dx0, NULL);
 	tap_ok(t, memcmp(dx, dx0, (size_t)in * sizeof *dx) == 0,
@@ -1004,7 +1004,7 @@ static void test_dense_sparse(struct tap *t, struct rng *rng)
 	free(w), free(dy), free(dx), free(dx0), free(dxp), free(work);
 }
 
-static void test_pools(struct tap *t, struct rng *rng)
+static void test_pools(struct tap *t, struct splitmix *rng)
 {
 	test_pool_shapes(t);
 	test_pool(t, rng, "maxpool 2x2/2 c3 6x8", pool_sh(3, 6, 8, 2, 2, 0, 0, 0), 1);
@@ -1062,7 +1062,7 @@ static double dense_loss(void *p)
 	return dot(c->r, c->y, (size_t)c->n * c->out);
 }
 
-static void test_dense(struct tap *t, struct rng *rng, int n, int in, int out)
+static void test_dense(struct tap *t, struct splitmix *rng, int n, int in, int out)
 {
 	size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
 	size_t nb = (size_t)out, i;
@@ -1167,7 +1167,7 @@ static double act_loss(void *p)
 
 /* Rows (n, k); row 1 is shifted by +1000 when n > 1: without the row-max
  * shift exp() would overflow to inf and the outputs would be NaN. */
-static void test_act(struct tap *t, struct rng *rng, enum act_kind kind,
+static void test_act(struct tap *t, struct splitmix *rng, enum act_kind kind,
 		     const char *label, int n, int k)
 {
 	size_t nz = (size_t)n * k, i;
@@ -1331,7 +1331,7 @@ static int same_bits(const float *a, const float *b, size_t n)
 
 /* conv forward, backward to the input and to the parameters on pools of 2
  * and 3 threads against no pool on one OpenBLAS thread. */
-static void test_conv_threads_one(struct tap *t, struct rng *rng,
+static void test_conv_threads_one(struct tap *t, struct splitmix *rng,
 				  struct workers *const *pools,
 				  const char *label, struct conv_shape s)
 {
@@ -1380,7 +1380,7 @@ static void test_conv_threads_one(struct tap *t, struct rng *rng,
 }
 
 /* Both orientations of the products (conv.h `transposed`). */
-static void test_conv_threads(struct tap *t, struct rng *rng,
+static void test_conv_threads(struct tap *t, struct splitmix *rng,
 			      struct workers *const *pools, const char *label,
 			      struct conv_shape s)
 {
@@ -1404,7 +1404,7 @@ static void test_conv_threads(struct tap *t, struct rng *rng,
  * threads. One input value is a NaN, which must come out as NaN (as in
  * PyTorch; fmaxf(v, 0) would make it 0); the test checks that NaNs did
  * reach the output and that there were negatives to clear. */
-static void test_conv_relu(struct tap *t, struct rng *rng,
+static void test_conv_relu(struct tap *t, struct splitmix *rng,
 			   struct workers *const *pools, const char *label,
 			   struct conv_shape s)
 {
@@ -1462,7 +1462,7 @@ static void test_conv_relu(struct tap *t, struct rng *rng,
 /* dense at sizes that the pool cuts into several pieces: against the
  * double reference, and bit for bit against no pool on one OpenBLAS
  * thread. */
-static void test_dense_threads(struct tap *t, struct rng *rng,
+static void test_dense_threads(struct tap *t, struct splitmix *rng,
 			       struct workers *const *pools, int n, int in,
 			       int out)
 {
@@ -1528,7 +1528,7 @@ static void test_dense_threads(struct tap *t, struct rng *rng,
 	free(y); free(dx); free(dw); free(yd); free(dxd);
 }
 
-static void test_threads(struct tap *t, struct rng *rng)
+static void test_threads(struct tap *t, struct splitmix *rng)
 {
 	struct workers *pools[2] = { workers_new(2), workers_new(3) };
 
@@ -1565,7 +1565,7 @@ static void test_threads(struct tap *t, struct rng *rng)
 int main(void)
 {
 	struct tap t = { 0, 0 };
-	struct rng rng = { 0x5eed2024u };
+	struct splitmix rng = { 0x5eed2024u };
 
 	test_convs(&t, &rng);
 	test_pools(&t, &rng);

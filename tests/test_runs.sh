@@ -197,6 +197,37 @@ ok $? "runs on an absent log: exit 1, nothing created ($(cat "$T/out"))"
 "$ADVEX" runs --help | grep -q -- "--perturbation" && "$ADVEX" attack --help | grep -q -- "--no-log"
 ok $? "runs --help and attack --help document the options"
 
+# -- a log that cannot be written (issue 13): reading needs no write access -----------
+# As root the commands run as nobody, for whom permissions hold.
+as_reader() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+	else
+		"$@"
+	fi
+}
+chmod 755 "$T"
+mkdir "$T/rolog" "$T/roout" && cp "$DB" "$T/rolog/runs.db" && chmod 777 "$T/roout" &&
+	chmod 444 "$T/rolog/runs.db" && chmod 555 "$T/rolog"
+ROLOG="$T/rolog/runs.db"
+as_reader "$ADVEX" attack $ATTACK --iters 2 --db "$ROLOG" >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "$ROLOG" "$T/out"
+ok $? "control: the read-only log cannot be written ($(cat "$T/out"))"
+"$ADVEX" runs list --db "$DB" >"$T/rw.list" 2>&1
+as_reader "$ADVEX" runs list --db "$ROLOG" >"$T/ro.list" 2>"$T/out" && cmp -s "$T/rw.list" "$T/ro.list"
+ok $? "runs list reads a read-only log in a read-only directory, the same list ($(cat "$T/out"))"
+as_reader "$ADVEX" runs show 2 --steps --db "$ROLOG" >"$T/ro.show" 2>"$T/out" &&
+	grep -q "^run  *2  done" "$T/ro.show"
+ok $? "runs show reads it ($(cat "$T/out"))"
+as_reader "$ADVEX" runs export 2 --db "$ROLOG" --out "$T/roout/e.png" >/dev/null 2>"$T/out" &&
+	cmp -s "$T/roout/e.png" "$T/e.png"
+ok $? "runs export reads it: the same PNG as from the writable log ($(cat "$T/out"))"
+chmod 755 "$T/rolog"
+"$ADVEX" attack $ATTACK --iters 2 --db /dev/null >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "not a regular file" "$T/out" && [ ! -e /dev/null-locks ] &&
+	[ ! -e /dev/null-journal ] && [ ! -e /dev/null-wal ]
+ok $? "--db /dev/null: exit 1, refused before any -locks or -journal file ($(cat "$T/out"))"
+
 # -- Ctrl-C ------------------------------------------------------------------------------
 "$ADVEX" attack $ATTACK --iters 100000 --db "$DB" --quiet >"$T/int.out" 2>"$T/int.err" &
 pid=$!

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "act.h"
 #include "blas.h"
 #include "conv.h"
@@ -58,12 +59,12 @@ static float *falloc(size_t n)
 	return p;
 }
 
-static void fill_uniform(struct rng *r, float *a, size_t n, float scale)
+static void fill_uniform(struct splitmix *r, float *a, size_t n, float scale)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		a[i] = scale * rng_uniform(r);
+		a[i] = scale * splitmix_uniform(r);
 }
 
 static void fill_nan(float *a, size_t n)
@@ -132,7 +133,7 @@ struct bufs {
 };
 
 static void bufs_init(struct bufs *B, const struct conv_shape *s,
-		      struct rng *r)
+		      struct splitmix *r)
 {
 	/* He-like scale so that activations stay O(1) across layers. */
 	float ws = sqrtf(6.0f / (9.0f * s->c));
@@ -178,7 +179,7 @@ static void bufs_free(struct bufs *B)
 	free(B->dxref);
 }
 
-static void test_shape(struct tap *t, struct rng *r, const char *label,
+static void test_shape(struct tap *t, struct splitmix *r, const char *label,
 		       struct conv_shape s, int with_bias)
 {
 	const float *b;
@@ -218,7 +219,7 @@ static int same_bits(const float *a, const float *b, size_t n)
 
 /* Both directions on each pool against no pool on one OpenBLAS thread,
  * bit for bit; the pooled outputs and workspace start as NaN. */
-static void test_pools(struct tap *t, struct rng *r, const char *label,
+static void test_pools(struct tap *t, struct splitmix *r, const char *label,
 		       struct conv_shape s)
 {
 	int threads = blas_get_threads(), p, ok_f = 1, ok_b = 1;
@@ -254,7 +255,7 @@ static void test_pools(struct tap *t, struct rng *r, const char *label,
  * tap of kernel (0,0), which every output of plane 0 sees) by 1e-3 of the
  * weight scale after the transform, and expect both comparisons to fail,
  * with 2x2 and with 4x4 tiles. */
-static void test_sensitivity(struct tap *t, struct rng *r, int size)
+static void test_sensitivity(struct tap *t, struct splitmix *r, int size)
 {
 	struct conv_shape s = shape3(16, size, size, 16, 1, 1);
 	struct bufs B;
@@ -333,7 +334,7 @@ static int untouched(const float *a, size_t n, size_t total)
  * ones bit for bit. Outputs and workspace start as NaN; nothing past the
  * batch may be written. Then a sensitivity check: a change of 1e-3 in one
  * input value of the last image must fail the comparison. */
-static void test_batch(struct tap *t, struct rng *r, const char *label,
+static void test_batch(struct tap *t, struct splitmix *r, const char *label,
 		       struct conv_shape s)
 {
 	size_t nx = (size_t)s.c * s.h * s.w, ny = (size_t)s.k * s.oh * s.ow;
@@ -428,7 +429,7 @@ static void test_batch(struct tap *t, struct rng *r, const char *label,
  * and the test checks that it did reach the output and that the ReLU had
  * negatives to clear, so that it cannot pass by having nothing to do.
  * Outputs and workspace start as NaN. */
-static void test_relu(struct tap *t, struct rng *r, const char *label,
+static void test_relu(struct tap *t, struct splitmix *r, const char *label,
 		      struct conv_shape s, int batch)
 {
 	size_t nx = (size_t)s.c * s.h * s.w * batch;
@@ -529,14 +530,6 @@ static void test_unsupported(struct tap *t)
 
 /* ---- timing ------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 #define BENCH_REPS 7
 
 /* Best of BENCH_REPS for each of the four calls on one layer: im2col and
@@ -544,7 +537,7 @@ static double now_ms(void)
  * alternate so that load from elsewhere on the machine hits all four
  * alike. */
 static void bench_layer(struct workers *wk, const struct conv_shape *s,
-			struct rng *r, double ms[4])
+			struct splitmix *r, double ms[4])
 {
 	struct bufs B;
 	double t0;
@@ -557,19 +550,19 @@ static void bench_layer(struct workers *wk, const struct conv_shape *s,
 	for (rep = 0; rep <= BENCH_REPS; rep++) {
 		double d[4];
 
-		t0 = now_ms();
+		t0 = clock_ms();
 		conv_forward(wk, s, B.x, B.w, B.b, CONV_ACT_NONE, B.yref, B.col);
-		d[0] = now_ms() - t0;
-		t0 = now_ms();
+		d[0] = clock_ms() - t0;
+		t0 = clock_ms();
 		winograd_forward(wk, s, 1, B.x, B.wt, B.b, CONV_ACT_NONE, B.y,
 				 B.work);
-		d[1] = now_ms() - t0;
-		t0 = now_ms();
+		d[1] = clock_ms() - t0;
+		t0 = clock_ms();
 		conv_backward_input(wk, s, B.dy, B.w, B.dxref, B.col);
-		d[2] = now_ms() - t0;
-		t0 = now_ms();
+		d[2] = clock_ms() - t0;
+		t0 = clock_ms();
 		winograd_backward_input(wk, s, 1, B.dy, B.wt, B.dx, B.work);
-		d[3] = now_ms() - t0;
+		d[3] = clock_ms() - t0;
 		for (i = 0; rep > 0 && i < 4; i++)
 			if (d[i] < ms[i])
 				ms[i] = d[i];
@@ -577,7 +570,7 @@ static void bench_layer(struct workers *wk, const struct conv_shape *s,
 	bufs_free(&B);
 }
 
-static void bench_vgg16(struct rng *r)
+static void bench_vgg16(struct splitmix *r)
 {
 	static const int vgg[13][3] = {	/* c, k, size */
 		{ 3, 64, 96 }, { 64, 64, 96 },
@@ -626,7 +619,7 @@ static void bench_vgg16(struct rng *r)
 
 int main(int argc, char **argv)
 {
-	struct rng r = { 12345 };
+	struct splitmix r = { 12345 };
 	struct tap t = { 0, 0 };
 
 	(void)argv;

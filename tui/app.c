@@ -1,10 +1,9 @@
 /* app.c - the explorer's entry point and loop: options, the model, the
- * data and the run log, the terminal (set up once, restored on every way
- * out: q, Ctrl-C, SIGTERM/SIGHUP, a failed log write, exit() from
- * anywhere, and - best effort - a crash), the compute thread, and key
- * dispatch to the screens.
+ * data and the run log (opened through front/source.h, as the subcommands
+ * open them), the compute thread, and key dispatch to the screens. The
+ * terminal is term.c's, the frame around the screens frame.c's.
  *
- * The loop poll()s three things: the keyboard, the worker's wake-up pipe
+ * The loop poll()s three things: the keyboard, the session's wake-up pipe
  * and a self-pipe written by the signal handlers. It draws at most every
  * FRAME_MS, so a burst of fast steps costs a few frames, not hundreds, and
  * a key is answered within one frame however long a step takes.
@@ -14,9 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <langinfo.h>
 #include <limits.h>
-#include <locale.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,83 +24,56 @@
 #include <unistd.h>
 #include <wchar.h>
 
-#include "cli.h"
+#include "clock.h"
 #include "dataset.h"
 #include "db.h"
+#include "exitcode.h"
+#include "explore.h"
 #include "net.h"
 #include "runs.h"
+#include "source.h"
+#include "term.h"
 
 #define PRED_BATCH 8		/* images per prediction forward */
 #define FRAME_MS 30		/* at most one frame per this */
-#define MSG_SECONDS 8.0		/* a notice stays this long */
-#define MIN_COLS 80
-#define MIN_ROWS 24
 
-/* Signal handlers can reach nothing but file-scope state: the stop signal
- * received, the pipe that wakes the loop, and whether curses holds the
- * terminal (for the atexit and crash paths). */
-static volatile sig_atomic_t stop_signal;
-static volatile sig_atomic_t curses_on;
-static int signal_fd = -1;
+/* ---- before the terminal is taken: errors print plainly --------------------------- */
 
-static void on_stop(int sig)
+/* "advex: msg" on stderr; returns EXIT_FAIL. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
 {
-	int e = errno;
+	char msg[ERR_MAX + 4200];
+	va_list ap;
 
-	stop_signal = sig;
-	if (signal_fd >= 0)
-		(void)!write(signal_fd, "", 1);
-	errno = e;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "advex: %s\n", msg);
+	return EXIT_FAIL;
 }
 
-/* Best effort: endwin is not async-signal-safe, but a crashed explorer that
- * leaves the terminal raw and invisible is worse (htop does the same). The
- * run log needs nothing here: a dead writer's run is marked interrupted by
- * the next open (db.h). */
-static void on_crash(int sig)
+/* "advex explore: msg" and where help is; returns EXIT_USAGE. */
+static int usage_error(const char *msg)
 {
-	if (curses_on) {
-		curses_on = 0;
-		endwin();
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
+	fprintf(stderr, "advex explore: %s\ntry 'advex explore --help'\n", msg);
+	return EXIT_USAGE;
 }
 
-static void restore_terminal(void)
+/* Each line of a note from source.h as "advex: note: LINE". */
+static void print_note(char *note)
 {
-	if (curses_on) {
-		curses_on = 0;
-		endwin();
-	}
-}
+	char *line, *save = NULL;
 
-static void catch_signals(void)
-{
-	static const int stops[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	static const int crashes[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
-	struct sigaction sa;
-	size_t i;
-
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	for (i = 0; i < sizeof stops / sizeof stops[0]; i++)
-		sigaction(stops[i], &sa, NULL);
-	sa.sa_handler = on_crash;
-	sa.sa_flags = SA_RESETHAND;
-	for (i = 0; i < sizeof crashes / sizeof crashes[0]; i++)
-		sigaction(crashes[i], &sa, NULL);
+	for (line = strtok_r(note, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "advex: note: %s\n", line);
 }
 
 /* ---- helpers the screens use ---------------------------------------------------- */
 
-double app_elapsed(const struct timespec *t)
+double app_elapsed(double t_ms)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+	return (clock_ms() - t_ms) / 1000.0;
 }
 
 void app_message(struct app *a, enum role r, const char *fmt, ...)
@@ -114,18 +84,18 @@ void app_message(struct app *a, enum role r, const char *fmt, ...)
 	vsnprintf(a->msg, sizeof a->msg, fmt, ap);
 	va_end(ap);
 	a->msg_role = r;
-	clock_gettime(CLOCK_MONOTONIC, &a->msg_at);
+	a->msg_at = clock_ms();
 }
 
 void app_send_params(struct app *a)
 {
-	worker_params(a->worker, &a->want, ++a->params_seq);
+	session_params(a->session, &a->want, ++a->params_seq);
 }
 
 void app_open_image(struct app *a, int index)
 {
 	replay_close(a);
-	worker_open(a->worker, index, &a->want, 1, ++a->params_seq);
+	session_open(a->session, index, &a->want, 1, ++a->params_seq);
 	a->screen = SCREEN_ATTACK;
 }
 
@@ -134,137 +104,6 @@ void app_prompt(struct app *a, enum prompt_kind k, const char *initial)
 	a->prompt = k;
 	snprintf(a->prompt_buf, sizeof a->prompt_buf, "%s", initial ? initial : "");
 	a->prompt_len = (int)strlen(a->prompt_buf);
-}
-
-/* ---- the frame --------------------------------------------------------------------- */
-
-static const char *const screen_names[SCREEN_N] = { "Browse", "Attack", "Runs", "Compare" };
-
-static void draw_tabs(struct app *a)
-{
-	int x = 0, i;
-
-	draw_fill(&a->pal, 0, 0, COLS, R_TAB);
-	x += draw_text(&a->pal, 0, x, COLS - x, R_TITLE, " advex ");
-	for (i = 0; i < SCREEN_N; i++) {
-		int on = a->screen == (enum screen_id)i && !a->help;
-
-		x += draw_text(&a->pal, 0, x, COLS - x, on ? R_TAB_ON : R_TAB, " %d %s%s ",
-			       i + 1, screen_names[i],
-			       i == SCREEN_ATTACK && a->replay.active ? " (replay)" : "");
-	}
-	x += draw_text(&a->pal, 0, x, COLS - x, a->help ? R_TAB_ON : R_TAB, " ? Help ");
-	x += draw_text(&a->pal, 0, x, COLS - x, R_TAB, "│ ");
-	draw_text(&a->pal, 0, x, COLS - x - 1, R_TAB, "%s", a->source);
-}
-
-/* The live attack's progress, for the status line. */
-static void progress_text(const struct app *a, char *buf, size_t n)
-{
-	const struct wsnap *s = &a->snap;
-	int total = s->p.kind == ATTACK_FGSM ? 1 : s->p.iters;
-
-	if (!s->loaded) {
-		snprintf(buf, n, s->busy ? "… loading" : "no image open");
-	} else if (s->running) {
-		double eta = (total - s->iter) * s->avg_step_ms / 1000.0;
-
-		snprintf(buf, n, "▶ running %d/%d · %.1f ms/step · ETA %.1f s · run #%lld, %d steps logged",
-			 s->iter, total, s->avg_step_ms, eta < 0 ? 0.0 : eta,
-			 (long long)s->run_id, s->run_steps);
-	} else if (s->busy) {
-		snprintf(buf, n, "… computing (iteration %d/%d)", s->iter, total);
-	} else if (s->finished) {
-		snprintf(buf, n, "■ finished %d/%d · %s%s%lld", s->iter, total,
-			 s->success ? "success" : "no success",
-			 s->last_run_id ? " · last run #" : "", (long long)s->last_run_id);
-	} else if (s->run_id) {
-		snprintf(buf, n, "❚❚ paused at %d/%d · %.1f ms/step · run #%lld open, %d steps logged",
-			 s->iter, total, s->avg_step_ms, (long long)s->run_id, s->run_steps);
-	} else {
-		snprintf(buf, n, "ready at %d/%d · n: one step · Space: run", s->iter, total);
-	}
-}
-
-static void draw_status(struct app *a)
-{
-	int y = LINES - 1, x = 0, rw;
-	char right[160], left[1024];
-
-	draw_fill(&a->pal, y, 0, COLS, R_STATUS);
-	if (a->prompt) {
-		static const char *const label[] = {
-			[PROMPT_GOTO] = "go to image index", [PROMPT_FILTER] = "filter runs (text)",
-			[PROMPT_DELETE] = "delete the selected run? type y and Enter",
-		};
-
-		x = draw_text(&a->pal, y, 0, COLS, R_STATUS, " %s: ", label[a->prompt]);
-		x += draw_text(&a->pal, y, x, COLS - x, R_TAB_ON, "%s", a->prompt_buf);
-		draw_text(&a->pal, y, x, COLS - x, R_TAB_ON, "█");
-		draw_text(&a->pal, y, COLS - 26, 26, R_STATUS, "  Enter: ok  Esc: cancel");
-		return;
-	}
-	if (a->screen == SCREEN_BROWSE)
-		snprintf(right, sizeof right, " predictions %d/%d │ ? help  q quit ",
-			 a->snap.preds_done, dataset_count(a->data));
-	else
-		snprintf(right, sizeof right, " ? help  q quit ");
-	rw = draw_width(right);
-	if (a->msg[0] && app_elapsed(&a->msg_at) < MSG_SECONDS)
-		snprintf(left, sizeof left, " %s%s", a->msg_role == R_BAD ? "✗ " :
-			 a->msg_role == R_WARN ? "⚠ " : a->msg_role == R_GOOD ? "✓ " : "", a->msg);
-	else {
-		left[0] = ' ';
-		progress_text(a, left + 1, sizeof left - 1);
-	}
-	draw_text(&a->pal, y, 0, COLS - rw, R_STATUS, "%s", left);
-	draw_text(&a->pal, y, COLS - rw, rw, R_STATUS, "%s", right);
-}
-
-static void draw_confirm(struct app *a)
-{
-	int w = 64, h = 6, y = (LINES - h) / 2, x = (COLS - w) / 2;
-	int total = a->snap.p.kind == ATTACK_FGSM ? 1 : a->snap.p.iters;
-
-	draw_panel(&a->pal, y, x, h, w, "Quit?");
-	draw_text(&a->pal, y + 2, x + 3, w - 6, R_NORMAL,
-		  "An attack is running (iteration %d/%d).", a->snap.iter, total);
-	draw_text(&a->pal, y + 3, x + 3, w - 6, R_NORMAL,
-		  "Quit and record run #%lld as interrupted?  ", (long long)a->snap.run_id);
-	draw_text(&a->pal, y + 4, x + 3, w - 6, R_KEY, "y: quit   any other key: stay");
-}
-
-static void draw_frame(struct app *a)
-{
-	int body = LINES - 2;
-
-	draw_frame_begin(&a->pal);
-	erase();
-	if (COLS < MIN_COLS || LINES < MIN_ROWS) {
-		draw_text(&a->pal, LINES / 2 - 1, 0, COLS, R_WARN, "terminal too small: %dx%d",
-			  COLS, LINES);
-		draw_text(&a->pal, LINES / 2, 0, COLS, R_NORMAL, "advex needs at least %dx%d",
-			  MIN_COLS, MIN_ROWS);
-		draw_text(&a->pal, LINES / 2 + 1, 0, COLS, R_DIM, "(q quits)");
-		wnoutrefresh(stdscr);
-		doupdate();
-		return;
-	}
-	draw_tabs(a);
-	switch (a->screen) {
-	case SCREEN_BROWSE: browse_draw(a, 1, body); break;
-	case SCREEN_ATTACK: attackview_draw(a, 1, body); break;
-	case SCREEN_RUNS: runsview_draw(a, 1, body); break;
-	case SCREEN_COMPARE: compare_draw(a, 1, body); break;
-	default: break;
-	}
-	if (a->help)
-		help_draw(a);
-	if (a->confirm_quit)
-		draw_confirm(a);
-	draw_status(a);
-	wnoutrefresh(stdscr);
-	doupdate();
 }
 
 /* ---- keys ---------------------------------------------------------------------------- */
@@ -384,11 +223,11 @@ static void handle_key(struct app *a, int key)
 	}
 }
 
-/* ---- what the worker published ------------------------------------------------------------ */
+/* ---- what the session published ------------------------------------------------------------ */
 
 static void took_snapshot(struct app *a)
 {
-	const struct wsnap *s = &a->snap;
+	const struct session_snap *s = &a->snap;
 
 	if (s->db_failed) {
 		if (!s->failed_run)
@@ -408,7 +247,7 @@ static void took_snapshot(struct app *a)
 		a->seen_msg_seq = s->msg_seq;
 		app_message(a, s->msg_err ? R_BAD : R_NORMAL, "%s", s->msg);
 	}
-	/* no parameter change in flight: the worker's parameters are the truth
+	/* no parameter change in flight: the session's parameters are the truth
 	 * (a least-likely target it chose, a change it refused) */
 	if (s->params_ack == a->params_seq)
 		a->want = s->p;
@@ -419,7 +258,7 @@ static void took_snapshot(struct app *a)
 enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_DB, OPT_OUT_DIR };
 
 struct options {
-	struct cli_model_opts mo;
+	struct source_opts mo;
 	const char *data, *split, *db, *out_dir;
 	int resize;		/* --resize */
 };
@@ -443,28 +282,29 @@ static void explore_help(void)
 	       "  --out-dir DIR    where e exports PNGs (default: the current directory)\n\n"
 	       "Environment: NO_COLOR (any value) draws without colour; ADVEX_COLOR=direct,\n"
 	       "256, 8 or mono forces a colour mode.\n",
-	       cli_model_help, cli_resize_help);
+	       source_model_help, source_resize_help);
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		CLI_MODEL_OPTIONS,
+		SOURCE_MODEL_OPTIONS,
 		{ "data", required_argument, NULL, OPT_DATA },
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
-		CLI_RESIZE_OPTION,
+		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	char msg[ERR_MAX];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		int r = cli_model_opt(&o->mo, "explore", c, optarg);
+		int r = source_model_opt(&o->mo, c, optarg, msg);
 
 		if (r < 0)
-			return EXIT_USAGE;
+			return usage_error(msg);
 		if (r)
 			continue;
 		switch (c) {
@@ -474,19 +314,23 @@ static int parse(int argc, char **argv, struct options *o)
 		case OPT_OUT_DIR: o->out_dir = optarg; break;
 		case OPT_RESIZE: o->resize = 1; break;
 		case 'h': explore_help(); return -1;
-		default: return cli_usage_error("explore", "unknown option");
+		default: return usage_error("unknown option");
 		}
 	}
-	if (optind < argc)
-		return cli_usage_error("explore", "unexpected argument '%s'", argv[optind]);
+	if (optind < argc) {
+		snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[optind]);
+		return usage_error(msg);
+	}
+	if (o->mo.model && o->mo.arch)
+		return usage_error("give one of --model FILE or --arch NAME, not both");
 	return EXIT_OK;
 }
 
 /* Everything the explorer holds, for teardown in one place. */
 struct resources {
 	struct net *net;
-	struct dataset *wdata;		/* the worker's handle */
-	struct db *wdb;			/* the worker's connection */
+	struct dataset *wdata;		/* the session's handle */
+	struct db *wdb;			/* the session's connection */
 	int wake[2], sig[2];
 	struct run_begin tmpl;
 	char model_path[4096], arch[512], data_path[4096];
@@ -509,13 +353,13 @@ static const char *tilde(const char *p, char *buf, size_t n)
 static int resolve_source(struct options *o, struct app *a, struct resources *r)
 {
 	char data[4096], model[4096], dbuf[4096], mbuf[4096];
-	int demo = 0, have_default = !cli_default_source(data, model, sizeof data, &demo);
+	int demo = 0, have_default = !source_default(data, model, sizeof data, &demo);
 	int default_model = !o->mo.model && !o->mo.arch;
 	char *abs;
 
 	if (default_model) {
 		if (!have_default)
-			return cli_fail("no --model given, no model at the default path and no "
+			return fail("no --model given, no model at the default path and no "
 					"bundled demo found (build it with make, or set ADVEX_DEMO_DIR)");
 		snprintf(r->model_path, sizeof r->model_path, "%s", model);
 		o->mo.model = r->model_path;
@@ -529,7 +373,7 @@ static int resolve_source(struct options *o, struct app *a, struct resources *r)
 	}
 	if (!o->data) {
 		if (!have_default)
-			return cli_fail("no --data given and no STL-10 at the default path or "
+			return fail("no --data given and no STL-10 at the default path or "
 					"bundled demo");
 		snprintf(r->data_path, sizeof r->data_path, "%s", data);
 	} else {
@@ -614,8 +458,9 @@ static int layer_labels(struct app *a, struct net *net)
 /* Load everything before the terminal is taken, so errors print plainly. */
 static int setup(struct app *a, struct resources *r, struct options *o)
 {
-	struct worker_setup ws;
-	char err[ERR_MAX], note[ERR_MAX];
+	struct session_setup ws;
+	char err[ERR_MAX], note[SOURCE_NOTE_MAX];
+	enum status st;
 	int rc;
 
 	if ((rc = resolve_source(o, a, r)))
@@ -627,38 +472,41 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 		db_default_path(a->db_path, sizeof a->db_path);
 	/* the log first: an unwritable one fails before any work */
 	if (db_open(a->db_path, &r->wdb, err) != ST_OK || db_open(a->db_path, &a->db, err) != ST_OK)
-		return cli_fail("%s", err);
-	cli_set_threads(o->mo.threads);
-	if ((rc = cli_load_net(&o->mo, "explore", PRED_BATCH, 0, &r->net)))
-		return rc;
+		return fail("%s", err);
+	source_set_threads(o->mo.threads);
+	st = source_open_net(&o->mo, PRED_BATCH, 0, &r->net, note, err);
+	print_note(note);
+	if (st != ST_OK)
+		return fail("%s", err);
 	a->ni = net_get_info(r->net);
-	if ((rc = cli_open_data(r->data_path, o->split, &a->data)))
-		return rc;
-	if (dataset_open(r->data_path, o->split, &r->wdata, note, err) != ST_OK)
-		return cli_fail("%s", err);
-	if ((rc = cli_fit_data(a->data, a->ni, o->resize)) ||
-	    (rc = cli_fit_data(r->wdata, a->ni, o->resize)))
-		return rc;
+	st = source_open_data(r->data_path, o->split, &a->data, note, err);
+	if (st != ST_OK)
+		return fail("%s", err);
+	print_note(note);
+	if (dataset_open(r->data_path, o->split, &r->wdata, note, err) != ST_OK ||
+	    source_fit_data(a->data, a->ni, o->resize, err) != ST_OK ||
+	    source_fit_data(r->wdata, a->ni, o->resize, err) != ST_OK)
+		return fail("%s", err);
 	if (dataset_count(a->data) < 1)
-		return cli_fail("%s: no images in the %s split", dataset_path(a->data),
+		return fail("%s: no images in the %s split", dataset_path(a->data),
 				dataset_split(a->data));
 	if (a->ni->in_c != 3)
-		return cli_fail("the model takes %d channels; the explorer shows RGB images",
+		return fail("the model takes %d channels; the explorer shows RGB images",
 				a->ni->in_c);
 	a->k = a->ni->n_classes;
 	a->h = a->ni->in_h;
 	a->w = a->ni->in_w;
 	a->npix = 3 * (size_t)a->h * a->w;
 	if (layer_labels(a, r->net) ||
-	    wsnap_alloc(&a->snap, a->k, a->ni->n_layers + 1, a->h, a->w, WORKER_MAX_ITERS + 2) ||
+	    session_snap_alloc(&a->snap, a->k, a->ni->n_layers + 1, a->h, a->w, SESSION_MAX_ITERS + 2) ||
 	    !(a->attack.delta = malloc(sizeof(float) * a->npix)) ||
 	    !(a->browse.preview = malloc(sizeof(float) * a->npix)) ||
 	    !(a->browse.probs = calloc((size_t)a->k, sizeof(float))) ||
 	    !(a->browse.thumbs = malloc(sizeof(float) * a->npix * THUMB_SLOTS)))
-		return cli_fail("out of memory");
+		return fail("out of memory");
 	fill_template(a, r, o);
 	if (make_pipe(r->wake) || make_pipe(r->sig))
-		return cli_fail("cannot create a pipe: %s", strerror(errno));
+		return fail("cannot create a pipe: %s", strerror(errno));
 	ws.net = r->net;
 	ws.batch = PRED_BATCH;
 	ws.data = r->wdata;
@@ -677,9 +525,9 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 		sigaddset(&block, SIGQUIT);
 		sigaddset(&block, SIGWINCH);
 		pthread_sigmask(SIG_BLOCK, &block, &old);
-		if (worker_start(&ws, &a->worker, err) != ST_OK) {
+		if (session_start(&ws, &a->session, err) != ST_OK) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			return cli_fail("%s", err);
+			return fail("%s", err);
 		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
@@ -698,35 +546,16 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 	return EXIT_OK;
 }
 
-static int term_start(struct app *a)
+/* Take the terminal and the palette. */
+static int start_terminal(struct app *a)
 {
-	static int registered;
-	const char *term = getenv("TERM");
-	SCREEN *scr;
+	char err[ERR_MAX];
 
-	setlocale(LC_ALL, "");
-	/* the blocks, braille and box characters need UTF-8 */
-	if (strcmp(nl_langinfo(CODESET), "UTF-8"))
-		setlocale(LC_CTYPE, "C.UTF-8");
-	scr = newterm(NULL, stdout, stdin);
-	if (!scr)
-		return cli_fail("cannot use the terminal (TERM=%s)", term ? term : "(unset)");
-	set_term(scr);
-	curses_on = 1;
-	if (!registered) {
-		atexit(restore_terminal);
-		registered = 1;
-	}
-	cbreak();
-	noecho();
-	nonl();
-	keypad(stdscr, TRUE);
-	nodelay(stdscr, TRUE);
-	set_escdelay(25);
-	curs_set(0);
+	if (term_start(err) != ST_OK)
+		return fail("%s", err);
 	if (draw_init(&a->pal)) {
-		restore_terminal();
-		return cli_fail("out of memory");
+		term_restore();
+		return fail("out of memory");
 	}
 	return EXIT_OK;
 }
@@ -739,20 +568,9 @@ static void drain(int fd)
 		;
 }
 
-static int read_key(int *key)
-{
-	wint_t wc;
-	int r = get_wch(&wc);
-
-	if (r == ERR)
-		return 0;
-	*key = r == KEY_CODE_YES ? KEY_FN((int)wc) : (int)wc;
-	return 1;
-}
-
 static void loop(struct app *a, struct resources *r)
 {
-	struct timespec last_draw = { 0, 0 };
+	double last_draw = 0.0;		/* clock_ms of the last frame */
 	int dirty = 1, key;
 
 	while (!a->quit) {
@@ -764,17 +582,17 @@ static void loop(struct app *a, struct resources *r)
 		int timeout = 1000;
 
 		if (dirty) {
-			double since = app_elapsed(&last_draw) * 1000.0;
+			double since = app_elapsed(last_draw) * 1000.0;
 
 			if (since >= FRAME_MS) {
-				draw_frame(a);
-				clock_gettime(CLOCK_MONOTONIC, &last_draw);
+				frame_draw(a);
+				last_draw = clock_ms();
 				dirty = 0;
 			} else {
 				timeout = FRAME_MS - (int)since + 1;
 			}
 		}
-		if (a->msg[0] && app_elapsed(&a->msg_at) < MSG_SECONDS + 1 && timeout > 500)
+		if (a->msg[0] && app_elapsed(a->msg_at) < MSG_SECONDS + 1 && timeout > 500)
 			timeout = 500;	/* let the notice expire on time */
 		if (a->screen == SCREEN_RUNS && runsview_stale(a)) {
 			dirty = 1;	/* the list reloads at most every 250 ms */
@@ -783,8 +601,8 @@ static void loop(struct app *a, struct resources *r)
 		}
 		if (poll(fds, 3, timeout) < 0 && errno != EINTR)
 			break;
-		if (stop_signal) {
-			a->exit_code = 128 + stop_signal;
+		if (term_stop_signal()) {
+			a->exit_code = 128 + term_stop_signal();
 			break;
 		}
 		/* The terminal went away without a SIGHUP reaching us (a pty
@@ -797,15 +615,15 @@ static void loop(struct app *a, struct resources *r)
 			drain(r->wake[0]);
 		if (fds[2].revents & POLLIN)
 			drain(r->sig[0]);
-		if (worker_sync(a->worker, &a->snap)) {
+		if (session_sync(a->session, &a->snap)) {
 			took_snapshot(a);
 			dirty = 1;
 		}
-		while (!a->quit && read_key(&key)) {
+		while (!a->quit && term_read_key(&key)) {
 			handle_key(a, key);
 			dirty = 1;
 		}
-		if (a->msg[0] && app_elapsed(&a->msg_at) >= MSG_SECONDS) {
+		if (a->msg[0] && app_elapsed(a->msg_at) >= MSG_SECONDS) {
 			a->msg[0] = 0;
 			dirty = 1;
 		}
@@ -814,17 +632,17 @@ static void loop(struct app *a, struct resources *r)
 
 static void teardown(struct app *a, struct resources *r)
 {
-	restore_terminal();
-	/* ends an unfinished run as interrupted, through the worker's own
+	term_restore();
+	/* ends an unfinished run as interrupted, through the session's own
 	 * connection, before that connection closes */
-	worker_stop(a->worker);
-	a->worker = NULL;
-	signal_fd = -1;
+	session_stop(a->session);
+	a->session = NULL;
+	term_forget_wake();
 	replay_close(a);
 	compare_free(&a->cmp);
 	runsview_free(a);
 	browse_free(&a->browse);
-	wsnap_free(&a->snap);
+	session_snap_free(&a->snap);
 	draw_free(&a->pal);
 	free(a->attack.delta);
 	free(a->layer_kind);
@@ -861,25 +679,24 @@ int tui_explore(int argc, char **argv)
 	}
 	a = calloc(1, sizeof *a);
 	if (!a)
-		return cli_fail("out of memory");
+		return fail("out of memory");
 	memset(&r, 0, sizeof r);
 	r.wake[0] = r.wake[1] = r.sig[0] = r.sig[1] = -1;
 	rc = setup(a, &r, &o);
 	if (!rc) {
-		signal_fd = r.sig[1];
-		catch_signals();
-		rc = term_start(a);
+		term_catch_signals(r.sig[1]);
+		rc = start_terminal(a);
 	}
 	if (!rc) {
-		worker_open(a->worker, 0, &a->want, 1, ++a->params_seq);
-		worker_want(a->worker, 0, 64, 0);
+		session_open(a->session, 0, &a->want, 1, ++a->params_seq);
+		session_want(a->session, 0, 64, 0);
 		loop(a, &r);
 		rc = a->exit_code;
 	}
 	teardown(a, &r);
 	if (a->fatal[0])
 		fprintf(stderr, "advex: %s\n", a->fatal);
-	else if (stop_signal)
+	else if (term_stop_signal())
 		fprintf(stderr, "advex: interrupted; an unfinished run is recorded as interrupted in %s\n",
 			a->db_path);
 	free(a);

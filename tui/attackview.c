@@ -5,7 +5,7 @@
  * the gradient norm at each layer boundary; the parameters; the diagnosis.
  * Keys change the parameters between steps, step, run, reset and export.
  *
- * It draws a struct wsnap: the worker's live one, or a logged run being
+ * It draws a struct session_snap: the session's live one, or a logged run being
  * replayed read-only (runsview.c fills that one).
  *
  * Layout: "full" when the panels get 20 rows under the images (160x50 and
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "bars.h"
+#include "exportmeta.h"
 #include "halfblock.h"
 #include "image.h"
 #include "net.h"
@@ -34,7 +35,7 @@ static const char *cname(const char *const *names, int k, int c)
 	return c >= 0 && c < k && names ? names[c] : "?";
 }
 
-static const struct wsnap *shown(const struct app *a)
+static const struct session_snap *shown(const struct app *a)
 {
 	return a->replay.active ? &a->replay.snap : &a->snap;
 }
@@ -71,7 +72,7 @@ static int kv(struct palette *p, int y, int x, int w, const char *key, enum role
 	return n;
 }
 
-static void draw_params(struct app *a, const struct wsnap *s, int y)
+static void draw_params(struct app *a, const struct session_snap *s, int y)
 {
 	const struct attack_params *p = &s->p;
 	const char *const *names = shown_names(a);
@@ -118,7 +119,7 @@ static void draw_params(struct app *a, const struct wsnap *s, int y)
 
 /* ---- images ---------------------------------------------------------------------------- */
 
-static void draw_images(struct app *a, const struct wsnap *s, int y, int scale)
+static void draw_images(struct app *a, const struct session_snap *s, int y, int scale)
 {
 	struct palette *p = &a->pal;
 	const char *const *names = shown_names(a);
@@ -176,7 +177,7 @@ static void draw_images(struct app *a, const struct wsnap *s, int y, int scale)
 
 /* ---- probabilities ---------------------------------------------------------------------- */
 
-static void draw_probs(struct app *a, const struct wsnap *s, int y, int x, int h, int w)
+static void draw_probs(struct app *a, const struct session_snap *s, int y, int x, int h, int w)
 {
 	struct palette *p = &a->pal;
 	const char *const *names = shown_names(a);
@@ -258,7 +259,7 @@ static void draw_probs(struct app *a, const struct wsnap *s, int y, int x, int h
 
 /* ---- the loss plot ---------------------------------------------------------------------- */
 
-static void draw_loss(struct app *a, const struct wsnap *s, int y, int x, int h, int w)
+static void draw_loss(struct app *a, const struct session_snap *s, int y, int x, int h, int w)
 {
 	struct palette *p = &a->pal;
 	struct plot_series ser = { s->loss_hist, s->n_hist, R_PLOT };
@@ -286,7 +287,7 @@ static void draw_loss(struct app *a, const struct wsnap *s, int y, int x, int h,
 
 #define HIST_COLS (DIAG_HIST_BINS + 5)	/* zero, tiny, the decades, huge, NaN, inf */
 
-static void draw_hist(struct app *a, const struct wsnap *s, int y, int x, int h, int w)
+static void draw_hist(struct app *a, const struct session_snap *s, int y, int x, int h, int w)
 {
 	struct palette *p = &a->pal;
 	const struct diag_grad *g = &s->grad;
@@ -350,7 +351,7 @@ static void draw_hist(struct app *a, const struct wsnap *s, int y, int x, int h,
 /* ---- the layer norms ------------------------------------------------------------------------ */
 
 /* Where the gradient dies, or shrinks most, as one line. */
-static void layer_summary(struct app *a, const struct wsnap *s, char *buf, size_t n)
+static void layer_summary(struct app *a, const struct session_snap *s, char *buf, size_t n)
 {
 	int nl = s->n_norms - 1, i, worst = -1, named = nl == a->n_layers;
 	double worst_ratio = 1.0;
@@ -403,7 +404,7 @@ static const char *short_kind(const char *kind)
 	return kind;
 }
 
-static void draw_layers(struct app *a, const struct wsnap *s, int y, int x, int h, int w)
+static void draw_layers(struct app *a, const struct session_snap *s, int y, int x, int h, int w)
 {
 	struct palette *p = &a->pal;
 	int inner = w - 2, nl = s->n_norms - 1, named = nl == a->n_layers;
@@ -474,7 +475,7 @@ static void draw_layers(struct app *a, const struct wsnap *s, int y, int x, int 
 
 /* ---- the diagnosis ---------------------------------------------------------------------------- */
 
-static void draw_diag(struct app *a, const struct wsnap *s, int y, int rows)
+static void draw_diag(struct app *a, const struct session_snap *s, int y, int rows)
 {
 	struct palette *p = &a->pal;
 	char buf[DIAG_EXPLAIN_MAX + 64];
@@ -497,7 +498,7 @@ static void draw_diag(struct app *a, const struct wsnap *s, int y, int rows)
 
 void attackview_draw(struct app *a, int y, int h)
 {
-	const struct wsnap *s = shown(a);
+	const struct session_snap *s = shown(a);
 	int scale = 1, sc, ir = 0, full = -1, py, ph, cols;
 
 	if (!s->loaded) {
@@ -601,14 +602,11 @@ static int next_target(int t, int k, int label, int dir)
 
 void attackview_export(struct app *a)
 {
-	const struct wsnap *s = shown(a);
+	const struct session_snap *s = shown(a);
 	const struct attack_params *p = &s->p;
 	const char *const *names = shown_names(a);
-	char path[4400], name[256], eps[64], alpha[64], iters[32], label[96], run[32], err[ERR_MAX];
-	const char *keys[] = { "advex.attack", "advex.loss", "advex.norm", "advex.eps",
-			       "advex.alpha", "advex.iterations", "advex.target",
-			       "advex.true_label", "advex.source", "advex.model", "advex.run" };
-	const char *vals[11];
+	char path[4400], name[256], err[ERR_MAX];
+	struct exportmeta m;
 
 	if (!s->loaded || (a->replay.active && !a->replay.have_adv)) {
 		app_message(a, R_BAD, "nothing to export: %s", a->replay.active ?
@@ -624,24 +622,11 @@ void attackview_export(struct app *a)
 			 attack_kind_name(p->kind), loss_mode_name(p->loss.mode),
 			 attack_norm_name(p->norm), s->iter);
 	snprintf(path, sizeof path, "%s/%s", a->out_dir, name);
-	snprintf(eps, sizeof eps, "%.9g", p->eps);
-	snprintf(alpha, sizeof alpha, "%.9g", p->alpha);
-	snprintf(iters, sizeof iters, "%d", s->iter);
-	snprintf(label, sizeof label, "%s", s->label >= 0 ? cname(names, s->k, s->label) : "(unknown)");
-	snprintf(run, sizeof run, "%lld", (long long)(a->replay.active ? a->replay.row_id :
-						      s->run_id ? s->run_id : s->last_run_id));
-	vals[0] = attack_kind_name(p->kind);
-	vals[1] = loss_mode_name(p->loss.mode);
-	vals[2] = attack_norm_name(p->norm);
-	vals[3] = eps;
-	vals[4] = alpha;
-	vals[5] = iters;
-	vals[6] = p->target >= 0 ? cname(names, s->k, p->target) : "(untargeted)";
-	vals[7] = label;
-	vals[8] = s->image_name;
-	vals[9] = a->model_label;
-	vals[10] = run;
-	if (image_write_png(path, s->xadv, s->h, s->w, keys, vals, 11, err) != ST_OK)
+	exportmeta_fill(&m, p, s->iter, p->target >= 0 ? cname(names, s->k, p->target) : NULL,
+			s->label >= 0 ? cname(names, s->k, s->label) : NULL, s->image_name,
+			a->model_label, a->replay.active ? a->replay.row_id :
+			s->run_id ? s->run_id : s->last_run_id);
+	if (image_write_png(path, s->xadv, s->h, s->w, m.keys, m.vals, m.n, err) != ST_OK)
 		app_message(a, R_BAD, "export failed: %s", err);
 	else
 		app_message(a, R_GOOD, "exported %s", path);
@@ -676,13 +661,13 @@ int attackview_key(struct app *a, int key)
 	}
 	switch (key) {
 	case 'n':
-		worker_step(a->worker);
+		session_step(a->session);
 		return 1;
 	case ' ':
-		worker_toggle_run(a->worker);
+		session_toggle_run(a->session);
 		return 1;
 	case 'r':
-		worker_reset(a->worker);
+		session_reset(a->session);
 		return 1;
 	case 'a':
 		p->kind = (enum attack_kind)((p->kind + 1) % ATTACK_N_KINDS);
@@ -737,8 +722,8 @@ int attackview_key(struct app *a, int key)
 		break;
 	case 'i':
 		p->iters += iters_step(p->iters, 1);
-		if (p->iters > WORKER_MAX_ITERS)
-			p->iters = WORKER_MAX_ITERS;
+		if (p->iters > SESSION_MAX_ITERS)
+			p->iters = SESSION_MAX_ITERS;
 		break;
 	case 'I':
 		if (p->iters > 1)

@@ -1,7 +1,7 @@
 /* browse.c - the Browse screen: the dataset's images as a list (or a grid
  * of thumbnails) with the true label, the model's prediction and its
  * confidence, filtered by class and by "misclassified", with a preview of
- * the selected image. Predictions come from the worker in batches, the
+ * the selected image. Predictions come from the session in batches, the
  * rows on screen first; "…" stands where one is not known yet. */
 #include "tui.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bars.h"
+#include "clock.h"
 #include "dataset.h"
 #include "halfblock.h"
 #include "net.h"
@@ -44,7 +45,7 @@ static void rebuild(struct app *a)
 
 		if (b->cls >= 0 && y != b->cls)
 			continue;
-		if (b->miscls && (y < 0 || !worker_pred(a->worker, i, NULL, &pred, NULL) || pred == y))
+		if (b->miscls && (y < 0 || !session_pred(a->session, i, NULL, &pred, NULL) || pred == y))
 			continue;
 		b->list[b->n++] = i;
 	}
@@ -53,7 +54,7 @@ static void rebuild(struct app *a)
 		;
 	b->built = 1;
 	b->built_preds = a->snap.preds_done;
-	clock_gettime(CLOCK_MONOTONIC, &b->built_at);
+	b->built_at = clock_ms();
 }
 
 static void maybe_rebuild(struct app *a)
@@ -63,7 +64,7 @@ static void maybe_rebuild(struct app *a)
 	if (!b->built)
 		rebuild(a);
 	else if (b->miscls && a->snap.preds_done != b->built_preds &&
-		 (app_elapsed(&b->built_at) > 0.3 || a->snap.preds_done == dataset_count(a->data)))
+		 (app_elapsed(b->built_at) > 0.3 || a->snap.preds_done == dataset_count(a->data)))
 		rebuild(a);
 }
 
@@ -144,7 +145,7 @@ static void draw_list(struct app *a, int y, int x, int h, int w)
 		enum role r = pos == b->sel ? R_SELECT : R_NORMAL;
 		char pc[16];
 
-		known = worker_pred(a->worker, idx, NULL, &pred, &conf);
+		known = session_pred(a->session, idx, NULL, &pred, &conf);
 		if (known)
 			snprintf(pc, sizeof pc, "%6.1f%%", 100.0 * conf);
 		else
@@ -185,7 +186,7 @@ static void draw_grid(struct app *a, int y, int x, int h, int w)
 			break;
 		idx = b->list[pos];
 		lab = dataset_label(a->data, idx);
-		known = worker_pred(a->worker, idx, NULL, &pred, NULL);
+		known = session_pred(a->session, idx, NULL, &pred, NULL);
 		px = thumb(a, idx);
 		if (px)
 			halfblock_draw(p, ty, tx + 1, px, a->h, a->w, s);
@@ -232,7 +233,7 @@ static void draw_preview(struct app *a, int y, int x, int h, int w, int s)
 		       a->h, a->w, s);
 	row = y + 1 + halfblock_rows(a->h, s);
 	lab = dataset_label(a->data, idx);
-	known = worker_pred(a->worker, idx, b->probs, &pred, &conf);
+	known = session_pred(a->session, idx, b->probs, &pred, &conf);
 	draw_text(p, row++, x + 2, w - 4, R_DIM, "%s", name);
 	draw_text(p, row, x + 2, w - 4, R_NORMAL, "true ");
 	draw_text(p, row++, x + 8, w - 10, R_TRUE, "%s", label_name(a, lab));
@@ -299,7 +300,7 @@ void browse_draw(struct app *a, int y, int h)
 			last = b->n - 1;
 		lo = b->list[first];
 		hi = b->list[last] + 1;
-		worker_want(a->worker, lo, hi, b->miscls);
+		session_want(a->session, lo, hi, b->miscls);
 	}
 }
 

@@ -3,7 +3,7 @@
  * changes it and returns 1 when it used the key).
  *
  * Threads: every curses call, and every function declared here, runs on
- * the UI thread (app.c's loop). Computation runs on worker.c's thread and
+ * the UI thread (app.c's loop). Computation runs on session.c's thread and
  * reaches the screens only through the snapshot in struct app.
  */
 #ifndef ADVEX_TUI_H
@@ -15,7 +15,7 @@
 #include "attack.h"
 #include "draw.h"
 #include "status.h"
-#include "worker.h"
+#include "session.h"
 
 struct dataset;
 struct db;
@@ -28,6 +28,12 @@ enum screen_id { SCREEN_BROWSE, SCREEN_ATTACK, SCREEN_RUNS, SCREEN_COMPARE, SCRE
  * Unicode so the two never collide. */
 #define KEY_FN(k) ((k) + 0x110000)
 #define K_ESC 27
+
+/* The smallest terminal the screens are drawn in. */
+#define MIN_COLS 80
+#define MIN_ROWS 24
+/* How long a notice stays in the status line, in seconds. */
+#define MSG_SECONDS 8.0
 
 /* ---- Browse ----------------------------------------------------------------- */
 
@@ -43,7 +49,7 @@ struct browse_ui {
 	int grid;		/* thumbnails instead of the list */
 	int built;		/* 0: rebuild the list before drawing */
 	int built_preds;	/* predictions known when it was built */
-	struct timespec built_at;
+	double built_at;	/* clock_ms when it was built */
 	int page;		/* rows (or grid rows) on screen, for paging */
 	int per_row;		/* images per row: 1, or the grid's columns */
 	float *preview;		/* the selected image */
@@ -86,7 +92,7 @@ struct replay {
 	int have_adv;		/* the run stored its final image */
 	float *final_probs;	/* the end point's probabilities, n_final */
 	int n_final;
-	struct wsnap snap;	/* what attackview draws */
+	struct session_snap snap;	/* what attackview draws */
 	char (*names)[64];	/* the run's class names */
 	const char **name_ptrs;
 };
@@ -108,7 +114,7 @@ struct runs_ui {
 	int loaded;
 	int seen_runs, seen_steps;	/* the live run when last loaded */
 	int64_t seen_run;
-	struct timespec loaded_at;
+	double loaded_at;	/* clock_ms when it was loaded */
 	char err[ERR_MAX];
 };
 
@@ -137,7 +143,7 @@ struct app {
 
 	/* what is explored */
 	struct dataset *data;		/* the UI thread's own handle */
-	const struct net_info *ni;	/* constant while the worker runs */
+	const struct net_info *ni;	/* constant while the session runs */
 	char (*layer_kind)[40];		/* n_layers short layer labels */
 	int *layer_out;			/* n_layers: net_layer_info.out_norm */
 	unsigned char *layer_params;	/* n_layers: 1 where a node has weights,
@@ -150,10 +156,10 @@ struct app {
 	char db_path[4096];
 	char out_dir[4096];		/* where e writes PNGs */
 	char model_label[4096];		/* model path for PNG text */
-	struct worker *worker;
+	struct session *session;
 
-	/* the live attack, as the worker last published it */
-	struct wsnap snap;
+	/* the live attack, as the session last published it */
+	struct session_snap snap;
 	struct attack_params want;	/* the parameters as the user set them */
 	unsigned params_seq;		/* parameter commands sent */
 	unsigned seen_msg_seq;
@@ -167,7 +173,7 @@ struct app {
 	char fatal[ERR_MAX + 4200];	/* printed after the terminal is restored */
 	char msg[ERR_MAX + 128];	/* the status line's notice */
 	enum role msg_role;
-	struct timespec msg_at;
+	double msg_at;			/* clock_ms when it was set */
 	enum prompt_kind prompt;
 	char prompt_buf[128];
 	int prompt_len;
@@ -182,14 +188,18 @@ struct app {
 /* app.c */
 void app_message(struct app *a, enum role r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Seconds since t. */
-double app_elapsed(const struct timespec *t);
-/* Send a.want to the worker. */
+/* Seconds since t_ms, a clock_ms() reading. */
+double app_elapsed(double t_ms);
+/* Send a.want to the session. */
 void app_send_params(struct app *a);
 /* Open dataset image index in Attack (leaves any replay). */
 void app_open_image(struct app *a, int index);
 /* Start a one-line prompt in the status line. */
 void app_prompt(struct app *a, enum prompt_kind k, const char *initial);
+
+/* frame.c: the tabs, the status line and the quit question around the
+ * current screen, then one doupdate. */
+void frame_draw(struct app *a);
 
 /* browse.c */
 void browse_draw(struct app *a, int y, int h);
@@ -211,6 +221,10 @@ void runsview_prompt_done(struct app *a, enum prompt_kind k, const char *text);
 void runsview_free(struct app *a);
 /* 1 when the live run has moved on since the list was loaded. */
 int runsview_stale(const struct app *a);
+
+/* replay.c */
+/* Open run id in the Attack layout; 0, or -1 with the notice set. */
+int replay_open(struct app *a, int64_t id);
 void replay_close(struct app *a);
 int replay_key(struct app *a, int key);
 

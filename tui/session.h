@@ -1,12 +1,12 @@
-/* worker.h - the explorer's compute thread.
+/* session.h - the explorer's attack session: the compute thread.
  *
- * The worker owns the attack, the network and the run log connection it
+ * The session owns the attack, the network and the run log connection it
  * writes with; the UI thread never computes. The UI sends commands (open
  * an image, step, run/pause, reset, new parameters, which predictions it
  * wants) through a mutex-protected queue; after each piece of work the
- * worker copies its state into a snapshot under the mutex and writes one
+ * session copies its state into a snapshot under the mutex and writes one
  * byte to a pipe the UI polls together with the keyboard. The UI copies
- * the snapshot out (worker_sync) and draws from its copy, so drawing never
+ * the snapshot out (session_sync) and draws from its copy, so drawing never
  * waits for a step, and a step never waits for drawing.
  *
  * Every step is logged as it happens: the first step on an image begins a
@@ -16,8 +16,8 @@
  * run that continues from the current adversarial image). Nothing is
  * allocated per step.
  */
-#ifndef ADVEX_TUI_WORKER_H
-#define ADVEX_TUI_WORKER_H
+#ifndef ADVEX_TUI_SESSION_H
+#define ADVEX_TUI_SESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,11 +33,11 @@ struct db;
 struct run_begin;
 
 /* Longest iteration count the explorer lets one attack have. */
-#define WORKER_MAX_ITERS 10000
+#define SESSION_MAX_ITERS 10000
 
-/* What the Attack screen shows: the worker's state after its last piece of
+/* What the Attack screen shows: the session's state after its last piece of
  * work (or a logged run being replayed, see runsview.c). */
-struct wsnap {
+struct session_snap {
 	unsigned long version;	/* grows with every publish */
 	int loaded;		/* an image is open */
 	int index;		/* its dataset index */
@@ -86,56 +86,56 @@ struct wsnap {
 };
 
 /* Size a snapshot's arrays; 0, or -1 when out of memory. */
-int wsnap_alloc(struct wsnap *s, int k, int n_norms, int h, int w, int cap_hist);
-void wsnap_free(struct wsnap *s);
+int session_snap_alloc(struct session_snap *s, int k, int n_norms, int h, int w, int cap_hist);
+void session_snap_free(struct session_snap *s);
 /* Copy src into dst (both allocated with the same sizes). */
-void wsnap_copy(struct wsnap *dst, const struct wsnap *src);
+void session_snap_copy(struct session_snap *dst, const struct session_snap *src);
 
-struct worker_setup {
-	struct net *net;		/* borrowed; used by the worker thread
-					   only, from worker_start to worker_stop */
+struct session_setup {
+	struct net *net;		/* borrowed; used by the session thread
+					   only, from session_start to session_stop */
 	int batch;			/* images per prediction forward, <= the
 					   net's max_batch */
-	struct dataset *data;		/* the worker's own handle, borrowed */
-	struct db *db;			/* the worker's own connection, borrowed;
+	struct dataset *data;		/* the session's own handle, borrowed */
+	struct db *db;			/* the session's own connection, borrowed;
 					   NULL: nothing is logged */
 	const struct run_begin *tmpl;	/* the model and data fields of every
 					   run (copied; its strings must outlive
-					   the worker) */
+					   the session) */
 	int wake_fd;			/* written to after each publish */
 };
 
-struct worker;
+struct session;
 
-enum status worker_start(const struct worker_setup *s, struct worker **out,
+enum status session_start(const struct session_setup *s, struct session **out,
 			 char *err);
 /* Stop: end an unfinished run as 'interrupted', join the thread, free. */
-void worker_stop(struct worker *w);
+void session_stop(struct session *w);
 
 /* ---- commands (UI thread; each returns at once) --------------------------- */
 
 /* Open dataset image index with parameters p (true_label is filled in);
  * least_likely: target the class the model finds least likely there. seq
  * numbers parameter commands, see params_ack. */
-void worker_open(struct worker *w, int index, const struct attack_params *p,
+void session_open(struct session *w, int index, const struct attack_params *p,
 		 int least_likely, unsigned seq);
 /* One step; while running, pause instead. */
-void worker_step(struct worker *w);
+void session_step(struct session *w);
 /* Run to the end, or pause when running. */
-void worker_toggle_run(struct worker *w);
+void session_toggle_run(struct session *w);
 /* Back to the clean image (a new random start for PGD). */
-void worker_reset(struct worker *w);
+void session_reset(struct session *w);
 /* New parameters between steps (checked; a rejection becomes the notice). */
-void worker_params(struct worker *w, const struct attack_params *p, unsigned seq);
+void session_params(struct session *w, const struct attack_params *p, unsigned seq);
 /* Predictions wanted: images [lo, hi) first; all: then every image. */
-void worker_want(struct worker *w, int lo, int hi, int all);
+void session_want(struct session *w, int lo, int hi, int all);
 
 /* ---- results (UI thread) -------------------------------------------------- */
 
 /* Copy the latest snapshot into dst when it is newer; returns 1 if so. */
-int worker_sync(struct worker *w, struct wsnap *dst);
+int session_sync(struct session *w, struct session_snap *dst);
 /* The model's view of image i, when computed: probabilities (k, may be
  * NULL), the predicted class and its probability. Returns 1 when known. */
-int worker_pred(struct worker *w, int i, float *probs, int *pred, float *conf);
+int session_pred(struct session *w, int i, float *probs, int *pred, float *conf);
 
 #endif

@@ -1,5 +1,5 @@
-/* worker.c - the explorer's compute thread (see worker.h). */
-#include "worker.h"
+/* session.c - the explorer's compute thread (see session.h). */
+#include "session.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,11 +14,12 @@
 #include "dataset.h"
 #include "db.h"
 #include "net.h"
+#include "runlog.h"
 #include "runs.h"
 
 /* ---- snapshots -------------------------------------------------------------- */
 
-int wsnap_alloc(struct wsnap *s, int k, int n_norms, int h, int w, int cap_hist)
+int session_snap_alloc(struct session_snap *s, int k, int n_norms, int h, int w, int cap_hist)
 {
 	memset(s, 0, sizeof *s);
 	s->k = k;
@@ -35,13 +36,13 @@ int wsnap_alloc(struct wsnap *s, int k, int n_norms, int h, int w, int cap_hist)
 	s->index = -1;
 	s->label = -1;
 	if (!s->probs || !s->norms || !s->x0 || !s->xadv || !s->loss_hist) {
-		wsnap_free(s);
+		session_snap_free(s);
 		return -1;
 	}
 	return 0;
 }
 
-void wsnap_free(struct wsnap *s)
+void session_snap_free(struct session_snap *s)
 {
 	free(s->probs);
 	free(s->norms);
@@ -51,7 +52,7 @@ void wsnap_free(struct wsnap *s)
 	memset(s, 0, sizeof *s);
 }
 
-void wsnap_copy(struct wsnap *dst, const struct wsnap *src)
+void session_snap_copy(struct session_snap *dst, const struct session_snap *src)
 {
 	float *probs = dst->probs, *x0 = dst->x0, *xadv = dst->xadv;
 	double *norms = dst->norms, *hist = dst->loss_hist;
@@ -69,7 +70,7 @@ void wsnap_copy(struct wsnap *dst, const struct wsnap *src)
 	memcpy(hist, src->loss_hist, sizeof *hist * (size_t)src->n_hist);
 }
 
-/* ---- the worker ------------------------------------------------------------- */
+/* ---- the session ------------------------------------------------------------- */
 
 enum cmd_kind { CMD_OPEN, CMD_STEP, CMD_TOGGLE, CMD_RESET, CMD_PARAMS };
 
@@ -83,11 +84,12 @@ struct cmd {
 
 #define QUEUE_MAX 32
 
-struct worker {
-	/* fixed from worker_start on */
+struct session {
+	/* fixed from session_start on */
 	struct net *net;
 	struct dataset *data;
-	struct db *db;
+	struct db *db;			/* NULL: nothing is logged */
+	struct runlog *log;		/* writes the runs into db */
 	struct run_begin tmpl;
 	int batch, wake_fd, k, n_norms, h, w, n_images;
 	size_t npix;
@@ -100,24 +102,23 @@ struct worker {
 	int q_head, q_n;
 	int quit;
 	int want_lo, want_hi, want_all;
-	struct wsnap shared;
+	struct session_snap shared;
 	float *pred_probs;		/* n_images * k */
 	int *pred_arg;			/* n_images */
 	unsigned char *pred_known;	/* n_images; written under mu by the
-					   worker, so it reads them freely */
+					   session, so it reads them freely */
 
-	/* the worker thread's own */
+	/* the session thread's own */
 	struct attack *at;
-	struct wsnap cur;
+	struct session_snap cur;
 	unsigned long version;
 	float *batch_x, *batch_out;	/* batch images, batch rows of k */
 	int *batch_idx;
-	struct timespec run_t0;
 	int bg_next;			/* next image for background predictions */
 	char err[ERR_MAX];
 };
 
-static void vnotice(struct worker *w, int is_err, const char *fmt, va_list ap)
+static void vnotice(struct session *w, int is_err, const char *fmt, va_list ap)
 {
 	vsnprintf(w->cur.msg, sizeof w->cur.msg, fmt, ap);
 	w->cur.msg_err = is_err;
@@ -125,13 +126,13 @@ static void vnotice(struct worker *w, int is_err, const char *fmt, va_list ap)
 }
 
 /* A notice for the status line. */
-static void notice(struct worker *w, const char *fmt, ...)
+static void notice(struct session *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The same, for a refusal or an error. */
-static void complain(struct worker *w, const char *fmt, ...)
+static void complain(struct session *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void notice(struct worker *w, const char *fmt, ...)
+static void notice(struct session *w, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -140,7 +141,7 @@ static void notice(struct worker *w, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void complain(struct worker *w, const char *fmt, ...)
+static void complain(struct session *w, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -150,13 +151,13 @@ static void complain(struct worker *w, const char *fmt, ...)
 }
 
 /* Hand the current state to the UI and wake it. */
-static void publish(struct worker *w)
+static void publish(struct session *w)
 {
 	ssize_t r;
 
 	pthread_mutex_lock(&w->mu);
 	w->cur.version = ++w->version;
-	wsnap_copy(&w->shared, &w->cur);
+	session_snap_copy(&w->shared, &w->cur);
 	pthread_mutex_unlock(&w->mu);
 	/* a full pipe already means "wake up" */
 	do
@@ -164,18 +165,10 @@ static void publish(struct worker *w)
 	while (r < 0 && errno == EINTR);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* Take in one evaluation (a step's, or attack_evaluate's). */
-static void record(struct worker *w, const struct attack_report *r, int is_step)
+static void record(struct session *w, const struct attack_report *r, int is_step)
 {
-	struct wsnap *c = &w->cur;
+	struct session_snap *c = &w->cur;
 
 	c->have_eval = 1;
 	c->eval_iter = r->iter;
@@ -209,7 +202,7 @@ static void record(struct worker *w, const struct attack_report *r, int is_step)
 
 /* Evaluate at the current image without moving it, so what is shown is the
  * image shown. */
-static void sync_eval(struct worker *w)
+static void sync_eval(struct session *w)
 {
 	struct attack_report r;
 
@@ -219,21 +212,17 @@ static void sync_eval(struct worker *w)
 
 /* A write to the log failed: stop, mark the run failed if possible, and
  * tell the UI, which ends the explorer. */
-static void db_failure(struct worker *w)
+static void db_failure(struct session *w)
 {
-	char ignored[ERR_MAX];
-
 	snprintf(w->cur.db_err, sizeof w->cur.db_err, "%s", w->err);
 	w->cur.db_failed = 1;
 	w->cur.running = 0;
 	w->cur.failed_run = w->cur.run_id;
-	if (w->cur.run_id)
-		w->cur.failed_marked = runs_finish(w->db, w->cur.run_id, "failed", NULL, NULL,
-						   seconds_since(&w->run_t0), ignored) == ST_OK;
+	w->cur.failed_marked = runlog_fail(w->log, NULL, NULL);
 	w->cur.run_id = 0;
 }
 
-static int begin_run(struct worker *w)
+static int begin_run(struct session *w)
 {
 	struct run_begin b = w->tmpl;
 
@@ -243,19 +232,19 @@ static int begin_run(struct worker *w)
 	b.true_label = w->cur.label;
 	b.image_ref = w->cur.image_name;
 	b.x0 = attack_x0(w->at);
-	if (runs_begin(w->db, &b, &w->cur.run_id, w->err) != ST_OK) {
+	if (runlog_begin(w->log, &b, w->err) != ST_OK) {
 		db_failure(w);
 		return -1;
 	}
+	w->cur.run_id = runlog_id(w->log);
 	w->cur.run_steps = 0;
 	w->cur.last_run_id = w->cur.run_id;
 	w->cur.runs_logged++;
-	clock_gettime(CLOCK_MONOTONIC, &w->run_t0);
 	return 0;
 }
 
 /* End the open run (if any) with status; evaluates at the end point. */
-static void end_run(struct worker *w, const char *status)
+static void end_run(struct session *w, const char *status)
 {
 	struct attack_report r;
 
@@ -263,15 +252,14 @@ static void end_run(struct worker *w, const char *status)
 		return;
 	attack_evaluate(w->at, &r);
 	record(w, &r, 0);
-	if (runs_finish(w->db, w->cur.run_id, status, &r, attack_x_adv(w->at),
-			seconds_since(&w->run_t0), w->err) != ST_OK) {
+	if (runlog_finish(w->log, status, &r, attack_x_adv(w->at), w->err) != ST_OK) {
 		db_failure(w);
 		return;
 	}
 	w->cur.run_id = 0;
 }
 
-static void do_step(struct worker *w)
+static void do_step(struct session *w)
 {
 	struct attack_report r;
 	int fin;
@@ -297,7 +285,7 @@ static void do_step(struct worker *w)
 	}
 	record(w, &r, 1);
 	if (w->cur.run_id) {
-		if (runs_step(w->db, w->cur.run_id, &r, w->k, w->err) != ST_OK) {
+		if (runlog_step(w->log, &r, w->err) != ST_OK) {
 			db_failure(w);
 			return;
 		}
@@ -325,7 +313,7 @@ static void do_step(struct worker *w)
  * the 1e-7 clip of probability cross-entropy (the dog's "airplane" at
  * 2.98e-08) - the one where prob-ce goes flat yet ce still reaches it; the
  * least likely class when no class is that unlikely. */
-static int least_likely(struct worker *w, const float *x0, int label)
+static int least_likely(struct session *w, const float *x0, int label)
 {
 	const float *z = net_forward(w->net, x0, 1);
 	double zmax = z[0], lse = 0.0;
@@ -348,7 +336,7 @@ static int least_likely(struct worker *w, const float *x0, int label)
 	return best >= 0 ? best : least;
 }
 
-static void do_open(struct worker *w, const struct cmd *c)
+static void do_open(struct session *w, const struct cmd *c)
 {
 	struct attack_params p = c->p;
 	float *x0 = w->batch_x;		/* free between prediction batches */
@@ -385,7 +373,7 @@ static void do_open(struct worker *w, const struct cmd *c)
 	sync_eval(w);
 }
 
-static void do_reset(struct worker *w)
+static void do_reset(struct session *w)
 {
 	if (!w->cur.loaded)
 		return;
@@ -402,7 +390,7 @@ static void do_reset(struct worker *w)
 	notice(w, "reset to the clean image");
 }
 
-static void do_params(struct worker *w, const struct attack_params *p)
+static void do_params(struct session *w, const struct attack_params *p)
 {
 	if (attack_params_check(p, w->k, w->err) != ST_OK) {
 		complain(w, "%s", w->err);
@@ -431,7 +419,7 @@ static void do_params(struct worker *w, const struct attack_params *p)
 		sync_eval(w);
 }
 
-static void handle(struct worker *w, const struct cmd *c)
+static void handle(struct session *w, const struct cmd *c)
 {
 	switch (c->kind) {
 	case CMD_OPEN:
@@ -473,7 +461,7 @@ static void handle(struct worker *w, const struct cmd *c)
 
 /* Up to batch images without a prediction: the wanted range first, then
  * (when all are wanted) the rest in order. Under mu. */
-static int pick_batch(struct worker *w)
+static int pick_batch(struct session *w)
 {
 	int n = 0, i;
 
@@ -493,7 +481,7 @@ static int pick_batch(struct worker *w)
 	return n;
 }
 
-static void predict(struct worker *w, int n)
+static void predict(struct session *w, int n)
 {
 	const struct net_info *in = net_get_info(w->net);
 	const float *z;
@@ -545,9 +533,9 @@ static void predict(struct worker *w, int n)
 
 /* ---- the thread ----------------------------------------------------------------- */
 
-static void *worker_main(void *arg)
+static void *session_thread(void *arg)
 {
-	struct worker *w = arg;
+	struct session *w = arg;
 	struct cmd c;
 	int n;
 
@@ -589,7 +577,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void push(struct worker *w, const struct cmd *c)
+static void push(struct session *w, const struct cmd *c)
 {
 	pthread_mutex_lock(&w->mu);
 	if (w->q_n) {
@@ -610,7 +598,7 @@ out:
 	pthread_mutex_unlock(&w->mu);
 }
 
-void worker_open(struct worker *w, int index, const struct attack_params *p,
+void session_open(struct session *w, int index, const struct attack_params *p,
 		 int least_likely, unsigned seq)
 {
 	struct cmd c = { .kind = CMD_OPEN, .index = index, .least_likely = least_likely,
@@ -619,35 +607,35 @@ void worker_open(struct worker *w, int index, const struct attack_params *p,
 	push(w, &c);
 }
 
-void worker_step(struct worker *w)
+void session_step(struct session *w)
 {
 	struct cmd c = { .kind = CMD_STEP };
 
 	push(w, &c);
 }
 
-void worker_toggle_run(struct worker *w)
+void session_toggle_run(struct session *w)
 {
 	struct cmd c = { .kind = CMD_TOGGLE };
 
 	push(w, &c);
 }
 
-void worker_reset(struct worker *w)
+void session_reset(struct session *w)
 {
 	struct cmd c = { .kind = CMD_RESET };
 
 	push(w, &c);
 }
 
-void worker_params(struct worker *w, const struct attack_params *p, unsigned seq)
+void session_params(struct session *w, const struct attack_params *p, unsigned seq)
 {
 	struct cmd c = { .kind = CMD_PARAMS, .seq = seq, .p = *p };
 
 	push(w, &c);
 }
 
-void worker_want(struct worker *w, int lo, int hi, int all)
+void session_want(struct session *w, int lo, int hi, int all)
 {
 	pthread_mutex_lock(&w->mu);
 	if (lo != w->want_lo || hi != w->want_hi || all != w->want_all) {
@@ -659,19 +647,19 @@ void worker_want(struct worker *w, int lo, int hi, int all)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int worker_sync(struct worker *w, struct wsnap *dst)
+int session_sync(struct session *w, struct session_snap *dst)
 {
 	int newer;
 
 	pthread_mutex_lock(&w->mu);
 	newer = w->shared.version != dst->version || w->shared.busy != dst->busy;
 	if (newer)
-		wsnap_copy(dst, &w->shared);
+		session_snap_copy(dst, &w->shared);
 	pthread_mutex_unlock(&w->mu);
 	return newer;
 }
 
-int worker_pred(struct worker *w, int i, float *probs, int *pred, float *conf)
+int session_pred(struct session *w, int i, float *probs, int *pred, float *conf)
 {
 	int known;
 
@@ -693,11 +681,12 @@ int worker_pred(struct worker *w, int i, float *probs, int *pred, float *conf)
 	return known;
 }
 
-static void worker_free(struct worker *w)
+static void free_session(struct session *w)
 {
+	runlog_free(w->log);
 	attack_free(w->at);
-	wsnap_free(&w->cur);
-	wsnap_free(&w->shared);
+	session_snap_free(&w->cur);
+	session_snap_free(&w->shared);
 	free(w->pred_probs);
 	free(w->pred_arg);
 	free(w->pred_known);
@@ -709,11 +698,11 @@ static void worker_free(struct worker *w)
 	free(w);
 }
 
-enum status worker_start(const struct worker_setup *s, struct worker **out,
+enum status session_start(const struct session_setup *s, struct session **out,
 			 char *err)
 {
 	const struct net_info *in = net_get_info(s->net);
-	struct worker *w = calloc(1, sizeof *w);
+	struct session *w = calloc(1, sizeof *w);
 	size_t n;
 	enum status st;
 
@@ -735,8 +724,9 @@ enum status worker_start(const struct worker_setup *s, struct worker **out,
 	w->npix = 3 * (size_t)w->h * w->w;
 	w->n_images = dataset_count(s->data);
 	n = (size_t)(w->n_images > 0 ? w->n_images : 1);
-	if ((st = attack_new(w->net, &w->at, err)) != ST_OK) {
-		worker_free(w);
+	if ((st = runlog_new(w->db, &w->log, err)) != ST_OK ||
+	    (st = attack_new(w->net, &w->at, err)) != ST_OK) {
+		free_session(w);
 		return st;
 	}
 	w->pred_probs = calloc(n * (size_t)w->k, sizeof *w->pred_probs);
@@ -747,20 +737,20 @@ enum status worker_start(const struct worker_setup *s, struct worker **out,
 	w->batch_idx = malloc(sizeof *w->batch_idx * (size_t)w->batch);
 	if (!w->pred_probs || !w->pred_arg || !w->pred_known || !w->batch_x ||
 	    !w->batch_out || !w->batch_idx ||
-	    wsnap_alloc(&w->cur, w->k, w->n_norms, w->h, w->w, WORKER_MAX_ITERS + 2) ||
-	    wsnap_alloc(&w->shared, w->k, w->n_norms, w->h, w->w, WORKER_MAX_ITERS + 2)) {
-		worker_free(w);
+	    session_snap_alloc(&w->cur, w->k, w->n_norms, w->h, w->w, SESSION_MAX_ITERS + 2) ||
+	    session_snap_alloc(&w->shared, w->k, w->n_norms, w->h, w->w, SESSION_MAX_ITERS + 2)) {
+		free_session(w);
 		return status_set(err, ST_ERR_NOMEM, "out of memory for the explorer");
 	}
-	if (pthread_create(&w->thread, NULL, worker_main, w)) {
-		worker_free(w);
+	if (pthread_create(&w->thread, NULL, session_thread, w)) {
+		free_session(w);
 		return status_set(err, ST_ERR_NOMEM, "cannot start the compute thread");
 	}
 	*out = w;
 	return ST_OK;
 }
 
-void worker_stop(struct worker *w)
+void session_stop(struct session *w)
 {
 	if (!w)
 		return;
@@ -769,5 +759,5 @@ void worker_stop(struct worker *w)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
-	worker_free(w);
+	free_session(w);
 }

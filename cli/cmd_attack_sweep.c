@@ -1,0 +1,378 @@
+/* cmd_attack_sweep.c - `advex attack --images A:B --eps E1,E2,...`: every
+ * image of the range at every epsilon, run through one batched attack
+ * (attack_batch), each attack its own run in the log; a table of the
+ * success rate per epsilon with the clean accuracy. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_attack.h"
+#include "dataset.h"
+#include "net.h"
+
+static int parse_range(const char *s, int count, int *lo, int *hi)
+{
+	char *end;
+	long a = strtol(s, &end, 10), b;
+
+	if (end == s || *end != ':')
+		return -1;
+	s = end + 1;
+	b = strtol(s, &end, 10);
+	if (end == s || *end || a < 0 || b <= a || b > count)
+		return -1;
+	*lo = (int)a;
+	*hi = (int)b;
+	return 0;
+}
+
+static void progress(int done, int total, double eps, int ok, int tty)
+{
+	int i, fill = total ? 30 * done / total : 30;
+	char bar[31];
+
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = 0;
+	if (tty)
+		fprintf(stderr, "\r\033[Keps %.4g [%s] %d/%d succeeded %d", eps, bar,
+			done, total, ok);
+}
+
+static void print_batch_row(const struct attack_args *a, int e, int attempted,
+			    int succeeded, const int *skipped, int n_skipped,
+			    double clean_acc)
+{
+	double rate = attempted ? (double)succeeded / attempted : 0.0;
+	int i;
+
+	if (a->json) {
+		json_t *o = json_pack("{s:f, s:s, s:i, s:i, s:f, s:i, s:f}", "eps", a->eps[e],
+				      "eps_text", a->eps_text[e], "attempted", attempted,
+				      "succeeded", succeeded, "success_rate", rate,
+				      "skipped", n_skipped, "clean_accuracy", clean_acc);
+		json_t *sk = json_array();
+		char *s;
+
+		for (i = 0; i < n_skipped; i++)
+			json_array_append_new(sk, json_integer(skipped[i]));
+		json_object_set_new(o, "skipped_images", sk);
+		s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(o);
+	} else if (a->csv) {
+		printf("%.8g,%s,%d,%d,%.6f,%d,%.6f\n", a->eps[e], a->eps_text[e], attempted,
+		       succeeded, rate, n_skipped, clean_acc);
+	} else {
+		printf("%-12s %10d %10d %11.1f%%\n", a->eps_text[e], attempted, succeeded,
+		       100 * rate);
+	}
+	fflush(stdout);
+}
+
+/* A batch sweep: the (epsilon, image) attacks in the order of the table,
+ * eps by eps, image by image, run through an attack_batch of --batch
+ * slots. A slot steps its attack to the end, is evaluated there (the
+ * run's outcome), then takes the next attack, so the batch stays full
+ * until the sweep runs out. Each slot writes its own run. */
+struct sweep {
+	struct attack_args *a;
+	const struct net_info *in;
+	struct dataset *d;
+	struct attack_batch *b;
+	int lo, hi, tty;
+	int next_e, next_i;		/* the next attack to start */
+	int row;			/* the next table row to print */
+	int shown;			/* attacks done when progress last drew */
+	int *pending;			/* n_eps: attacks not finished */
+	int *attempted, *succeeded;	/* n_eps */
+	int *slot_e;			/* per slot: the epsilon of its attack */
+	struct run_log *logs;		/* per slot: the run it writes */
+	struct attack_report *reps;	/* per slot */
+	float *x;			/* one image, to load */
+	const int *skipped;
+	int n_skipped;
+	double clean_acc;
+};
+
+static int skip_image(const struct sweep *w, int i)
+{
+	return w->a->p.target >= 0 && dataset_label(w->d, i) == w->a->p.target;
+}
+
+/* Advance (e, i) to the next image to attack from (e, i) on; 0 when the
+ * sweep has none left. */
+static int next_attack(const struct sweep *w, int *e, int *i)
+{
+	for (; *e < w->a->n_eps; (*e)++, *i = w->lo)
+		for (; *i < w->hi; (*i)++)
+			if (!skip_image(w, *i))
+				return 1;
+	return 0;
+}
+
+/* Put the next attack of the sweep into slot s and begin its run, or
+ * leave the slot empty when there is none. */
+static int sweep_fill(struct sweep *w, int s)
+{
+	struct attack *at = attack_batch_attack(w->b, s);
+	struct attack_args *a = w->a;
+	char err[ERR_MAX], ref[512];
+	int y, rc;
+
+	if (!next_attack(w, &w->next_e, &w->next_i)) {
+		attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+		return EXIT_OK;
+	}
+	y = dataset_label(w->d, w->next_i);
+	cmd_attack_set_eps(a, a->eps[w->next_e]);
+	a->p.true_label = y;
+	if (dataset_image(w->d, w->next_i, w->x, err) != ST_OK ||
+	    attack_params_check(&a->p, w->in->n_classes, err) != ST_OK ||
+	    attack_reset(at, w->x, &a->p, err) != ST_OK)
+		return cli_fail("%s", err);
+	dataset_image_name(w->d, w->next_i, ref, sizeof ref);
+	if ((rc = cmd_attack_log_begin(&w->logs[s], attack_get_params(at), w->d, ref, y,
+			    attack_x0(at))))
+		return rc;
+	w->slot_e[s] = w->next_e;
+	w->next_i++;
+	attack_batch_set_op(w->b, s, ATTACK_OP_STEP, err);
+	return EXIT_OK;
+}
+
+/* Print the rows whose epsilon has no attack left, in table order. */
+static void sweep_rows(struct sweep *w)
+{
+	int done;
+
+	while (w->row < w->a->n_eps && !w->pending[w->row]) {
+		if (w->tty)
+			fputs("\r\033[K", stderr);
+		print_batch_row(w->a, w->row, w->attempted[w->row], w->succeeded[w->row],
+				w->skipped, w->n_skipped, w->clean_acc);
+		w->row++;
+	}
+	if (w->row < w->a->n_eps) {
+		done = w->hi - w->lo - w->pending[w->row];
+		if (done != w->shown)
+			progress(done, w->hi - w->lo, w->a->eps[w->row],
+				 w->succeeded[w->row], w->tty);
+		w->shown = done;
+	}
+}
+
+/* Slot s has its outcome in reps[s]: close its run, count it, and empty
+ * the slot. */
+static int sweep_done(struct sweep *w, int s)
+{
+	struct attack *at = attack_batch_attack(w->b, s);
+	int e = w->slot_e[s], rc;
+	char err[ERR_MAX];
+
+	rc = cmd_attack_log_outcome(&w->logs[s], 0, &w->reps[s], attack_x_adv(at));
+	attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+	if (rc)
+		return rc;
+	w->attempted[e]++;
+	w->succeeded[e] += w->reps[s].success;
+	w->pending[e]--;
+	return EXIT_OK;
+}
+
+/* Stopped (Ctrl-C, a log error, a failed start): every attack still in a
+ * slot is evaluated where it is and its run finished as interrupted
+ * (failed when its own log write failed), as one attack alone would be.
+ * Returns rc, or the first error of these. */
+static int sweep_abandon(struct sweep *w, int rc)
+{
+	struct attack_report rep;
+	char err[ERR_MAX];
+	int s, r;
+
+	if (w->tty)
+		fputs("\r\033[K", stderr);
+	for (s = 0; s < attack_batch_max(w->b); s++) {
+		struct attack *at = attack_batch_attack(w->b, s);
+
+		if (attack_batch_op(w->b, s) == ATTACK_OP_NONE)
+			continue;
+		attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
+		if (!w->logs[s].db)
+			continue;
+		attack_evaluate(at, &rep);
+		r = cmd_attack_log_outcome(&w->logs[s], 1, &rep, attack_x_adv(at));
+		rc = rc ? rc : r;
+	}
+	/* nothing logged: Ctrl-C has not been said yet */
+	return rc ? rc : cli_fail("interrupted");
+}
+
+/* The outcome of one batched step, slot by slot: log the steps, close the
+ * runs evaluated at their end point and start the next attacks, send the
+ * finished ones to their end-point evaluation. Non-zero: the sweep
+ * stopped (its message said). */
+static int sweep_after_step(struct sweep *w)
+{
+	int s, rc = EXIT_OK, stop = 0;
+	char err[ERR_MAX];
+
+	for (s = 0; s < attack_batch_max(w->b); s++)
+		if (attack_batch_op(w->b, s) == ATTACK_OP_STEP)
+			stop |= cmd_attack_log_step(&w->logs[s], &w->reps[s]);
+	for (s = 0; s < attack_batch_max(w->b) && !rc; s++) {
+		enum attack_op op = attack_batch_op(w->b, s);
+
+		if (op == ATTACK_OP_EVALUATE) {
+			if (!(rc = sweep_done(w, s)) && !stop)
+				rc = sweep_fill(w, s);
+		} else if (op == ATTACK_OP_STEP && w->reps[s].finished && !stop) {
+			attack_batch_set_op(w->b, s, ATTACK_OP_EVALUATE, err);
+		}
+	}
+	return rc || stop ? sweep_abandon(w, rc) : EXIT_OK;
+}
+
+static int sweep_run(struct sweep *w)
+{
+	int s, rc = EXIT_OK;
+
+	for (s = 0; s < attack_batch_max(w->b) && !rc; s++)
+		rc = sweep_fill(w, s);
+	if (rc)
+		return sweep_abandon(w, rc);
+	sweep_rows(w);
+	while (attack_batch_step(w->b, w->reps) > 0) {
+		if ((rc = sweep_after_step(w)))
+			return rc;
+		sweep_rows(w);
+	}
+	return EXIT_OK;
+}
+
+/* Allocate the sweep's per-slot and per-epsilon state. */
+static int sweep_new(struct sweep *w, struct net *n, const struct run_log *log)
+{
+	int s, slots = w->a->batch, ne = w->a->n_eps;
+	char err[ERR_MAX];
+
+	if (attack_batch_new(n, slots, &w->b, err) != ST_OK)
+		return cli_fail("%s", err);
+	w->pending = calloc((size_t)ne, sizeof *w->pending);
+	w->attempted = calloc((size_t)ne, sizeof *w->attempted);
+	w->succeeded = calloc((size_t)ne, sizeof *w->succeeded);
+	w->slot_e = calloc((size_t)slots, sizeof *w->slot_e);
+	w->logs = calloc((size_t)slots, sizeof *w->logs);
+	w->reps = calloc((size_t)slots, sizeof *w->reps);
+	w->x = malloc(sizeof *w->x * 3 * (size_t)w->in->in_h * w->in->in_w);
+	if (!w->pending || !w->attempted || !w->succeeded || !w->slot_e ||
+	    !w->logs || !w->reps || !w->x)
+		return cli_fail("out of memory");
+	/* every slot writes its own runs of the same model into the same log */
+	for (s = 0; s < slots; s++) {
+		w->logs[s] = *log;
+		w->logs[s].w = NULL;
+		if (cmd_attack_log_open(&w->logs[s]))
+			return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static void sweep_free(struct sweep *w)
+{
+	int s;
+
+	attack_batch_free(w->b);
+	free(w->pending);
+	free(w->attempted);
+	free(w->succeeded);
+	free(w->slot_e);
+	for (s = 0; w->logs && s < w->a->batch; s++)
+		cmd_attack_log_close(&w->logs[s]);
+	free(w->logs);
+	free(w->reps);
+	free(w->x);
+}
+
+int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
+		     struct run_log *log)
+{
+	const struct net_info *in = net_get_info(n);
+	size_t npix = 3 * (size_t)in->in_h * in->in_w;
+	int lo, hi, i, e, rc = EXIT_OK, n_skipped = 0, clean_ok = 0, labelled = 0;
+	float *x = malloc(sizeof *x * npix);
+	int *skipped = NULL;
+	struct sweep w;
+	char err[ERR_MAX];
+
+	memset(&w, 0, sizeof w);
+	if (cli_fit_data(d, in, 0)) {
+		free(x);
+		return EXIT_FAIL;
+	}
+	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
+		free(x);
+		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",
+				       a->images, dataset_count(d));
+	}
+	skipped = malloc(sizeof *skipped * (size_t)(hi - lo));
+	if (!x || !skipped) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	/* clean accuracy and the images whose label already is the target */
+	for (i = lo; i < hi; i++) {
+		int y = dataset_label(d, i), k, arg = 0;
+		const float *z;
+
+		if (dataset_image(d, i, x, err) != ST_OK) {
+			rc = cli_fail("%s", err);
+			goto out;
+		}
+		z = net_forward(n, x, 1);
+		for (k = 1; k < in->n_classes; k++)
+			if (z[k] > z[arg])
+				arg = k;
+		labelled += y >= 0;
+		clean_ok += y >= 0 && arg == y;
+		if (a->p.target >= 0 && y == a->p.target)
+			skipped[n_skipped++] = i;
+	}
+	w.a = a;
+	w.in = in;
+	w.d = d;
+	w.lo = w.next_i = lo;
+	w.hi = hi;
+	w.tty = isatty(2) && !a->quiet && !a->json && !a->csv;
+	w.shown = -1;
+	w.skipped = skipped;
+	w.n_skipped = n_skipped;
+	w.clean_acc = labelled ? (double)clean_ok / labelled : 0.0;
+	if ((rc = sweep_new(&w, n, log)))
+		goto out;
+	for (e = 0; e < a->n_eps; e++)
+		w.pending[e] = hi - lo - n_skipped;
+	if (a->csv)
+		printf("eps,eps_text,attempted,succeeded,success_rate,skipped,clean_accuracy\n");
+	else if (!a->json)
+		printf("%s %s, loss %s, %s%s, images %d..%d of %s (%s), %d per batch\n"
+		       "clean accuracy %.2f%% (%d of %d); %d skipped (true label is the target)\n\n"
+		       "%-12s %10s %10s %12s\n",
+		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm),
+		       loss_mode_name(a->p.loss.mode), a->p.target >= 0 ? "target " : "untargeted",
+		       a->p.target >= 0 ? in->classes[a->p.target] : "", lo, hi - 1,
+		       dataset_path(d), dataset_split(d), a->batch,
+		       labelled ? 100.0 * clean_ok / labelled : 0.0, clean_ok, labelled,
+		       n_skipped, "eps", "attempted", "succeeded", "success rate");
+	rc = sweep_run(&w);
+out:
+	sweep_free(&w);
+	free(x);
+	free(skipped);
+	return rc;
+}
+
