@@ -258,8 +258,10 @@ int cli_class_index(const struct net_info *in, const char *s)
 int cli_parse_eps(const char *s, double *out)
 {
 	char *end;
-	double num = strtod(s, &end), den = 1.0;
+	double num, den = 1.0, v;
 
+	errno = 0;
+	num = strtod(s, &end);
 	if (end == s)
 		return -1;
 	if (*end == '/') {
@@ -269,9 +271,14 @@ int cli_parse_eps(const char *s, double *out)
 		if (end == d || den == 0.0)
 			return -1;
 	}
-	if (*end || !isfinite(num / den))
+	if (*end || isnan(num) || isnan(den))
 		return -1;
-	*out = num / den;
+	v = num / den;
+	/* strtod turns 1e-400 into 0 and 1e400 into inf (ERANGE): refuse
+	 * them rather than go on with a value the user did not write */
+	if (errno == ERANGE || !isfinite(v) || (v == 0.0 && num != 0.0))
+		return -2;
+	*out = v;
 	return 0;
 }
 
@@ -326,10 +333,13 @@ int cli_load_image(const char *ref, struct dataset *d,
 	*label = -1;
 	if (d) {
 		idx = cli_parse_long(ref, 0, 0x7fffffffL);
-		if (idx >= 0 && idx >= dataset_count(d))
-			return cli_fail("%s: image index %ld out of range (the %s split has %d images: 0..%d)",
-					dataset_path(d), idx, dataset_split(d),
-					dataset_count(d), dataset_count(d) - 1);
+		/* the command line asks for what is not there: a usage error */
+		if (idx >= 0 && idx >= dataset_count(d)) {
+			cli_fail("%s: image index %ld out of range (the %s split has %d images: 0..%d)",
+				 dataset_path(d), idx, dataset_split(d),
+				 dataset_count(d), dataset_count(d) - 1);
+			return EXIT_USAGE;
+		}
 	}
 	if (idx >= 0) {
 		if (cli_fit_data(d, in, 0))
@@ -344,6 +354,18 @@ int cli_load_image(const char *ref, struct dataset *d,
 		return cli_fail("%s", err);
 	snprintf(name, n, "%s", ref);
 	return EXIT_OK;
+}
+
+int cli_check_image_ref(const char *cmd, const char *ref)
+{
+	const char *p = ref + (ref[0] == '-' || ref[0] == '+');
+
+	if (!*p || strspn(p, "0123456789") != strlen(p))
+		return EXIT_OK;
+	if (p == ref && cli_parse_long(ref, 0, 0x7fffffffL) >= 0)
+		return EXIT_OK;
+	return cli_usage_error(cmd, "--image '%s' is not an image index (0, 1, ...; at most %ld); a PNG file of that name: ./%s",
+			       ref, 0x7fffffffL, ref);
 }
 
 int cli_is_index(const char *ref)

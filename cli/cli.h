@@ -87,7 +87,9 @@ int cli_load_net(struct cli_model_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out);
 
 /* A pixel-unit value such as epsilon: a decimal ("0.03") or a fraction
- * ("8/255"). Returns 0, or -1 when s is not a finite number. */
+ * ("8/255"). Returns 0; -1 when s is not a number or fraction; -2 when it
+ * is one but not representable (1e-400 would be 0, 1e400 infinite). *out
+ * is set only on success. */
 int cli_parse_eps(const char *s, double *out);
 
 struct dataset;
@@ -114,6 +116,11 @@ extern const char cli_resize_help[];
  * trained at 32x32, or --resize)" and returns EXIT_FAIL. */
 int cli_fit_data(struct dataset *d, const struct net_info *in, int resize);
 
+/* At option parsing: an --image REF that is a number but no index (-1, +2,
+ * 99999999999) is a usage error (printed; EXIT_USAGE), not a file name.
+ * EXIT_OK otherwise. */
+int cli_check_image_ref(const char *cmd, const char *ref);
+
 /* 1 when an --image REF is a dataset index (digits only): without --data
  * it then names an image of the default data (cli_default_source). */
 int cli_is_index(const char *ref);
@@ -121,12 +128,14 @@ int cli_is_index(const char *ref);
 /* The image an --image REF names: a dataset index when d is given and REF
  * is a number, else a PNG file. Fills x (the net's input size), *label
  * (-1 when unknown) and name (a description for output, n bytes). Prints
- * the error itself. */
+ * the error itself; returns EXIT_USAGE for an index past the data's end,
+ * EXIT_FAIL when the file cannot be used. */
 int cli_load_image(const char *ref, struct dataset *d,
 		   const struct net_info *in, float *x, int *label, char *name,
 		   size_t n);
 
-/* Class index from a name or a number, or -1 (message printed). */
+/* Class index from a name or a number, or -1 (message printed; the caller
+ * exits EXIT_USAGE: the command line names what the model lacks). */
 int cli_class_index(const struct net_info *in, const char *s);
 
 #endif

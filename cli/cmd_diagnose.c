@@ -234,8 +234,10 @@ static int run(struct net *n, struct diag_args *a, struct dataset *ds)
 		goto out;
 	}
 	d.target = cli_class_index(in, a->target);
-	if (d.target < 0)
+	if (d.target < 0) {
+		rc = EXIT_USAGE;
 		goto out;
+	}
 	if ((rc = cli_load_image(a->image, ds, in, x, &d.label, d.name, sizeof d.name)))
 		goto out;
 	rc = EXIT_FAIL;
@@ -331,6 +333,8 @@ int cmd_diagnose(int argc, char **argv)
 		return cli_usage_error("diagnose", "unexpected argument '%s'", argv[optind]);
 	if (!a.image || !a.target)
 		return cli_usage_error("diagnose", "--image and --target are required");
+	if ((rc = cli_check_image_ref("diagnose", a.image)))
+		return rc;
 	cli_set_threads(a.mo.threads);
 	if ((a.data || cli_is_index(a.image)) &&
 	    (rc = cli_open_data(a.data, a.split, &ds)))

@@ -85,8 +85,40 @@ ok $? "a PNG of the wrong size: one-line error naming the file, exit 1 ($(cat "$
 [ $? -eq 1 ] && grep -q "nope.png" "$T/out" && [ $(wc -l <"$T/out") -eq 1 ]
 ok $? "a missing image: one-line error naming the file ($(cat "$T/out"))"
 "$ADVEX" diagnose --arch vgg16-small --image "$T/x.png" --target zebra >"$T/out" 2>&1
-[ $? -eq 1 ] && grep -q "unknown class 'zebra'" "$T/out"
-ok $? "an unknown class name is refused with the list of classes"
+[ $? -eq 2 ] && grep -q "unknown class 'zebra'" "$T/out"
+ok $? "an unknown class name is a usage error (exit 2) with the list of classes"
+
+# One convention (advex --help, man advex): 2 for the command line, 1 for
+# files and the run. Each case: exit status, one message naming the value,
+# and no attack started (no step table).
+usage_case() { # usage_case DESCRIPTION PATTERN ARGS...
+	d=$1 pat=$2
+	shift 2
+	(cd "$T" && "$ADVEX" "$@") >"$T/out" 2>&1
+	s=$?
+	[ $s -eq 2 ] && grep -q -- "$pat" "$T/out" && ! grep -q "^ *1 " "$T/out" &&
+		[ "$(wc -l <"$T/out")" -le 2 ]
+	ok $? "$d: exit $s, $(head -1 "$T/out")"
+}
+A="attack --arch vgg-compact --no-log --iters 1"
+usage_case "--eps -1" "epsilon -1 is out of range" $A --image x.png --eps -1
+usage_case "--eps 1e-400 is not read as 0" "'1e-400' is too small or too large" $A --image x.png --eps 1e-400
+usage_case "--eps 1e400" "'1e400' is too small or too large" $A --image x.png --eps 1e400
+usage_case "--eps 1/1e400 (a fraction that underflows)" "'1/1e400' is too small or too large" $A --image x.png --eps 1/1e400
+usage_case "--eps 2" "epsilon 2 is out of range" $A --image x.png --eps 2
+usage_case "--alpha above --eps" "alpha 0.5 is larger than epsilon 0.1" $A --image x.png --eps 0.1 --alpha 0.5
+usage_case "--iters 0" "iterations 0" attack --arch vgg-compact --no-log --image x.png --iters 0
+usage_case "--image -1 is not a file name" "--image '-1' is not an image index" $A --image -1
+usage_case "--image +3" "--image '+3' is not an image index" $A --image +3
+usage_case "--image 99999999999 (past int)" "'99999999999' is not an image index" $A --image 99999999999
+usage_case "diagnose --image -1" "--image '-1' is not an image index" diagnose --arch vgg16-small --image -1 --target 1
+# controls: the same commands with good values do run
+(cd "$T" && "$ADVEX" $A --image x.png --eps 8/255 --quiet) >"$T/out" 2>&1
+ok $? "control: --eps 8/255 runs ($(tail -1 "$T/out"))"
+printf 'x' >"$T/-1"
+(cd "$T" && "$ADVEX" $A --image ./-1 --quiet) >"$T/out" 2>&1
+[ $? -eq 1 ] && grep -q "\./-1: not a readable PNG" "$T/out"
+ok $? "control: a file named -1 is read as ./-1 (not a PNG: exit 1, $(tail -1 "$T/out"))"
 "$ADVEX" diagnose --arch vgg16-small --image "$T/x.png" >"$T/out" 2>&1
 ok $(($? != 2)) "diagnose without --target is a usage error (exit 2)"
 "$ADVEX" info --model "$T/missing.safetensors" >"$T/out" 2>&1
