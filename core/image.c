@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- reading ----------------------------------------------------------- */
@@ -27,10 +28,29 @@
 static enum status read_begin(const char *path, png_image *img, FILE **fp,
 			      char *err)
 {
-	*fp = fopen(path, "rb");
-	if (!*fp)
+	struct stat sb;
+	int fd;
+
+	*fp = NULL;
+	/* O_NONBLOCK: opening a FIFO would wait for a writer forever; only a
+	 * regular file is read (a device could stream without end) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
 		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
 				  strerror(errno));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return status_set(err, ST_ERR_IO, "%s: not a regular file",
+				  path);
+	}
+	*fp = fdopen(fd, "rb");
+	if (!*fp) {
+		int e = errno;
+
+		close(fd);
+		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
+				  strerror(e));
+	}
 	memset(img, 0, sizeof *img);
 	img->version = PNG_IMAGE_VERSION;
 	/* on failure libpng has already freed img */

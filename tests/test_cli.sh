@@ -155,5 +155,29 @@ ln -s "$T/x.png" "$T/link.png"
 [ $? -eq 1 ] && grep -q "is a symbolic link" "$T/out" && [ -L "$T/link.png" ]
 ok $? "attack --out onto a symbolic link refused, the link kept"
 
+# Inputs: a FIFO (or any non-regular file) would block the open until a
+# writer comes; each is refused at once with one line naming it. timeout
+# turns a hang into exit 124, which fails the check.
+mkfifo "$T/in.safetensors" "$T/in.png"
+timeout 30 "$ADVEX" info --model "$T/in.safetensors" >"$T/out" 2>&1
+[ $? -eq 1 ] && [ "$(cat "$T/out")" = "advex: $T/in.safetensors: not a regular file" ]
+ok $? "a FIFO as --model: refused at once ($(cat "$T/out"))"
+timeout 30 "$ADVEX" diagnose --arch vgg16-small --image "$T/in.png" --target 0 >"$T/out" 2>&1
+[ $? -eq 1 ] && [ "$(cat "$T/out")" = "advex: $T/in.png: not a regular file" ]
+ok $? "a FIFO as --image: refused at once ($(cat "$T/out"))"
+"$GEN_DEMO" --out "$T/stl" --train 10 --test 10 >/dev/null 2>&1
+ok $? "control: gen-demo writes a small STL-10 directory"
+"$ADVEX" eval --arch vgg16-small --data "$T/stl" >"$T/out" 2>&1
+ok $? "control: eval on it runs"
+for f in class_names.txt test_X.bin test_y.bin; do
+	mv "$T/stl/$f" "$T/stl/$f.real" && mkfifo "$T/stl/$f"
+	timeout 30 "$ADVEX" eval --arch vgg16-small --data "$T/stl" >"$T/out" 2>&1
+	s=$?
+	[ $s -eq 1 ] && grep -q "^advex: $T/stl/$f: not a regular file\$" "$T/out" &&
+		[ "$(wc -l <"$T/out")" -eq 1 ]
+	ok $? "a FIFO as $f: refused at once, exit $s ($(cat "$T/out"))"
+	rm "$T/stl/$f" && mv "$T/stl/$f.real" "$T/stl/$f"
+done
+
 echo "1..$n"
 [ $fails -eq 0 ]
