@@ -1,6 +1,7 @@
 /* cli.c - helpers shared by the subcommands (see cli.h). */
 #include "cli.h"
 #include "outpath.h"
+#include "printable.h"
 
 #include <errno.h>
 #include <math.h>
@@ -80,16 +81,34 @@ int cli_model_opt(struct cli_model_opts *o, const char *cmd, int code,
 	return 0;
 }
 
+/* Messages carry names from files (tensor names, class names, paths):
+ * formatted first, then escaped, so none of them reaches the terminal
+ * raw. */
+static void vprint_escaped(FILE *f, const char *fmt, va_list ap)
+{
+	char msg[ERR_MAX * 2], shown[ERR_MAX * 8];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	fputs(printable_escape(msg, shown, sizeof shown), f);
+}
+
 int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
 	fputs("advex: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vprint_escaped(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return EXIT_FAIL;
+}
+
+const char *cli_class_name(const struct net_info *in, int c, char *buf,
+			   size_t n)
+{
+	return printable_escape(c >= 0 && c < in->n_classes ? in->classes[c]
+							     : "?", buf, n);
 }
 
 int cli_check_outputs(const char *a, const char *b, const char *c)
@@ -110,7 +129,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 	fprintf(stderr, "advex %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vprint_escaped(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\ntry 'advex %s --help'\n", cmd);
 	return EXIT_USAGE;
@@ -239,6 +258,7 @@ int cli_load_net(struct cli_model_opts *o, const char *cmd,
 
 int cli_class_index(const struct net_info *in, const char *s)
 {
+	char buf[CLI_NAME_MAX];
 	long v;
 	int i;
 
@@ -248,9 +268,11 @@ int cli_class_index(const struct net_info *in, const char *s)
 	v = cli_parse_long(s, 0, in->n_classes - 1);
 	if (v >= 0)
 		return (int)v;
-	fprintf(stderr, "advex: unknown class '%s' (the model's classes:", s);
+	fprintf(stderr, "advex: unknown class '%s' (the model's classes:",
+		printable_escape(s, buf, sizeof buf));
 	for (i = 0; i < in->n_classes; i++)
-		fprintf(stderr, "%s %s", i ? "," : "", in->classes[i]);
+		fprintf(stderr, "%s %s", i ? "," : "",
+			cli_class_name(in, i, buf, sizeof buf));
 	fprintf(stderr, "; or an index 0..%d)\n", in->n_classes - 1);
 	return -1;
 }
@@ -398,16 +420,5 @@ double cli_forward_flop(const struct net *n)
 
 const char *cli_printable(const char *s, char *buf, size_t n)
 {
-	size_t len = 0;
-
-	for (; *s && len + 5 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x20 || c == 0x7f)
-			len += (size_t)snprintf(buf + len, n - len, "\\x%02x", c);
-		else
-			buf[len++] = (char)c;
-	}
-	buf[len] = '\0';
-	return buf;
+	return printable_escape(s, buf, n);
 }

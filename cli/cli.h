@@ -67,6 +67,11 @@ int cli_check_outputs(const char *a, const char *b, const char *c);
 const char *cli_printable(const char *s, char *buf, size_t n);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Buffer size for one printable class name or source. */
+#define CLI_NAME_MAX 256
+/* The model's class c through cli_printable into buf (n bytes). */
+const char *cli_class_name(const struct net_info *in, int c, char *buf,
+			   size_t n);
 
 /* Apply --threads (0 = every online core). */
 void cli_set_threads(int threads);

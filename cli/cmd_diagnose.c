@@ -181,19 +181,23 @@ static void print_text(const struct net *n, const struct diag *d)
 	const struct net_info *in = net_get_info(n);
 	const double *norms = net_grad_norms(n);
 	struct net_layer_info li;
+	char cn[CLI_NAME_MAX], shown[sizeof d->name * 4], why[sizeof d->why * 4];
 	int i;
 
-	printf("image        %s%s%s\n", d->name, d->label >= 0 ? ", true label " : "",
-	       d->label >= 0 ? in->classes[d->label] : "");
+	printf("image        %s%s%s\n", cli_printable(d->name, shown, sizeof shown),
+	       d->label >= 0 ? ", true label " : "",
+	       d->label >= 0 ? cli_class_name(in, d->label, cn, sizeof cn) : "");
 	printf("%-12s %14s %14s\n", "class", in->outputs_probs ? "output" : "logit",
 	       "probability");
 	for (i = 0; i < in->n_classes; i++)
-		printf("%-12s %14.6g %14.6g%s%s\n", in->classes[i], d->out[i], d->probs[i],
+		printf("%-12s %14.6g %14.6g%s%s\n", cli_class_name(in, i, cn, sizeof cn),
+		       d->out[i], d->probs[i],
 		       i == d->pred ? "  <- predicted" : "",
 		       i == d->target ? "  <- target" : "");
 	printf("\nloss         %.6g (%s toward %s)\n", d->loss,
-	       loss_mode_name(d->lp.mode), in->classes[d->target]);
-	printf("prediction   %s (p = %.6g)\n", in->classes[d->pred], d->probs[d->pred]);
+	       loss_mode_name(d->lp.mode), cli_class_name(in, d->target, cn, sizeof cn));
+	printf("prediction   %s (p = %.6g)\n", cli_class_name(in, d->pred, cn, sizeof cn),
+	       d->probs[d->pred]);
 	printf("input grad   L1 %.6g  L2 %.6g  Linf %.6g  exactly zero %.2f%%\n",
 	       d->g.l1, d->g.l2, d->g.linf, 100.0 * d->g.zero_frac);
 	print_histogram(&d->g);
@@ -207,7 +211,8 @@ static void print_text(const struct net *n, const struct diag *d)
 		printf("  %-4d %-24s %-20s %12.6g\n", i, li.kind, name, norms[i]);
 	}
 	printf("  %-4s %-22s %-14s %12.6g\n", "px", "pixels", "", net_pixel_grad_norm(n));
-	printf("\ndiagnosis    %s\n", d->why[0] ? d->why : "healthy: the gradient is neither zero nor vanishing");
+	printf("\ndiagnosis    %s\n", d->why[0] ? cli_printable(d->why, why, sizeof why) :
+	       "healthy: the gradient is neither zero nor vanishing");
 }
 
 struct diag_args {

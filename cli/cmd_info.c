@@ -46,6 +46,7 @@ static void inputs_str(const struct net_layer_info *li, char *buf, size_t n)
 
 static void print_table(const struct net *n)
 {
+	char source[CLI_NAME_MAX * 4];
 	const struct net_info *in = net_get_info(n);
 	struct net_layer_info li;
 	char shape[48], inputs[64], name[160];
@@ -77,10 +78,10 @@ static void print_table(const struct net *n)
 	       in->removed_softmax ? " (a final softmax was removed on import)" : "");
 	printf("classes        %d:", in->n_classes);
 	for (i = 0; i < in->n_classes; i++)
-		printf("%s %s", i ? "," : "", in->classes[i]);
+		printf("%s %s", i ? "," : "", cli_class_name(in, i, name, sizeof name));
 	printf("\n");
 	if (in->source[0])
-		printf("source         %s\n", in->source);
+		printf("source         %s\n", cli_printable(in->source, source, sizeof source));
 }
 
 static void print_json(const struct net *n)

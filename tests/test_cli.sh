@@ -179,5 +179,67 @@ for f in class_names.txt test_X.bin test_y.bin; do
 	rm "$T/stl/$f" && mv "$T/stl/$f.real" "$T/stl/$f"
 done
 
+# Control characters from files (class names, advex.source, tensor names,
+# class_names.txt) reach the terminal escaped as \xNN, never raw: a model
+# and a data set carrying ESC, BEL, BS, CR and the C1 CSI (U+009B).
+MODEL_SRC=${ADVEX_SRCDIR:-.}/assets/demo-model.safetensors
+"$PYTHON" - "$MODEL_SRC" "$T/esc.safetensors" "$T/esctensor.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+body = raw[8 + n:]
+m = h['__metadata__']
+cls = json.loads(m['advex.classes'])
+cls[1] = 'ring\x1b]0;pwned\x07'
+cls[2] = 'sq\x1b[2J\u009b31m'
+m['advex.classes'] = json.dumps(cls)
+m['advex.source'] = 'evil\x1b[31m\r\x08source'
+def write(path, hdr):
+    j = json.dumps(hdr).encode()
+    j += b' ' * (-len(j) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(j)) + j + body)
+write(sys.argv[2], h)
+# a tensor whose name carries ESC and whose dtype is unknown: the error
+# message names it
+name = next(k for k in h if k != '__metadata__')
+h['bad\x1b[2Jname'] = dict(h[name], dtype='Q9')
+write(sys.argv[3], h)
+PY
+ok $? "a model with ESC/BEL/BS/CR/CSI in class names, source and a tensor name written"
+"$GEN_DEMO" --out "$T/escdata" --train 10 --test 10 >/dev/null 2>&1 &&
+	printf 'disc\nring\033]0;pwned\007\nsq\033[2J\nt\rri\nstar\ncross\nheart\narrow\nstripes\nchecker\n' \
+		>"$T/escdata/class_names.txt"
+ok $? "a data set whose class_names.txt carries ESC/BEL/CR written"
+# raw: ESC, BEL, BS, CR or the UTF-8 of U+009B; escaped: the text \x1b
+has_raw() { LC_ALL=C grep -q "$(printf '[\033\007\010\r]')\|$(printf '\302\233')" "$1"; }
+esc_case() { # esc_case DESCRIPTION SHOWN ARGS...: SHOWN is what the output must hold
+	d=$1 shown=$2
+	shift 2
+	"$ADVEX" "$@" >"$T/out" 2>&1
+	! has_raw "$T/out" && grep -qF "$shown" "$T/out"
+	ok $? "$d: no raw control character, escapes shown ($(grep -m1 -F "$shown" "$T/out" | cut -c1-70))"
+}
+esc_case "info" 'ring\x1b]0;pwned\x07, sq\x1b[2J\xc2\x9b31m' info --model "$T/esc.safetensors"
+esc_case "diagnose" 'sq\x1b[2J\xc2\x9b31m' diagnose --model "$T/esc.safetensors" --image "$T/x.png" --target 2
+esc_case "attack (step table, summary)" 'target ring\x1b]0;pwned\x07' attack --model "$T/esc.safetensors" --image "$T/x.png" \
+	--target 1 --iters 2 --no-log
+esc_case "an unknown class: the list on stderr" 'disc, ring\x1b]0;pwned\x07' attack --model "$T/esc.safetensors" --image "$T/x.png" \
+	--target zebra --no-log
+esc_case "an error naming a tensor" "esctensor.safetensors: tensor 'bad" info --model "$T/esctensor.safetensors"
+esc_case "eval: class_names.txt" 't\x0dri' eval --model "$T/esc.safetensors" --data "$T/escdata"
+"$ADVEX" attack --model "$T/esc.safetensors" --image "$T/x.png" --target 1 --iters 1 \
+	--db "$T/esc.db" --quiet >/dev/null 2>&1
+ok $? "control: a logged attack with that model runs"
+esc_case "runs show" 'evil\x1b[31m\x0d\x08source' runs show 1 --db "$T/esc.db"
+esc_case "runs list" 'ring\x1b]0;pwned\x07' runs list --db "$T/esc.db"
+# control: the check sees a raw ESC when there is one
+printf 'a\033[2Jb\n' >"$T/raw"
+has_raw "$T/raw"
+ok $? "control: has_raw finds a raw ESC"
+"$ADVEX" runs show 1 --db "$T/esc.db" --json >"$T/out" 2>&1 &&
+	"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["target_name"] == "ring\x1b]0;pwned\x07", d' "$T/out"
+ok $? "runs show --json keeps the names as logged (JSON escapes them itself)"
+
 echo "1..$n"
 [ $fails -eq 0 ]
