@@ -28,6 +28,8 @@ struct diag {
 	struct loss_info li;
 	struct diag_grad g;
 	char why[DIAG_EXPLAIN_MAX];
+	char bad_weights[DIAG_EXPLAIN_MAX];	/* "" when all are finite */
+	size_t n_bad_weights;
 	int pred, target, label;
 	char name[512];		/* the image */
 };
@@ -146,6 +148,9 @@ static void print_json(const struct net *n, const struct diag *d)
 	json_object_set_new(o, "layer_grad_norms", layer_norms_json(n));
 	json_object_set_new(o, "outputs_probs", json_boolean(in->outputs_probs));
 	json_object_set_new(o, "diagnosis", d->why[0] ? json_string(d->why) : json_null());
+	json_object_set_new(o, "nonfinite_params", json_integer((json_int_t)d->n_bad_weights));
+	json_object_set_new(o, "weights_warning", d->bad_weights[0] ?
+			    json_string(d->bad_weights) : json_null());
 	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 	if (s)
 		puts(s);
@@ -211,7 +216,11 @@ static void print_text(const struct net *n, const struct diag *d)
 		printf("  %-4d %-24s %-20s %12.6g\n", i, li.kind, name, norms[i]);
 	}
 	printf("  %-4s %-22s %-14s %12.6g\n", "px", "pixels", "", net_pixel_grad_norm(n));
+	/* bad weights come first: they explain whatever follows */
+	if (d->bad_weights[0])
+		printf("\nweights      %s\n", cli_printable(d->bad_weights, why, sizeof why));
 	printf("\ndiagnosis    %s\n", d->why[0] ? cli_printable(d->why, why, sizeof why) :
+	       d->bad_weights[0] ? "see the weights above" :
 	       "healthy: the gradient is neither zero nor vanishing");
 }
 
@@ -256,6 +265,8 @@ static int run(struct net *n, struct diag_args *a, struct dataset *ds)
 	diag_grad_stats(g, npix, &d.g);
 	di = (struct diag_input){ &d.lp, &d.li, d.loss, in->classes, &d.g, n };
 	diag_explain(&di, d.why, sizeof d.why);
+	d.n_bad_weights = diag_nonfinite_params(n, &i, d.bad_weights,
+						sizeof d.bad_weights);
 	if (a->grad_out) {
 		int shape[4] = { 1, 3, in->in_h, in->in_w };
 

@@ -13,6 +13,7 @@
  */
 #include "net.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -137,6 +138,26 @@ static int json_bool(json_t *o, const char *key, int def)
 	json_t *v = json_object_get(o, key);
 
 	return v ? json_is_true(v) : def;
+}
+
+/* The largest advex.scale, |mean|, std and preprocessed value accepted: a
+ * 16-bit pixel scale fits with room to spare; anything near float's range
+ * (1e39 -> inf) would turn every activation into inf or NaN. */
+#define NET_PREPROC_MAX 1e6
+
+/* advex.scale: a whole-string decimal in (0, NET_PREPROC_MAX]. */
+static int preproc_number(const char *s, float *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end || errno == ERANGE || !((float)v > 0.0f) ||
+	    v > NET_PREPROC_MAX)
+		return -1;
+	*out = (float)v;
+	return 0;
 }
 
 static int json_num(json_t *o, const char *key, double def, double *out)
@@ -1331,7 +1352,11 @@ static int read_preprocessing(struct loader *ld)
 		return status_set(ld->err, ST_ERR_FORMAT,
 				  "%s: metadata 'advex.input' must be [3, H, W]", path), -1;
 	s = modelfile_meta(ld->mf, "advex.scale");
-	in->scale = s ? strtof(s, NULL) : 1.0f;
+	in->scale = 1.0f;
+	if (s && preproc_number(s, &in->scale) != 0)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: metadata advex.scale '%.40s' is not a number in (0, %g]",
+				  path, s, NET_PREPROC_MAX), -1;
 	m = meta_json(ld->mf, "advex.mean", 0, ld->err);
 	sd = meta_json(ld->mf, "advex.std", 0, ld->err);
 	ok = 1;
@@ -1343,13 +1368,20 @@ static int read_preprocessing(struct loader *ld)
 		in->std[i] = sv ? (float)json_number_value(sv) : 1.0f;
 		ok = ok && (!m || json_is_number(mv)) && (!sd || json_is_number(sv)) &&
 		     in->std[i] > 0.0f;
+		/* the network sees (pixel*scale - mean)/std for pixels in
+		 * [0,1]: keep it finite and of a size a network can take */
+		ok = ok && fabsf(in->mean[i]) <= NET_PREPROC_MAX &&
+		     in->std[i] <= NET_PREPROC_MAX &&
+		     fabs((double)in->mean[i] / in->std[i]) <= NET_PREPROC_MAX &&
+		     fabs(((double)in->scale - in->mean[i]) / in->std[i]) <= NET_PREPROC_MAX;
 	}
 	json_decref(m);
 	json_decref(sd);
-	if (!ok || !(in->scale > 0.0f))
+	if (!ok)
 		return status_set(ld->err, ST_ERR_FORMAT,
-				  "%s: metadata advex.scale/mean/std must be numbers (3 each), scale and std > 0",
-				  path), -1;
+				  "%s: metadata advex.mean/std must be 3 finite numbers each, std > 0, "
+				  "and (pixel*scale - mean)/std within +-%g",
+				  path, NET_PREPROC_MAX), -1;
 	s = modelfile_meta(ld->mf, "advex.channel_order");
 	in->bgr = s && !strcmp(s, "BGR");
 	if (s && !in->bgr && strcmp(s, "RGB"))

@@ -241,5 +241,59 @@ ok $? "control: has_raw finds a raw ESC"
 	"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["target_name"] == "ring\x1b]0;pwned\x07", d' "$T/out"
 ok $? "runs show --json keeps the names as logged (JSON escapes them itself)"
 
+# Preprocessing out of range is refused naming the file and the key;
+# non-finite weights load, with a warning in info and diagnose.
+"$PYTHON" - "$MODEL_SRC" "$T" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+base = json.loads(raw[8:8 + n])
+def write(name, meta={}, body=raw[8 + n:]):
+    h = json.loads(json.dumps(base))
+    h['__metadata__'].update(meta)
+    j = json.dumps(h).encode()
+    j += b' ' * (-len(j) % 8)
+    open(sys.argv[2] + '/' + name, 'wb').write(struct.pack('<Q', len(j)) + j + body)
+write('scale1e39.safetensors', {'advex.scale': '1e39'})
+write('scaleinf.safetensors', {'advex.scale': 'inf'})
+write('scalejunk.safetensors', {'advex.scale': '255x'})
+write('scale255.safetensors', {'advex.scale': '255'})
+write('mean1e39.safetensors', {'advex.mean': '[1e39, 0, 0]'})
+write('stdtiny.safetensors', {'advex.std': '[1e-9, 1, 1]'})
+# the first float of the first tensor NaN, the second +inf
+name = sorted((k for k in base if k != '__metadata__'),
+              key=lambda k: base[k]['data_offsets'][0])[0]
+o = base[name]['data_offsets'][0]
+body = bytearray(raw[8 + n:])
+body[o:o + 8] = struct.pack('<ff', float('nan'), float('inf'))
+write('nanweights.safetensors', {}, bytes(body))
+PY
+ok $? "models with bad preprocessing and with NaN/Inf weights written"
+for m in scale1e39:"advex.scale '1e39'" scaleinf:"advex.scale 'inf'" scalejunk:"advex.scale '255x'" \
+	mean1e39:"advex.mean/std" stdtiny:"advex.mean/std"; do
+	f=${m%%:*} pat=${m#*:}
+	"$ADVEX" info --model "$T/$f.safetensors" >"$T/out" 2>&1
+	s=$?
+	[ $s -eq 1 ] && grep -qF "$T/$f.safetensors: metadata $pat" "$T/out" && [ "$(wc -l <"$T/out")" -eq 1 ]
+	ok $? "$f refused: exit $s, $(cat "$T/out")"
+done
+"$ADVEX" info --model "$T/scale255.safetensors" >"$T/out" 2>&1 && grep -q "pixel \* 255 " "$T/out"
+ok $? "control: advex.scale 255 loads"
+"$ADVEX" info --model "$T/nanweights.safetensors" >"$T/out" 2>"$T/err"
+s=$?
+[ $s -eq 0 ] && grep -q "^advex: warning: $T/nanweights.safetensors: the model's weights hold 1 NaN and 1 infinite values" "$T/err"
+ok $? "info: NaN/Inf weights load with a warning naming the file ($(cat "$T/err"))"
+"$ADVEX" info --model "$T/nanweights.safetensors" --json 2>/dev/null |
+	"$PYTHON" -c 'import json,sys; assert json.load(sys.stdin)["nonfinite_params"] == 2'
+ok $? "info --json: nonfinite_params 2"
+"$ADVEX" info --model "$MODEL_SRC" --json 2>"$T/err" |
+	"$PYTHON" -c 'import json,sys; assert json.load(sys.stdin)["nonfinite_params"] == 0' && [ ! -s "$T/err" ]
+ok $? "control: the demo model has no non-finite weights and no warning"
+"$ADVEX" diagnose --model "$T/nanweights.safetensors" --image "$T/x.png" --target 1 >"$T/out" 2>&1
+grep -q "^weights      the model's weights hold 1 NaN and 1 infinite values of .* (the first in layer 0" "$T/out"
+ok $? "diagnose: the weights line ($(grep '^weights' "$T/out" | cut -c1-90))"
+"$ADVEX" diagnose --model "$MODEL_SRC" --image "$T/x.png" --target 1 >"$T/out" 2>&1 && ! grep -q "^weights" "$T/out"
+ok $? "control: no weights line for the demo model"
+
 echo "1..$n"
 [ $fails -eq 0 ]
