@@ -251,7 +251,8 @@ static int read_specs(struct loader *ld, json_t *arch)
 	}
 	ix = malloc(sizeof *ix * (size_t)ld->ns);
 	if (!ix)
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	for (k = 0; k < ld->ns; k++) {
 		ix[k].id = ld->sp[k].id;
 		ix[k].idx = k;
@@ -331,7 +332,8 @@ static int sort_specs(struct loader *ld)
 
 	ld->topo = malloc(sizeof *ld->topo * (size_t)ns);
 	if (!ld->topo)
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	/* a file in order (every input listed before its reader) keeps its
 	 * order; Kahn's queue would interleave parallel branches */
 	if (in_order(ld)) {
@@ -347,7 +349,8 @@ static int sort_specs(struct loader *ld)
 	if (cons_start)
 		cons = malloc(sizeof *cons * ((size_t)cons_start[ns] + 1));
 	if (!deg || !cons_start || !cons) {
-		status_set(ld->err, ST_ERR_NOMEM, "out of memory");
+		ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+				    modelfile_path(ld->mf));
 		goto out;
 	}
 	for (k = 0; k < ns; k++)
@@ -821,7 +824,8 @@ static int build_nodes(struct loader *ld)
 			ld->sp[ld->topo[k]].node = nl++;
 	n->nodes = calloc((size_t)nl, sizeof *n->nodes);
 	if (!n->nodes)
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	n->info.n_layers = nl;
 	for (k = 0; k < ld->ns; k++) {
 		struct spec *sp = &ld->sp[ld->topo[k]];
@@ -835,7 +839,8 @@ static int build_nodes(struct loader *ld)
 		l->n_in = sp->n_in;
 		l->in = malloc(sizeof *l->in * (size_t)sp->n_in);
 		if (!l->in)
-			return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+			return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 		for (i = 0; i < sp->n_in; i++) {
 			int t = sp->in[i];
 
@@ -1085,8 +1090,8 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 {
 	struct net *n = ld->n;
 	size_t in_size = net_tensor_size(n, NET_INPUT), max_act = in_size;
-	size_t col = 0, mb = (size_t)n->info.max_batch, *caps = NULL;
-	int nl = n->info.n_layers, i, ok;
+	size_t col = 0, mb = (size_t)n->info.max_batch, *caps = NULL, act = 0;
+	int nl = n->info.n_layers, i, ok, bad = -1, big = 0;
 
 	n->params = malloc(sizeof(float) * (n->info.n_params ? n->info.n_params : 1));
 	if (want_grads)
@@ -1103,8 +1108,10 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 		struct node *l = &n->nodes[i];
 		size_t out = node_size(l) * mb;
 
-		if (node_size(l) > max_act)
+		if (node_size(l) > max_act) {
 			max_act = node_size(l);
+			big = i;
+		}
 		if (l->op == NET_CONV && conv_col_size(&l->conv) > col)
 			col = conv_col_size(&l->conv);
 		/* the dense layers' sparse backward borrows it too */
@@ -1120,11 +1127,15 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 			ok = (l->argmax = malloc(sizeof(int32_t) * out)) != NULL;
 		if (ok && (l->op == NET_CONST || l->op == NET_BATCHNORM))
 			ok = (l->cvec = calloc(3 * (size_t)l->c, sizeof(float))) != NULL;
+		if (!ok && bad < 0 && n->params)
+			bad = i;
 	}
 	if (ok)
 		ok = (n->bufs = calloc((size_t)n->n_bufs + 1, sizeof *n->bufs)) != NULL;
 	for (i = 0; ok && i < n->n_bufs; i++)
 		ok = (n->bufs[i] = malloc(sizeof(float) * caps[i])) != NULL;
+	for (i = 0; caps && i < n->n_bufs; i++)
+		act += caps[i];
 	if (ok) {
 		n->n_gpool = net_backward_plan(n);
 		n->gpool_size = max_act * mb;
@@ -1141,12 +1152,24 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 	if (ok)
 		ok = !alloc_sigs(n);
 	free(caps);
-	if (!ok)
+	if (ok)
+		return 0;
+	/* Say what did not fit: the parameters, or the activations of a
+	 * layer (the one whose own buffer failed, else the largest, which
+	 * sizes the shared buffers) at this batch size. */
+	if (!n->params || !n->input || (want_grads && !n->grads))
 		return ld->st = status_set(ld->err, ST_ERR_NOMEM,
-				  "%s: out of memory for %zu parameters and batch %d",
+				  "%s: out of memory for the %zu parameters (%.0f MiB%s)",
 				  modelfile_path(ld->mf), n->info.n_params,
-				  n->info.max_batch), -1;
-	return 0;
+				  n->info.n_params * (want_grads ? 8.0 : 4.0) / 1048576.0,
+				  want_grads ? " with their gradients" : ""), -1;
+	i = bad >= 0 ? bad : big;
+	return ld->st = status_set(ld->err, ST_ERR_NOMEM,
+			  "%s: out of memory for the activations at batch %d: layer %d (%s%s%s, %zu values per image)%s; %.0f MiB of buffers",
+			  modelfile_path(ld->mf), n->info.max_batch, i, n->nodes[i].kind,
+			  n->nodes[i].id[0] != '#' ? " " : "",
+			  n->nodes[i].id[0] != '#' ? n->nodes[i].id : "", node_size(&n->nodes[i]),
+			  bad >= 0 ? "" : ", the largest", (act + n->n_gpool * n->gpool_size + col) * 4.0 / 1048576.0), -1;
 }
 
 void net_link_aliases(struct net *n)
@@ -1194,7 +1217,7 @@ static int fold_bn(struct loader *ld, struct spec *sp, struct node *prev)
 	if (!ok) {
 		for (i = 0; i < 4; i++)
 			free(v[i]);
-		return status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
 				  modelfile_path(ld->mf)), -1;
 	}
 	for (i = 0; i < 4; i++)
@@ -1412,7 +1435,8 @@ static int read_classes(struct loader *ld, int n_out)
 	n->classes = calloc((size_t)n_out, sizeof *n->classes);
 	if (!n->classes) {
 		json_decref(j);
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	}
 	for (i = 0; i < n_out; i++) {
 		const char *s = j ? json_string_value(json_array_get(j, (size_t)i)) : NULL;
@@ -1422,7 +1446,8 @@ static int read_classes(struct loader *ld, int n_out)
 		n->classes[i] = strdup(s ? s : def);
 		if (!n->classes[i]) {
 			json_decref(j);
-			return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+			return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 		}
 	}
 	json_decref(j);
@@ -1451,8 +1476,9 @@ static int build(struct loader *ld, json_t *arch, int want_grads)
 	 * kernels run their products on these, OpenBLAS single-threaded. */
 	n->workers = workers_new(blas_get_threads());
 	if (!n->workers)
-		return status_set(err, ST_ERR_NOMEM, "cannot start %d threads",
-				  blas_get_threads()), -1;
+		return ld->st = status_set(err, ST_ERR_NOMEM,
+					   "%s: out of memory: cannot start %d threads",
+					   modelfile_path(ld->mf), blas_get_threads()), -1;
 	net_link_aliases(n);
 	if (load_weights(ld) || check_unused(ld))
 		return -1;
@@ -1478,7 +1504,8 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 	if (!n || !ld.used) {
 		free(n);
 		free(ld.used);
-		return status_set(err, ST_ERR_NOMEM, "out of memory");
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+				  modelfile_path(mf));
 	}
 	ld.n = n;
 	n->sig_last = -1;
@@ -1501,7 +1528,8 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 	ld.ns = (int)json_array_size(arch);
 	ld.sp = calloc((size_t)ld.ns, sizeof *ld.sp);
 	if (!ld.sp) {
-		status_set(err, ST_ERR_NOMEM, "out of memory");
+		ld.st = status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+				   modelfile_path(mf));
 		goto done;
 	}
 	rc = build(&ld, arch, want_param_grads);

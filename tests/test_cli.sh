@@ -295,5 +295,23 @@ ok $? "diagnose: the weights line ($(grep '^weights' "$T/out" | cut -c1-90))"
 "$ADVEX" diagnose --model "$MODEL_SRC" --image "$T/x.png" --target 1 >"$T/out" 2>&1 && ! grep -q "^weights" "$T/out"
 ok $? "control: no weights line for the demo model"
 
+# Out of memory while building a net names the file and the layer. The
+# address space is capped with ulimit -v (a sanitizer build, which needs
+# terabytes of address space for its shadow memory, cannot start so: skip).
+if (ulimit -v 400000 && "$ADVEX" --help) >/dev/null 2>&1; then
+	# --threads 1: under such a cap glibc can loop creating a malloc
+	# arena for a second thread (OpenBLAS's buffers), which is not ours
+	(ulimit -v 400000 && timeout 60 "$ADVEX" bench --model "$MODEL_SRC" --batch 256 --steps 1 --warmup 0 --threads 1) >"$T/out" 2>&1
+	s=$?
+	[ $s -eq 1 ] && grep -qF "$MODEL_SRC: out of memory for the activations at batch 256: layer " "$T/out" &&
+		[ "$(wc -l <"$T/out")" -eq 1 ]
+	ok $? "400 MB of address space, batch 256: exit $s, $(cat "$T/out")"
+	(ulimit -v 400000 && timeout 60 "$ADVEX" bench --model "$MODEL_SRC" --batch 1 --steps 1 --warmup 0 --threads 1) >"$T/out" 2>&1
+	ok $? "control: the same limit with batch 1 runs"
+else
+	echo "ok $((n = n + 1)) # SKIP ulimit -v stops advex itself (a sanitizer build)"
+	echo "ok $((n = n + 1)) # SKIP ulimit -v stops advex itself (a sanitizer build)"
+fi
+
 echo "1..$n"
 [ $fails -eq 0 ]

@@ -576,6 +576,7 @@ static void check_cifar_train(struct tap *t, const char *dir)
 	 * would see other labels here */
 	tap_ok(t, clabel(0, 0) != clabel(4, 0) && clabel(1, 2) != clabel(3, 1),
 	       "control: the files' labels differ, so the order is seen");
+	dataset_close(d);
 	tap_ok(t, dataset_open(dir, "unlabeled", &d, note, err) ==
 	       ST_ERR_ARG && has(err, "unknown CIFAR-10 split 'unlabeled'"),
 	       "split unlabeled refused: %s", err);
