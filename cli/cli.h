@@ -62,8 +62,9 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * file (outpath.h). 0, or cli_fail's status after its one-line message. */
 int cli_check_outputs(const char *a, const char *b, const char *c);
 /* Print "advex CMD: msg" and "try 'advex CMD --help'"; returns EXIT_USAGE. */
-/* s with control characters (and DEL) written as \xNN, so that a name
- * from a file cannot send escape sequences to the terminal; cut to fit n. */
+/* s through printable_escape (core/printable.h): control characters
+ * (C0, DEL, C1) and invalid UTF-8 written as \xNN, so that a name from a
+ * file cannot send escape sequences to the terminal; cut to fit n. */
 const char *cli_printable(const char *s, char *buf, size_t n);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
