@@ -1,6 +1,7 @@
 /* cli.c - helpers shared by the subcommands (see cli.h). */
 #include "cli.h"
 #include "outpath.h"
+#include "printable.h"
 
 #include <errno.h>
 #include <math.h>
@@ -22,16 +23,34 @@ int cli_model_opt(struct source_opts *o, const char *cmd, int code,
 	return r;
 }
 
+/* Messages carry names from files (tensor names, class names, paths):
+ * formatted first, then escaped, so none of them reaches the terminal
+ * raw. */
+static void vprint_escaped(FILE *f, const char *fmt, va_list ap)
+{
+	char msg[ERR_MAX * 2], shown[ERR_MAX * 8];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	fputs(printable_escape(msg, shown, sizeof shown), f);
+}
+
 int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
 	fputs("advex: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vprint_escaped(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return EXIT_FAIL;
+}
+
+const char *cli_class_name(const struct net_info *in, int c, char *buf,
+			   size_t n)
+{
+	return printable_escape(c >= 0 && c < in->n_classes ? in->classes[c]
+							     : "?", buf, n);
 }
 
 int cli_check_outputs(const char *a, const char *b, const char *c)
@@ -52,7 +71,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 	fprintf(stderr, "advex %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vprint_escaped(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\ntry 'advex %s --help'\n", cmd);
 	return EXIT_USAGE;
@@ -90,6 +109,7 @@ int cli_load_net(struct source_opts *o, const char *cmd,
 
 int cli_class_index(const struct net_info *in, const char *s)
 {
+	char buf[CLI_NAME_MAX];
 	long v;
 	int i;
 
@@ -99,9 +119,11 @@ int cli_class_index(const struct net_info *in, const char *s)
 	v = source_parse_long(s, 0, in->n_classes - 1);
 	if (v >= 0)
 		return (int)v;
-	fprintf(stderr, "advex: unknown class '%s' (the model's classes:", s);
+	fprintf(stderr, "advex: unknown class '%s' (the model's classes:",
+		printable_escape(s, buf, sizeof buf));
 	for (i = 0; i < in->n_classes; i++)
-		fprintf(stderr, "%s %s", i ? "," : "", in->classes[i]);
+		fprintf(stderr, "%s %s", i ? "," : "",
+			cli_class_name(in, i, buf, sizeof buf));
 	fprintf(stderr, "; or an index 0..%d)\n", in->n_classes - 1);
 	return -1;
 }
@@ -109,8 +131,10 @@ int cli_class_index(const struct net_info *in, const char *s)
 int cli_parse_eps(const char *s, double *out)
 {
 	char *end;
-	double num = strtod(s, &end), den = 1.0;
+	double num, den = 1.0, v;
 
+	errno = 0;
+	num = strtod(s, &end);
 	if (end == s)
 		return -1;
 	if (*end == '/') {
@@ -120,9 +144,14 @@ int cli_parse_eps(const char *s, double *out)
 		if (end == d || den == 0.0)
 			return -1;
 	}
-	if (*end || !isfinite(num / den))
+	if (*end || isnan(num) || isnan(den))
 		return -1;
-	*out = num / den;
+	v = num / den;
+	/* strtod turns 1e-400 into 0 and 1e400 into inf (ERANGE): refuse
+	 * them rather than go on with a value the user did not write */
+	if (errno == ERANGE || !isfinite(v) || (v == 0.0 && num != 0.0))
+		return -2;
+	*out = v;
 	return 0;
 }
 
@@ -160,9 +189,29 @@ int cli_load_image(const char *ref, struct dataset *d,
 {
 	char err[ERR_MAX];
 
-	if (source_load_image(ref, d, in, x, label, name, n, err) != ST_OK)
+	enum status st = source_load_image(ref, d, in, x, label, name, n, err);
+
+	/* an index past the data's end: the command line asks for what is
+	 * not there, a usage error */
+	if (st == ST_ERR_ARG && d && source_parse_long(ref, 0, 0x7fffffffL) >= 0) {
+		cli_fail("%s", err);
+		return EXIT_USAGE;
+	}
+	if (st != ST_OK)
 		return cli_fail("%s", err);
 	return EXIT_OK;
+}
+
+int cli_check_image_ref(const char *cmd, const char *ref)
+{
+	const char *p = ref + (ref[0] == '-' || ref[0] == '+');
+
+	if (!*p || strspn(p, "0123456789") != strlen(p))
+		return EXIT_OK;
+	if (p == ref && source_parse_long(ref, 0, 0x7fffffffL) >= 0)
+		return EXIT_OK;
+	return cli_usage_error(cmd, "--image '%s' is not an image index (0, 1, ...; at most %ld); a PNG file of that name: ./%s",
+			       ref, 0x7fffffffL, ref);
 }
 
 /* Multiply-adds x 2 of one forward pass of one image, as direct
@@ -184,16 +233,5 @@ double cli_forward_flop(const struct net *n)
 
 const char *cli_printable(const char *s, char *buf, size_t n)
 {
-	size_t len = 0;
-
-	for (; *s && len + 5 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x20 || c == 0x7f)
-			len += (size_t)snprintf(buf + len, n - len, "\\x%02x", c);
-		else
-			buf[len++] = (char)c;
-	}
-	buf[len] = '\0';
-	return buf;
+	return printable_escape(s, buf, n);
 }

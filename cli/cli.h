@@ -29,11 +29,17 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * file (outpath.h). 0, or cli_fail's status after its one-line message. */
 int cli_check_outputs(const char *a, const char *b, const char *c);
 /* Print "advex CMD: msg" and "try 'advex CMD --help'"; returns EXIT_USAGE. */
-/* s with control characters (and DEL) written as \xNN, so that a name
- * from a file cannot send escape sequences to the terminal; cut to fit n. */
+/* s through printable_escape (core/printable.h): control characters
+ * (C0, DEL, C1) and invalid UTF-8 written as \xNN, so that a name from a
+ * file cannot send escape sequences to the terminal; cut to fit n. */
 const char *cli_printable(const char *s, char *buf, size_t n);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Buffer size for one printable class name or source. */
+#define CLI_NAME_MAX 256
+/* The model's class c through cli_printable into buf (n bytes). */
+const char *cli_class_name(const struct net_info *in, int c, char *buf,
+			   size_t n);
 
 
 /* Most images per forward/backward for attack and bench --batch: the
@@ -50,7 +56,9 @@ int cli_load_net(struct source_opts *o, const char *cmd,
 		 int max_batch, int want_param_grads, struct net **out);
 
 /* A pixel-unit value such as epsilon: a decimal ("0.03") or a fraction
- * ("8/255"). Returns 0, or -1 when s is not a finite number. */
+ * ("8/255"). Returns 0; -1 when s is not a number or fraction; -2 when it
+ * is one but not representable (1e-400 would be 0, 1e400 infinite). *out
+ * is set only on success. */
 int cli_parse_eps(const char *s, double *out);
 
 struct dataset;
@@ -62,12 +70,20 @@ int cli_open_data(const char *dir, const char *split, struct dataset **out);
 /* source_fit_data, printing its error; EXIT_OK or EXIT_FAIL. */
 int cli_fit_data(struct dataset *d, const struct net_info *in, int resize);
 
-/* source_load_image, printing its error. */
+/* At option parsing: an --image REF that is a number but no index (-1, +2,
+ * 99999999999) is a usage error (printed; EXIT_USAGE), not a file name.
+ * EXIT_OK otherwise. */
+int cli_check_image_ref(const char *cmd, const char *ref);
+
+/* source_load_image, printing its error: EXIT_USAGE for an index past the
+ * data's end (the command line asks for what is not there), EXIT_FAIL when
+ * the file cannot be used. */
 int cli_load_image(const char *ref, struct dataset *d,
 		   const struct net_info *in, float *x, int *label, char *name,
 		   size_t n);
 
-/* Class index from a name or a number, or -1 (message printed). */
+/* Class index from a name or a number, or -1 (message printed; the caller
+ * exits EXIT_USAGE: the command line names what the model lacks). */
 int cli_class_index(const struct net_info *in, const char *s);
 
 #endif

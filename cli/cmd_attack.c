@@ -96,17 +96,45 @@ static int parse_eps_list(struct attack_args *a, char *list)
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (a->n_eps == MAX_EPS)
 			return cli_usage_error("attack", "at most %d epsilons", MAX_EPS);
-		if (cli_parse_eps(tok, &a->eps[a->n_eps]))
-			return cli_usage_error("attack", "--eps: '%s' is not a number or fraction", tok);
+		int r = cli_parse_eps(tok, &a->eps[a->n_eps]);
+
+		if (r)
+			return cli_usage_error("attack", r == -2 ?
+					       "--eps: '%s' is too small or too large to represent" :
+					       "--eps: '%s' is not a number or fraction", tok);
 		a->eps_text[a->n_eps++] = tok;
 	}
 	return a->n_eps ? EXIT_OK : cli_usage_error("attack", "--eps is empty");
 }
 
+/* Every epsilon with the other parameters, before any file is read: a
+ * value the attack cannot take is a usage error (exit 2) like a malformed
+ * one. The target class and true label are checked against the model
+ * later. */
+static int check_params(struct attack_args *a)
+{
+	struct attack_args q = *a;
+	char err[ERR_MAX];
+	int e;
+
+	for (e = 0; e < (a->n_eps ? a->n_eps : 1); e++) {
+		cmd_attack_set_eps(&q, a->n_eps ? a->eps[e] : 8.0 / 255);
+		if (attack_params_check(&q.p, 1, err) != ST_OK)
+			return a->n_eps ? cli_usage_error("attack", "--eps %s: %s",
+							  a->eps_text[e], err)
+					: cli_usage_error("attack", "%s", err);
+	}
+	return EXIT_OK;
+}
+
 static int parse_number(const char *opt, const char *s, double *v)
 {
-	if (cli_parse_eps(s, v))
-		return cli_usage_error("attack", "%s: '%s' is not a number", opt, s);
+	int r = cli_parse_eps(s, v);
+
+	if (r)
+		return cli_usage_error("attack", r == -2 ?
+				       "%s: '%s' is too small or too large to represent" :
+				       "%s: '%s' is not a number", opt, s);
 	return EXIT_OK;
 }
 
@@ -224,7 +252,9 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		a->p.iters = 1;
 	if (a->batch && !a->images)
 		return cli_usage_error("attack", "--batch is for batch mode (--images A:B)");
-	return EXIT_OK;
+	if (a->image && (rc = cli_check_image_ref("attack", a->image)))
+		return rc;
+	return check_params(a);
 }
 
 /* Slots of the batch sweep: --batch, but no more than the sweep has
@@ -295,7 +325,7 @@ int cmd_attack(int argc, char **argv)
 	if (a.target) {
 		a.p.target = cli_class_index(net_get_info(n), a.target);
 		if (a.p.target < 0) {
-			rc = EXIT_FAIL;
+			rc = EXIT_USAGE;
 			goto out;
 		}
 	}

@@ -48,6 +48,7 @@ static void print_step_json(const struct net_info *in, const struct attack_repor
 static int on_step(const struct attack_report *r, void *user)
 {
 	const struct single_ctx *c = user;
+	char cn[CLI_NAME_MAX], why[4096];
 
 	if (cmd_attack_log_step(c->log, r))
 		return 1;
@@ -58,10 +59,10 @@ static int on_step(const struct attack_report *r, void *user)
 	if (c->quiet)
 		return 0;
 	printf("%4d  %12.6g  %11.4g  %-12s %11.4g  %6.2f%%  %9.4g  %7.1fms\n", r->iter,
-	       r->loss, r->target_prob, c->in->classes[r->pred], r->grad.l2,
-	       100 * r->grad.zero_frac, r->pert_linf, r->step_ms);
+	       r->loss, r->target_prob, cli_class_name(c->in, r->pred, cn, sizeof cn),
+	       r->grad.l2, 100 * r->grad.zero_frac, r->pert_linf, r->step_ms);
 	if (r->diagnosis && r->diagnosis[0])
-		printf("      diagnosis: %s\n", r->diagnosis);
+		printf("      diagnosis: %s\n", cli_printable(r->diagnosis, why, sizeof why));
 	return 0;
 }
 
@@ -85,22 +86,23 @@ static void print_summary(const struct attack_args *a, const struct net_info *in
 			  const struct run_log *log)
 {
 	const struct attack_params *p = &a->p;
+	char cn[CLI_NAME_MAX], why[4096];
 
 	if (a->json) {
 		print_step_json(in, r, "summary", (long long)cmd_attack_log_id(log));
 		return;
 	}
 	printf("\nresult       %s: predicted %s (p = %.4g) after %d iteration%s\n",
-	       r->success ? "success" : "no success", in->classes[r->pred],
+	       r->success ? "success" : "no success", cli_class_name(in, r->pred, cn, sizeof cn),
 	       r->probs[r->pred], r->iter, r->iter == 1 ? "" : "s");
 	printf("             %s = %.4g (loss %.6g)\n", p->target >= 0 ? "p(target)" :
 	       "p(true label)", r->target_prob, r->loss);
 	printf("perturbation Linf %.6g  L2 %.6g  (eps %.6g, %s)\n", r->pert_linf,
 	       r->pert_l2, p->eps, attack_norm_name(p->norm));
 	if (label >= 0)
-		printf("true label   %s\n", in->classes[label]);
+		printf("true label   %s\n", cli_class_name(in, label, cn, sizeof cn));
 	if (r->diagnosis && r->diagnosis[0])
-		printf("diagnosis    %s\n", r->diagnosis);
+		printf("diagnosis    %s\n", cli_printable(r->diagnosis, why, sizeof why));
 	if (cmd_attack_log_id(log))
 		printf("run log      run %lld in %s\n", (long long)cmd_attack_log_id(log),
 		       db_path(log->db));
@@ -114,7 +116,7 @@ int cmd_attack_one(struct attack_args *a, struct net *n, struct dataset *d,
 	struct single_ctx ctx = { in, a->json, a->quiet, log };
 	struct attack_report rep;
 	struct attack *at = NULL;
-	char name[512], err[ERR_MAX];
+	char name[512], err[ERR_MAX], cn[CLI_NAME_MAX], shown[sizeof name * 4];
 	int label, rc, cancelled;
 	int64_t run;
 	/* as cli_load_image decides: a number names a dataset image */
@@ -137,9 +139,10 @@ int cmd_attack_one(struct attack_args *a, struct net *n, struct dataset *d,
 		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm), a->p.eps,
 		       a->p.alpha, a->p.iters, loss_mode_name(a->p.loss.mode),
 		       a->p.target >= 0 ? "target " : "untargeted",
-		       a->p.target >= 0 ? in->classes[a->p.target] : "");
-		printf("image  %s%s%s\n\n", name, label >= 0 ? ", true label " : "",
-		       label >= 0 ? in->classes[label] : "");
+		       a->p.target >= 0 ? cli_class_name(in, a->p.target, cn, sizeof cn) : "");
+		printf("image  %s%s%s\n\n", cli_printable(name, shown, sizeof shown),
+		       label >= 0 ? ", true label " : "",
+		       label >= 0 ? cli_class_name(in, label, cn, sizeof cn) : "");
 		printf("%4s  %12s  %11s  %-12s %11s  %7s  %9s  %9s\n", "iter", "loss",
 		       a->p.target >= 0 ? "p(target)" : "p(true)", "prediction",
 		       "grad L2", "zero", "pert Linf", "time");

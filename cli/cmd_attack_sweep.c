@@ -307,7 +307,7 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 	float *x = malloc(sizeof *x * npix);
 	int *skipped = NULL;
 	struct sweep w;
-	char err[ERR_MAX];
+	char err[ERR_MAX], cn[CLI_NAME_MAX], shown[4096];
 
 	memset(&w, 0, sizeof w);
 	if (cli_fit_data(d, in, 0)) {
@@ -364,8 +364,9 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 		       "%-12s %10s %10s %12s\n",
 		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm),
 		       loss_mode_name(a->p.loss.mode), a->p.target >= 0 ? "target " : "untargeted",
-		       a->p.target >= 0 ? in->classes[a->p.target] : "", lo, hi - 1,
-		       dataset_path(d), dataset_split(d), a->batch,
+		       a->p.target >= 0 ? cli_class_name(in, a->p.target, cn, sizeof cn) : "",
+		       lo, hi - 1, cli_printable(dataset_path(d), shown, sizeof shown),
+		       dataset_split(d), a->batch,
 		       labelled ? 100.0 * clean_ok / labelled : 0.0, clean_ok, labelled,
 		       n_skipped, "eps", "attempted", "succeeded", "success rate");
 	rc = sweep_run(&w);

@@ -28,6 +28,8 @@ struct diag {
 	struct loss_info li;
 	struct diag_grad g;
 	char why[DIAG_EXPLAIN_MAX];
+	char bad_weights[DIAG_EXPLAIN_MAX];	/* "" when all are finite */
+	size_t n_bad_weights;
 	int pred, target, label;
 	char name[512];		/* the image */
 };
@@ -146,6 +148,9 @@ static void print_json(const struct net *n, const struct diag *d)
 	json_object_set_new(o, "layer_grad_norms", layer_norms_json(n));
 	json_object_set_new(o, "outputs_probs", json_boolean(in->outputs_probs));
 	json_object_set_new(o, "diagnosis", d->why[0] ? json_string(d->why) : json_null());
+	json_object_set_new(o, "nonfinite_params", json_integer((json_int_t)d->n_bad_weights));
+	json_object_set_new(o, "weights_warning", d->bad_weights[0] ?
+			    json_string(d->bad_weights) : json_null());
 	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 	if (s)
 		puts(s);
@@ -181,19 +186,23 @@ static void print_text(const struct net *n, const struct diag *d)
 	const struct net_info *in = net_get_info(n);
 	const double *norms = net_grad_norms(n);
 	struct net_layer_info li;
+	char cn[CLI_NAME_MAX], shown[sizeof d->name * 4], why[sizeof d->why * 4];
 	int i;
 
-	printf("image        %s%s%s\n", d->name, d->label >= 0 ? ", true label " : "",
-	       d->label >= 0 ? in->classes[d->label] : "");
+	printf("image        %s%s%s\n", cli_printable(d->name, shown, sizeof shown),
+	       d->label >= 0 ? ", true label " : "",
+	       d->label >= 0 ? cli_class_name(in, d->label, cn, sizeof cn) : "");
 	printf("%-12s %14s %14s\n", "class", in->outputs_probs ? "output" : "logit",
 	       "probability");
 	for (i = 0; i < in->n_classes; i++)
-		printf("%-12s %14.6g %14.6g%s%s\n", in->classes[i], d->out[i], d->probs[i],
+		printf("%-12s %14.6g %14.6g%s%s\n", cli_class_name(in, i, cn, sizeof cn),
+		       d->out[i], d->probs[i],
 		       i == d->pred ? "  <- predicted" : "",
 		       i == d->target ? "  <- target" : "");
 	printf("\nloss         %.6g (%s toward %s)\n", d->loss,
-	       loss_mode_name(d->lp.mode), in->classes[d->target]);
-	printf("prediction   %s (p = %.6g)\n", in->classes[d->pred], d->probs[d->pred]);
+	       loss_mode_name(d->lp.mode), cli_class_name(in, d->target, cn, sizeof cn));
+	printf("prediction   %s (p = %.6g)\n", cli_class_name(in, d->pred, cn, sizeof cn),
+	       d->probs[d->pred]);
 	printf("input grad   L1 %.6g  L2 %.6g  Linf %.6g  exactly zero %.2f%%\n",
 	       d->g.l1, d->g.l2, d->g.linf, 100.0 * d->g.zero_frac);
 	print_histogram(&d->g);
@@ -207,7 +216,12 @@ static void print_text(const struct net *n, const struct diag *d)
 		printf("  %-4d %-24s %-20s %12.6g\n", i, li.kind, name, norms[i]);
 	}
 	printf("  %-4s %-22s %-14s %12.6g\n", "px", "pixels", "", net_pixel_grad_norm(n));
-	printf("\ndiagnosis    %s\n", d->why[0] ? d->why : "healthy: the gradient is neither zero nor vanishing");
+	/* bad weights come first: they explain whatever follows */
+	if (d->bad_weights[0])
+		printf("\nweights      %s\n", cli_printable(d->bad_weights, why, sizeof why));
+	printf("\ndiagnosis    %s\n", d->why[0] ? cli_printable(d->why, why, sizeof why) :
+	       d->bad_weights[0] ? "see the weights above" :
+	       "healthy: the gradient is neither zero nor vanishing");
 }
 
 struct diag_args {
@@ -234,8 +248,10 @@ static int run(struct net *n, struct diag_args *a, struct dataset *ds)
 		goto out;
 	}
 	d.target = cli_class_index(in, a->target);
-	if (d.target < 0)
+	if (d.target < 0) {
+		rc = EXIT_USAGE;
 		goto out;
+	}
 	if ((rc = cli_load_image(a->image, ds, in, x, &d.label, d.name, sizeof d.name)))
 		goto out;
 	rc = EXIT_FAIL;
@@ -249,6 +265,8 @@ static int run(struct net *n, struct diag_args *a, struct dataset *ds)
 	diag_grad_stats(g, npix, &d.g);
 	di = (struct diag_input){ &d.lp, &d.li, d.loss, in->classes, &d.g, n };
 	diag_explain(&di, d.why, sizeof d.why);
+	d.n_bad_weights = diag_nonfinite_params(n, &i, d.bad_weights,
+						sizeof d.bad_weights);
 	if (a->grad_out) {
 		int shape[4] = { 1, 3, in->in_h, in->in_w };
 
@@ -331,6 +349,8 @@ int cmd_diagnose(int argc, char **argv)
 		return cli_usage_error("diagnose", "unexpected argument '%s'", argv[optind]);
 	if (!a.image || !a.target)
 		return cli_usage_error("diagnose", "--image and --target are required");
+	if ((rc = cli_check_image_ref("diagnose", a.image)))
+		return rc;
 	source_set_threads(a.mo.threads);
 	if ((a.data || source_is_index(a.image)) &&
 	    (rc = cli_open_data(a.data, a.split, &ds)))

@@ -32,6 +32,7 @@ static void eval_help(void)
 
 static void print_text(const struct eval_result *r, struct dataset *d)
 {
+	char name[CLI_NAME_MAX];
 	int i, j, k = r->n_classes;
 
 	printf("accuracy %.2f%% (%d of %d)\n", r->total ? 100.0 * r->correct / r->total : 0.0,
@@ -43,7 +44,7 @@ static void print_text(const struct eval_result *r, struct dataset *d)
 
 		for (j = 0; j < k; j++)
 			tot += r->confusion[i * k + j];
-		printf("%-12s %7.2f%%  ", dataset_class_name(d, i),
+		printf("%-12s %7.2f%%  ", cli_printable(dataset_class_name(d, i), name, sizeof name),
 		       tot ? 100.0 * r->confusion[i * k + i] / tot : 0.0);
 		for (j = 0; j < k; j++)
 			printf(" %4d", r->confusion[i * k + j]);

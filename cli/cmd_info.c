@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "diag.h"
 
 static void info_help(void)
 {
@@ -46,6 +47,7 @@ static void inputs_str(const struct net_layer_info *li, char *buf, size_t n)
 
 static void print_table(const struct net *n)
 {
+	char source[CLI_NAME_MAX * 4];
 	const struct net_info *in = net_get_info(n);
 	struct net_layer_info li;
 	char shape[48], inputs[64], name[160];
@@ -77,13 +79,13 @@ static void print_table(const struct net *n)
 	       in->removed_softmax ? " (a final softmax was removed on import)" : "");
 	printf("classes        %d:", in->n_classes);
 	for (i = 0; i < in->n_classes; i++)
-		printf("%s %s", i ? "," : "", in->classes[i]);
+		printf("%s %s", i ? "," : "", cli_class_name(in, i, name, sizeof name));
 	printf("\n");
 	if (in->source[0])
-		printf("source         %s\n", in->source);
+		printf("source         %s\n", cli_printable(in->source, source, sizeof source));
 }
 
-static void print_json(const struct net *n)
+static void print_json(const struct net *n, size_t nonfinite)
 {
 	const struct net_info *in = net_get_info(n);
 	json_t *o = json_object(), *layers = json_array(), *cl = json_array();
@@ -118,6 +120,7 @@ static void print_json(const struct net *n)
 	json_object_set_new(o, "outputs_probs", json_boolean(in->outputs_probs));
 	json_object_set_new(o, "removed_softmax", json_boolean(in->removed_softmax));
 	json_object_set_new(o, "classes", cl);
+	json_object_set_new(o, "nonfinite_params", json_integer((json_int_t)nonfinite));
 	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (s)
 		puts(s);
@@ -135,7 +138,9 @@ int cmd_info(int argc, char **argv)
 	};
 	struct source_opts mo = { .seed = 1 };
 	struct net *n;
-	int c, json = 0, rc;
+	char why[DIAG_EXPLAIN_MAX], shown[DIAG_EXPLAIN_MAX * 4];
+	size_t bad;
+	int c, json = 0, rc, first;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		int r = cli_model_opt(&mo, "info", c, optarg);
@@ -157,10 +162,15 @@ int cmd_info(int argc, char **argv)
 	rc = cli_load_net(&mo, "info", 1, 0, &n);
 	if (rc)
 		return rc;
+	bad = diag_nonfinite_params(n, &first, why, sizeof why);
 	if (json)
-		print_json(n);
+		print_json(n, bad);
 	else
 		print_table(n);
+	/* on stderr too, so that a script reading --json still sees it */
+	if (bad)
+		fprintf(stderr, "advex: warning: %s: %s\n", mo.used,
+			cli_printable(why, shown, sizeof shown));
 	net_free(n);
 	return EXIT_OK;
 }

@@ -93,7 +93,8 @@ static int open_log(const char *path, int write, struct db **db)
 /* A run with its class names and final probabilities. */
 struct run_view {
 	struct run_row row;
-	char (*names)[64];	/* row.n_classes */
+	char (*names)[64];	/* row.n_classes, as logged (for JSON) */
+	char (*shown)[256];	/* the same through cli_printable (text) */
 	float *probs;		/* n_probs final probabilities */
 	int n_probs;
 };
@@ -103,6 +104,7 @@ static void view_free(struct run_view *v)
 	if (!v)
 		return;
 	free(v->names);
+	free(v->shown);
 	free(v->probs);
 	free(v);
 }
@@ -111,7 +113,7 @@ static int view_load(struct db *db, int64_t id, struct run_view **out)
 {
 	struct run_view *v = calloc(1, sizeof *v);
 	char err[ERR_MAX];
-	int k;
+	int k, i;
 
 	*out = NULL;
 	if (!v)
@@ -122,8 +124,9 @@ static int view_load(struct db *db, int64_t id, struct run_view **out)
 	}
 	k = v->row.n_classes > 0 ? v->row.n_classes : 1;
 	v->names = calloc((size_t)k, sizeof *v->names);
+	v->shown = calloc((size_t)k, sizeof *v->shown);
 	v->probs = calloc((size_t)k, sizeof *v->probs);
-	if (!v->names || !v->probs) {
+	if (!v->names || !v->shown || !v->probs) {
 		view_free(v);
 		return cli_fail("out of memory");
 	}
@@ -132,11 +135,21 @@ static int view_load(struct db *db, int64_t id, struct run_view **out)
 		view_free(v);
 		return cli_fail("%s", err);
 	}
+	for (i = 0; i < k; i++)
+		cli_printable(v->names[i], v->shown[i], sizeof v->shown[i]);
 	*out = v;
 	return EXIT_OK;
 }
 
+/* For text output (escaped); class_raw for JSON, which escapes itself. */
 static const char *class_name(const struct run_view *v, int c)
+{
+	if (c < 0 || c >= v->row.n_classes)
+		return "-";
+	return v->names[c][0] ? v->shown[c] : "?";
+}
+
+static const char *class_raw(const struct run_view *v, int c)
 {
 	if (c < 0 || c >= v->row.n_classes)
 		return "-";
@@ -164,7 +177,7 @@ static json_t *json_index(int c)
 
 static json_t *json_class(const struct run_view *v, int c)
 {
-	return c >= 0 ? json_string(class_name(v, c)) : json_null();
+	return c >= 0 ? json_string(class_raw(v, c)) : json_null();
 }
 
 static void print_json_line(json_t *o, size_t flags)
@@ -368,7 +381,7 @@ static json_t *step_json(const struct run_view *v, const struct run_step *s)
 	json_object_set_new(o, "iter", json_integer(s->iter));
 	json_object_set_new(o, "loss", json_num(s->loss));
 	json_object_set_new(o, "pred", json_integer(s->pred));
-	json_object_set_new(o, "pred_name", json_string(class_name(v, s->pred)));
+	json_object_set_new(o, "pred_name", json_string(class_raw(v, s->pred)));
 	json_object_set_new(o, "target_prob", json_num(s->target_prob));
 	json_object_set_new(o, "probs", p);
 	json_object_set_new(o, "grad_l1", json_num(s->grad_l1));
@@ -401,8 +414,13 @@ static int show_step(const struct run_step *s, void *user)
 		printf("%5d  %12.6g  %11.4g  %-12s %11.4g  %11.4g  %6.2f%%  %9.4g  %7.1fms\n",
 		       s->iter, s->loss, s->target_prob, class_name(c->v, s->pred),
 		       s->grad_l2, s->grad_linf, 100 * s->zero_frac, s->pert_linf, s->step_ms);
-		if (s->diagnosis[0])
-			printf("       diagnosis: %s\n", s->diagnosis);
+		if (s->diagnosis[0]) {
+			/* a diagnosis quotes class names */
+			char why[sizeof s->diagnosis * 4];
+
+			printf("       diagnosis: %s\n",
+			       cli_printable(s->diagnosis, why, sizeof why));
+		}
 	}
 	return 0;
 }
@@ -410,6 +428,8 @@ static int show_step(const struct run_step *s, void *user)
 static void print_show_head(const struct run_view *v)
 {
 	const struct run_row *r = &v->row;
+	/* paths and the model's source come from files: escaped */
+	char sh[4][4096];
 
 	printf("run          %lld  %s  (created %s", (long long)r->id, r->status, r->created);
 	if (r->ended[0])
@@ -417,14 +437,16 @@ static void print_show_head(const struct run_view *v)
 	if (isfinite(r->wall_s))
 		printf(", %.3f s", r->wall_s);
 	printf(", writer pid %d)\n", r->writer_pid);
-	printf("model        %s\n", r->model_path);
+	printf("model        %s\n", cli_printable(r->model_path, sh[0], sizeof sh[0]));
 	if (r->model_sha256[0])
 		printf("             sha256 %s\n", r->model_sha256);
-	printf("             %s\n", r->model_arch);
+	printf("             %s\n", cli_printable(r->model_arch, sh[1], sizeof sh[1]));
 	if (r->data_path[0])
-		printf("data         %s (%s, split %s)\n", r->data_path, r->data_kind,
+		printf("data         %s (%s, split %s)\n",
+		       cli_printable(r->data_path, sh[2], sizeof sh[2]), r->data_kind,
 		       r->data_split[0] ? r->data_split : "-");
-	printf("image        %s %dx%d, true label %s\n", r->image_ref, r->w, r->h,
+	printf("image        %s %dx%d, true label %s\n",
+	       cli_printable(r->image_ref, sh[3], sizeof sh[3]), r->w, r->h,
 	       r->true_label >= 0 ? class_name(v, r->true_label) : "unknown");
 	printf("attack       %s %s, loss %s, eps %.6g, alpha %.6g, iters %d\n", r->attack,
 	       r->norm, r->loss, r->eps, r->alpha, r->iters);
@@ -438,6 +460,7 @@ static void print_show_head(const struct run_view *v)
 static void print_show_outcome(const struct run_view *v, const struct vanish *vn)
 {
 	const struct run_row *r = &v->row;
+	char why[4096];
 	int i;
 
 	if (r->success < 0)
@@ -451,12 +474,12 @@ static void print_show_outcome(const struct run_view *v, const struct vanish *vn
 		printf("perturbation Linf %.6g  L2 %.6g\n", r->pert_linf, r->pert_l2);
 	}
 	if (r->final_diagnosis[0])
-		printf("diagnosis    %s\n", r->final_diagnosis);
+		printf("diagnosis    %s\n", cli_printable(r->final_diagnosis, why, sizeof why));
 	printf("steps        %d logged", r->steps);
 	if (vn->found)
 		printf("; the gradient died at iteration %d (Linf %.3g, %.1f%% zeros)%s%s\n",
 		       vn->iter, vn->linf, 100 * vn->zero_frac, vn->diagnosis[0] ? ": " : "",
-		       vn->diagnosis);
+		       cli_printable(vn->diagnosis, why, sizeof why));
 	else
 		printf("%s\n", r->steps ? "; the gradient never vanished" : "");
 	if (v->n_probs) {

@@ -44,7 +44,12 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'advex COMMAND --help' lists a command's options.\n"
 		   "Models are advex model files (safetensors); convert ONNX or PyTorch\n"
-		   "models with advex-import. See man advex.\n");
+		   "models with advex-import. See man advex.\n\n"
+		   "Exit status: 0 success; 1 a file or the run failed (missing, unreadable,\n"
+		   "malformed or ill-fitting input, an output that cannot be written);\n"
+		   "2 a usage error: an unknown option, a missing, malformed or out-of-range\n"
+		   "value (--eps -1, --image -1), or an image index or class that the data\n"
+		   "or model does not have.\n");
 }
 
 int main(int argc, char **argv)

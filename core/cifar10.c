@@ -101,7 +101,8 @@ static enum status map_batch(struct cifar10 *s, struct batch *b, int first,
 	if (!path)
 		return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
 				  s->dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the open (refused below) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			st = status_set(err, ST_ERR_IO,

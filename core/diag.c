@@ -301,3 +301,54 @@ const char *diag_explain_image(const struct diag_input *in,
 		return buf;
 	return explain_generic(&e);
 }
+
+/* Counts of NaN and of +-inf in p (n floats). */
+static void count_nonfinite(const float *p, size_t n, size_t *nan_n,
+			    size_t *inf_n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (isnan(p[i]))
+			(*nan_n)++;
+		else if (isinf(p[i]))
+			(*inf_n)++;
+	}
+}
+
+size_t diag_nonfinite_params(struct net *n, int *first_layer, char *buf,
+			     size_t len)
+{
+	const struct net_info *in = net_get_info(n);
+	size_t nan_n = 0, inf_n = 0;
+	int i;
+
+	*first_layer = -1;
+	if (len)
+		buf[0] = '\0';
+	for (i = 0; i < in->n_layers; i++) {
+		struct net_param_view v;
+		size_t before = nan_n + inf_n;
+
+		net_layer_params(n, i, &v);
+		if (v.w)
+			count_nonfinite(v.w, v.nw, &nan_n, &inf_n);
+		if (v.b)
+			count_nonfinite(v.b, v.nb, &nan_n, &inf_n);
+		if (*first_layer < 0 && nan_n + inf_n > before)
+			*first_layer = i;
+	}
+	if (nan_n + inf_n && len) {
+		struct net_layer_info li;
+
+		net_layer(n, *first_layer, &li);
+		snprintf(buf, len,
+			 "the model's weights hold %zu NaN and %zu infinite "
+			 "values of %zu (the first in layer %d, %s%s%s): every "
+			 "output and gradient through them is meaningless",
+			 nan_n, inf_n, in->n_params, *first_layer, li.kind,
+			 li.id[0] && li.id[0] != '#' ? " " : "",
+			 li.id[0] != '#' ? li.id : "");
+	}
+	return nan_n + inf_n;
+}

@@ -44,6 +44,15 @@ struct diag_grad {
 	size_t n_huge;		/* 1e2 <= |g| < inf */
 };
 
+/* Weights that are NaN or infinite make every output and gradient through
+ * them meaningless, yet a model file may hold them (a diverged training
+ * run, a bad conversion). How many parameters of n are not finite, and the
+ * first layer holding one (-1 when none); writes one sentence into buf
+ * (len bytes, DIAG_EXPLAIN_MAX is enough; "" when all are finite).
+ * O(parameters): call once per model, not per step. */
+size_t diag_nonfinite_params(struct net *n, int *first_layer, char *buf,
+			     size_t len);
+
 /* Lower edge of histogram bin i (0 <= i <= DIAG_HIST_BINS; i ==
  * DIAG_HIST_BINS gives the upper edge of the last bin, 1e2). */
 double diag_hist_edge(int i);

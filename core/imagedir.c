@@ -333,7 +333,6 @@ void imagedir_image_name(const struct imagedir *d, int i, char *buf, int n)
 enum status imagedir_image(const struct imagedir *d, int i, float *pix,
 			   char *err)
 {
-	float *tmp;
 	int h, w;
 	enum status st;
 
@@ -341,17 +340,17 @@ enum status imagedir_image(const struct imagedir *d, int i, float *pix,
 		return status_set(err, ST_ERR_ARG,
 				  "%s: image %d out of range (0..%d)", d->dir,
 				  i, d->count - 1);
-	st = image_read_png(d->files[i], &tmp, &h, &w, err);
+	/* The size from the header first: a small file can claim 16384x16384,
+	 * which would cost gigabytes and seconds to decode only to be
+	 * refused. image_load_png checks the header again before decoding,
+	 * so a file replaced in between is still refused. */
+	st = image_png_size(d->files[i], &h, &w, err);
 	if (st != ST_OK)
 		return st;
-	if (h != d->h || w != d->w) {
-		free(tmp);
+	if (h != d->h || w != d->w)
 		return status_set(err, ST_ERR_SHAPE,
 				  "%s: image is %dx%d but the images of %s are "
 				  "%dx%d (the size of %s)", d->files[i], w, h,
 				  d->dir, d->w, d->h, d->files[0]);
-	}
-	memcpy(pix, tmp, sizeof *pix * 3 * (size_t)h * (size_t)w);
-	free(tmp);
-	return ST_OK;
+	return image_load_png(d->files[i], d->h, d->w, pix, err);
 }

@@ -505,7 +505,10 @@ enum status modelfile_open(const char *path, struct modelfile **out,
 		return status_set(err, ST_ERR_ARG,
 				  "modelfile_open: bad arguments");
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer
+	 * forever; it changes nothing for a regular file, and anything else
+	 * is refused below */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
 				  strerror(errno));

@@ -13,6 +13,7 @@
  */
 #include "net.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -139,6 +140,26 @@ static int json_bool(json_t *o, const char *key, int def)
 	return v ? json_is_true(v) : def;
 }
 
+/* The largest advex.scale, |mean|, std and preprocessed value accepted: a
+ * 16-bit pixel scale fits with room to spare; anything near float's range
+ * (1e39 -> inf) would turn every activation into inf or NaN. */
+#define NET_PREPROC_MAX 1e6
+
+/* advex.scale: a whole-string decimal in (0, NET_PREPROC_MAX]. */
+static int preproc_number(const char *s, float *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end || errno == ERANGE || !((float)v > 0.0f) ||
+	    v > NET_PREPROC_MAX)
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
 static int json_num(json_t *o, const char *key, double def, double *out)
 {
 	json_t *v = json_object_get(o, key);
@@ -230,7 +251,8 @@ static int read_specs(struct loader *ld, json_t *arch)
 	}
 	ix = malloc(sizeof *ix * (size_t)ld->ns);
 	if (!ix)
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	for (k = 0; k < ld->ns; k++) {
 		ix[k].id = ld->sp[k].id;
 		ix[k].idx = k;
@@ -310,7 +332,8 @@ static int sort_specs(struct loader *ld)
 
 	ld->topo = malloc(sizeof *ld->topo * (size_t)ns);
 	if (!ld->topo)
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	/* a file in order (every input listed before its reader) keeps its
 	 * order; Kahn's queue would interleave parallel branches */
 	if (in_order(ld)) {
@@ -326,7 +349,8 @@ static int sort_specs(struct loader *ld)
 	if (cons_start)
 		cons = malloc(sizeof *cons * ((size_t)cons_start[ns] + 1));
 	if (!deg || !cons_start || !cons) {
-		status_set(ld->err, ST_ERR_NOMEM, "out of memory");
+		ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+				    modelfile_path(ld->mf));
 		goto out;
 	}
 	for (k = 0; k < ns; k++)
@@ -800,7 +824,8 @@ static int build_nodes(struct loader *ld)
 			ld->sp[ld->topo[k]].node = nl++;
 	n->nodes = calloc((size_t)nl, sizeof *n->nodes);
 	if (!n->nodes)
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	n->info.n_layers = nl;
 	for (k = 0; k < ld->ns; k++) {
 		struct spec *sp = &ld->sp[ld->topo[k]];
@@ -814,7 +839,8 @@ static int build_nodes(struct loader *ld)
 		l->n_in = sp->n_in;
 		l->in = malloc(sizeof *l->in * (size_t)sp->n_in);
 		if (!l->in)
-			return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+			return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 		for (i = 0; i < sp->n_in; i++) {
 			int t = sp->in[i];
 
@@ -1064,8 +1090,8 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 {
 	struct net *n = ld->n;
 	size_t in_size = net_tensor_size(n, NET_INPUT), max_act = in_size;
-	size_t mb = (size_t)n->info.max_batch, *caps = NULL;
-	int nl = n->info.n_layers, i, ok;
+	size_t mb = (size_t)n->info.max_batch, *caps = NULL, act = 0;
+	int nl = n->info.n_layers, i, ok, bad = -1, big = 0;
 
 	n->params = malloc(sizeof(float) * (n->info.n_params ? n->info.n_params : 1));
 	if (want_grads)
@@ -1082,8 +1108,10 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 		struct node *l = &n->nodes[i];
 		size_t out = node_size(l) * mb;
 
-		if (node_size(l) > max_act)
+		if (node_size(l) > max_act) {
 			max_act = node_size(l);
+			big = i;
+		}
 		if (l->op == NET_DROPOUT && want_grads) {
 			l->own = malloc(sizeof(float) * out);
 			l->mask = malloc(sizeof(float) * out);
@@ -1093,11 +1121,15 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 			ok = (l->argmax = malloc(sizeof(int32_t) * out)) != NULL;
 		if (ok && (l->op == NET_CONST || l->op == NET_BATCHNORM))
 			ok = (l->cvec = calloc(3 * (size_t)l->c, sizeof(float))) != NULL;
+		if (!ok && bad < 0 && n->params)
+			bad = i;
 	}
 	if (ok)
 		ok = (n->bufs = calloc((size_t)n->n_bufs + 1, sizeof *n->bufs)) != NULL;
 	for (i = 0; ok && i < n->n_bufs; i++)
 		ok = (n->bufs[i] = malloc(sizeof(float) * caps[i])) != NULL;
+	for (i = 0; caps && i < n->n_bufs; i++)
+		act += caps[i];
 	if (ok) {
 		n->n_gpool = net_backward_plan(n);
 		n->gpool_size = max_act * mb;
@@ -1112,12 +1144,24 @@ static int alloc_buffers(struct loader *ld, int want_grads)
 	if (ok)
 		ok = !alloc_sigs(n);
 	free(caps);
-	if (!ok)
+	if (ok)
+		return 0;
+	/* Say what did not fit: the parameters, or the activations of a
+	 * layer (the one whose own buffer failed, else the largest, which
+	 * sizes the shared buffers) at this batch size. */
+	if (!n->params || !n->input || (want_grads && !n->grads))
 		return ld->st = status_set(ld->err, ST_ERR_NOMEM,
-				  "%s: out of memory for %zu parameters and batch %d",
+				  "%s: out of memory for the %zu parameters (%.0f MiB%s)",
 				  modelfile_path(ld->mf), n->info.n_params,
-				  n->info.max_batch), -1;
-	return 0;
+				  n->info.n_params * (want_grads ? 8.0 : 4.0) / 1048576.0,
+				  want_grads ? " with their gradients" : ""), -1;
+	i = bad >= 0 ? bad : big;
+	return ld->st = status_set(ld->err, ST_ERR_NOMEM,
+			  "%s: out of memory for the activations at batch %d: layer %d (%s%s%s, %zu values per image)%s; %.0f MiB of buffers",
+			  modelfile_path(ld->mf), n->info.max_batch, i, n->nodes[i].kind,
+			  n->nodes[i].id[0] != '#' ? " " : "",
+			  n->nodes[i].id[0] != '#' ? n->nodes[i].id : "", node_size(&n->nodes[i]),
+			  bad >= 0 ? "" : ", the largest", (act + n->n_gpool * n->gpool_size) * 4.0 / 1048576.0), -1;
 }
 
 void net_link_aliases(struct net *n)
@@ -1165,7 +1209,7 @@ static int fold_bn(struct loader *ld, struct spec *sp, struct node *prev)
 	if (!ok) {
 		for (i = 0; i < 4; i++)
 			free(v[i]);
-		return status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
 				  modelfile_path(ld->mf)), -1;
 	}
 	for (i = 0; i < 4; i++)
@@ -1323,7 +1367,11 @@ static int read_preprocessing(struct loader *ld)
 		return status_set(ld->err, ST_ERR_FORMAT,
 				  "%s: metadata 'advex.input' must be [3, H, W]", path), -1;
 	s = modelfile_meta(ld->mf, "advex.scale");
-	in->scale = s ? strtof(s, NULL) : 1.0f;
+	in->scale = 1.0f;
+	if (s && preproc_number(s, &in->scale) != 0)
+		return status_set(ld->err, ST_ERR_FORMAT,
+				  "%s: metadata advex.scale '%.40s' is not a number in (0, %g]",
+				  path, s, NET_PREPROC_MAX), -1;
 	m = meta_json(ld->mf, "advex.mean", 0, ld->err);
 	sd = meta_json(ld->mf, "advex.std", 0, ld->err);
 	ok = 1;
@@ -1335,13 +1383,20 @@ static int read_preprocessing(struct loader *ld)
 		in->std[i] = sv ? (float)json_number_value(sv) : 1.0f;
 		ok = ok && (!m || json_is_number(mv)) && (!sd || json_is_number(sv)) &&
 		     in->std[i] > 0.0f;
+		/* the network sees (pixel*scale - mean)/std for pixels in
+		 * [0,1]: keep it finite and of a size a network can take */
+		ok = ok && fabsf(in->mean[i]) <= NET_PREPROC_MAX &&
+		     in->std[i] <= NET_PREPROC_MAX &&
+		     fabs((double)in->mean[i] / in->std[i]) <= NET_PREPROC_MAX &&
+		     fabs(((double)in->scale - in->mean[i]) / in->std[i]) <= NET_PREPROC_MAX;
 	}
 	json_decref(m);
 	json_decref(sd);
-	if (!ok || !(in->scale > 0.0f))
+	if (!ok)
 		return status_set(ld->err, ST_ERR_FORMAT,
-				  "%s: metadata advex.scale/mean/std must be numbers (3 each), scale and std > 0",
-				  path), -1;
+				  "%s: metadata advex.mean/std must be 3 finite numbers each, std > 0, "
+				  "and (pixel*scale - mean)/std within +-%g",
+				  path, NET_PREPROC_MAX), -1;
 	s = modelfile_meta(ld->mf, "advex.channel_order");
 	in->bgr = s && !strcmp(s, "BGR");
 	if (s && !in->bgr && strcmp(s, "RGB"))
@@ -1372,7 +1427,8 @@ static int read_classes(struct loader *ld, int n_out)
 	n->classes = calloc((size_t)n_out, sizeof *n->classes);
 	if (!n->classes) {
 		json_decref(j);
-		return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+		return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 	}
 	for (i = 0; i < n_out; i++) {
 		const char *s = j ? json_string_value(json_array_get(j, (size_t)i)) : NULL;
@@ -1382,7 +1438,8 @@ static int read_classes(struct loader *ld, int n_out)
 		n->classes[i] = strdup(s ? s : def);
 		if (!n->classes[i]) {
 			json_decref(j);
-			return status_set(ld->err, ST_ERR_NOMEM, "out of memory"), -1;
+			return ld->st = status_set(ld->err, ST_ERR_NOMEM, "%s: out of memory",
+					   modelfile_path(ld->mf)), -1;
 		}
 	}
 	json_decref(j);
@@ -1411,8 +1468,9 @@ static int build(struct loader *ld, json_t *arch, int want_grads)
 	 * kernels run their products on these, OpenBLAS single-threaded. */
 	n->workers = workers_new(blas_get_threads());
 	if (!n->workers)
-		return status_set(err, ST_ERR_NOMEM, "cannot start %d threads",
-				  blas_get_threads()), -1;
+		return ld->st = status_set(err, ST_ERR_NOMEM,
+					   "%s: out of memory: cannot start %d threads",
+					   modelfile_path(ld->mf), blas_get_threads()), -1;
 	net_link_aliases(n);
 	if (load_weights(ld) || check_unused(ld))
 		return -1;
@@ -1438,7 +1496,8 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 	if (!n || !ld.used) {
 		free(n);
 		free(ld.used);
-		return status_set(err, ST_ERR_NOMEM, "out of memory");
+		return status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+				  modelfile_path(mf));
 	}
 	ld.n = n;
 	n->sig_last = -1;
@@ -1461,7 +1520,8 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 	ld.ns = (int)json_array_size(arch);
 	ld.sp = calloc((size_t)ld.ns, sizeof *ld.sp);
 	if (!ld.sp) {
-		status_set(err, ST_ERR_NOMEM, "out of memory");
+		ld.st = status_set(err, ST_ERR_NOMEM, "%s: out of memory",
+				   modelfile_path(mf));
 		goto done;
 	}
 	rc = build(&ld, arch, want_param_grads);

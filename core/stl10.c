@@ -89,7 +89,8 @@ static enum status map_images(struct stl10 *s, const char *path, char *err)
 {
 	struct stat sb;
 	void *m;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the open (refused below) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0) {
 		if (errno == ENOENT)

@@ -24,18 +24,24 @@ enum status textfile_read(const char *path, size_t max, char **buf,
 
 	*buf = NULL;
 	*missing = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO would block the open until a writer comes;
+	 * it is refused below like any non-regular file */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		*missing = errno == ENOENT;
 		return status_set(err, ST_ERR_IO, "%s: cannot open: %s", path,
 				  strerror(errno));
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    (uintmax_t)sb.st_size > max) {
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return status_set(err, ST_ERR_FORMAT, "%s: not a regular file",
+				  path);
+	}
+	if ((uintmax_t)sb.st_size > max) {
 		close(fd);
 		return status_set(err, ST_ERR_FORMAT,
-				  "%s: not a regular file of at most %zu bytes",
-				  path, max);
+				  "%s: %jd bytes, more than the %zu a text file "
+				  "may have here", path, (intmax_t)sb.st_size, max);
 	}
 	n = (size_t)sb.st_size;
 	*buf = malloc(n + 1);

@@ -2,7 +2,8 @@
  * a step allocates nothing. The test program links with
  * -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc, so every call
  * from our objects lands here first. Include it in exactly one file of a
- * test program (it defines the wrappers). */
+ * test program (it defines the wrappers). alloc_fail_at makes the
+ * allocation with that count fail (NULL), to test out-of-memory paths. */
 #ifndef ADVEX_ALLOC_COUNT_H
 #define ADVEX_ALLOC_COUNT_H
 
@@ -16,22 +17,26 @@ void *__wrap_calloc(size_t n, size_t m);
 void *__wrap_realloc(void *p, size_t n);
 
 static long alloc_count;	/* test-only counter: the wrap hooks have no context */
+static long alloc_fail_at = -1;	/* the alloc_count value that fails */
 
 void *__wrap_malloc(size_t n)
 {
-	alloc_count++;
+	if (++alloc_count == alloc_fail_at)
+		return NULL;
 	return __real_malloc(n);
 }
 
 void *__wrap_calloc(size_t n, size_t m)
 {
-	alloc_count++;
+	if (++alloc_count == alloc_fail_at)
+		return NULL;
 	return __real_calloc(n, m);
 }
 
 void *__wrap_realloc(void *p, size_t n)
 {
-	alloc_count++;
+	if (++alloc_count == alloc_fail_at)
+		return NULL;
 	return __real_realloc(p, n);
 }
 

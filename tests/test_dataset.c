@@ -576,6 +576,7 @@ static void check_cifar_train(struct tap *t, const char *dir)
 	 * would see other labels here */
 	tap_ok(t, clabel(0, 0) != clabel(4, 0) && clabel(1, 2) != clabel(3, 1),
 	       "control: the files' labels differ, so the order is seen");
+	dataset_close(d);
 	tap_ok(t, dataset_open(dir, "unlabeled", &d, note, err) ==
 	       ST_ERR_ARG && has(err, "unknown CIFAR-10 split 'unlabeled'"),
 	       "split unlabeled refused: %s", err);
@@ -826,6 +827,63 @@ static void put_png(struct tap *t, const char *dir, const char *name, int h,
 	free(pix);
 }
 
+/* The PNG chunk CRC (ISO 3309, as zlib's crc32), bit by bit. */
+static unsigned long png_crc(const unsigned char *p, size_t n)
+{
+	unsigned long c = 0xffffffffUL;
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		c ^= p[i];
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320UL ^ (c >> 1) : c >> 1;
+	}
+	return c ^ 0xffffffffUL;
+}
+
+static void put_be32(unsigned char *p, unsigned long v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* dir/name: a valid PNG header claiming w x h (8-bit gray) followed by an
+ * IDAT that holds only the start of a zlib stream, then IEND. The header
+ * reads; decoding it fails ("truncated or corrupt"). So a reader that
+ * refuses it for its size has not tried to decode it. */
+static void put_png_header_only(const char *dir, const char *name,
+				unsigned long w, unsigned long h)
+{
+	static const unsigned char sig[8] = { 137, 'P', 'N', 'G', 13, 10, 26,
+					      10 };
+	unsigned char b[8 + 25 + 14 + 12], *p = b;
+
+	memcpy(p, sig, 8);
+	p += 8;
+	put_be32(p, 13);
+	memcpy(p + 4, "IHDR", 4);
+	put_be32(p + 8, w);
+	put_be32(p + 12, h);
+	p[16] = 8;		/* bit depth */
+	p[17] = 0;		/* gray */
+	p[18] = p[19] = p[20] = 0;
+	put_be32(p + 21, png_crc(p + 4, 17));
+	p += 25;
+	put_be32(p, 2);
+	memcpy(p + 4, "IDAT", 4);
+	p[8] = 0x78;		/* zlib header, no data after it */
+	p[9] = 0x9c;
+	put_be32(p + 10, png_crc(p + 4, 6));
+	p += 14;
+	put_be32(p, 0);
+	memcpy(p + 4, "IEND", 4);
+	put_be32(p + 8, png_crc(p + 4, 4));
+	put_file(dir, name, b, sizeof b);
+}
+
 /* T/name/{cat,dog}/ with 3 PNGs of 6x8 each, and things to skip. */
 static void make_imagedir(struct tap *t, char *dir, size_t n, const char *top,
 			  const char *name)
@@ -896,6 +954,31 @@ static void check_imagedir(struct tap *t, const char *top)
 		tap_ok(t, dataset_image(d, 3, pix, err) == ST_ERR_SHAPE &&
 		       has(err, want) && has(err, "5x5") && has(err, "8x6"),
 		       "reading it names the file and both sizes: %s", err);
+		dataset_close(d);
+	}
+
+	/* A PNG that claims 16384x16384 among 8x6 ones (a few dozen bytes
+	 * that would decode to gigabytes): refused for its size from the
+	 * header, before any decoding. The control: read on its own, the
+	 * same file is refused as corrupt, so the size message above cannot
+	 * come from a decode. */
+	snprintf(name, sizeof name, "%s/dog", dir);
+	put_png_header_only(name, "zz.png", 16384, 16384);
+	if (tap_ok(t, dataset_open(dir, NULL, &d, note, err) == ST_OK,
+		   "with a 16384x16384 PNG header added it still opens")) {
+		float *big = NULL;
+		int bh = 0, bw = 0;
+
+		snprintf(want, sizeof want, "%s/dog/zz.png", dir);
+		tap_ok(t, dataset_count(d) == 8 &&
+		       dataset_image(d, 7, pix, err) == ST_ERR_SHAPE &&
+		       has(err, want) && has(err, "16384x16384") &&
+		       has(err, "8x6"),
+		       "its size is refused before decoding: %s", err);
+		tap_ok(t, image_read_png(want, &big, &bh, &bw, err) ==
+		       ST_ERR_FORMAT && has(err, "corrupt"),
+		       "control: decoding that file fails: %s", err);
+		free(big);
 		dataset_close(d);
 	}
 out:

@@ -535,6 +535,45 @@ static void expect_error(struct tap *t, struct modelfile *mf, const char *what,
 	modelfile_close(mf);
 }
 
+/* Every allocation net_create makes fails in turn: each failure is
+ * ST_ERR_NOMEM (not a format error) with a message naming the file, and
+ * the net is not returned. The run that fails nothing is the control. */
+static void test_out_of_memory(struct tap *t)
+{
+	char err[ERR_MAX] = "", bad[ERR_MAX] = "";
+	struct modelfile *mf = small_model(small_arch, -1, -1, 0, err);
+	struct net *n = NULL;
+	long k, fails = 0, wrong = 0;
+	enum status st = ST_ERR_ARG;
+
+	if (!tap_ok(t, mf != NULL, "small model for the out-of-memory runs"))
+		return;
+	for (k = 1; k < 100000; k++) {
+		err[0] = '\0';
+		alloc_fail_at = alloc_count + k;
+		st = net_create(mf, 3, 1, &n, err);
+		alloc_fail_at = -1;
+		if (st == ST_OK)
+			break;
+		fails++;
+		if (st != ST_ERR_NOMEM || n || !strstr(err, "small.safetensors") ||
+		    !strstr(err, "out of memory")) {
+			tap_diag("allocation %ld: status %d, %s", k, (int)st, err);
+			if (!wrong++)
+				snprintf(bad, sizeof bad, "allocation %ld: status %d, '%s'",
+					 k, (int)st, err);
+		}
+	}
+	tap_ok(t, st == ST_OK && n != NULL && fails > 10,
+	       "control: net_create succeeds once no allocation fails (after %ld failing runs)",
+	       fails);
+	tap_ok(t, wrong == 0,
+	       "each of the %ld failed allocations gives ST_ERR_NOMEM naming the file, no net (%ld wrong%s%s)",
+	       fails, wrong, wrong ? ": first " : "", bad);
+	net_free(n);
+	modelfile_close(mf);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -558,6 +597,7 @@ int main(void)
 	net_free(n);
 	test_batched_conv(&t);
 	test_fused_relu(&t);
+	test_out_of_memory(&t);
 
 	expect_error(&t, small_model(small_arch, 5, -1, 0, err),
 		     "a missing tensor", "'c2.weight' missing");

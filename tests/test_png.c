@@ -2,7 +2,7 @@
  * every color type and bit depth reads back to the documented values
  * exactly; image_write_png round-trips to round(255x)/255, keeps its tEXt
  * chunks, and fails cleanly (path named, no temporary file left). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE	/* memmem */
 
 #include "image.h"
 #include "tap.h"
@@ -451,6 +451,49 @@ static int no_temp(const char *dir, const char *name)
 	return left == 0;
 }
 
+/* A chunk whose length field claims more than the file holds: libpng
+ * would allocate the claimed size (2 GB here) before finding the file
+ * short, so the reader refuses it from the chunk headers. Control: the
+ * same PNG with its true length reads. */
+static void test_chunk_bomb(struct tap *t, const char *dir)
+{
+	const char *key = "advex.note", *val = "x";
+	float pix[3] = { 0.5f, 0.25f, 1.0f }, *out = NULL;
+	unsigned char *png = NULL, *p;
+	char path[512], err[ERR_MAX] = "";
+	size_t len = 0;
+	int h, w;
+	FILE *f;
+
+	if (!tap_ok(t, image_encode_png(pix, 1, 1, &key, &val, 1, &png, &len,
+					err) == ST_OK, "a 1x1 PNG with a tEXt chunk"))
+		return;
+	p = memmem(png, len, "tEXt", 4);
+	tap_ok(t, p && image_decode_png(png, len, &out, &h, &w, err) == ST_OK,
+	       "control: it decodes as written");
+	free(out);
+	out = NULL;
+	if (!p)
+		goto out;
+	p[-4] = 0x77;	/* the length: 0x77000000 + a little, about 2 GB */
+	tap_ok(t, image_decode_png(png, len, &out, &h, &w, err) == ST_ERR_FORMAT &&
+	       !out && strstr(err, "chunk 'tEXt'") && strstr(err, "past the end"),
+	       "in memory: a tEXt chunk claiming ~2 GB refused: %s", err);
+	snprintf(path, sizeof path, "%s/bomb.png", dir);
+	f = fopen(path, "wb");
+	if (f) {
+		fwrite(png, 1, len, f);
+		fclose(f);
+	}
+	tap_ok(t, image_read_png(path, &out, &h, &w, err) == ST_ERR_FORMAT &&
+	       !out && strstr(err, path) && strstr(err, "chunk 'tEXt'"),
+	       "from a file: refused naming it: %s", err);
+	tap_ok(t, image_png_size(path, &h, &w, err) == ST_ERR_FORMAT,
+	       "and its size is not read either");
+out:
+	free(png);
+}
+
 static void test_failures(struct tap *t, const char *dir)
 {
 	char path[512], err[ERR_MAX] = "", sub[512];
@@ -545,6 +588,7 @@ int main(void)
 	test_round_trip(&t, dir);
 	test_text(&t, dir);
 	test_failures(&t, dir);
+	test_chunk_bomb(&t, dir);
 	cleanup(dir);
 	return tap_done(&t);
 }

@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700	/* wcwidth, when ncursesw's flags do not ask */
 #endif
 #include "draw.h"
+#include "printable.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -287,12 +288,15 @@ static int put_wide(struct palette *p, int y, int x, int w, enum role r,
 static int vdraw(struct palette *p, int y, int x, int w, enum role r, int pad,
 		 const char *fmt, va_list ap)
 {
-	char buf[2048];
+	char buf[2048], shown[2048];
 	wchar_t wb[2048];
 	size_t n;
 
 	vsnprintf(buf, sizeof buf, fmt, ap);
-	n = to_wide(buf, wb, sizeof wb / sizeof wb[0]);
+	/* class names, sources and paths come from files: a control
+	 * character would move the cursor or start an escape sequence */
+	printable_escape(buf, shown, sizeof shown);
+	n = to_wide(shown, wb, sizeof wb / sizeof wb[0]);
 	return put_wide(p, y, x, w, r, wb, n, pad);
 }
 
