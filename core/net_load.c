@@ -1474,8 +1474,16 @@ static int build(struct loader *ld, json_t *arch, int want_grads)
 	net_link_aliases(n);
 	if (load_weights(ld) || check_unused(ld))
 		return -1;
-	return net_set_conv_mode(n, want_grads ? NET_CONV_IM2COL : NET_CONV_AUTO,
-				 err) != ST_OK ? -1 : 0;
+	ld->st = net_set_conv_mode(n, want_grads ? NET_CONV_IM2COL : NET_CONV_AUTO,
+				   err);
+	if (ld->st != ST_OK) {
+		char why[ERR_MAX];
+
+		snprintf(why, sizeof why, "%s", err);
+		status_set(err, ld->st, "%s: %s", modelfile_path(ld->mf), why);
+		return -1;
+	}
+	return 0;
 }
 
 enum status net_create(const struct modelfile *mf, int max_batch,
