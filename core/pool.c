@@ -123,30 +123,28 @@ static size_t pool_tie_plan(const struct pool_shape *s, const uint64_t *sig,
 			    int32_t *work)
 {
 	size_t n = 0;
-	int o, y_lo, y_hi, x_lo, x_hi, a, b;
+	int o, y_lo, y_hi, x_lo, x_hi, a, b, iy, ix;
 
 	for (o = 0; o < s->oh * s->ow; o++) {
-		int ww, cnt, m = 0;
+		int32_t idx[64];
+		int cnt = 0, m = 0;
 		size_t head = n;
 
 		pool_window(s, o, &y_lo, &y_hi, &x_lo, &x_hi);
-		ww = x_hi - x_lo;
-		cnt = (y_hi - y_lo) * ww;
+		/* the window's positions in scan order (windows larger than
+		 * 64 positions: only their first 64 are searched for ties) */
+		for (iy = y_lo; iy < y_hi; iy++)
+			for (ix = x_lo; ix < x_hi && cnt < 64; ix++)
+				idx[cnt++] = iy * s->w + ix;
 		n += 2;
-		for (b = 1; b < cnt; b++) {
-			int32_t ib = (y_lo + b / ww) * s->w + x_lo + b % ww;
-
-			for (a = 0; a < b; a++) {
-				int32_t ia = (y_lo + a / ww) * s->w + x_lo + a % ww;
-
-				if (sig[ia] == sig[ib]) {
-					work[n++] = ib;
-					work[n++] = ia;
+		for (b = 1; b < cnt; b++)
+			for (a = 0; a < b; a++)
+				if (sig[idx[a]] == sig[idx[b]]) {
+					work[n++] = idx[b];
+					work[n++] = idx[a];
 					m++;
 					break;
 				}
-			}
-		}
 		if (m) {
 			work[head] = o;
 			work[head + 1] = m;
