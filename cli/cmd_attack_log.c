@@ -63,24 +63,15 @@ void cmd_attack_log_model(struct run_log *l, const struct attack_args *a,
 			  const struct net_info *in)
 {
 	char data[4096];
-	int demo, n = 0;
+	int demo;
 
-	if (a->mo.arch) {
+	if (a->mo.arch)
 		snprintf(l->model_path, sizeof l->model_path, "builtin:%s", a->mo.arch);
-		n = snprintf(l->arch, sizeof l->arch, "%s, weights seed %lu: ",
-			     a->mo.arch, a->mo.seed);
-	} else if (a->mo.model) {
+	else if (a->mo.model)
 		snprintf(l->model_path, sizeof l->model_path, "%s", a->mo.model);
-	} else if (source_default(data, l->model_path, sizeof l->model_path, &demo)) {
+	else if (source_default(data, l->model_path, sizeof l->model_path, &demo))
 		snprintf(l->model_path, sizeof l->model_path, "(unknown)");
-	}
-	if (n < 0 || (size_t)n >= sizeof l->arch)
-		n = 0;
-	snprintf(l->arch + n, sizeof l->arch - (size_t)n,
-		 "%dx%dx%d -> %d classes, %d layers, %zu parameters%s%s", in->in_c,
-		 in->in_h, in->in_w, in->n_classes, in->n_layers, in->n_params,
-		 !a->mo.arch && in->source && in->source[0] ? "; " : "",
-		 !a->mo.arch && in->source ? in->source : "");
+	source_model_summary(&a->mo, in, l->arch, sizeof l->arch);
 	l->b.model_path = l->model_path;
 	l->b.model_arch = l->arch;
 	l->b.n_classes = in->n_classes;

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "attack.h"
-#include "blas.h"
 #include "clock.h"
 #include "cli.h"
 #include "loss.h"
@@ -266,7 +265,7 @@ static int run(struct net *n, int steps, int warmup, int json, int layers,
 	}
 	if (json) {
 		json_t *o = json_pack("{s:i, s:i, s:o, s:o, s:f, s:f, s:f}",
-				      "threads", blas_get_threads(),
+				      "threads", net_get_info(n)->threads,
 				      "winograd_layers", net_winograd_layers(n),
 				      "step_ms", timing_json(st),
 				      "forward_ms", timing_json(fw),
@@ -285,7 +284,7 @@ static int run(struct net *n, int steps, int warmup, int json, int layers,
 		json_decref(o);
 	} else {
 		printf("threads %d, %d timed runs after %d warm-up, %.3f GFLOP per forward, "
-		       "%d conv layers on Winograd\n", blas_get_threads(), steps, warmup,
+		       "%d conv layers on Winograd\n", net_get_info(n)->threads, steps, warmup,
 		       flop / 1e9, net_winograd_layers(n));
 		printf("%-28s %9s %9s %9s %10s\n", "", "median", "min", "max", "GFLOP/s");
 		printf("%-28s %7.2fms %7.2fms %7.2fms %10.1f\n",

@@ -278,7 +278,7 @@ static int make_net(const struct train_args *a, struct dataset *d,
 		free(names);
 	}
 	if (st == ST_OK)
-		st = net_create(mf, a->o.batch, 1, n, err);
+		st = net_create(mf, a->o.batch, 1, a->threads, n, err);
 	modelfile_close(mf);
 	return st == ST_OK ? EXIT_OK : cli_fail("%s", err);
 }

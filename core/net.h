@@ -70,14 +70,22 @@ struct net_info {
 	int n_layers;
 	size_t n_params;
 	int max_batch;
+	int threads;		/* the net's worker threads (net_create) */
 	int n_buffers;		/* activation buffers after liveness planning */
 	const char *source;	/* advex.source, "" when absent */
 };
 
+#define NET_MAX_THREADS 256
+
 /* Build a network from an opened model file. The file may be closed after.
- * want_param_grads: allocate a gradient block for every parameter. */
+ * want_param_grads: allocate a gradient block for every parameter.
+ * threads: the net's own worker threads for its matrix products (1..
+ * NET_MAX_THREADS; 0 = one per online core). Results do not depend on it
+ * (blas.h). Every tensor the architecture names is found and its shape
+ * checked before the activations are allocated. */
 enum status net_create(const struct modelfile *mf, int max_batch,
-		       int want_param_grads, struct net **out, char *err);
+		       int want_param_grads, int threads, struct net **out,
+		       char *err);
 void net_free(struct net *n);
 
 const struct net_info *net_get_info(const struct net *n);

@@ -8,9 +8,12 @@
  *   4. plan every node's shape and parameter count, checking every number
  *      in 64-bit arithmetic before it sizes anything;
  *   5. fuse a ReLU into the conv it alone consumes;
- *   6. plan the activation buffers by liveness and size the gradient pool;
- *   7. allocate once, read the weights, fold the batch norms.
+ *   6. find every tensor with its shape (and none left over), reading
+ *      nothing, so a wrong file fails before anything large is allocated;
+ *   7. plan the activation buffers by liveness and size the gradient pool;
+ *   8. allocate once, read the weights, fold the batch norms.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "net.h"
 
 #include <errno.h>
@@ -20,8 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "blas.h"
 #include "conv.h"
 #include "dense.h"
 #include "net_impl.h"
@@ -57,6 +60,8 @@ struct loader {
 	int ns;
 	enum status st;		/* what went wrong */
 	int *topo;		/* spec indices in topological order */
+	int dry;		/* 1: find and check the tensors, read nothing */
+	int threads;		/* the net's worker threads */
 };
 
 /* ---- JSON helpers ------------------------------------------------------- */
@@ -437,7 +442,7 @@ static const struct mf_tensor *need_tensor(struct loader *ld, const char *id,
 	snprintf(full, sizeof full, "%s.%s", name, suffix);
 	t = modelfile_find(ld->mf, full);
 	if (!t) {
-		status_set(ld->err, ST_ERR_FORMAT,
+		ld->st = status_set(ld->err, ST_ERR_FORMAT,
 			   "%s: tensor '%s' missing (node '%s' needs it)",
 			   modelfile_path(ld->mf), full, id);
 		return NULL;
@@ -452,7 +457,7 @@ static const struct mf_tensor *need_tensor(struct loader *ld, const char *id,
 		for (i = 0; i < t->ndim; i++)
 			snprintf(got + strlen(got), sizeof got - strlen(got),
 				 "%s%lld", i ? "," : "", (long long)t->shape[i]);
-		status_set(ld->err, ST_ERR_SHAPE,
+		ld->st = status_set(ld->err, ST_ERR_SHAPE,
 			   "%s: tensor '%s' has shape [%s] but node '%s' needs [%s]",
 			   modelfile_path(ld->mf), full, got, id, want);
 		return NULL;
@@ -1202,6 +1207,8 @@ static int fold_bn(struct loader *ld, struct spec *sp, struct node *prev)
 	for (i = 0; i < 4; i++)
 		if (!(t[i] = need_tensor(ld, sp->id, sp->name, part[i], 1, shape)))
 			return -1;
+	if (ld->dry)
+		return 0;
 	for (i = 0; i < 4; i++) {
 		v[i] = malloc(sizeof(float) * (size_t)prev->c);
 		ok = ok && v[i];
@@ -1245,7 +1252,8 @@ static int node_weights(struct loader *ld, struct spec *sp, struct node *l)
 		shape[0] = l->c;
 		if (!(t = need_tensor(ld, l->id, l->name, "value", 1, shape)))
 			return -1;
-		modelfile_read_f32(t, l->cvec);
+		if (!ld->dry)
+			modelfile_read_f32(t, l->cvec);
 		return 0;
 	}
 	if (l->op == NET_BATCHNORM) {
@@ -1253,6 +1261,13 @@ static int node_weights(struct loader *ld, struct spec *sp, struct node *l)
 						     "running_mean", "running_var" };
 		float *dst[4];
 
+		if (ld->dry) {
+			shape[0] = l->c;
+			for (i = 0; i < 4; i++)
+				if (!need_tensor(ld, l->id, l->name, part[i], 1, shape))
+					return -1;
+			return 0;
+		}
 		dst[0] = n->params + l->w_off;
 		dst[1] = n->params + l->b_off;
 		dst[2] = l->cvec;		/* mean */
@@ -1283,13 +1298,16 @@ static int node_weights(struct loader *ld, struct spec *sp, struct node *l)
 	}
 	if (!t)
 		return -1;
-	modelfile_read_f32(t, n->params + l->w_off);
-	memset(n->params + l->b_off, 0, sizeof(float) * l->nb);
+	if (!ld->dry) {
+		modelfile_read_f32(t, n->params + l->w_off);
+		memset(n->params + l->b_off, 0, sizeof(float) * l->nb);
+	}
 	if (json_bool(sp->j, "bias", 1)) {
 		shape[0] = l->c;
 		if (!(t = need_tensor(ld, l->id, l->name, "bias", 1, shape)))
 			return -1;
-		modelfile_read_f32(t, n->params + l->b_off);
+		if (!ld->dry)
+			modelfile_read_f32(t, n->params + l->b_off);
 	}
 	return 0;
 }
@@ -1337,6 +1355,20 @@ static int check_unused(struct loader *ld)
 					  modelfile_path(ld->mf), t->name), -1;
 	}
 	return 0;
+}
+
+/* Every tensor the nodes need, with its shape, and no tensor left over,
+ * before the activations are allocated: a file that does not fit its
+ * architecture fails fast, whatever the batch, and before a large
+ * allocation could fail first with a less useful message. */
+static int check_tensors(struct loader *ld)
+{
+	int rc;
+
+	ld->dry = 1;
+	rc = load_weights(ld) || check_unused(ld);
+	ld->dry = 0;
+	return rc ? -1 : 0;
 }
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -1462,17 +1494,18 @@ static int build(struct loader *ld, json_t *arch, int want_grads)
 	    read_classes(ld, n->nodes[n->info.n_layers - 1].c))
 		return -1;
 	fuse_relus(n);
-	if (alloc_buffers(ld, want_grads))
+	if (check_tensors(ld) || alloc_buffers(ld, want_grads))
 		return -1;
-	/* As many threads as OpenBLAS was given (the CLI's --threads): the
-	 * kernels run their products on these, OpenBLAS single-threaded. */
-	n->workers = workers_new(blas_get_threads());
+	/* The kernels run their products on these threads, OpenBLAS
+	 * single-threaded (blas.h). */
+	n->workers = workers_new(ld->threads);
+	n->info.threads = ld->threads;
 	if (!n->workers)
 		return ld->st = status_set(err, ST_ERR_NOMEM,
 					   "%s: out of memory: cannot start %d threads",
-					   modelfile_path(ld->mf), blas_get_threads()), -1;
+					   modelfile_path(ld->mf), ld->threads), -1;
 	net_link_aliases(n);
-	if (load_weights(ld) || check_unused(ld))
+	if (load_weights(ld))
 		return -1;
 	ld->st = net_set_conv_mode(n, want_grads ? NET_CONV_IM2COL : NET_CONV_AUTO,
 				   err);
@@ -1487,9 +1520,11 @@ static int build(struct loader *ld, json_t *arch, int want_grads)
 }
 
 enum status net_create(const struct modelfile *mf, int max_batch,
-		       int want_param_grads, struct net **out, char *err)
+		       int want_param_grads, int threads, struct net **out,
+		       char *err)
 {
-	struct loader ld = { .mf = mf, .err = err, .st = ST_ERR_FORMAT };
+	struct loader ld = { .mf = mf, .err = err, .st = ST_ERR_FORMAT,
+			     .threads = threads };
 	struct net *n;
 	json_t *arch = NULL;
 	const char *src;
@@ -1498,6 +1533,14 @@ enum status net_create(const struct modelfile *mf, int max_batch,
 	*out = NULL;
 	if (max_batch < 1)
 		return status_set(err, ST_ERR_ARG, "batch size must be >= 1");
+	if (threads < 0 || threads > NET_MAX_THREADS)
+		return status_set(err, ST_ERR_ARG, "threads %d: use 0 (every core) or 1..%d",
+				  threads, NET_MAX_THREADS);
+	if (!ld.threads) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+
+		ld.threads = c < 1 ? 1 : c > NET_MAX_THREADS ? NET_MAX_THREADS : (int)c;
+	}
 	err[0] = '\0';
 	n = calloc(1, sizeof *n);
 	ld.used = calloc((size_t)modelfile_count(mf) + 1, 1);

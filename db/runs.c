@@ -45,25 +45,16 @@ static char *json_text(json_t *a, int bad, int digits)
 	return s;
 }
 
-/* v[0..n) as a JSON array; 9 digits round-trip a float, 17 a double. */
-static char *json_floats(const float *v, int n)
+/* f[0..n) or d[0..n) (the other NULL) as a JSON array; 9 digits
+ * round-trip a float, 17 a double. */
+static char *json_reals(const float *f, const double *d, int n)
 {
 	json_t *a = json_array();
 	int i, bad = 0;
 
 	for (i = 0; a && !bad && i < n; i++)
-		bad = json_array_append_new(a, json_number(v[i]));
-	return json_text(a, bad, 9);
-}
-
-static char *json_doubles(const double *v, int n)
-{
-	json_t *a = json_array();
-	int i, bad = 0;
-
-	for (i = 0; a && !bad && i < n; i++)
-		bad = json_array_append_new(a, json_number(v[i]));
-	return json_text(a, bad, 17);
+		bad = json_array_append_new(a, json_number(f ? (double)f[i] : d[i]));
+	return json_text(a, bad, f ? 9 : 17);
 }
 
 static char *json_counts(const size_t *v, int n)
@@ -410,9 +401,9 @@ enum status runs_step(struct db *db, int64_t id, const struct attack_report *r,
 	enum status s;
 	int i;
 
-	json[0] = json_floats(r->probs, r->probs ? n_classes : 0);
+	json[0] = json_reals(r->probs, NULL, r->probs ? n_classes : 0);
 	json[1] = json_counts(r->grad.hist, DIAG_HIST_BINS);
-	json[2] = json_doubles(r->layer_norms, r->layer_norms ? r->n_layers + 1 : 0);
+	json[2] = json_reals(NULL, r->layer_norms, r->layer_norms ? r->n_layers + 1 : 0);
 	st = json[0] && json[1] && json[2] ? db_stmt(db, sql_insert_step, err) : NULL;
 	if (!st) {
 		for (i = 0; i < 3; i++)
@@ -532,7 +523,7 @@ enum status runs_finish(struct db *db, int64_t id, const char *status,
 		s = image_encode_png(x_adv, h, w, NULL, NULL, 0, &png, &png_len,
 				     err);
 	if (s == ST_OK && final) {
-		probs = json_floats(final->probs, final->probs ? k : 0);
+		probs = json_reals(final->probs, NULL, final->probs ? k : 0);
 		if (!probs)
 			s = status_set(err, ST_ERR_NOMEM, "%s: out of memory",
 				       db_path(db));

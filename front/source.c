@@ -103,6 +103,22 @@ void source_set_threads(int threads)
 	blas_set_threads(threads);
 }
 
+void source_model_summary(const struct source_opts *o,
+			  const struct net_info *in, char *buf, size_t n)
+{
+	int k = 0;
+
+	if (o->arch)
+		k = snprintf(buf, n, "%s, weights seed %lu: ", o->arch, o->seed);
+	if (k < 0 || (size_t)k >= n)
+		k = 0;
+	snprintf(buf + k, n - (size_t)k,
+		 "%dx%dx%d -> %d classes, %d layers, %zu parameters%s%s", in->in_c,
+		 in->in_h, in->in_w, in->n_classes, in->n_layers, in->n_params,
+		 !o->arch && in->source && in->source[0] ? "; " : "",
+		 !o->arch && in->source ? in->source : "");
+}
+
 static int is_file(const char *path, int want_dir)
 {
 	struct stat st;
@@ -189,7 +205,7 @@ enum status source_open_net(struct source_opts *o, int max_batch,
 	}
 	if (st != ST_OK)
 		return st;
-	st = net_create(mf, max_batch, want_param_grads, out, err);
+	st = net_create(mf, max_batch, want_param_grads, o->threads, out, err);
 	modelfile_close(mf);
 	if (st == ST_OK && o->conv != NET_CONV_AUTO && !want_param_grads &&
 	    (st = net_set_conv_mode(*out, (enum net_conv_mode)o->conv, err)) != ST_OK) {

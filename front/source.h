@@ -71,7 +71,9 @@ int source_model_opt(struct source_opts *o, int code, const char *arg, char *msg
  * *is_demo tells which. Returns -1 when there is neither. */
 int source_default(char *data, char *model, size_t n, int *is_demo);
 
-/* Apply --threads (0 = every online core). */
+/* Apply --threads (0 = every online core) to OpenBLAS's own threads, which
+ * run the products of a one-thread net and of anything outside a net. The
+ * net itself gets the count from source_load_net (net_create). */
 void source_set_threads(int threads);
 
 /* Open the model the options name (--model or --arch; neither: the default
@@ -80,6 +82,12 @@ void source_set_threads(int threads);
 enum status source_open_net(struct source_opts *o, int max_batch,
 			    int want_param_grads, struct net **out, char *note,
 			    char *err);
+
+/* The one-line architecture summary the run log keeps for a model:
+ * "[ARCH, weights seed S: ]CxHxW -> K classes, L layers, P parameters[;
+ * SOURCE]" (SOURCE: the file's advex.source, not for --arch). */
+void source_model_summary(const struct source_opts *o,
+			  const struct net_info *in, char *buf, size_t n);
 
 /* Open --data DIR (split NULL = test; dir NULL = the default source).
  * note: what the user should hear, one line each ('\n' between): the

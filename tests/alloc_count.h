@@ -18,11 +18,19 @@ void *__wrap_realloc(void *p, size_t n);
 
 static long alloc_count;	/* test-only counter: the wrap hooks have no context */
 static long alloc_fail_at = -1;	/* the alloc_count value that fails */
+static size_t alloc_largest;	/* the largest request seen (reset it freely) */
+
+static void alloc_note(size_t n)
+{
+	if (n > alloc_largest)
+		alloc_largest = n;
+}
 
 void *__wrap_malloc(size_t n)
 {
 	if (++alloc_count == alloc_fail_at)
 		return NULL;
+	alloc_note(n);
 	return __real_malloc(n);
 }
 
@@ -30,6 +38,7 @@ void *__wrap_calloc(size_t n, size_t m)
 {
 	if (++alloc_count == alloc_fail_at)
 		return NULL;
+	alloc_note(m && n > (size_t)-1 / m ? (size_t)-1 : n * m);
 	return __real_calloc(n, m);
 }
 
@@ -37,6 +46,7 @@ void *__wrap_realloc(void *p, size_t n)
 {
 	if (++alloc_count == alloc_fail_at)
 		return NULL;
+	alloc_note(n);
 	return __real_realloc(p, n);
 }
 

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "grad_dump: bad arguments\n"), 2;
 	blas_set_threads(threads);
 	if (modelfile_open(argv[1], &mf, err) != ST_OK ||
-	    net_create(mf, batch, 0, &n, err) != ST_OK)
+	    net_create(mf, batch, 0, threads, &n, err) != ST_OK)
 		return fprintf(stderr, "grad_dump: %s\n", err), 1;
 	modelfile_close(mf);
 	if (mode != NET_CONV_AUTO && net_set_conv_mode(n, mode, err) != ST_OK)

@@ -105,7 +105,7 @@ static struct net *small_net_batch(const char *arch, const struct spec *specs,
 	}
 	if (modelfile_encode(t, n, keys, vals, 6, &buf, &len, err) == ST_OK &&
 	    modelfile_open_buffer(buf, len, "small.safetensors", &mf, err) == ST_OK &&
-	    net_create(mf, max_batch, 0, &net, err) != ST_OK)
+	    net_create(mf, max_batch, 0, 0, &net, err) != ST_OK)
 		net = NULL;
 	modelfile_close(mf);
 	for (i = 0; i < n; i++)

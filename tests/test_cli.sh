@@ -131,6 +131,14 @@ ok $? "a file that is not a model: one-line error ($(cat "$T/out"))"
 "$ADVEX" bench --arch vgg16-small --steps 1 --warmup 0 --json >"$T/b.json" 2>&1 &&
 	"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d[t] for t in ("step_ms","forward_ms") for k in ("median","min","max"))' "$T/b.json"
 ok $? "bench --json has step_ms and forward_ms with median, min, max"
+# --threads reaches the net itself (net_create), whatever OpenBLAS was set to.
+thr=""
+for tc in 1 3; do
+	thr="$thr $("$ADVEX" bench --arch vgg-compact --steps 1 --warmup 0 --threads $tc --json 2>&1 |
+		"$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["threads"])')"
+done
+[ "$thr" = " 1 3" ]
+ok $? "bench --threads 1 and 3: the net runs on 1 and 3 threads (saw:$thr)"
 
 # Outputs go through a temporary name and a rename, which replaces whatever
 # is at the path: anything but a regular file is refused before any work.

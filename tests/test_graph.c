@@ -130,7 +130,7 @@ static struct net *graph_net(int batch, int grads, char *err)
 	struct modelfile *mf = model(graph_arch, 1, err);
 	struct net *n = NULL;
 
-	if (mf && net_create(mf, batch, grads, &n, err) != ST_OK)
+	if (mf && net_create(mf, batch, grads, 0, &n, err) != ST_OK)
 		n = NULL;
 	modelfile_close(mf);
 	return n;
@@ -280,7 +280,7 @@ static void test_save(struct tap *t, struct net *n)
 	memcpy(z, net_forward(n, x, 1), sizeof z);
 	ok = fd >= 0 && net_save(n, path, NULL, NULL, 0, err) == ST_OK &&
 	     modelfile_open(path, &mf, err) == ST_OK &&
-	     net_create(mf, 1, 0, &m, err) == ST_OK;
+	     net_create(mf, 1, 0, 0, &m, err) == ST_OK;
 	if (ok) {
 		const float *z2 = net_forward(m, x, 1);
 
@@ -314,7 +314,7 @@ static void test_liveness(struct tap *t)
 					i % 2 ? "mul" : "add");
 	snprintf(arch + len, sizeof arch - len, "{\"op\":\"gap\"},{\"op\":\"flatten\"}]");
 	mf = model(arch, 0, err);
-	if (mf && net_create(mf, 2, 0, &n, err) != ST_OK)
+	if (mf && net_create(mf, 2, 0, 0, &n, err) != ST_OK)
 		n = NULL;
 	modelfile_close(mf);
 	tap_ok(t, n && net_get_info(n)->n_buffers <= 3,
@@ -332,7 +332,7 @@ static void expect_error(struct tap *t, const char *arch, const char *what,
 	enum status st = ST_ERR_ARG;
 
 	if (mf)
-		st = net_create(mf, 1, 0, &n, err);
+		st = net_create(mf, 1, 0, 0, &n, err);
 	tap_ok(t, mf && st != ST_OK && !n && strstr(err, "graph.safetensors") &&
 		  strstr(err, needle) && !strchr(err, '\n'),
 	       "%s refused in one line: %s", what, err);
@@ -393,7 +393,7 @@ static void test_order(struct tap *t)
 	struct net_layer_info li;
 	int ok = 0;
 
-	if (mf && net_create(mf, 1, 0, &n, err) == ST_OK) {
+	if (mf && net_create(mf, 1, 0, 0, &n, err) == ST_OK) {
 		net_layer(n, 0, &li);
 		ok = !strcmp(li.id, "r");
 		net_layer(n, 2, &li);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "blas.h"
 #include "loss.h"
 #include "modelfile.h"
 #include "net.h"
@@ -244,7 +245,7 @@ static void test_save(struct tap *t, struct net *n)
 	snprintf(file, sizeof file, "%s/m.safetensors", path);
 	ok = ok && net_save(n, file, k, v, 1, err) == ST_OK &&
 	     modelfile_open(file, &mf, err) == ST_OK &&
-	     net_create(mf, 1, 0, &m, err) == ST_OK;
+	     net_create(mf, 1, 0, 0, &m, err) == ST_OK;
 	if (ok) {
 		z = net_forward(m, x, 1);
 		for (i = 0; i < NCLS; i++)
@@ -352,7 +353,7 @@ static void test_batched_conv(struct tap *t)
 	int m, b;
 
 	if (arch_build("vgg-compact", CB_SIZE, NC, NULL, 3, &mf, err) == ST_OK &&
-	    net_create(mf, CB_N, 0, &n, err) != ST_OK)
+	    net_create(mf, CB_N, 0, 0, &n, err) != ST_OK)
 		n = NULL;
 	if (!tap_ok(t, n && x && g1 && g, "vgg-compact %dx%d built for batch %d %s",
 		    CB_SIZE, CB_SIZE, CB_N, err))
@@ -441,7 +442,7 @@ static void test_fused_relu(struct tap *t)
 	mf[0] = small_model(small_arch, -1, -1, 0, err);
 	mf[1] = small_model(unfused_arch, -1, -1, 0, err);
 	for (k = 0; k < 2; k++)
-		if (mf[k] && net_create(mf[k], NB, 1, &n[k], err) != ST_OK)
+		if (mf[k] && net_create(mf[k], NB, 1, 0, &n[k], err) != ST_OK)
 			n[k] = NULL;
 	modelfile_close(mf[0]);
 	modelfile_close(mf[1]);
@@ -527,7 +528,7 @@ static void expect_error(struct tap *t, struct modelfile *mf, const char *what,
 	enum status st = ST_ERR_ARG;
 
 	if (mf)
-		st = net_create(mf, 1, 0, &n, err);
+		st = net_create(mf, 1, 0, 0, &n, err);
 	tap_ok(t, mf && st != ST_OK && !n && strstr(err, "small.safetensors") &&
 		  strstr(err, needle),
 	       "%s refused: %s", what, err);
@@ -551,7 +552,7 @@ static void test_out_of_memory(struct tap *t)
 	for (k = 1; k < 100000; k++) {
 		err[0] = '\0';
 		alloc_fail_at = alloc_count + k;
-		st = net_create(mf, 3, 1, &n, err);
+		st = net_create(mf, 3, 1, 0, &n, err);
 		alloc_fail_at = -1;
 		if (st == ST_OK)
 			break;
@@ -574,6 +575,64 @@ static void test_out_of_memory(struct tap *t)
 	modelfile_close(mf);
 }
 
+/* A file whose tensors do not fit its architecture is refused before the
+ * activations are allocated: at batch 4096 the first conv's output alone
+ * is 4096*4*12*12 floats, and the refusal asks for nothing that large.
+ * The control: the good file at the same batch does. */
+static void test_tensors_first(struct tap *t)
+{
+	const size_t act = (size_t)4096 * 4 * IN * IN * sizeof(float);
+	char err[ERR_MAX] = "";
+	size_t largest[2];
+	enum status st[2];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct modelfile *mf = small_model(small_arch, -1, i ? -1 : 9, 0, err);
+		struct net *n = NULL;
+
+		alloc_largest = 0;
+		st[i] = mf ? net_create(mf, 4096, 0, 1, &n, err) : ST_ERR_ARG;
+		largest[i] = alloc_largest;
+		net_free(n);
+		modelfile_close(mf);
+	}
+	tap_ok(t, st[0] == ST_ERR_SHAPE && largest[0] < act,
+	       "a wrong tensor shape is refused before the activations: largest "
+	       "allocation %zu bytes < %zu", largest[0], act);
+	tap_ok(t, st[1] == ST_OK && largest[1] >= act,
+	       "control: the good file at batch 4096 allocates %zu bytes at once (>= %zu)",
+	       largest[1], act);
+}
+
+/* The thread count is the net's own, given to net_create: not whatever
+ * OpenBLAS was last set to (the process-wide setting it once came from). */
+static void test_threads(struct tap *t)
+{
+	char err[ERR_MAX] = "";
+	struct modelfile *mf = small_model(small_arch, -1, -1, 0, err);
+	struct net *n[2] = { NULL, NULL }, *m = NULL;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int saved = blas_get_threads(), bad;
+
+	blas_set_threads(1);
+	if (mf) {
+		net_create(mf, 1, 0, 3, &n[0], err);
+		net_create(mf, 1, 0, 0, &n[1], err);
+	}
+	bad = mf ? net_create(mf, 1, 0, NET_MAX_THREADS + 1, &m, err) : ST_OK;
+	blas_set_threads(saved);
+	tap_ok(t, n[0] && n[1] && net_get_info(n[0])->threads == 3 &&
+		  net_get_info(n[1])->threads == (cores < 1 ? 1 : (int)cores),
+	       "with OpenBLAS at 1 thread, nets asked for 3 and for 0 (every core) run "
+	       "on %d and %d threads (%ld cores)", n[0] ? net_get_info(n[0])->threads : -1,
+	       n[1] ? net_get_info(n[1])->threads : -1, cores);
+	tap_ok(t, bad == ST_ERR_ARG && !m, "%d threads refused: %s", NET_MAX_THREADS + 1, err);
+	net_free(n[0]);
+	net_free(n[1]);
+	modelfile_close(mf);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -582,7 +641,7 @@ int main(void)
 	struct net *n = NULL;
 
 	tap_ok(&t, mf != NULL, "small model encoded and opened %s", err);
-	if (mf && net_create(mf, 3, 1, &n, err) != ST_OK)
+	if (mf && net_create(mf, 3, 1, 0, &n, err) != ST_OK)
 		n = NULL;
 	modelfile_close(mf);
 	tap_ok(&t, n != NULL, "net built from the small model %s", n ? "" : err);
@@ -598,6 +657,8 @@ int main(void)
 	test_batched_conv(&t);
 	test_fused_relu(&t);
 	test_out_of_memory(&t);
+	test_tensors_first(&t);
+	test_threads(&t);
 
 	expect_error(&t, small_model(small_arch, 5, -1, 0, err),
 		     "a missing tensor", "'c2.weight' missing");

@@ -394,17 +394,8 @@ static int resolve_source(struct options *o, struct app *a, struct resources *r)
 static void fill_template(struct app *a, struct resources *r, const struct options *o)
 {
 	const struct net_info *in = a->ni;
-	int n = 0;
 
-	if (o->mo.arch)
-		n = snprintf(r->arch, sizeof r->arch, "%s, weights seed %lu: ", o->mo.arch,
-			     o->mo.seed);
-	if (n < 0 || (size_t)n >= sizeof r->arch)
-		n = 0;
-	snprintf(r->arch + n, sizeof r->arch - (size_t)n,
-		 "%dx%dx%d -> %d classes, %d layers, %zu parameters%s%s", in->in_c, in->in_h,
-		 in->in_w, in->n_classes, in->n_layers, in->n_params,
-		 in->source && in->source[0] ? "; " : "", in->source ? in->source : "");
+	source_model_summary(&o->mo, in, r->arch, sizeof r->arch);
 	memset(&r->tmpl, 0, sizeof r->tmpl);
 	r->tmpl.model_path = r->model_path;
 	r->tmpl.model_arch = r->arch;

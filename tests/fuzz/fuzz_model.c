@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* takes buf, also on failure */
 	if (modelfile_open_buffer(buf, size, "fuzz.safetensors", &mf, err) != ST_OK)
 		return 0;
-	if (net_create(mf, 2, 0, &n, err) == ST_OK) {
+	if (net_create(mf, 2, 0, 1, &n, err) == ST_OK) {
 		const struct net_info *in = net_get_info(n);
 
 		if ((size_t)in->in_h * in->in_w <= MAX_PIXELS &&

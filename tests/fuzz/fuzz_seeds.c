@@ -49,7 +49,7 @@ static void model_seed(const char *dir, const char *arch, int size, int k)
 
 	snprintf(path, sizeof path, "%s/%s-%d.safetensors", dir, arch, size);
 	if (arch_build(arch, size, k, NULL, 1, &mf, err) != ST_OK ||
-	    net_create(mf, 1, 0, &n, err) != ST_OK ||
+	    net_create(mf, 1, 0, 1, &n, err) != ST_OK ||
 	    net_save(n, path, NULL, NULL, 0, err) != ST_OK) {
 		fprintf(stderr, "fuzz_seeds: %s: %s\n", path, err);
 		exit(1);
