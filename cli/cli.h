@@ -21,6 +21,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 
 /* Print "advex: msg" to stderr; returns EXIT_FAIL. */

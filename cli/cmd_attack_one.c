@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cmd_attack.h"
+#include "audits.h"
 #include "db.h"
 #include "exportmeta.h"
 #include "image.h"
@@ -66,17 +67,30 @@ static int on_step(const struct attack_report *r, void *user)
 	return 0;
 }
 
-static int write_png(const struct attack_args *a, const struct attack *at,
-		     const struct net_info *in, const char *src, int label, int64_t run)
+/* Write --out, read it back and classify it again: say (and log) whether
+ * the 8-bit image is still adversarial. */
+static int write_png(const struct attack_args *a, struct net *n, const struct attack *at,
+		     const char *src, int label, const struct run_log *log, int64_t run)
 {
+	const struct net_info *in = net_get_info(n);
 	const struct attack_params *p = attack_get_params(at);
 	struct exportmeta m;
-	char err[ERR_MAX];
+	char err[ERR_MAX], cn[CLI_NAME_MAX], shown[4096];
+	int pred, ok;
 
 	exportmeta_fill(&m, p, attack_iter(at), p->target >= 0 ? in->classes[p->target] : NULL,
 			label >= 0 ? in->classes[label] : NULL, src, a->mo.used, run);
 	if (image_write_png(a->out, attack_x_adv(at), in->in_h, in->in_w, m.keys, m.vals,
-			    m.n, err) != ST_OK)
+			    m.n, err) != ST_OK ||
+	    exportmeta_recheck(n, a->out, p, label, &pred, &ok, err) != ST_OK)
+		return cli_fail("%s", err);
+	fprintf(a->json ? stderr : stdout, "%sexported     %s, read back: predicted %s, %s\n",
+		a->json ? "advex: " : "", cli_printable(a->out, shown, sizeof shown),
+		cli_class_name(in, pred, cn, sizeof cn),
+		ok ? "still adversarial at 8 bits" :
+		"NOT adversarial at 8 bits (rounding to the PNG's 256 levels undid the attack; "
+		"--quantize keeps every iterate on that grid)");
+	if (log->db && run > 0 && exports_record(log->db, run, a->out, pred, ok, err) != ST_OK)
 		return cli_fail("%s", err);
 	return EXIT_OK;
 }
@@ -158,7 +172,7 @@ int cmd_attack_one(struct attack_args *a, struct net *n, struct dataset *d,
 		print_summary(a, in, &rep, attack_label(at), log);
 	rc = cmd_attack_log_outcome(log, cancelled, &rep, attack_x_adv(at));
 	if (!rc && a->out)
-		rc = write_png(a, at, in, name, label, run);
+		rc = write_png(a, n, at, name, label, log, run);
 	if (!rc && a->npy_out) {
 		int shape[4] = { 1, 3, in->in_h, in->in_w };
 

@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{ "info", cmd_info, "print a model's layer table, parameters, preprocessing, classes" },
 	{ "diagnose", cmd_diagnose, "one forward and backward: logits, probabilities, loss, input gradient" },
 	{ "attack", cmd_attack, "run an attack on one image, or on many at several epsilons" },
+	{ "audit", cmd_audit, "why did my attack fail? the attack and nine checks on a range of images" },
 	{ "runs", cmd_runs, "the run log: list, show, compare, export, delete recorded attacks" },
 	{ "train", cmd_train, "train a VGG-style network on CPU" },
 	{ "eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a split" },

@@ -133,6 +133,36 @@ static const char *const migrations[] = {
 	"  png BLOB NOT NULL,"
 	"  UNIQUE (run_id, role)"
 	");",
+	/* 1 -> 2: audits (advex audit) and the re-read of exported PNGs */
+	"CREATE TABLE audits ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  created TEXT NOT NULL,"	/* ISO 8601 UTC, milliseconds */
+	"  model_id INTEGER REFERENCES models(id),"	/* NULL: no run logged */
+	"  dataset_id INTEGER REFERENCES datasets(id),"
+	"  n_images INTEGER NOT NULL,"
+	"  params TEXT NOT NULL,"	/* JSON (core/audit_json.h) */
+	"  checks TEXT NOT NULL,"	/* JSON: one object per check */
+	"  n_pass INTEGER NOT NULL,"
+	"  n_warn INTEGER NOT NULL,"
+	"  n_fail INTEGER NOT NULL"
+	");"
+	"CREATE TABLE audit_images ("
+	"  audit_id INTEGER NOT NULL REFERENCES audits(id) ON DELETE CASCADE,"
+	"  image_index INTEGER NOT NULL,"
+	"  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,"	/* the audited attack */
+	"  record TEXT NOT NULL,"	/* JSON: what each check measured */
+	"  PRIMARY KEY (audit_id, image_index)"
+	");"
+	"CREATE INDEX audit_images_run ON audit_images(run_id);"
+	"CREATE TABLE exports ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  created TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"		/* the PNG written */
+	"  pred INTEGER NOT NULL,"	/* its class once read back */
+	"  success INTEGER NOT NULL"	/* 1: still adversarial at 8 bits */
+	");"
+	"CREATE INDEX exports_run ON exports(run_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -3,7 +3,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "image.h"
 #include "loss.h"
 
 void exportmeta_fill(struct exportmeta *m, const struct attack_params *p,
@@ -39,4 +41,33 @@ void exportmeta_fill(struct exportmeta *m, const struct attack_params *p,
 	m->vals[9] = model;
 	m->vals[10] = m->run;
 	m->n = EXPORTMETA_N;
+}
+
+enum status exportmeta_recheck(struct net *n, const char *path,
+			       const struct attack_params *p, int label, int *pred,
+			       int *success, char *err)
+{
+	const struct net_info *in = net_get_info(n);
+	float *pix = malloc(sizeof(float) * 3 * (size_t)in->in_h * in->in_w);
+	const float *z;
+	enum status st;
+	int i, best = 0;
+
+	if (!pix)
+		return status_set(err, ST_ERR_NOMEM, "out of memory to read %s back", path);
+	if (in->in_c != 3)
+		st = status_set(err, ST_ERR_ARG, "%s: the model takes %d channels, a PNG has 3",
+				path, in->in_c);
+	else
+		st = image_load_png(path, in->in_h, in->in_w, pix, err);
+	if (st == ST_OK) {
+		z = net_forward(n, pix, 1);
+		for (i = 1; i < in->n_classes; i++)
+			if (z[i] > z[best])
+				best = i;
+		*pred = best;
+		*success = p->target >= 0 ? best == p->target : best != label;
+	}
+	free(pix);
+	return st;
 }

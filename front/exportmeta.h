@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "attack.h"
+#include "net.h"
+#include "status.h"
 
 #define EXPORTMETA_N 11
 
@@ -29,5 +31,14 @@ struct exportmeta {
 void exportmeta_fill(struct exportmeta *m, const struct attack_params *p,
 		     int iters, const char *target, const char *true_label,
 		     const char *source, const char *model, int64_t run);
+
+/* An exported image read back from path as the model sees it (8 bits per
+ * channel, resized to nothing: it must be the net's size) and classified
+ * again: *pred, and *success whether it is still adversarial for p
+ * (targeted: pred == target; untargeted: pred != label). Rounding to the
+ * PNG's 256 levels can undo an attack whose margin was smaller than that. */
+enum status exportmeta_recheck(struct net *n, const char *path,
+			       const struct attack_params *p, int label, int *pred,
+			       int *success, char *err);
 
 #endif

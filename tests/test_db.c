@@ -187,6 +187,26 @@ static void test_schema(struct tap *t)
 	tap_ok(t, !strcmp(before, after) && sql_int(path, "PRAGMA user_version") == DB_SCHEMA_VERSION,
 	       "reopened unchanged: same schema, same version");
 
+	/* a version 1 log (before audits and exports) is migrated, its rows kept */
+	path_in(path, sizeof path, "v1.db");
+	tap_ok(t, db_open(path, &db, err) == ST_OK, "a log to turn into version 1");
+	db_close(db);
+	sql_exec(path, "DROP TABLE exports; DROP TABLE audit_images; DROP TABLE audits; "
+		 "INSERT INTO models (path, arch, n_classes, classes) VALUES ('m', 'a', 2, '[]'); "
+		 "PRAGMA user_version = 1");
+	tap_ok(t, sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+			  "('audits', 'audit_images', 'exports')") == 0 &&
+		  sql_int(path, "PRAGMA user_version") == 1,
+	       "control: the version 1 log has no audits, audit_images or exports");
+	tap_ok(t, db_open(path, &db, err) == ST_OK, "a version 1 log opens (%s)", db ? "" : err);
+	db_close(db);
+	tap_ok(t, sql_int(path, "PRAGMA user_version") == DB_SCHEMA_VERSION &&
+		  sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+			  "('audits', 'audit_images', 'exports')") == 3 &&
+		  sql_int(path, "SELECT count(*) FROM models WHERE path = 'm'") == 1,
+	       "migrated 1 -> %d: audits, audit_images and exports added, its model kept",
+	       DB_SCHEMA_VERSION);
+
 	/* a zero-byte file is an empty database: migrated */
 	path_in(path, sizeof path, "zero.db");
 	write_file(path, "", 0);
@@ -230,9 +250,11 @@ static void test_refusals(struct tap *t)
 	tap_ok(t, sql_int(path, "PRAGMA user_version") == 99, "it is still schema 99");
 
 	path_in(path, sizeof path, "newer-noid.db");
-	sql_exec(path, "CREATE TABLE future (x); PRAGMA user_version = 2");
-	expect_refused(t, path, "written by a newer advex (schema 2;",
-		       "a schema 2 database without application_id");
+	snprintf(msg, sizeof msg, "CREATE TABLE future (x); PRAGMA user_version = %d",
+		 DB_SCHEMA_VERSION + 1);
+	sql_exec(path, msg);
+	snprintf(msg, sizeof msg, "written by a newer advex (schema %d;", DB_SCHEMA_VERSION + 1);
+	expect_refused(t, path, msg, "a newer-schema database without application_id");
 
 	path_in(path, sizeof path, "text.db");
 	write_file(path, "these are not the bytes of an SQLite database, not at all\n", 58);
