@@ -106,6 +106,40 @@ void app_prompt(struct app *a, enum prompt_kind k, const char *initial)
 	a->prompt_len = (int)strlen(a->prompt_buf);
 }
 
+void app_zone(struct app *a, int y, int x, int w, int key)
+{
+	struct hotzone *z;
+
+	if (a->n_zones == MAX_ZONES || w <= 0)
+		return;
+	z = &a->zones[a->n_zones++];
+	z->y = y;
+	z->x = x;
+	z->w = w;
+	z->key = key;
+}
+
+int app_key_bar(struct app *a, int y, int x, int w, const struct key_hint *h, int n)
+{
+	int used = 0, i;
+
+	for (i = 0; i < n; i++) {
+		int need = draw_width(h[i].key) + 1 + draw_width(h[i].desc) + 2;
+
+		if (used + need > w) {
+			if (used < w)
+				used += draw_text(&a->pal, y, x + used, w - used, R_DIM, "…");
+			break;
+		}
+		draw_text(&a->pal, y, x + used, w - used, R_KEY, "%s", h[i].key);
+		draw_text(&a->pal, y, x + used + draw_width(h[i].key) + 1, w - used, R_NORMAL,
+			  "%s", h[i].desc);
+		app_zone(a, y, x + used, need - 2, h[i].code);
+		used += need;
+	}
+	return used;
+}
+
 /* ---- keys ---------------------------------------------------------------------------- */
 
 static void request_quit(struct app *a)
@@ -174,8 +208,42 @@ static int screen_key(struct app *a, int key)
 	}
 }
 
+static void handle_key(struct app *a, int key);
+
+/* A click acts on the zone under it; the wheel moves through lists (and
+ * through a replay's steps). Clicks are ignored while a prompt or the
+ * quit question waits for a key; any click closes the help. */
+static void handle_mouse(struct app *a, const struct term_mouse *m)
+{
+	int i, n;
+
+	if (a->prompt || a->confirm_quit)
+		return;
+	if (a->help) {
+		a->help = 0;
+		return;
+	}
+	if (m->wheel) {
+		n = a->screen == SCREEN_BROWSE || a->screen == SCREEN_RUNS ? 3 : 1;
+		for (i = 0; i < n; i++)
+			handle_key(a, KEY_FN(m->wheel < 0 ? KEY_UP : KEY_DOWN));
+		return;
+	}
+	/* the last zone laid down is the one on top */
+	for (i = a->n_zones - 1; i >= 0; i--) {
+		const struct hotzone *z = &a->zones[i];
+
+		if (m->y == z->y && m->x >= z->x && m->x < z->x + z->w) {
+			handle_key(a, z->key);
+			return;
+		}
+	}
+}
+
 static void handle_key(struct app *a, int key)
 {
+	if (key == K_NONE)
+		return;
 	if (key == KEY_FN(KEY_RESIZE)) {
 		clearok(curscr, TRUE);
 		return;
@@ -255,18 +323,19 @@ static void took_snapshot(struct app *a)
 
 /* ---- setup ------------------------------------------------------------------------------------- */
 
-enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_DB, OPT_OUT_DIR };
+enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_DB, OPT_OUT_DIR, OPT_NO_MOUSE };
 
 struct options {
 	struct source_opts mo;
 	const char *data, *split, *db, *out_dir;
 	int resize;		/* --resize */
+	int no_mouse;		/* --no-mouse */
 };
 
 static void explore_help(void)
 {
 	printf("usage: advex [explore] [--model FILE | --arch NAME] [--data DIR] [--split S]\n"
-	       "             [--resize] [--db FILE] [--out-dir DIR]\n\n"
+	       "             [--resize] [--db FILE] [--out-dir DIR] [--no-mouse]\n\n"
 	       "The interactive explorer (a terminal UI, at least 80x24): browse a dataset\n"
 	       "with the model's predictions, attack one image step by step while watching\n"
 	       "the loss, the probabilities, the gradient histogram and the per-layer\n"
@@ -279,9 +348,13 @@ static void explore_help(void)
 	       "  --split S        train, test (default) or unlabeled (STL-10)\n%s"
 	       "  --db FILE        the run log (default $XDG_DATA_HOME/advex/runs.db, else\n"
 	       "                   ~/.local/share/advex/runs.db)\n"
-	       "  --out-dir DIR    where e exports PNGs (default: the current directory)\n\n"
+	       "  --out-dir DIR    where e exports PNGs (default: the current directory)\n"
+	       "  --no-mouse       leave the mouse to the terminal (no clicks on tabs, keys\n"
+	       "                   and rows, no wheel scrolling; the terminal's own text\n"
+	       "                   selection works as usual)\n\n"
 	       "Environment: NO_COLOR (any value) draws without colour; ADVEX_COLOR=direct,\n"
-	       "256, 8 or mono forces a colour mode.\n",
+	       "256, 8 or mono forces a colour mode; COLORTERM=truecolor or 24bit selects\n"
+	       "direct colour (24-bit images) even where terminfo lists 256 colours.\n",
 	       source_model_help, source_resize_help);
 }
 
@@ -293,6 +366,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
+		{ "no-mouse", no_argument, NULL, OPT_NO_MOUSE },
 		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -313,6 +387,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case OPT_DB: o->db = optarg; break;
 		case OPT_OUT_DIR: o->out_dir = optarg; break;
 		case OPT_RESIZE: o->resize = 1; break;
+		case OPT_NO_MOUSE: o->no_mouse = 1; break;
 		case 'h': explore_help(); return -1;
 		default: return usage_error("unknown option");
 		}
@@ -542,7 +617,7 @@ static int start_terminal(struct app *a)
 {
 	char err[ERR_MAX];
 
-	if (term_start(err) != ST_OK)
+	if (term_start(a->mouse, err) != ST_OK)
 		return fail("%s", err);
 	if (draw_init(&a->pal)) {
 		term_restore();
@@ -563,6 +638,7 @@ static void loop(struct app *a, struct resources *r)
 {
 	double last_draw = 0.0;		/* clock_ms of the last frame */
 	int dirty = 1, key;
+	struct term_mouse mouse;
 
 	while (!a->quit) {
 		struct pollfd fds[3] = {
@@ -610,8 +686,11 @@ static void loop(struct app *a, struct resources *r)
 			took_snapshot(a);
 			dirty = 1;
 		}
-		while (!a->quit && term_read_key(&key)) {
-			handle_key(a, key);
+		while (!a->quit && term_read_key(&key, &mouse)) {
+			if (key == K_MOUSE)
+				handle_mouse(a, &mouse);
+			else
+				handle_key(a, key);
 			dirty = 1;
 		}
 		if (a->msg[0] && app_elapsed(a->msg_at) >= MSG_SECONDS) {
@@ -674,6 +753,7 @@ int tui_explore(int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	r.wake[0] = r.wake[1] = r.sig[0] = r.sig[1] = -1;
 	rc = setup(a, &r, &o);
+	a->mouse = !o.no_mouse;
 	if (!rc) {
 		term_catch_signals(r.sig[1]);
 		rc = start_terminal(a);

@@ -152,6 +152,7 @@ static void draw_list(struct app *a, int y, int x, int h, int w)
 			snprintf(pc, sizeof pc, "%7s", "…");
 		if (pos == b->sel)
 			draw_fill(p, row, x, w, R_SELECT);
+		app_zone(a, row, x, w, K_ROW(pos));
 		cx = x + draw_text(p, row, x, w, r, " %6d  %-*.*s %-*.*s %s ", idx, nw, nw,
 				   label_name(a, lab), nw, nw, known ? class_name(a, pred) : "…", pc);
 		if (known && lab >= 0)
@@ -188,6 +189,8 @@ static void draw_grid(struct app *a, int y, int x, int h, int w)
 		lab = dataset_label(a->data, idx);
 		known = session_pred(a->session, idx, NULL, &pred, NULL);
 		px = thumb(a, idx);
+		for (int zr = 0; zr < th - 1; zr++)
+			app_zone(a, ty + zr, tx, tw - 1, K_ROW(pos));
 		if (px)
 			halfblock_draw(p, ty, tx + 1, px, a->h, a->w, s);
 		draw_textpad(p, ty + th - 2, tx, tw - 1, pos == b->sel ? R_SELECT :
@@ -308,6 +311,17 @@ int browse_key(struct app *a, int key)
 {
 	struct browse_ui *b = &a->browse;
 	int step = b->grid && b->per_row > 0 ? b->per_row : 1;
+
+	if (IS_K_ROW(key)) {
+		/* a click selects; a click on the selected image attacks it */
+		int pos = key - K_ROW(0);
+
+		if (pos < b->n && pos == b->sel)
+			app_open_image(a, b->list[b->sel]);
+		else if (pos < b->n)
+			b->sel = pos;
+		return 1;
+	}
 	switch (key) {
 	case 'j': case KEY_FN(KEY_DOWN):
 		b->sel += step;

@@ -16,12 +16,15 @@ static void draw_tabs(struct app *a)
 	draw_fill(&a->pal, 0, 0, COLS, R_TAB);
 	x += draw_text(&a->pal, 0, x, COLS - x, R_TITLE, " advex ");
 	for (i = 0; i < SCREEN_N; i++) {
-		int on = a->screen == (enum screen_id)i && !a->help;
+		int on = a->screen == (enum screen_id)i && !a->help, w;
 
-		x += draw_text(&a->pal, 0, x, COLS - x, on ? R_TAB_ON : R_TAB, " %d %s%s ",
-			       i + 1, screen_names[i],
-			       i == SCREEN_ATTACK && a->replay.active ? " (replay)" : "");
+		w = draw_text(&a->pal, 0, x, COLS - x, on ? R_TAB_ON : R_TAB, " %d %s%s ",
+			      i + 1, screen_names[i],
+			      i == SCREEN_ATTACK && a->replay.active ? " (replay)" : "");
+		app_zone(a, 0, x, w, '1' + i);
+		x += w;
 	}
+	app_zone(a, 0, x, 8, '?');
 	x += draw_text(&a->pal, 0, x, COLS - x, a->help ? R_TAB_ON : R_TAB, " ? Help ");
 	x += draw_text(&a->pal, 0, x, COLS - x, R_TAB, "│ ");
 	draw_text(&a->pal, 0, x, COLS - x - 1, R_TAB, "%s", a->source);
@@ -108,6 +111,7 @@ void frame_draw(struct app *a)
 	int body = LINES - 2;
 
 	draw_frame_begin(&a->pal);
+	a->n_zones = 0;
 	erase();
 	if (COLS < MIN_COLS || LINES < MIN_ROWS) {
 		draw_text(&a->pal, LINES / 2 - 1, 0, COLS, R_WARN, "terminal too small: %dx%d",

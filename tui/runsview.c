@@ -325,8 +325,10 @@ void runsview_draw(struct app *a, int y, int h)
 		u->top = u->sel;
 	if (u->sel >= u->top + list_h)
 		u->top = u->sel - list_h + 1;
-	for (i = 0; i < list_h && u->top + i < u->n_view; i++)
+	for (i = 0; i < list_h && u->top + i < u->n_view; i++) {
 		draw_row(a, y + 2 + i, COLS, &u->rows[u->view[u->top + i]], u->top + i == u->sel);
+		app_zone(a, y + 2 + i, 0, COLS, K_ROW(u->top + i));
+	}
 	if (u->err[0])
 		draw_wrap(p, y + 3, 2, COLS - 4, 3, R_BAD, u->err);
 	else if (!u->n_view)
@@ -368,6 +370,16 @@ int runsview_key(struct app *a, int key)
 	struct runs_ui *u = &a->runs;
 	const struct run_row *r = selected(a);
 
+	if (IS_K_ROW(key)) {
+		/* a click selects; a click on the selected run replays it */
+		int pos = key - K_ROW(0);
+
+		if (pos == u->sel && r)
+			replay_open(a, r->id);
+		else if (pos < u->n_view)
+			u->sel = pos;
+		return 1;
+	}
 	switch (key) {
 	case 'j': case KEY_FN(KEY_DOWN):
 		u->sel++;

@@ -21,13 +21,22 @@ int term_stop_signal(void);
 void term_forget_wake(void);
 
 /* Take the terminal: UTF-8, raw keys, no echo, no cursor, non-blocking
- * reads. Registers term_restore with atexit the first time. */
-enum status term_start(char *err);
+ * reads, and (mouse set) clicks and the wheel reported. Registers
+ * term_restore with atexit the first time. */
+enum status term_start(int mouse, char *err);
 /* Give the terminal back, if curses holds it; safe to call twice. */
 void term_restore(void);
 
-/* One key, if one is waiting: a character's code point or KEY_FN(curses
+/* A mouse event: a press of the left button, or a turn of the wheel. */
+struct term_mouse {
+	int y, x;
+	int wheel;		/* 0: a click; -1 up, +1 down */
+};
+
+/* One key, if one is waiting: a character's code point, KEY_FN(curses
+ * key), K_MOUSE (with *m filled in) or K_NONE (an escape sequence the
+ * explorer has no use for, read whole so none of its bytes becomes a
  * key). Returns 0 when there is none. */
-int term_read_key(int *key);
+int term_read_key(int *key, struct term_mouse *m);
 
 #endif

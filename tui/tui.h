@@ -28,6 +28,13 @@ enum screen_id { SCREEN_BROWSE, SCREEN_ATTACK, SCREEN_RUNS, SCREEN_COMPARE, SCRE
  * Unicode so the two never collide. */
 #define KEY_FN(k) ((k) + 0x110000)
 #define K_ESC 27
+/* A mouse event (term.h's struct term_mouse says where). */
+#define K_MOUSE KEY_FN(KEY_MOUSE)
+/* An escape sequence read whole and ignored: no key at all. */
+#define K_NONE KEY_FN(0)
+/* A click on row i of a screen's list (Browse images, Runs rows). */
+#define K_ROW(i) (KEY_FN(0x1000) + (i))
+#define IS_K_ROW(k) ((k) >= K_ROW(0))
 
 /* The smallest terminal the screens are drawn in. */
 #define MIN_COLS 80
@@ -138,6 +145,22 @@ struct compare_ui {
 
 enum prompt_kind { PROMPT_NONE, PROMPT_GOTO, PROMPT_FILTER, PROMPT_DELETE };
 
+/* A place on screen that a click acts on: the key it stands for (a tab's
+ * digit, a key hint's key, K_ROW(i) for a list row). Laid down as the
+ * frame is drawn, so a click always acts on what is on screen. */
+struct hotzone {
+	int y, x, w;
+	int key;
+};
+#define MAX_ZONES 192
+
+/* One entry of a key bar: the key as shown, what it does, the key sent
+ * when it is clicked. */
+struct key_hint {
+	const char *key, *desc;
+	int code;
+};
+
 struct app {
 	struct palette pal;
 
@@ -178,6 +201,10 @@ struct app {
 	char prompt_buf[128];
 	int prompt_len;
 
+	int mouse;			/* clicks and the wheel are read */
+	struct hotzone zones[MAX_ZONES];
+	int n_zones;
+
 	struct browse_ui browse;
 	struct attack_ui attack;
 	struct runs_ui runs;
@@ -196,6 +223,12 @@ void app_send_params(struct app *a);
 void app_open_image(struct app *a, int index);
 /* Start a one-line prompt in the status line. */
 void app_prompt(struct app *a, enum prompt_kind k, const char *initial);
+/* A click at (y, x..x+w-1) sends key. */
+void app_zone(struct app *a, int y, int x, int w, int key);
+/* Draw "key desc  key desc ..." from x, each entry clickable; entries that
+ * do not fit in w columns are left out whole, with "…" where they would
+ * be. Returns the columns used. */
+int app_key_bar(struct app *a, int y, int x, int w, const struct key_hint *h, int n);
 
 /* frame.c: the tabs, the status line and the quit question around the
  * current screen, then one doupdate. */
