@@ -246,6 +246,7 @@ static void handle_key(struct app *a, int key)
 		return;
 	if (key == KEY_FN(KEY_RESIZE)) {
 		clearok(curscr, TRUE);
+		draw_invalidate(&a->pal);
 		return;
 	}
 	if (a->prompt) {
@@ -269,6 +270,7 @@ static void handle_key(struct app *a, int key)
 	}
 	if (key == 12) {	/* Ctrl-L */
 		clearok(curscr, TRUE);
+		draw_invalidate(&a->pal);
 		return;
 	}
 	if (COLS >= MIN_COLS && LINES >= MIN_ROWS && screen_key(a, key))

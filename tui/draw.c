@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <term.h>
+#include <unistd.h>
 #include <wchar.h>
 
 /* ---- colour mode ------------------------------------------------------------ */
@@ -26,11 +27,21 @@ const char *draw_mode_name(enum color_mode m)
 	}
 }
 
-static enum color_mode detect_mode(void)
+/* COLORTERM says 24-bit colour works whatever terminfo says (most
+ * terminals set it; terminfo entries with RGB are rare). */
+static int colorterm_direct(void)
+{
+	const char *ct = getenv("COLORTERM");
+
+	return ct && (!strcmp(ct, "truecolor") || !strcmp(ct, "24bit"));
+}
+
+static enum color_mode detect_mode(int *emulate)
 {
 	const char *force = getenv("ADVEX_COLOR");
 	int rgb;
 
+	*emulate = 0;
 	/* no-color.org: present means off, whatever the value */
 	if (getenv("NO_COLOR") || !has_colors())
 		return CM_MONO;
@@ -44,10 +55,12 @@ static enum color_mode detect_mode(void)
 	if (force && !strcmp(force, "256") && COLORS >= 256)
 		return CM_256;
 	rgb = tigetflag("RGB");
-	if (rgb > 0 && COLORS >= 0x1000000)
+	if (COLORS >= 0x1000000 && (rgb > 0 || (force && !strcmp(force, "direct"))))
 		return CM_DIRECT;
-	if (force && !strcmp(force, "direct") && COLORS >= 0x1000000)
+	if ((force && !strcmp(force, "direct")) || (!force && colorterm_direct())) {
+		*emulate = 1;
 		return CM_DIRECT;
+	}
 	if (COLORS >= 256)
 		return CM_256;
 	return COLORS >= 8 ? CM_8 : CM_MONO;
@@ -96,7 +109,7 @@ static void mono_roles(struct palette *p)
 
 static void color_roles(struct palette *p)
 {
-	enum color_mode m = p->mode;
+	enum color_mode m = p->curses_mode;
 	int g = grey(m), b = band(m);
 	int sel = m == CM_DIRECT ? 0x2f5f87 : m == CM_256 ? 31 : COLOR_CYAN;
 
@@ -133,7 +146,8 @@ int draw_init(struct palette *p)
 	size_t need;
 
 	memset(p, 0, sizeof *p);
-	p->mode = detect_mode();
+	p->mode = detect_mode(&p->emulate);
+	p->curses_mode = !p->emulate ? p->mode : COLORS >= 256 ? CM_256 : CM_8;
 	if (p->mode == CM_MONO) {
 		mono_roles(p);
 		return 0;
@@ -156,13 +170,172 @@ void draw_free(struct palette *p)
 {
 	free(p->keys);
 	free(p->pairs);
+	free(p->want);
+	free(p->shown);
+	free(p->out);
 	p->keys = NULL;
 	p->pairs = NULL;
+	p->want = p->shown = NULL;
+	p->out = NULL;
+}
+
+void draw_invalidate(struct palette *p)
+{
+	p->repaint = 1;
+}
+
+/* The cell arrays at the terminal's size; 0, or -1 (then nothing is
+ * emulated this frame and the 256-colour stand-ins stay). */
+static int size_cells(struct palette *p)
+{
+	size_t n = (size_t)LINES * COLS;
+
+	if (p->want && p->cells_h == LINES && p->cells_w == COLS)
+		return 0;
+	free(p->want);
+	free(p->shown);
+	p->want = calloc(n ? n : 1, sizeof *p->want);
+	p->shown = calloc(n ? n : 1, sizeof *p->shown);
+	if (!p->want || !p->shown) {
+		free(p->want);
+		free(p->shown);
+		p->want = p->shown = NULL;
+		return -1;
+	}
+	p->cells_h = LINES;
+	p->cells_w = COLS;
+	p->repaint = 1;
+	return 0;
+}
+
+void draw_rgb_cell(struct palette *p, int y, int x, int pair, uint32_t fg, uint32_t bg)
+{
+	draw_wch_pair(y, x, L'▀', pair, 0);
+	if (!p->emulate || !p->want || p->cells_h != LINES || p->cells_w != COLS ||
+	    y < 0 || y >= LINES || x < 0 || x >= COLS)
+		return;
+	p->want[(size_t)y * COLS + x] = (struct rgb_cell){ fg, bg, pair, 1 };
+}
+
+static int out_add(struct palette *p, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int out_add(struct palette *p, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->out_cap - *len < 64) {
+		size_t cap = p->out_cap ? 2 * p->out_cap : 65536;
+		char *o = realloc(p->out, cap);
+
+		if (!o)
+			return -1;
+		p->out = o;
+		p->out_cap = cap;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(p->out + *len, p->out_cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= p->out_cap - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+/* Every byte to the terminal (stdout is blocking). */
+static void out_write(const char *b, size_t n)
+{
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, b, n);
+
+		if (w <= 0)
+			return;
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
+void draw_frame_end(struct palette *p)
+{
+	size_t len = 0, i;
+	unsigned char *touched;
+	int y, x, ly = -1, lx = -1, lfg = -1, lbg = -1;
+
+	wnoutrefresh(stdscr);
+	if (!p->emulate || !p->want || p->cells_h != LINES || p->cells_w != COLS) {
+		doupdate();
+		if (p->emulate)
+			size_cells(p);	/* for the next frame */
+		return;
+	}
+	touched = calloc((size_t)LINES, 1);
+	for (y = 0; y < LINES; y++) {
+		/* ncurses rewrites unchanged cells between changed ones where
+		 * that is cheaper than moving the cursor: on a line it
+		 * touches, every image cell may have lost its colour */
+		if (touched)
+			touched[y] = (unsigned char)(p->repaint || is_linetouched(newscr, y));
+		for (x = 0; x < COLS; x++) {
+			struct rgb_cell *c = &p->want[(size_t)y * COLS + x];
+			cchar_t cc;
+			wchar_t wc[CCHARW_MAX + 1];
+			attr_t at;
+			short sp;
+			int pair = 0;
+
+			if (!c->set)
+				continue;
+			/* covered since (help, a dialog): not an image cell now */
+			if (mvwin_wch(newscr, y, x, &cc) == ERR ||
+			    getcchar(&cc, wc, &at, &sp, &pair) == ERR || wc[0] != L'▀' ||
+			    pair != c->pair)
+				c->set = 0;
+		}
+	}
+	doupdate();
+	for (y = 0; y < LINES; y++)
+		for (x = 0; x < COLS; x++) {
+			i = (size_t)y * COLS + x;
+			struct rgb_cell *w = &p->want[i], *s = &p->shown[i];
+
+			if (w->set && (!touched || touched[y] || !s->set || s->fg != w->fg ||
+				       s->bg != w->bg)) {
+				if ((ly != y || lx != x) &&
+				    out_add(p, &len, "\033[%d;%dH", y + 1, x + 1))
+					goto done;
+				if (((int)w->fg != lfg || (int)w->bg != lbg) &&
+				    out_add(p, &len, "\033[38;2;%u;%u;%u;48;2;%u;%u;%um",
+					    w->fg >> 16, (w->fg >> 8) & 255, w->fg & 255,
+					    w->bg >> 16, (w->bg >> 8) & 255, w->bg & 255))
+					goto done;
+				if (out_add(p, &len, "▀"))
+					goto done;
+				ly = y;
+				lx = x + 1;
+				lfg = (int)w->fg;
+				lbg = (int)w->bg;
+			}
+			*s = *w;
+		}
+	/* back where doupdate left the cursor (curscr's position), so
+	 * curses' next relative moves start from where it really is */
+	getyx(curscr, y, x);
+	if (len && !out_add(p, &len, "\033[0m\033[%d;%dH", y + 1, x + 1))
+		out_write(p->out, len);
+	free(touched);
+	p->repaint = 0;
+	return;
+done:
+	/* out of memory: the stand-ins stay; try every cell next frame */
+	free(touched);
+	p->repaint = 1;
 }
 
 void draw_frame_begin(struct palette *p)
 {
 	/* start over before the cache is full, so a frame rarely runs out */
+	if (p->want)
+		memset(p->want, 0, sizeof *p->want * (size_t)p->cells_h * p->cells_w);
 	if (p->keys && (p->reset_due ||
 			p->next_pair - p->first_pair > (p->max_pair - p->first_pair) * 3 / 4)) {
 		memset(p->keys, 0, p->slots * sizeof *p->keys);

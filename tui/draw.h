@@ -20,7 +20,9 @@
 
 /* How images and bars get their colour, best first. */
 enum color_mode {
-	CM_DIRECT,	/* 24-bit RGB: the terminal says so (tigetflag("RGB")) */
+	CM_DIRECT,	/* 24-bit RGB: the terminal says so (tigetflag("RGB")),
+			   or COLORTERM / ADVEX_COLOR do where terminfo does
+			   not (then the explorer writes the SGR itself) */
 	CM_256,		/* the xterm 6x6x6 cube and grey ramp */
 	CM_8,		/* the 8 ANSI colours */
 	CM_MONO		/* no colour (NO_COLOR, or a monochrome terminal):
@@ -37,8 +39,26 @@ enum role {
 };
 #define N_SERIES 6
 
+/* An image cell in 24-bit colour, 0xRRGGBB upper and lower pixel. */
+struct rgb_cell {
+	uint32_t fg, bg;
+	int pair;			/* the 256-colour pair curses drew it with */
+	int set;
+};
+
 struct palette {
 	enum color_mode mode;
+	/* CM_DIRECT on a terminfo entry without RGB (xterm-256color under
+	 * COLORTERM=truecolor): curses draws everything in curses_mode, and
+	 * after each update the image cells are written again with 38;2 /
+	 * 48;2 SGR (btop does the same) */
+	int emulate;
+	enum color_mode curses_mode;	/* what curses itself is told */
+	struct rgb_cell *want, *shown;	/* LINES x COLS: this frame, on screen */
+	int cells_h, cells_w;
+	int repaint;			/* the terminal is redrawn whole */
+	char *out;			/* the SGR written after an update */
+	size_t out_cap;
 	attr_t role_attr[R_N];		/* attributes of each role */
 	int role_pair[R_N];		/* its colour pair, 0 in CM_MONO */
 	int role_fg[R_N];		/* its foreground colour, -1: default */
@@ -61,6 +81,17 @@ const char *draw_mode_name(enum color_mode m);
 /* Call before drawing a frame: empties the pair cache when it filled up
  * (every cell is redrawn each frame, so no stale pair stays on screen). */
 void draw_frame_begin(struct palette *p);
+
+/* An image cell: '▀' with fg over bg (0xRRGGBB each) in CM_DIRECT; pair
+ * is the one curses draws it with (the cell's own in a terminal with RGB,
+ * a 256-colour stand-in while emulating). */
+void draw_rgb_cell(struct palette *p, int y, int x, int pair, uint32_t fg, uint32_t bg);
+/* Put the frame on the terminal (wnoutrefresh + doupdate), then, while
+ * emulating direct colour, write the image cells curses may have touched
+ * or that changed. */
+void draw_frame_end(struct palette *p);
+/* The terminal will be repainted whole (Ctrl-L, a resize). */
+void draw_invalidate(struct palette *p);
 
 /* The pair for foreground fg over background bg (terminal colour numbers,
  * or 0xRRGGBB in CM_DIRECT); 0 when the terminal has no pair left. */

@@ -119,8 +119,7 @@ void frame_draw(struct app *a)
 		draw_text(&a->pal, LINES / 2, 0, COLS, R_NORMAL, "advex needs at least %dx%d",
 			  MIN_COLS, MIN_ROWS);
 		draw_text(&a->pal, LINES / 2 + 1, 0, COLS, R_DIM, "(q quits)");
-		wnoutrefresh(stdscr);
-		doupdate();
+		draw_frame_end(&a->pal);
 		return;
 	}
 	draw_tabs(a);
@@ -136,7 +135,6 @@ void frame_draw(struct app *a)
 	if (a->confirm_quit)
 		draw_confirm(a);
 	draw_status(a);
-	wnoutrefresh(stdscr);
-	doupdate();
+	draw_frame_end(&a->pal);
 }
 

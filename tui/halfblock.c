@@ -107,12 +107,17 @@ void halfblock_draw(struct palette *p, int y, int x, const float *pix, int h,
 				draw_wch_pair(y + row, x + col, shades[(l * 5) / 256], 0, 0);
 				continue;
 			}
-			fg = terminal_color(p->mode, r1, g1, b1);
-			bg = terminal_color(p->mode, r2, g2, b2);
+			fg = terminal_color(p->curses_mode, r1, g1, b1);
+			bg = terminal_color(p->curses_mode, r2, g2, b2);
 			pair = draw_pair(p, fg, bg);
 			if (!pair)	/* out of pairs this frame: the upper pixel only */
 				pair = draw_pair(p, fg, fg);
-			draw_wch_pair(y + row, x + col, L'▀', pair, 0);
+			if (p->mode == CM_DIRECT)
+				draw_rgb_cell(p, y + row, x + col, pair,
+					      (uint32_t)(r1 << 16 | g1 << 8 | b1),
+					      (uint32_t)(r2 << 16 | g2 << 8 | b2));
+			else
+				draw_wch_pair(y + row, x + col, L'▀', pair, 0);
 		}
 	}
 }
