@@ -266,9 +266,9 @@ static void draw_details(struct app *a, int y, int h, const struct run_row *r)
 	draw_box(p, y, 0, h, COLS, "run");
 	if (!r)
 		return;
-	draw_text(p, y + 1, 2, COLS - 4, R_NORMAL, "run #%lld · %s · created %s%s%s · %d steps · wall %.3g s",
+	draw_text(p, y + 1, 2, COLS - 4, R_NORMAL, "run #%lld · %s · created %s%s%s · %d step%s · wall %.3g s",
 		  (long long)r->id, r->status, r->created, r->ended[0] ? " · ended " : "", r->ended,
-		  r->steps, isnan(r->wall_s) ? 0.0 : r->wall_s);
+		  r->steps, plural_s(r->steps), isnan(r->wall_s) ? 0.0 : r->wall_s);
 	snprintf(buf, sizeof buf, "model %s · %s", r->model_path, r->model_arch);
 	draw_text(p, y + 2, 2, COLS - 4, R_DIM, "%s", buf);
 	{

@@ -298,9 +298,10 @@ static void do_step(struct session *w)
 
 			end_run(w, "done");
 			if (!w->cur.db_failed)
-				notice(w, "finished: %s after %d iterations; run %lld logged",
+				notice(w, "finished: %s after %d iteration%s; run %lld logged",
 				       w->cur.success ? "success" : "no success",
-				       attack_iter(w->at), (long long)id);
+				       attack_iter(w->at), attack_iter(w->at) == 1 ? "" : "s",
+				       (long long)id);
 		} else {
 			sync_eval(w);
 		}

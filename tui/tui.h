@@ -39,8 +39,15 @@ enum screen_id { SCREEN_BROWSE, SCREEN_ATTACK, SCREEN_RUNS, SCREEN_COMPARE, SCRE
 /* The smallest terminal the screens are drawn in. */
 #define MIN_COLS 80
 #define MIN_ROWS 24
-/* How long a notice stays in the status line, in seconds. */
-#define MSG_SECONDS 8.0
+/* How long a notice stays in the status line, in seconds (beside the
+ * screen's state, which it never hides). */
+#define MSG_SECONDS 4.0
+
+/* "s" unless n is 1: "1 step", "2 steps". */
+static inline const char *plural_s(long n)
+{
+	return n == 1 ? "" : "s";
+}
 
 /* ---- Browse ----------------------------------------------------------------- */
 
@@ -200,6 +207,7 @@ struct app {
 	enum prompt_kind prompt;
 	char prompt_buf[128];
 	int prompt_len;
+	char prompt_what[200];		/* the question, when it names a thing */
 
 	int mouse;			/* clicks and the wheel are read */
 	struct hotzone zones[MAX_ZONES];
