@@ -45,10 +45,21 @@ static const char *const *shown_names(const struct app *a)
 	return a->replay.active ? (const char *const *)a->replay.name_ptrs : a->ni->classes;
 }
 
-/* BIM is what most papers call I-FGSM. */
+/* One name per attack, the one Runs, Compare and the CLI use (bim is
+ * what many papers call I-FGSM; the help says so). */
 static const char *kind_label(enum attack_kind k)
 {
-	return k == ATTACK_BIM ? "ifgsm" : attack_kind_name(k);
+	return attack_kind_name(k);
+}
+
+/* ε and α as people write them: /255 for L∞ (pixel steps), plain for L2
+ * (a length in [0,1] pixel units, where "255/255" would mislead). */
+static void radius_text(char *buf, size_t n, const struct attack_params *p, double v)
+{
+	if (p->norm == ATTACK_LINF)
+		draw_pixval(buf, n, v);
+	else
+		snprintf(buf, n, "%.3g", v);
 }
 
 static int total_iters(const struct attack_params *p)
@@ -80,8 +91,8 @@ static void draw_params(struct app *a, const struct session_snap *s, int y)
 	int live = !a->replay.active, x = 1, w = COLS - 1;
 	char eps[32], alpha[32], buf[128];
 
-	draw_pixval(eps, sizeof eps, p->eps);
-	draw_pixval(alpha, sizeof alpha, p->alpha);
+	radius_text(eps, sizeof eps, p, p->eps);
+	radius_text(alpha, sizeof alpha, p, p->alpha);
 	if (!live)
 		x += draw_text(pal, y, x, w - x, R_WARN, "replay of run #%lld (read-only)  ",
 			       (long long)a->replay.row_id);
@@ -113,8 +124,9 @@ static void draw_params(struct app *a, const struct session_snap *s, int y)
 	if (live)
 		x += draw_text(pal, y, x, w - x, R_DIM, "│ n step  Space run  r reset  e export");
 	else
-		x += draw_text(pal, y, x, w - x, R_DIM, "│ ←→ step %d/%d  Home End  e export  Esc back",
-			       a->replay.cursor + 1, a->replay.n_steps);
+		x += draw_text(pal, y, x, w - x, R_DIM, "│ ←→ iter %d (step %d of %d)  Home End  e export  Esc back",
+			       a->replay.n_steps ? a->replay.steps[a->replay.cursor].iter : 0,
+			       a->replay.n_steps ? a->replay.cursor + 1 : 0, a->replay.n_steps);
 }
 
 /* ---- images ---------------------------------------------------------------------------- */
@@ -237,10 +249,15 @@ static void draw_probs(struct app *a, const struct session_snap *s, int y, int x
 		enum role r = c == s->p.target ? R_TARGET : c == s->pred ? R_PRED :
 			c == s->label ? R_TRUE : R_NORMAL;
 
-		draw_text(p, row, x + 1, 1, R_TRUE, "%s", c == s->label ? "T" : " ");
-		draw_text(p, row, x + 2, 1, R_TARGET, "%s", c == s->p.target ? "◎" : " ");
-		draw_text(p, row, x + 3, 1, R_PRED, "%s", c == s->pred ? "▶" : " ");
-		draw_text(p, row, x + 5, 12, r, "%-12.12s", cname(names, s->k, c));
+		/* a mark only where there is one: a blank in the mark's role
+		 * is an underlined blank without colour */
+		if (c == s->label)
+			draw_text(p, row, x + 1, 1, R_TRUE, "T");
+		if (c == s->p.target)
+			draw_text(p, row, x + 2, 1, R_TARGET, "◎");
+		if (c == s->pred)
+			draw_text(p, row, x + 3, 1, R_PRED, "▶");
+		draw_text(p, row, x + 5, 12, r, "%.12s", cname(names, s->k, c));
 		bx = x + 18;
 		bw = w - 18 - 11;
 		if (a->attack.linear)
@@ -731,11 +748,13 @@ int attackview_key(struct app *a, int key)
 		if (p->iters < 1)
 			p->iters = 1;
 		break;
+	/* on the tenths exactly: repeated ±0.1 in floating point drifts
+	 * (1.4e-16 where 0 was meant) */
 	case 'm':
-		p->momentum += 0.1;
+		p->momentum = round(p->momentum * 10.0 + 1.0) / 10.0;
 		break;
 	case 'M':
-		p->momentum = p->momentum > 0.1 ? p->momentum - 0.1 : 0.0;
+		p->momentum = p->momentum > 0.1 ? round(p->momentum * 10.0 - 1.0) / 10.0 : 0.0;
 		break;
 	case 'x':
 		p->early_stop = !p->early_stop;

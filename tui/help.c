@@ -30,7 +30,7 @@ static const struct key_help keys[] = {
 	{ "Space", "run to the end / pause" },
 	{ "r", "reset to the clean image" },
 	{ "e", "export adversarial PNG" },
-	{ "a A", "fgsm ifgsm pgd mifgsm" },
+	{ "a A", "fgsm bim (I-FGSM) pgd mifgsm" },
 	{ "l L", "ce prob-ce prob-naive cw" },
 	{ "o", "norm L∞ / L2" },
 	{ "t T", "target class / none" },

@@ -66,8 +66,15 @@ static int contains(const char *hay, const char *needle)
 
 static int passes(const struct runs_ui *u, const struct run_row *r)
 {
+	enum attack_kind k;
+	char err[ERR_MAX];
+
 	if (u->status_filter && strcmp(r->status, status_names[u->status_filter]))
 		return 0;
+	/* another name of the attack ("ifgsm" for bim) finds it too */
+	if (u->text[0] && attack_kind_parse(u->text, &k, err) == ST_OK &&
+	    !strcmp(attack_kind_name(k), r->attack))
+		return 1;
 	return !u->text[0] || contains(r->image_ref, u->text) || contains(r->attack, u->text) ||
 		contains(r->loss, u->text) || contains(r->norm, u->text) ||
 		contains(r->status, u->text) || contains(r->model_path, u->text) ||

@@ -270,7 +270,7 @@ static void do_step(struct session *w)
 		return;
 	}
 	if (attack_finished(w->at)) {
-		notice(w, "finished at iteration %d: raise the iterations (i) or reset (r)",
+		notice(w, "finished at iteration %d: i raises the iterations (and goes on), r resets",
 		       attack_iter(w->at));
 		w->cur.running = 0;
 		return;
@@ -391,6 +391,16 @@ static void do_reset(struct session *w)
 	notice(w, "reset to the clean image");
 }
 
+/* Are p and q the same experiment, whatever their iteration counts? */
+static int params_same_but_iters(const struct attack_params *p, const struct attack_params *q)
+{
+	return p->kind == q->kind && p->loss.mode == q->loss.mode &&
+		p->loss.clip_eps == q->loss.clip_eps && p->loss.kappa == q->loss.kappa &&
+		p->norm == q->norm && p->eps == q->eps && p->alpha == q->alpha &&
+		p->momentum == q->momentum && p->random_start == q->random_start &&
+		p->seed == q->seed && p->target == q->target && p->early_stop == q->early_stop;
+}
+
 static void do_params(struct session *w, const struct attack_params *p)
 {
 	if (attack_params_check(p, w->k, w->err) != ST_OK) {
@@ -400,6 +410,36 @@ static void do_params(struct session *w, const struct attack_params *p)
 	if (!w->cur.loaded) {
 		w->cur.p = *p;
 		return;
+	}
+	/* After a finished run, new parameters mean a new experiment: it
+	 * starts from the clean image, so nothing on screen mixes the old
+	 * run's result with the new parameters. Only more iterations go on
+	 * from where the finished run stopped (a new run). */
+	if (attack_finished(w->at) && !w->cur.run_id && !(p->iters > w->cur.p.iters &&
+	    params_same_but_iters(p, &w->cur.p))) {
+		int64_t last = w->cur.last_run_id;
+
+		if (attack_reset(w->at, w->cur.x0, p, w->err) != ST_OK) {
+			complain(w, "%s", w->err);
+			return;
+		}
+		w->cur.p = *attack_get_params(w->at);
+		w->cur.n_hist = 0;
+		w->cur.running = 0;
+		sync_eval(w);
+		if (last)
+			notice(w, "new parameters after a finished run: back to the clean image, "
+			       "the next step begins a new run (run %lld stays logged)", (long long)last);
+		else
+			notice(w, "new parameters: back to the clean image");
+		return;
+	}
+	/* a loss of another kind is on another scale: its curve starts anew */
+	if (p->loss.mode != w->cur.p.loss.mode) {
+		int i;
+
+		for (i = 0; i < w->cur.n_hist; i++)
+			w->cur.loss_hist[i] = NAN;
 	}
 	/* the logged run keeps the parameters it began with */
 	if (w->cur.run_id) {
@@ -442,7 +482,7 @@ static void handle(struct session *w, const struct cmd *c)
 		} else if (!w->cur.loaded) {
 			notice(w, "no image open: pick one in Browse (Enter)");
 		} else if (attack_finished(w->at)) {
-			notice(w, "finished at iteration %d: raise the iterations (i) or reset (r)",
+			notice(w, "finished at iteration %d: i raises the iterations (and goes on), r resets",
 			       attack_iter(w->at));
 		} else {
 			w->cur.running = 1;
