@@ -573,6 +573,15 @@ static int setup(struct app *a, struct resources *r, struct options *o)
 	    !(a->browse.thumbs = malloc(sizeof(float) * a->npix * THUMB_SLOTS)))
 		return fail("out of memory");
 	fill_template(a, r, o);
+	{
+		/* Browse lists the data's names, Attack the model's: say when
+		 * they are not the same list (--arch on the demo) */
+		int i, nd = dataset_n_classes(a->data);
+
+		a->names_differ = nd > 0 && nd != a->k;
+		for (i = 0; i < nd && i < a->k && !a->names_differ; i++)
+			a->names_differ = strcmp(dataset_class_name(a->data, i), a->ni->classes[i]) != 0;
+	}
 	if (make_pipe(r->wake) || make_pipe(r->sig))
 		return fail("cannot create a pipe: %s", strerror(errno));
 	ws.net = r->net;
@@ -761,6 +770,9 @@ int tui_explore(int argc, char **argv)
 		rc = start_terminal(a);
 	}
 	if (!rc) {
+		if (a->names_differ)
+			app_message(a, R_WARN, "the model's class names differ from the data's: "
+				    "Browse shows the data's, with the model's beside them");
 		session_open(a->session, 0, &a->want, 1, ++a->params_seq);
 		session_want(a->session, 0, 64, 0);
 		loop(a, &r);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "bars.h"
+#include "dataset.h"
 #include "exportmeta.h"
 #include "halfblock.h"
 #include "image.h"
@@ -154,8 +155,13 @@ static void draw_images(struct app *a, const struct session_snap *s, int y, int 
 		a->attack.delta[i] = have_adv ? (float)(0.5 + amp * ((double)s->xadv[i] - s->x0[i])) :
 			0.5f;
 	/* captions */
-	snprintf(cap, sizeof cap, "clean · true %s", s->label >= 0 ?
-		 cname(names, s->k, s->label) : "unknown");
+	if (a->names_differ && !a->replay.active && s->label >= 0 &&
+	    s->label < dataset_n_classes(a->data))
+		snprintf(cap, sizeof cap, "clean · true %s (data: %s)", cname(names, s->k, s->label),
+			 dataset_class_name(a->data, s->label));
+	else
+		snprintf(cap, sizeof cap, "clean · true %s", s->label >= 0 ?
+			 cname(names, s->k, s->label) : "unknown");
 	draw_text(p, y, x0, cw, R_TRUE, "%s", cap);
 	if (amp > 0)
 		snprintf(cap, sizeof cap, "perturbation ×%.3g · L∞ %.3g · L2 %.3g", amp,

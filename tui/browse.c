@@ -102,6 +102,8 @@ static void draw_header(struct app *a, int y)
 	x += draw_text(p, y, x, COLS - x, R_NORMAL, " go to   ");
 	x += draw_text(p, y, x, COLS - x, R_KEY, "Enter");
 	x += draw_text(p, y, x, COLS - x, R_NORMAL, " attack   ");
+	if (a->names_differ)
+		x += draw_text(p, y, x, COLS - x, R_WARN, "⚠ class names: data ≠ model   ");
 	draw_text(p, y, x, COLS - x, R_DIM, "%d of %d images%s%s%s%s", b->n, n,
 		  dataset_split(a->data)[0] ? " in the " : "", dataset_split(a->data),
 		  dataset_split(a->data)[0] ? " split" : "",
@@ -239,7 +241,11 @@ static void draw_preview(struct app *a, int y, int x, int h, int w, int s)
 	known = session_pred(a->session, idx, b->probs, &pred, &conf);
 	draw_text(p, row++, x + 2, w - 4, R_DIM, "%s", name);
 	draw_text(p, row, x + 2, w - 4, R_NORMAL, "true ");
-	draw_text(p, row++, x + 8, w - 10, R_TRUE, "%s", label_name(a, lab));
+	if (a->names_differ && lab >= 0)
+		draw_text(p, row++, x + 8, w - 10, R_TRUE, "%s (model: %s)", label_name(a, lab),
+			  class_name(a, lab));
+	else
+		draw_text(p, row++, x + 8, w - 10, R_TRUE, "%s", label_name(a, lab));
 	draw_text(p, row, x + 2, w - 4, R_NORMAL, "pred ");
 	if (!known) {
 		draw_text(p, row++, x + 8, w - 10, R_DIM, "…");

@@ -181,6 +181,8 @@ struct app {
 	int n_layers;
 	int k, h, w;
 	size_t npix;
+	int names_differ;		/* the model's class names are not the
+					   data's: both are shown */
 	char source[8400];		/* "demo data ... · model ..." */
 	struct db *db;			/* the UI thread's connection: reads */
 	char db_path[4096];
