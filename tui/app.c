@@ -103,7 +103,9 @@ void app_prompt(struct app *a, enum prompt_kind k, const char *initial)
 {
 	a->prompt = k;
 	snprintf(a->prompt_buf, sizeof a->prompt_buf, "%s", initial ? initial : "");
+	snprintf(a->prompt_orig, sizeof a->prompt_orig, "%s", a->prompt_buf);
 	a->prompt_len = (int)strlen(a->prompt_buf);
+	a->prompt_what[0] = 0;
 }
 
 void app_zone(struct app *a, int y, int x, int w, int key)
@@ -166,7 +168,11 @@ static void prompt_done(struct app *a)
 static void prompt_key(struct app *a, int key)
 {
 	if (key == K_ESC) {
+		/* the runs filter applies as it is typed: Esc puts back the old */
+		if (a->prompt == PROMPT_FILTER)
+			runsview_prompt_done(a, PROMPT_FILTER, a->prompt_orig);
 		a->prompt = PROMPT_NONE;
+		return;
 	} else if (key == '\r' || key == '\n' || key == KEY_FN(KEY_ENTER)) {
 		prompt_done(a);
 	} else if (key == 127 || key == 8 || key == KEY_FN(KEY_BACKSPACE)) {
@@ -188,6 +194,8 @@ static void prompt_key(struct app *a, int key)
 			a->prompt_buf[a->prompt_len] = 0;
 		}
 	}
+	if (a->prompt == PROMPT_FILTER)
+		runsview_prompt_done(a, PROMPT_FILTER, a->prompt_buf);
 }
 
 static void switch_screen(struct app *a, enum screen_id s)
@@ -464,6 +472,18 @@ static int resolve_source(struct options *o, struct app *a, struct resources *r)
 		 default_model && demo ? "demo model" : "model",
 		 tilde(r->model_path, mbuf, sizeof mbuf),
 		 o->mo.arch ? " (random weights)" : "");
+	/* the same without directories, for a narrow title bar: the model's
+	 * name and "random weights" matter more than where it lives */
+	{
+		const char *ds = strrchr(r->data_path, '/'), *ms = strrchr(r->model_path, '/');
+
+		snprintf(a->source_short, sizeof a->source_short, "%s %s%s · %s %s (%s)",
+			 default_model && demo ? "demo model" : "model",
+			 ms && ms[1] ? ms + 1 : r->model_path,
+			 o->mo.arch ? " (random weights)" : "",
+			 o->data ? "data" : demo ? "demo data" : "STL-10",
+			 ds && ds[1] ? ds + 1 : r->data_path, o->split ? o->split : "test");
+	}
 	snprintf(a->model_label, sizeof a->model_label, "%s", r->model_path);
 	return EXIT_OK;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bars.h"
 #include "dataset.h"
@@ -162,12 +163,16 @@ static void draw_images(struct app *a, const struct session_snap *s, int y, int 
 	else
 		snprintf(cap, sizeof cap, "clean · true %s", s->label >= 0 ?
 			 cname(names, s->k, s->label) : "unknown");
+	if (draw_width(cap) > cw && s->label >= 0)
+		snprintf(cap, sizeof cap, "true %s", cname(names, s->k, s->label));
 	draw_text(p, y, x0, cw, R_TRUE, "%s", cap);
 	if (amp > 0)
 		snprintf(cap, sizeof cap, "perturbation ×%.3g · L∞ %.3g · L2 %.3g", amp,
 			 s->pert_linf, s->pert_l2);
 	else
 		snprintf(cap, sizeof cap, "perturbation: none%s", have_adv ? " yet" : " stored");
+	if (draw_width(cap) > cw && amp > 0)
+		snprintf(cap, sizeof cap, "δ×%.3g L∞ %.2g L2 %.2g", amp, s->pert_linf, s->pert_l2);
 	draw_text(p, y, x0 + cw + gap, cw, R_NORMAL, "%s", cap);
 	if (!have_adv)
 		snprintf(cap, sizeof cap, "adversarial: not stored");
@@ -185,6 +190,15 @@ static void draw_images(struct app *a, const struct session_snap *s, int y, int 
 			 s->eval_iter != s->iter ? " (prev. iter)" : "");
 	else
 		snprintf(cap, sizeof cap, "adversarial · iter %d", s->iter);
+	/* narrow: the prediction before the words, so it is never what is cut */
+	if (draw_width(cap) > cw && have_adv && !a->replay.active && s->have_eval)
+		snprintf(cap, sizeof cap, "iter %d · %.0f%% %s", s->iter, 100.0 * s->probs[s->pred],
+			 cname(names, s->k, s->pred));
+	else if (draw_width(cap) > cw && have_adv && a->replay.active &&
+		 a->replay.row->final_pred >= 0 && a->replay.row->final_pred < a->replay.n_final)
+		snprintf(cap, sizeof cap, "iter %d · %.0f%% %s", s->iter,
+			 100.0 * a->replay.final_probs[a->replay.row->final_pred],
+			 cname(names, s->k, a->replay.row->final_pred));
 	draw_text(p, y, x0 + 2 * (cw + gap), cw, (a->replay.active ? a->replay.row->success > 0 :
 						     s->success) ? R_GOOD : R_PRED, "%s", cap);
 	halfblock_draw(p, y + 1, x0, s->x0, s->h, s->w, scale);
@@ -202,15 +216,24 @@ static void draw_probs(struct app *a, const struct session_snap *s, int y, int x
 	int rows = h - 2, legend = 0, n = 0, i, j, show[512];
 	char title[96];
 
-	snprintf(title, sizeof title, "probabilities at iter %d (%s)", s->eval_iter,
-		 a->attack.linear ? "linear" : "log scale");
-	draw_box(p, y, x, h, w, title);
-	if (rows < 1 || !s->have_eval)
-		return;
 	if (rows > s->k) {
 		legend = 1;
 		rows--;
 	}
+	/* a panel too short for every class says how many it leaves out */
+	if (s->k > rows && rows >= 1)
+		snprintf(title, sizeof title, "probabilities at iter %d · +%d more (%s)", s->eval_iter,
+			 s->k - rows, a->attack.linear ? "linear" : "log");
+	else
+		snprintf(title, sizeof title, "probabilities at iter %d (%s)", s->eval_iter,
+			 a->attack.linear ? "linear" : "log scale");
+	if (draw_width(title) > w - 6)
+		snprintf(title, sizeof title, "p · iter %d%s%.0d%s", s->eval_iter,
+			 s->k > rows ? " · +" : "", s->k > rows ? s->k - rows : 0,
+			 s->k > rows ? " more" : "");
+	draw_box(p, y, x, h, w, title);
+	if (rows < 1 || !s->have_eval)
+		return;
 	/* every class when they fit; else the marked ones, then the likeliest */
 	if (s->k <= rows) {
 		for (i = 0; i < s->k; i++)
@@ -298,6 +321,9 @@ static void draw_loss(struct app *a, const struct session_snap *s, int y, int x,
 	snprintf(title, sizeof title, "loss %s at iter %d: %s · p(%s) %.3g",
 		 loss_mode_name(s->p.loss.mode), s->eval_iter, val,
 		 cname(shown_names(a), s->k, s->cls), s->target_prob);
+	if (draw_width(title) > w - 6)
+		snprintf(title, sizeof title, "%s @%d: %.4g · p %.2g", loss_mode_name(s->p.loss.mode),
+			 s->eval_iter, s->loss, s->target_prob);
 	draw_box(p, y, x, h, w, title);
 	if (h < 5 || !s->have_eval)
 		return;
@@ -645,6 +671,15 @@ void attackview_export(struct app *a)
 			 attack_kind_name(p->kind), loss_mode_name(p->loss.mode),
 			 attack_norm_name(p->norm), s->iter);
 	snprintf(path, sizeof path, "%s/%s", a->out_dir, name);
+	{
+		/* never over an earlier export: name-2.png, name-3.png, ... */
+		char stem[256];
+		int i;
+
+		snprintf(stem, sizeof stem, "%.*s", (int)strlen(name) - 4, name);
+		for (i = 2; access(path, F_OK) == 0 && i < 10000; i++)
+			snprintf(path, sizeof path, "%s/%s-%d.png", a->out_dir, stem, i);
+	}
 	exportmeta_fill(&m, p, s->iter, p->target >= 0 ? cname(names, s->k, p->target) : NULL,
 			s->label >= 0 ? cname(names, s->k, s->label) : NULL, s->image_name,
 			a->model_label, a->replay.active ? a->replay.row_id :

@@ -5,10 +5,12 @@
  * rows on screen first; "…" stands where one is not known yet. */
 #include "tui.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bars.h"
 #include "clock.h"
@@ -89,25 +91,29 @@ static void draw_header(struct app *a, int y)
 	struct browse_ui *b = &a->browse;
 	struct palette *p = &a->pal;
 	int x = 1, n = dataset_count(a->data);
+	char cls[80], mis[40], count[160];
+	struct key_hint h[5];
 
-	x += draw_text(p, y, x, COLS - x, R_KEY, "f");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " class: %s   ",
-		       b->cls < 0 ? "all" : label_name(a, b->cls));
-	x += draw_text(p, y, x, COLS - x, R_KEY, "m");
-	x += draw_text(p, y, x, COLS - x, b->miscls ? R_WARN : R_NORMAL,
-		       " misclassified only: %s   ", b->miscls ? "on" : "off");
-	x += draw_text(p, y, x, COLS - x, R_KEY, "v");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " %s   ", b->grid ? "grid" : "list");
-	x += draw_text(p, y, x, COLS - x, R_KEY, "g");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " go to   ");
-	x += draw_text(p, y, x, COLS - x, R_KEY, "Enter");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " attack   ");
+	snprintf(cls, sizeof cls, "class: %s", b->cls < 0 ? "all" : label_name(a, b->cls));
+	snprintf(mis, sizeof mis, "misclassified only: %s", b->miscls ? "on" : "off");
+	h[0] = (struct key_hint){ "f", cls, 'f' };
+	h[1] = (struct key_hint){ "m", mis, 'm' };
+	h[2] = (struct key_hint){ "v", b->grid ? "grid" : "list", 'v' };
+	h[3] = (struct key_hint){ "/", "search", '/' };
+	h[4] = (struct key_hint){ "Enter", "attack", '\r' };
+	snprintf(count, sizeof count, "%d of %d images%s%s%s%s", b->n, n,
+		 dataset_split(a->data)[0] ? " in the " : "", dataset_split(a->data),
+		 dataset_split(a->data)[0] ? " split" : "",
+		 b->miscls && a->snap.preds_done < n ? " · predicting…" : "");
+	/* the count is what a filter changes: it keeps its room before the
+	 * keys that follow the filters (a cut key shows as "…") */
+	x += app_key_bar(a, y, x, COLS - x - 1 - (COLS < 120 ? 12 : draw_width(count) + 1), h, 5);
 	if (a->names_differ)
 		x += draw_text(p, y, x, COLS - x, R_WARN, "⚠ class names: data ≠ model   ");
-	draw_text(p, y, x, COLS - x, R_DIM, "%d of %d images%s%s%s%s", b->n, n,
-		  dataset_split(a->data)[0] ? " in the " : "", dataset_split(a->data),
-		  dataset_split(a->data)[0] ? " split" : "",
-		  b->miscls && a->snap.preds_done < n ? " · predicting…" : "");
+	if (COLS < 120)
+		draw_text(p, y, x, COLS - x, R_DIM, "%d/%d", b->n, n);
+	else
+		draw_text(p, y, x, COLS - x, R_DIM, "%s", count);
 }
 
 static void keep_visible(struct browse_ui *b, int per_row)
@@ -372,7 +378,7 @@ int browse_key(struct app *a, int key)
 		b->grid = !b->grid;
 		b->top = 0;
 		break;
-	case 'g': case ':':
+	case 'g': case ':': case '/':
 		app_prompt(a, PROMPT_GOTO, "");
 		return 1;
 	case '\r': case '\n': case KEY_FN(KEY_ENTER):
@@ -389,6 +395,41 @@ int browse_key(struct app *a, int key)
 	return 1;
 }
 
+/* Case-insensitive: does name contain part? */
+static int has_part(const char *name, const char *part)
+{
+	size_t n = strlen(part), i;
+
+	for (; *name; name++) {
+		for (i = 0; i < n && name[i] &&
+		     tolower((unsigned char)name[i]) == tolower((unsigned char)part[i]); i++)
+			;
+		if (i == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* The class text names: an exact name first, then one containing it;
+ * the data's names, then the model's. -1: none. */
+static int find_class(const struct app *a, const char *text)
+{
+	int nd = dataset_n_classes(a->data), pass, c;
+
+	if (!text[0])
+		return -1;
+	for (pass = 0; pass < 2; pass++)
+		for (c = 0; c < nd; c++) {
+			const char *dn = dataset_class_name(a->data, c);
+			const char *mn = c < a->k ? a->ni->classes[c] : "";
+
+			if (pass == 0 ? !strcasecmp(dn, text) || !strcasecmp(mn, text) :
+			    has_part(dn, text) || has_part(mn, text))
+				return c;
+		}
+	return -1;
+}
+
 void browse_prompt_done(struct app *a, const char *text)
 {
 	struct browse_ui *b = &a->browse;
@@ -396,7 +437,22 @@ void browse_prompt_done(struct app *a, const char *text)
 	long v = strtol(text, &end, 10);
 	int i;
 
-	if (end == text || *end || v < 0 || v >= dataset_count(a->data)) {
+	if (end == text || *end) {
+		/* a class name (the data's or the model's, any case, a part of
+		 * it will do): filter on that class */
+		int c = find_class(a, text);
+
+		if (c < 0) {
+			app_message(a, R_BAD, "no image index or class name '%s'", text);
+			return;
+		}
+		b->cls = c;
+		b->built = 0;
+		app_message(a, R_NORMAL, "class filter: %s (f changes it)", label_name(a, c));
+		a->screen = SCREEN_BROWSE;
+		return;
+	}
+	if (v < 0 || v >= dataset_count(a->data)) {
 		app_message(a, R_BAD, "no image '%s': the split has images 0..%d", text,
 			    dataset_count(a->data) - 1);
 		return;

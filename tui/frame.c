@@ -29,7 +29,8 @@ static void draw_tabs(struct app *a)
 	app_zone(a, 0, x, 8, '?');
 	x += draw_text(&a->pal, 0, x, COLS - x, a->help ? R_TAB_ON : R_TAB, " ? Help ");
 	x += draw_text(&a->pal, 0, x, COLS - x, R_TAB, "│ ");
-	draw_text(&a->pal, 0, x, COLS - x - 1, R_TAB, "%s", a->source);
+	draw_text(&a->pal, 0, x, COLS - x - 1, R_TAB, "%s", draw_width(a->source) <= COLS - x - 1 ?
+		  a->source : a->source_short);
 }
 
 /* The status line says what the shown screen is doing and which keys act

@@ -80,6 +80,20 @@ static void range(const struct plot_series *s, int ns, double *lo, double *hi)
 	}
 }
 
+/* v in at most LABEL_COLS - 1 columns: fewer digits until it fits (an
+ * axis label cut to "1.2864e-…" says nothing). */
+static void axis_label(char *buf, size_t n, double v)
+{
+	int prec;
+
+	for (prec = 5; prec >= 1; prec--) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if ((int)strlen(buf) <= LABEL_COLS - 1)
+			return;
+	}
+	snprintf(buf, n, "%.0e", v);
+}
+
 void plot_draw(struct palette *p, int y, int x, int h, int w,
 	       const struct plot_series *s, int ns, int xmax, int cursor)
 {
@@ -162,12 +176,12 @@ void plot_draw(struct palette *p, int y, int x, int h, int w,
 	}
 	free(c.bits);
 	free(c.role);
-	snprintf(lab, sizeof lab, "%.5g", hi);
+	axis_label(lab, sizeof lab, hi);
 	draw_text(p, y, x, LABEL_COLS, R_DIM, "%*s", LABEL_COLS - 1, lab);
-	snprintf(lab, sizeof lab, "%.5g", lo);
+	axis_label(lab, sizeof lab, lo);
 	draw_text(p, y + c.ch - 1, x, LABEL_COLS, R_DIM, "%*s", LABEL_COLS - 1, lab);
 	if (c.ch >= 5) {
-		snprintf(lab, sizeof lab, "%.5g", (hi + lo) / 2);
+		axis_label(lab, sizeof lab, (hi + lo) / 2);
 		draw_text(p, y + (c.ch - 1) / 2, x, LABEL_COLS, R_DIM, "%*s", LABEL_COLS - 1, lab);
 	}
 	draw_text(p, y + c.ch, x, LABEL_COLS, R_DIM, "%*s", LABEL_COLS, "0");

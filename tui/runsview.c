@@ -208,12 +208,32 @@ static int cell(struct palette *p, int y, int x, int col, enum role r, const cha
 	return x + c->w;
 }
 
+/* The first column shown after the run number: the table scrolls
+ * sideways (← →) past the columns before it, like htop's. */
+static int first_col(const struct runs_ui *u)
+{
+	return C_WHEN + u->hcol;
+}
+
 static void draw_header_row(struct app *a, int y)
 {
-	int c, x = 0;
+	struct runs_ui *u = &a->runs;
+	int c, x = 0, end;
 
-	for (c = 0; c < N_COLUMNS; c++)
+	x = cell(&a->pal, y, x, C_MARK, R_HEADER, u->hcol ? "«" : "");
+	x = cell(&a->pal, y, x, C_ID, R_HEADER, columns[C_ID].title);
+	for (c = first_col(u), end = x; c < N_COLUMNS; c++) {
 		x = cell(&a->pal, y, x, c, R_HEADER, columns[c].title);
+		if (columns[c].w)
+			end = x;
+	}
+	/* columns past the right edge: say so, and how to reach them */
+	if (end > COLS) {
+		draw_text(&a->pal, y, COLS - 9, 9, R_KEY, " → more »");
+		app_zone(a, y, COLS - 9, 9, KEY_FN(KEY_RIGHT));
+	}
+	if (u->hcol)
+		app_zone(a, y, 0, 3, KEY_FN(KEY_LEFT));
 }
 
 static void draw_row(struct app *a, int y, int w, const struct run_row *r, int sel)
@@ -222,7 +242,7 @@ static void draw_row(struct app *a, int y, int w, const struct run_row *r, int s
 	struct runs_ui *u = &a->runs;
 	enum role base = sel ? R_SELECT : R_NORMAL;
 	char eps[32], pt[32], when[32], id[24], iters[16], steps[16];
-	int x = 0;
+	int x = 0, c;
 
 	if (!strcmp(r->norm, "linf"))
 		draw_pixval(eps, sizeof eps, r->eps);
@@ -244,24 +264,36 @@ static void draw_row(struct app *a, int y, int w, const struct run_row *r, int s
 		draw_fill(p, y, 0, w, R_SELECT);
 	x = cell(p, y, x, C_MARK, sel ? R_SELECT : R_KEY, is_marked(u, r->id) ? " ●" : "");
 	x = cell(p, y, x, C_ID, base, id);
-	x = cell(p, y, x, C_WHEN, base, when);
-	x = cell(p, y, x, C_STATUS, sel ? R_SELECT : !strcmp(r->status, "done") ? R_NORMAL :
-		 !strcmp(r->status, "running") ? R_PRED : R_WARN, r->status);
-	x = cell(p, y, x, C_IMAGE, base, r->image_ref);
-	x = cell(p, y, x, C_ATTACK, base, r->attack);
-	x = cell(p, y, x, C_LOSS, base, r->loss);
-	x = cell(p, y, x, C_NORM, base, !strcmp(r->norm, "linf") ? "L∞" : "L2");
-	x = cell(p, y, x, C_EPS, base, eps);
-	x = cell(p, y, x, C_ITERS, base, iters);
-	x = cell(p, y, x, C_STEPS, base, steps);
-	x = cell(p, y, x, C_SUCCESS, sel ? R_SELECT : r->success > 0 ? R_GOOD :
-		 r->success == 0 ? R_BAD : R_DIM, r->success < 0 ? "…" : r->success ? "yes" : "no");
-	x = cell(p, y, x, C_PTARGET, base, pt);
-	if (r->final_diagnosis[0]) {
-		char d[DIAG_EXPLAIN_MAX + 8];
+	for (c = first_col(u); c < N_COLUMNS; c++) {
+		switch (c) {
+		case C_WHEN: x = cell(p, y, x, c, base, when); break;
+		case C_STATUS:
+			x = cell(p, y, x, c, sel ? R_SELECT : !strcmp(r->status, "done") ? R_NORMAL :
+				 !strcmp(r->status, "running") ? R_PRED : R_WARN, r->status);
+			break;
+		case C_IMAGE: x = cell(p, y, x, c, base, r->image_ref); break;
+		case C_ATTACK: x = cell(p, y, x, c, base, r->attack); break;
+		case C_LOSS: x = cell(p, y, x, c, base, r->loss); break;
+		case C_NORM: x = cell(p, y, x, c, base, !strcmp(r->norm, "linf") ? "L∞" : "L2"); break;
+		case C_EPS: x = cell(p, y, x, c, base, eps); break;
+		case C_ITERS: x = cell(p, y, x, c, base, iters); break;
+		case C_STEPS: x = cell(p, y, x, c, base, steps); break;
+		case C_SUCCESS:
+			x = cell(p, y, x, c, sel ? R_SELECT : r->success > 0 ? R_GOOD :
+				 r->success == 0 ? R_BAD : R_DIM,
+				 r->success < 0 ? "…" : r->success ? "yes" : "no");
+			break;
+		case C_PTARGET: x = cell(p, y, x, c, base, pt); break;
+		case C_DIAG:
+			if (r->final_diagnosis[0]) {
+				char d[DIAG_EXPLAIN_MAX + 8];
 
-		snprintf(d, sizeof d, " ⚠ %s", r->final_diagnosis);
-		cell(p, y, x, C_DIAG, sel ? R_SELECT : R_WARN, d);
+				snprintf(d, sizeof d, " ⚠ %s", r->final_diagnosis);
+				cell(p, y, x, c, sel ? R_SELECT : R_WARN, d);
+			}
+			break;
+		default: break;
+		}
 	}
 }
 
@@ -306,21 +338,24 @@ void runsview_draw(struct app *a, int y, int h)
 	/* at most 4 loads a second while a run grows */
 	if (!u->loaded || (runsview_stale(a) && app_elapsed(u->loaded_at) > 0.25))
 		load(a);
-	x += draw_text(p, y, x, COLS - x, R_KEY, "s");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " sort: %s %s   ", sort_names[u->sort],
-		       u->desc ? "↓" : "↑");
-	x += draw_text(p, y, x, COLS - x, R_KEY, "f");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " status: %s   ", status_names[u->status_filter]);
-	x += draw_text(p, y, x, COLS - x, R_KEY, "/");
-	x += draw_text(p, y, x, COLS - x, u->text[0] ? R_WARN : R_NORMAL, " filter: %s   ",
-		       u->text[0] ? u->text : "none");
-	x += draw_text(p, y, x, COLS - x, R_KEY, "Space");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " mark (%d)  ", u->n_marked);
-	x += draw_text(p, y, x, COLS - x, R_KEY, "c");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " compare  ");
-	x += draw_text(p, y, x, COLS - x, R_KEY, "Enter");
-	x += draw_text(p, y, x, COLS - x, R_NORMAL, " replay   ");
-	draw_text(p, y, x, COLS - x, R_DIM, "%d of %d runs · %s", u->n_view, u->n, a->db_path);
+	{
+		char sort[48], st[40], filt[160], mark[24], count[64];
+		struct key_hint kh[6];
+
+		snprintf(sort, sizeof sort, "sort: %s %s", sort_names[u->sort], u->desc ? "↓" : "↑");
+		snprintf(st, sizeof st, "status: %s", status_names[u->status_filter]);
+		snprintf(filt, sizeof filt, "filter: %.120s", u->text[0] ? u->text : "none");
+		snprintf(mark, sizeof mark, "mark (%d)", u->n_marked);
+		snprintf(count, sizeof count, "%d of %d runs", u->n_view, u->n);
+		kh[0] = (struct key_hint){ "s", sort, 's' };
+		kh[1] = (struct key_hint){ "f", st, 'f' };
+		kh[2] = (struct key_hint){ "/", filt, '/' };
+		kh[3] = (struct key_hint){ "Space", mark, ' ' };
+		kh[4] = (struct key_hint){ "c", "compare", 'c' };
+		kh[5] = (struct key_hint){ "Enter", "replay", '\r' };
+		x += app_key_bar(a, y, x, COLS - x - draw_width(count) - 2, kh, 6);
+		draw_text(p, y, x, COLS - x, R_DIM, "%s · %s", count, a->db_path);
+	}
 	draw_header_row(a, y + 1);
 	list_h = h - 2 - det_h;
 	u->page = list_h;
@@ -394,6 +429,14 @@ int runsview_key(struct app *a, int key)
 	case 'k': case KEY_FN(KEY_UP):
 		u->sel--;
 		break;
+	case 'l': case KEY_FN(KEY_RIGHT):
+		if (first_col(u) < C_DIAG)
+			u->hcol++;
+		break;
+	case 'h': case KEY_FN(KEY_LEFT):
+		if (u->hcol > 0)
+			u->hcol--;
+		break;
 	case KEY_FN(KEY_NPAGE):
 		u->sel += u->page;
 		break;
@@ -445,8 +488,12 @@ int runsview_key(struct app *a, int key)
 			a->screen = SCREEN_COMPARE;
 		break;
 	case 'D':
-		if (r)
+		if (r) {
 			app_prompt(a, PROMPT_DELETE, "");
+			snprintf(a->prompt_what, sizeof a->prompt_what,
+				 "delete run #%lld (%s %s on %.60s, %s)? type y and Enter",
+				 (long long)r->id, r->attack, r->loss, r->image_ref, r->status);
+		}
 		break;
 	case '\r': case '\n': case KEY_FN(KEY_ENTER):
 		if (r)

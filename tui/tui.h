@@ -120,6 +120,7 @@ struct runs_ui {
 	int n_view;
 	int sel, top, page;
 	int sort;		/* column, see runsview.c */
+	int hcol;		/* columns scrolled past on the left */
 	int desc;
 	int status_filter;	/* 0: all, else an index into the statuses */
 	char text[128];		/* substring filter ("/") */
@@ -184,6 +185,7 @@ struct app {
 	int names_differ;		/* the model's class names are not the
 					   data's: both are shown */
 	char source[8400];		/* "demo data ... · model ..." */
+	char source_short[8400];	/* the same without directories */
 	struct db *db;			/* the UI thread's connection: reads */
 	char db_path[4096];
 	char out_dir[4096];		/* where e writes PNGs */
@@ -210,6 +212,7 @@ struct app {
 	char prompt_buf[128];
 	int prompt_len;
 	char prompt_what[200];		/* the question, when it names a thing */
+	char prompt_orig[128];		/* the text before editing (Esc) */
 
 	int mouse;			/* clicks and the wheel are read */
 	struct hotzone zones[MAX_ZONES];
