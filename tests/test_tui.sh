@@ -54,7 +54,7 @@ cat >"$T/explore.sh" <<EOF
 #!/bin/sh
 # the pane: the terminal mode before and after, advex in between
 export XDG_DATA_HOME='$T/xdg' HOME='$T/home' LANG=C.UTF-8 LC_ALL=C.UTF-8
-unset NO_COLOR ADVEX_COLOR
+unset NO_COLOR ADVEX_COLOR COLORTERM
 trap : INT
 stty -a >'$T/stty.before'
 '$ADVEX' --db '$T/runs.db' --out-dir '$T/out'
@@ -103,7 +103,7 @@ PY
 }
 db() { "$PYTHON" - "$T/runs.db" "$@"; }
 
-echo "1..23"
+echo "1..42"
 
 # ---- start, Browse ------------------------------------------------------------
 tm new-session -d -s ui -x 160 -y 50 "$T/explore.sh"
@@ -146,6 +146,9 @@ ok $? "the parameter line shows the new loss"
 keys ui Space
 wait_for ui 'finished'
 ok $? "Space runs the attack to the end"
+keys ui a
+wait_for ui 'ready at 0/[0-9]+.*back to the clean image'
+ok $? "a parameter change after a finished run starts again from the clean image, and says so"
 
 # ---- Runs and the database --------------------------------------------------------
 keys ui 3
@@ -232,6 +235,174 @@ last = c.execute("select status, (select count(*) from steps where run_id = runs
 assert last[0] == 'interrupted' and last[1] >= 1, last
 PY
 ok $? "Ctrl-C restores the terminal and records the open run as interrupted"
+
+# ---- issue 17: terminals, keys, mouse, status, small sizes ----------------------------
+# run.sh: the explorer with the given options, in a pane whose TERM and
+# colour variables the session command sets
+cat >"$T/run.sh" <<EOF
+#!/bin/sh
+export XDG_DATA_HOME='$T/xdg' HOME='$T/home' LANG=C.UTF-8 LC_ALL=C.UTF-8
+'$ADVEX' --db '$T/runs2.db' --out-dir '$T/out' "\$@"
+echo "advex-exit=\$?"
+sleep 30
+EOF
+chmod +x "$T/run.sh"
+# start NAME W H ENV... [-- ARGS...]: a fresh session
+start() {
+	s=$1 w=$2 h=$3
+	shift 3
+	envs=""
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs="$envs $1"; shift; done
+	[ "$1" = -- ] && shift
+	tm new-session -d -s "$s" -x "$w" -y "$h" \
+		"env -u NO_COLOR -u ADVEX_COLOR -u COLORTERM $envs '$T/run.sh' $*"
+}
+status_line() { tail -n 1 "$T/screen.txt"; }
+
+# keys: terminfo's xterm-256color says Home is ESC O H; tmux sends ESC [ 1 ~.
+# Before, '[' halved alpha and '1' jumped to Browse.
+start keys 160 50 TERM=xterm-256color
+wait_for keys '1 Browse' >/dev/null
+keys keys 2
+wait_for keys 'loss ce at iter 0' >/dev/null
+tm send-keys -t keys Home End PPage NPage
+# the raw variants too, and sequences nobody maps (Ctrl-Home, F13, a paste start)
+tm send-keys -t keys -l "$(printf '\033[1~\033[4~\033[7~\033[8~\033OH\033[5~\033[6~\033[1;5H\033[25~\033[200~')"
+keys keys b
+wait_for keys 'probabilities at iter 0 \(linear\)' >/dev/null
+sed -n 2p "$T/screen.txt" | grep -q 'α 1/255' && sed -n 2p "$T/screen.txt" | grep -q '^ a bim' &&
+	! grep -q 'sort: id' "$T/screen.txt"
+ok $? "Home/End/PgUp/PgDn and unknown escape sequences under TERM=xterm-256color change neither α nor the screen"
+# Home means Home: on Browse it selects the first image
+keys keys 1
+wait_for keys 'image #0 ' >/dev/null
+keys keys j
+keys keys j
+wait_for keys 'image #2 ' >/dev/null
+tm send-keys -t keys -l "$(printf '\033[1~')"
+wait_for keys 'image #0 · 1 of'
+ok $? "ESC [ 1 ~ is Home on Browse (the first image)"
+
+# status: each screen its own state and keys
+status_line | grep -q 'predictions' && ! status_line | grep -Eq 'n[ :]+one step|Space:? run|ready at'
+ok $? "the status line on Browse names its own state and no attack keys"
+# (the status line is drawn last: wait for it, not for the screen above it)
+keys keys 2
+wait_for keys '^ ready at 0/20 .*n one step'
+ok $? "the status line on Attack names the attack's state and its keys"
+keys keys 3
+wait_for keys '^ [0-9]+ of [0-9]+ runs? shown' >/dev/null &&
+	! status_line | grep -q 'ready at'
+ok $? "the status line on Runs says what Runs shows"
+
+# mouse: a click (an SGR report, what tmux passes for a real one) on a tab
+click() { # click SESSION ROW COL (1-based)
+	tm send-keys -t "$1" -l "$(printf '\033[<0;%d;%dM\033[<0;%d;%dm' "$3" "$2" "$3" "$2")"
+}
+tab_col() { # the column of tab "$1" in the tab bar
+	head -n 1 "$T/screen.txt" | awk -v t=" $1" '{ print index($0, t) + 2 }'
+}
+keys keys 1
+wait_for keys 'misclassified' >/dev/null
+click keys 1 "$(tab_col '3 Runs')"
+wait_for keys 'sort: id'
+ok $? "a mouse click on the Runs tab switches to Runs"
+click keys 1 "$(tab_col '1 Browse')"
+wait_for keys 'misclassified' >/dev/null
+tm send-keys -t keys -l "$(printf '\033[<65;10;10M')"
+wait_for keys 'image #3 '
+ok $? "the mouse wheel scrolls the Browse list"
+click keys 6 10
+wait_for keys 'image #2 · 3 of'
+ok $? "a click on a Browse row selects that image"
+# control: --no-mouse leaves clicks alone
+start nomouse 160 50 TERM=xterm-256color -- --no-mouse
+wait_for nomouse 'misclassified' >/dev/null
+click nomouse 1 "$(tab_col '3 Runs')"
+keys nomouse v
+wait_for nomouse ' v grid' >/dev/null
+! grep -q 'sort: id' "$T/screen.txt"
+ok $? "with --no-mouse the same click does nothing"
+tm kill-session -t nomouse
+
+# true colour: COLORTERM=truecolor on a terminfo entry without RGB
+start tc 160 50 TERM=xterm-256color COLORTERM=truecolor
+wait_for tc 'misclassified' >/dev/null
+keys tc 2
+wait_for tc 'loss ce at iter 0' >/dev/null
+sleep 0.3
+tm capture-pane -p -e -t tc | sed -n '4,20p' >"$T/tc.txt"
+rgb=$(grep -o "$(printf '\033')\[38;2;" "$T/tc.txt" | wc -l)
+[ "$rgb" -ge 1000 ]
+ok $? "COLORTERM=truecolor draws the images with 38;2/48;2 SGR ($rgb cells)"
+# control: the same terminal without COLORTERM draws them in 256 colours
+keys keys 2
+wait_for keys 'loss ce at iter' >/dev/null
+tm capture-pane -p -e -t keys | sed -n '4,20p' >"$T/c256.txt"
+! grep -q "$(printf '\033')\[38;2;" "$T/c256.txt" && grep -q "$(printf '\033')\[38;5;" "$T/c256.txt"
+ok $? "without COLORTERM the same pane has no 38;2 (the check above can fail)"
+# frames change under emulated direct colour: every image cell stays 24-bit
+keys tc Space
+wait_for tc 'finished' >/dev/null
+keys tc '?'
+wait_for tc 'Help · Esc closes' >/dev/null
+keys tc Escape
+wait_for tc 'gradient L2 norm' >/dev/null
+sleep 0.3
+tm capture-pane -p -e -t tc | sed -n '4,27p' >"$T/tc2.txt"
+! grep -q "$(printf '\033')\[[34]8;5;" "$T/tc2.txt" &&
+	[ "$(grep -o "$(printf '\033')\[38;2;" "$T/tc2.txt" | wc -l)" -ge 1000 ]
+ok $? "after a run and the help overlay the images are still all 24-bit (no 256-colour cell left)"
+tm kill-session -t tc
+
+# 80x24: nothing cut without a marker
+start small 80 24
+wait_for small 'misclassified' >/dev/null
+keys small 2
+wait_for small 'd: gradient' >/dev/null
+keys small n
+wait_for small 'iter 1 ·' >/dev/null
+sed -n 3p "$T/screen.txt" | grep -Eq 'iter 1 · [0-9]+% [a-z]+'
+ok $? "at 80x24 the adversarial caption keeps the predicted class"
+grep -Eq '\+[0-9]+ more' "$T/screen.txt"
+ok $? "at 80x24 the probability panel says how many classes it leaves out"
+keys small 3
+wait_for small 'more »' >/dev/null
+r1=$?
+keys small Right
+keys small Right
+keys small Right
+keys small Right
+wait_for small '^«' >/dev/null
+grep -q 'p(target)' "$T/screen.txt" && [ $r1 -eq 0 ]
+ok $? "at 80x24 Runs marks the hidden columns and scrolls sideways to them"
+tm kill-session -t small
+
+# class names from a file are drawn escaped, never executed (issue 13)
+ddir=$(db <<'PY'
+import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select path from datasets limit 1").fetchone()[0])
+PY
+)
+mkdir -p "$T/escdata"
+for f in test_X.bin test_y.bin; do ln -s "$ddir/$f" "$T/escdata/$f"; done
+{ printf 'evil\033[31mred\033]2;pwned\007\n'; sed 1d "$ddir/class_names.txt"; } >"$T/escdata/class_names.txt"
+start esc 160 50 -- --data "'$T/escdata'"
+wait_for esc 'misclassified' >/dev/null
+keys esc f
+wait_for esc 'class: evil' >/dev/null
+tm capture-pane -p -e -t esc >"$T/esc.txt"
+grep -q 'evil\\x1b\[31mred\\x1b\]2;pwned\\x07' "$T/screen.txt" &&
+	! grep -q "$(printf '\033')\[31mred" "$T/esc.txt" &&
+	[ "$(tm display -p -t esc '#{pane_title}')" != pwned ]
+ok $? "a class name with escape sequences (class_names.txt) is drawn escaped"
+grep -q 'class names: data ≠ model' "$T/screen.txt"
+ok $? "data and model class names that differ are flagged"
+tm kill-session -t esc
+
+keys keys q
+HIST=1 wait_for keys 'advex-exit=0' >/dev/null
+ok $? "the xterm-256color session quits cleanly"
 
 [ $fails -eq 0 ] || exit 1
 exit 0

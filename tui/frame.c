@@ -193,10 +193,13 @@ static void draw_status(struct app *a)
 	for (i = 0; i < nk; i++)
 		kw += draw_width(k[i].key) + draw_width(k[i].desc) + 3;
 	room = COLS - sw - mw - 1;
-	x = draw_text(&a->pal, y, 0, COLS, R_STATUS, " %s", state);
+	x = draw_text(&a->pal, y, 0, COLS - 16, R_STATUS, " %s", state);
+	/* help and quit always keep their place; a long notice is cut */
 	if (note[0])
-		x += draw_text(&a->pal, y, x, COLS - x, a->msg_role == R_BAD ? R_TAB_ON : R_STATUS,
-			       "%s", note);
+		x += draw_text(&a->pal, y, x, COLS - x - 16, a->msg_role == R_BAD ? R_TAB_ON :
+			       R_STATUS, "%s", note);
+	if (room < 16)
+		room = 16;
 	/* drop the screen's keys from the last until the rest fits; help and
 	 * quit go last */
 	while (nk > 0 && kw > room) {
