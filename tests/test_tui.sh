@@ -18,7 +18,7 @@ export LC_ALL
 
 if ! command -v tmux >/dev/null 2>&1; then
 	if [ -n "$CI" ]; then
-		echo "1..1"
+		echo "1..44"
 		echo "not ok 1 - tmux is not installed (required under CI)"
 		exit 1
 	fi
@@ -49,7 +49,10 @@ set -g history-limit 100
 set -g status off
 EOF
 # never touch the user's own data or run log
-mkdir -p "$T/xdg" "$T/home" "$T/out"
+mkdir -p "$T/xdg/advex" "$T/home" "$T/out"
+# the guided tour opens by itself on a first start on the demo: the
+# sessions below start as a returning user would (the tour has its own)
+: >"$T/xdg/advex/tour-seen"
 cat >"$T/explore.sh" <<EOF
 #!/bin/sh
 # the pane: the terminal mode before and after, advex in between
@@ -103,7 +106,7 @@ PY
 }
 db() { "$PYTHON" - "$T/runs.db" "$@"; }
 
-echo "1..42"
+echo "1..44"
 
 # ---- start, Browse ------------------------------------------------------------
 tm new-session -d -s ui -x 160 -y 50 "$T/explore.sh"
@@ -403,6 +406,34 @@ tm kill-session -t esc
 keys keys q
 HIST=1 wait_for keys 'advex-exit=0' >/dev/null
 ok $? "the xterm-256color session quits cleanly"
+
+# the guided tour, start to end, on a first start
+rm -f "$T/xdg/advex/tour-seen"
+start tour 160 50
+wait_for tour 'Tour 1/5' >/dev/null &&
+	keys tour Enter && wait_for tour 'Tour 2/5' >/dev/null &&
+	keys tour l && wait_for tour 'Tour 3/5' >/dev/null &&
+	wait_for tour 'Stuck: loss 16\.118 = -log\(1e-7\)' >/dev/null &&
+	wait_for tour '100\.0% of the gradient in its ∅ column' >/dev/null &&
+	keys tour L && wait_for tour 'Tour 4/5' >/dev/null &&
+	keys tour Space && wait_for tour 'Tour 5/5' >/dev/null &&
+	wait_for tour 'Success after 20 iterations' >/dev/null &&
+	keys tour Enter && wait_for tour '^ ■ finished' >/dev/null &&
+	! grep -q 'Tour 5/5' "$T/screen.txt" && [ -f "$T/xdg/advex/tour-seen" ]
+ok $? "the tour runs start to end on the demo: confident image, prob-ce stuck at 16.118 with a zero gradient, ce succeeds"
+keys tour q
+HIST=1 wait_for tour 'advex-exit=0' >/dev/null
+tm kill-session -t tour
+start tour2 160 50
+wait_for tour2 '^ image #0 ' >/dev/null
+! grep -q 'Tour 1/5' "$T/screen.txt"
+r=$?
+keys tour2 '?'
+wait_for tour2 'Help · Esc closes' >/dev/null
+keys tour2 t
+wait_for tour2 'Tour 1/5' >/dev/null && [ $r -eq 0 ]
+ok $? "once ended the tour stays closed on the next start, and ? then t opens it again"
+tm kill-session -t tour2
 
 [ $fails -eq 0 ] || exit 1
 exit 0

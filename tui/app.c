@@ -268,10 +268,14 @@ static void handle_key(struct app *a, int key)
 		return;
 	}
 	if (a->help) {
-		if (key == K_ESC || key == '?' || key == 'q' || key == KEY_FN(KEY_F(1)))
+		if (key == 't')
+			tour_start(a);
+		else if (key == K_ESC || key == '?' || key == 'q' || key == KEY_FN(KEY_F(1)))
 			a->help = 0;
 		return;
 	}
+	if (tour_key(a, key))
+		return;
 	if (key == '?' || key == KEY_FN(KEY_F(1))) {
 		a->help = 1;
 		return;
@@ -485,6 +489,7 @@ static int resolve_source(struct options *o, struct app *a, struct resources *r)
 			 ds && ds[1] ? ds + 1 : r->data_path, o->split ? o->split : "test");
 	}
 	snprintf(a->model_label, sizeof a->model_label, "%s", r->model_path);
+	a->is_demo = default_model && demo && !o->data;
 	return EXIT_OK;
 }
 
@@ -715,6 +720,7 @@ static void loop(struct app *a, struct resources *r)
 			drain(r->sig[0]);
 		if (session_sync(a->session, &a->snap)) {
 			took_snapshot(a);
+			tour_watch(a);
 			dirty = 1;
 		}
 		while (!a->quit && term_read_key(&key, &mouse)) {
@@ -722,6 +728,7 @@ static void loop(struct app *a, struct resources *r)
 				handle_mouse(a, &mouse);
 			else
 				handle_key(a, key);
+			tour_watch(a);
 			dirty = 1;
 		}
 		if (a->msg[0] && app_elapsed(a->msg_at) >= MSG_SECONDS) {
@@ -790,6 +797,9 @@ int tui_explore(int argc, char **argv)
 		rc = start_terminal(a);
 	}
 	if (!rc) {
+		/* the first start on the demo tells its story (once) */
+		if (a->is_demo && !tour_seen())
+			tour_start(a);
 		if (a->names_differ)
 			app_message(a, R_WARN, "the model's class names differ from the data's: "
 				    "Browse shows the data's, with the model's beside them");

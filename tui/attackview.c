@@ -532,14 +532,23 @@ static void draw_diag(struct app *a, const struct session_snap *s, int y, int ro
 	if (!s->have_eval || rows < 1)
 		return;
 	if (s->diagnosis[0]) {
+		/* the key that gets there from here: l cycles ce → prob-ce →
+		 * prob-naive → cw, so from prob-ce ce is one L back */
 		snprintf(buf, sizeof buf, "⚠ diagnosis: %s%s", s->diagnosis,
-			 strstr(s->diagnosis, "--loss") && !a->replay.active ?
-			 " (here: l changes the loss)" : "");
+			 !strstr(s->diagnosis, "--loss") || a->replay.active ? "" :
+			 s->p.loss.mode == LOSS_PROB_CE ? " (here: L goes back to ce)" :
+			 " (here: l and L change the loss)");
 		draw_wrap(p, y, 1, COLS - 2, rows, R_WARN, buf);
 	} else {
-		draw_text(p, y, 1, COLS - 2, R_GOOD,
-			  "✓ gradient healthy: L2 %.3g, %.2f%% of components exactly 0, no NaN", s->grad.l2,
-			  100.0 * s->grad.zero_frac);
+		int n = draw_text(p, y, 1, COLS - 2, R_GOOD,
+				  "✓ gradient healthy: L2 %.3g, %.2f%% of components exactly 0, no NaN",
+				  s->grad.l2, 100.0 * s->grad.zero_frac);
+
+		/* healthy is the start of the story, not its end: say where
+		 * it goes on */
+		if (s->p.loss.mode == LOSS_CE && !a->replay.active && s->iter == 0)
+			draw_text(p, y, 1 + n, COLS - 2 - n, R_DIM, " · try l (prob-ce): the same "
+				  "loss on clipped probabilities · ? then t: the tour");
 	}
 }
 

@@ -256,6 +256,7 @@ void frame_draw(struct app *a)
 	case SCREEN_COMPARE: compare_draw(a, 1, body); break;
 	default: break;
 	}
+	tour_draw(a);
 	if (a->help)
 		help_draw(a);
 	if (a->confirm_quit)

@@ -15,6 +15,7 @@ static const struct key_help keys[] = {
 	{ "? F1", "this help (Esc closes)" },
 	{ "q", "quit (asks if running)" },
 	{ "Ctrl-L", "redraw" },
+	{ "mouse", "click tabs, keys, rows; wheel" },
 	{ NULL, "Browse" },
 	{ "↑↓ jk", "move" },
 	{ "←→ hl", "page (grid: move)" },
@@ -23,7 +24,7 @@ static const struct key_help keys[] = {
 	{ "f F", "class filter" },
 	{ "m", "misclassified only" },
 	{ "v", "list / thumbnail grid" },
-	{ "g :", "go to an image index" },
+	{ "g : /", "an image index or a class name" },
 	{ "Enter", "attack this image" },
 	{ NULL, "Attack" },
 	{ "n", "one step (pauses a run)" },
@@ -52,7 +53,8 @@ static const struct key_help keys[] = {
 	{ "c", "compare the marked runs" },
 	{ "s S", "sort column / reverse" },
 	{ "f", "status filter" },
-	{ "/", "text filter" },
+	{ "/", "text filter (as you type)" },
+	{ "←→ hl", "scroll the columns" },
 	{ "R D", "reload; delete the run" },
 	{ NULL, "Compare" },
 	{ "Esc", "back to Runs" },
@@ -133,6 +135,6 @@ void help_draw(struct app *a)
 	y = (LINES - h) / 2;
 	draw_panel(p, y, x, h, w, "Help · Esc closes");
 	layout(a, pick, n, cols, colw, y + 1, x + 2, h - 3, 1);
-	draw_text(p, y + h - 2, x + 2, w - 4, R_DIM, "%sthe run log: %s",
+	draw_text(p, y + h - 2, x + 2, w - 4, R_DIM, "t: the guided tour · %sthe run log: %s",
 		  all ? "" : "(taller terminal: every screen's keys) · ", a->db_path);
 }

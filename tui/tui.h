@@ -201,6 +201,8 @@ struct app {
 	/* the loop */
 	enum screen_id screen;
 	int help;			/* the help overlay is open */
+	int tour, tour_step;		/* the guided tour is open, at this step */
+	int is_demo;			/* the bundled demo model and data */
 	int confirm_quit;		/* asking before ending a run */
 	int quit;
 	int exit_code;
@@ -283,5 +285,15 @@ void compare_free(struct compare_ui *c);
 
 /* help.c */
 void help_draw(struct app *a);
+
+/* tour.c: the guided tour (the story in five keys) */
+/* 1 when the tour was ended once (it then opens only when asked). */
+int tour_seen(void);
+void tour_start(struct app *a);
+/* Keys the tour itself takes (Esc, its Enter); 0 for the rest. */
+int tour_key(struct app *a, int key);
+/* Advance when the explorer reached what the step asked for. */
+void tour_watch(struct app *a);
+void tour_draw(struct app *a);
 
 #endif
