@@ -346,6 +346,8 @@ static void draw_hist(struct app *a, const struct session_snap *s, int y, int x,
 	char title[96];
 
 	snprintf(title, sizeof title, "log₁₀|∂loss/∂pixel| · %zu components", g->n);
+	if (draw_width(title) > w - 6)
+		snprintf(title, sizeof title, "log₁₀|∂loss/∂px| · %zu", g->n);
 	draw_box(p, y, x, h, w, title);
 	if (h < 6 || !s->have_eval)
 		return;
@@ -392,9 +394,17 @@ static void draw_hist(struct app *a, const struct session_snap *s, int y, int x,
 			last_label = cx + draw_text(p, y + 1 + bh, cx, 4, R_DIM, "%s", lab);
 		}
 	}
-	draw_text(p, y + h - 2, x + 2, w - 4, g->n_zero == g->n && g->n ? R_ZERO : R_NORMAL,
-		  "∅ zero %zu (%.1f%%) · N NaN %zu · ∞ %zu · L2 %.3g · L∞ %.3g", g->n_zero,
-		  100.0 * g->zero_frac, g->n_nan, g->n_inf, g->l2, g->linf);
+	{
+		char line[200];
+
+		snprintf(line, sizeof line, "∅ zero %zu (%.1f%%) · N NaN %zu · ∞ %zu · L2 %.3g · L∞ %.3g",
+			 g->n_zero, 100.0 * g->zero_frac, g->n_nan, g->n_inf, g->l2, g->linf);
+		if (draw_width(line) > w - 4)	/* the counts, then the norms */
+			snprintf(line, sizeof line, "∅ zero %zu (%.1f%%) · NaN %zu · ∞ %zu · L2 %.2g",
+				 g->n_zero, 100.0 * g->zero_frac, g->n_nan, g->n_inf, g->l2);
+		draw_text(p, y + h - 2, x + 2, w - 4, g->n_zero == g->n && g->n ? R_ZERO : R_NORMAL,
+			  "%s", line);
+	}
 }
 
 /* ---- the layer norms ------------------------------------------------------------------------ */
