@@ -59,7 +59,8 @@ static int attack_state(const struct app *a, char *buf, size_t n, struct key_hin
 		snprintf(buf, n, "■ finished %d/%d · %s%s%lld%s", s->iter, total,
 			 s->success ? "success" : "no success",
 			 s->last_run_id ? " · run #" : "", (long long)s->last_run_id,
-			 s->last_run_id ? " logged" : "");
+			 !s->last_run_id ? "" : s->last_run_id == a->deleted_run ? " deleted" :
+			 " logged");
 		k[nk++] = (struct key_hint){ "r", "reset", 'r' };
 		k[nk++] = (struct key_hint){ "i", "more iterations", 'i' };
 		k[nk++] = (struct key_hint){ "e", "export", 'e' };

@@ -521,10 +521,27 @@ void runsview_prompt_done(struct app *a, enum prompt_kind k, const char *text)
 	} else if (k == PROMPT_DELETE && r && (!strcmp(text, "y") || !strcmp(text, "yes"))) {
 		int64_t id = r->id;
 
-		if (runs_delete(a->db, id, err) != ST_OK)
+		if (runs_delete(a->db, id, err) != ST_OK) {
 			app_message(a, R_BAD, "%s", err);
-		else
+		} else {
+			int i;
+
 			app_message(a, R_NORMAL, "run %lld deleted", (long long)id);
+			/* nothing goes on naming it: marks, Compare, a replay,
+			 * the live attack's "run #N logged" */
+			for (i = 0; i < u->n_marked; i++)
+				if (u->marked[i] == id)
+					toggle_mark(a, id);
+			for (i = 0; i < a->cmp.n; i++)
+				if (a->cmp.runs[i].row->id == id) {
+					compare_free(&a->cmp);
+					break;
+				}
+			if (a->replay.active && a->replay.row_id == id)
+				replay_close(a);
+			if (a->snap.last_run_id == id)
+				a->deleted_run = id;
+		}
 		load(a);
 	}
 }

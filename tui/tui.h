@@ -197,6 +197,7 @@ struct app {
 	struct attack_params want;	/* the parameters as the user set them */
 	unsigned params_seq;		/* parameter commands sent */
 	unsigned seen_msg_seq;
+	int64_t deleted_run;		/* the live attack's last run, deleted in Runs */
 
 	/* the loop */
 	enum screen_id screen;
