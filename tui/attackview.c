@@ -71,17 +71,25 @@ static int total_iters(const struct attack_params *p)
 
 /* ---- the parameter line -------------------------------------------------------------- */
 
-/* "key value" pairs, the key in the key colour. */
-static int kv(struct palette *p, int y, int x, int w, const char *key, enum role vr,
+/* "key value" pairs, the key in the key colour; a click on a key's
+ * character is that key, on the value the first key. */
+static int kv(struct app *a, int y, int x, int w, const char *key, enum role vr,
 	      const char *fmt, const char *val)
 {
-	int n = 0;
+	struct palette *p = &a->pal;
+	int n = 0, i;
 
 	if (w <= 0)
 		return 0;
-	if (key)
+	if (key) {
 		n += draw_text(p, y, x, w, R_KEY, "%s ", key);
+		for (i = 0; key[i] && i < n; i++)
+			app_zone(a, y, x + i, 1, (unsigned char)key[i]);
+	}
 	n += draw_text(p, y, x + n, w - n, vr, fmt, val);
+	if (key)
+		app_zone(a, y, x + (int)strlen(key) + 1, n - (int)strlen(key) - 1,
+			 (unsigned char)key[0]);
 	return n;
 }
 
@@ -98,34 +106,40 @@ static void draw_params(struct app *a, const struct session_snap *s, int y)
 	if (!live)
 		x += draw_text(pal, y, x, w - x, R_WARN, "replay of run #%lld (read-only)  ",
 			       (long long)a->replay.row_id);
-	x += kv(pal, y, x, w - x, live ? "a" : NULL, R_NORMAL, "%s  ", kind_label(p->kind));
-	x += kv(pal, y, x, w - x, live ? "o" : NULL, R_NORMAL, "%s  ",
+	x += kv(a, y, x, w - x, live ? "a" : NULL, R_NORMAL, "%s  ", kind_label(p->kind));
+	x += kv(a, y, x, w - x, live ? "o" : NULL, R_NORMAL, "%s  ",
 		p->norm == ATTACK_LINF ? "L∞" : "L2");
 	snprintf(buf, sizeof buf, "ε %s  ", eps);
-	x += kv(pal, y, x, w - x, live ? "+-" : NULL, R_NORMAL, "%s", buf);
+	x += kv(a, y, x, w - x, live ? "+-" : NULL, R_NORMAL, "%s", buf);
 	if (p->kind != ATTACK_FGSM) {
 		snprintf(buf, sizeof buf, "α %s  ", alpha);
-		x += kv(pal, y, x, w - x, live ? "[]" : NULL, R_NORMAL, "%s", buf);
+		x += kv(a, y, x, w - x, live ? "[]" : NULL, R_NORMAL, "%s", buf);
 		snprintf(buf, sizeof buf, "%d iters  ", p->iters);
-		x += kv(pal, y, x, w - x, live ? "iI" : NULL, R_NORMAL, "%s", buf);
+		x += kv(a, y, x, w - x, live ? "iI" : NULL, R_NORMAL, "%s", buf);
 	}
 	snprintf(buf, sizeof buf, "loss %s  ", loss_mode_name(p->loss.mode));
-	x += kv(pal, y, x, w - x, live ? "l" : NULL,
+	x += kv(a, y, x, w - x, live ? "l" : NULL,
 		p->loss.mode == LOSS_CE ? R_NORMAL : R_WARN, "%s", buf);
 	if (p->target >= 0)
 		snprintf(buf, sizeof buf, "target %s  ", cname(names, s->k, p->target));
 	else
 		snprintf(buf, sizeof buf, "untargeted  ");
-	x += kv(pal, y, x, w - x, live ? "tT" : NULL, R_TARGET, "%s", buf);
+	x += kv(a, y, x, w - x, live ? "tT" : NULL, R_TARGET, "%s", buf);
 	if (p->kind == ATTACK_MIFGSM) {
 		snprintf(buf, sizeof buf, "μ %.2g  ", p->momentum);
-		x += kv(pal, y, x, w - x, live ? "mM" : NULL, R_NORMAL, "%s", buf);
+		x += kv(a, y, x, w - x, live ? "mM" : NULL, R_NORMAL, "%s", buf);
 	}
 	if (p->early_stop)
-		x += kv(pal, y, x, w - x, live ? "x" : NULL, R_NORMAL, "%s", "early stop  ");
-	if (live)
-		x += draw_text(pal, y, x, w - x, R_DIM, "│ n step  Space run  r reset  e export");
-	else
+		x += kv(a, y, x, w - x, live ? "x" : NULL, R_NORMAL, "%s", "early stop  ");
+	if (live) {
+		static const struct key_hint keys[] = {
+			{ "n", "step", 'n' }, { "Space", "run", ' ' }, { "r", "reset", 'r' },
+			{ "e", "export", 'e' },
+		};
+
+		x += draw_text(pal, y, x, w - x, R_DIM, "│ ");
+		x += app_key_bar(a, y, x, w - x, keys, 4);
+	} else
 		x += draw_text(pal, y, x, w - x, R_DIM, "│ ←→ iter %d (step %d of %d)  Home End  e export  Esc back",
 			       a->replay.n_steps ? a->replay.steps[a->replay.cursor].iter : 0,
 			       a->replay.n_steps ? a->replay.cursor + 1 : 0, a->replay.n_steps);

@@ -260,8 +260,13 @@ static void draw_preview(struct app *a, int y, int x, int h, int w, int s)
 	draw_text(p, row++, x + 8, w - 10, lab >= 0 && pred != lab ? R_BAD : R_PRED,
 		  "%s %.1f%%%s", class_name(a, pred), 100.0 * conf,
 		  lab >= 0 ? (pred == lab ? " ✓" : " ✗ misclassified") : "");
-	/* the likeliest classes, as many as fit */
+	/* the likeliest classes, as many as fit; the last row says how many
+	 * more there are when they do not all fit */
 	for (i = 0; i < a->k && i < 64 && row < y + h - 1; i++, row++) {
+		if (i < a->k - 1 && row == y + h - 2 && a->k - i > 1) {
+			draw_text(p, row, x + 2, w - 4, R_DIM, "+%d more", a->k - i);
+			break;
+		}
 		int c = -1, j, t, bw = w - 4 - 14 - 10;
 
 		for (j = 0; j < a->k; j++) {

@@ -207,6 +207,11 @@ static void draw_probs_table(struct app *a, int y, int x, int h, int w)
 			  "…" : "%.5g", c->runs[j].row->final_loss);
 	row++;
 	for (i = 0; i < c->n_names && row < y + h - 1; i++, row++) {
+		if (row == y + h - 2 && i < c->n_names - 1) {
+			/* the last row says what does not fit */
+			draw_text(p, row, x + 2, w - 4, R_DIM, "+%d more classes", c->n_names - i);
+			break;
+		}
 		draw_text(p, row, x + 2, 13, R_NORMAL, "%-13.13s", c->names[i]);
 		for (j = 0; j < c->n; j++) {
 			const struct compare_run *r = &c->runs[j];

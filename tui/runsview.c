@@ -410,7 +410,13 @@ static void toggle_mark(struct app *a, int64_t id)
 int runsview_key(struct app *a, int key)
 {
 	struct runs_ui *u = &a->runs;
-	const struct run_row *r = selected(a);
+	const struct run_row *r;
+
+	/* keys typed right after switching here act on the list, not on
+	 * the empty one before the first frame loaded it */
+	if (!u->loaded)
+		load(a);
+	r = selected(a);
 
 	if (IS_K_ROW(key)) {
 		/* a click selects; a click on the selected run replays it */
