@@ -264,8 +264,6 @@ void draw_frame_end(struct palette *p)
 	wnoutrefresh(stdscr);
 	if (!p->emulate || !p->want || p->cells_h != LINES || p->cells_w != COLS) {
 		doupdate();
-		if (p->emulate)
-			size_cells(p);	/* for the next frame */
 		return;
 	}
 	touched = calloc((size_t)LINES, 1);
@@ -334,6 +332,9 @@ done:
 void draw_frame_begin(struct palette *p)
 {
 	/* start over before the cache is full, so a frame rarely runs out */
+	/* sized before drawing, so a frame after a resize records its cells */
+	if (p->emulate)
+		size_cells(p);
 	if (p->want)
 		memset(p->want, 0, sizeof *p->want * (size_t)p->cells_h * p->cells_w);
 	if (p->keys && (p->reset_due ||
