@@ -272,7 +272,10 @@ else
 fi
 
 # -- batched sweeps (--batch): the same results and log as one image at a time -------------
+# the demo data is generated in the build tree, the demo model is a source
+# file: out of tree (distcheck) it is only under the source directory
 MODEL="$(dirname "$ADVEX")/assets/demo-model.safetensors"
+[ -f "$MODEL" ] || MODEL="${ADVEX_SRCDIR:-.}/assets/demo-model.safetensors"
 if [ -f "$DATA/test_X.bin" ] && [ -f "$MODEL" ]; then
 	SWEEP="--model $MODEL --data $DATA --images 0:24 --eps 2/255,8/255 --iters 6 --target 3 --attack ifgsm"
 	for b in 1 4; do
