@@ -14,13 +14,15 @@ enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_LIMIT, OPT_BATCH };
 
 static void eval_help(void)
 {
-	printf("usage: advex eval --data DIR (--model FILE | --arch NAME) [--split S]\n"
+	printf("usage: advex eval [--data DIR] [--model FILE | --arch NAME] [--split S]\n"
 	       "                  [--limit N] [--batch B] [--resize] [--json]\n\n"
 	       "Accuracy, per-class accuracy and the confusion matrix (rows: true\n"
 	       "class, columns: predicted) on a labelled split, and how many images\n"
 	       "have a class with probability below 1e-7 (how confident the model is).\n\n%s"
 	       "  --data DIR       STL-10 or CIFAR-10 binary directory, or a folder of\n"
-	       "                   class folders of PNGs\n"
+	       "                   class folders of PNGs (default: STL-10 under\n"
+	       "                   ~/.local/share/advex when present, else the bundled\n"
+	       "                   demo, as every command)\n"
 	       "  --split S        train, test (default) or unlabeled (STL-10)\n"
 	       "  --limit N        only the first N images\n"
 	       "  --batch B        images per forward pass (default 32)\n"
@@ -100,7 +102,7 @@ int cmd_eval(int argc, char **argv)
 	};
 	struct source_opts mo = { .seed = 1 };
 	const char *data = NULL, *split = "test";
-	char err[ERR_MAX], note[ERR_MAX];
+	char err[ERR_MAX];
 	long limit = 0, batch = 32;
 	struct eval_result r = { 0 };
 	struct dataset *d = NULL;
@@ -134,13 +136,10 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
-	if (!data)
-		return cli_usage_error("eval", "--data is required");
 	source_set_threads(mo.threads);
-	if (dataset_open(data, split, &d, note, err) != ST_OK)
-		return cli_fail("%s", err);
-	if (note[0])
-		fprintf(stderr, "advex: note: %s\n", note);
+	/* without --data, the default source, as every other command */
+	if ((rc = cli_open_data(data, split, &d)))
+		return rc;
 	rc = cli_load_net(&mo, "eval", (int)batch, 0, &n);
 	if (!rc)
 		rc = cli_fit_data(d, net_get_info(n), resize);

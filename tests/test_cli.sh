@@ -177,6 +177,13 @@ ok $? "a FIFO as --image: refused at once ($(cat "$T/out"))"
 ok $? "control: gen-demo writes a small STL-10 directory"
 "$ADVEX" eval --arch vgg16-small --data "$T/stl" >"$T/out" 2>&1
 ok $? "control: eval on it runs"
+# without --data eval takes the default source, as every other command
+mkdir -p "$T/demoroot/demo" && cp -r "$T/stl" "$T/demoroot/demo/stl10_binary" &&
+	cp "${ADVEX_SRCDIR:-.}/assets/demo-model.safetensors" "$T/demoroot/"
+ADVEX_DEMO_DIR="$T/demoroot" "$ADVEX" eval --arch vgg16-small --limit 4 >"$T/out" 2>&1 &&
+	grep -q "^advex: note: no --data: using the bundled demo data $T/demoroot/demo/stl10_binary\$" "$T/out" &&
+	grep -q '^accuracy .*(.* of 4)' "$T/out"
+ok $? "eval without --data uses the default source and says so ($(head -n 1 "$T/out"))"
 for f in class_names.txt test_X.bin test_y.bin; do
 	mv "$T/stl/$f" "$T/stl/$f.real" && mkfifo "$T/stl/$f"
 	timeout 30 "$ADVEX" eval --arch vgg16-small --data "$T/stl" >"$T/out" 2>&1
