@@ -137,20 +137,42 @@ static void data_home(const char *name, char *buf, size_t n)
 		snprintf(buf, n, "%s/.local/share/advex/%s", h ? h : ".", name);
 }
 
-/* The bundled demo: $ADVEX_DEMO_DIR, the build tree (an uninstalled
- * advex), or the installed data directory. */
+/* Is this process the advex of the build tree, not an installed copy? An
+ * installed advex must not prefer a build tree that happens to remain. */
+static int from_build_tree(void)
+{
+	char exe[4096], *root = realpath(ADVEX_BUILDDIR, NULL);
+	ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	int in;
+
+	if (k <= 0 || !root) {
+		free(root);
+		return 1;		/* cannot tell: the build tree first, as before */
+	}
+	exe[k] = '\0';
+	in = !strncmp(exe, root, strlen(root)) && exe[strlen(root)] == '/';
+	free(root);
+	return in;
+}
+
+/* The bundled demo: $ADVEX_DEMO_DIR, then for the advex of the build tree
+ * the build tree and the source tree before the installed data directory,
+ * for an installed advex the installed data directory first. */
 static int demo_path(const char *name, int want_dir, char *buf, size_t n)
 {
 	const char *env = getenv("ADVEX_DEMO_DIR");
-	const char *const roots[] = { ADVEX_BUILDDIR "/assets", ADVEX_SRCDIR "/assets",
+	const char *const built[] = { ADVEX_BUILDDIR "/assets", ADVEX_SRCDIR "/assets",
 				      ADVEX_DATADIR };
+	const char *const installed[] = { ADVEX_DATADIR, ADVEX_BUILDDIR "/assets",
+					  ADVEX_SRCDIR "/assets" };
+	const char *const *roots = from_build_tree() ? built : installed;
 	size_t i;
 
 	if (env) {
 		snprintf(buf, n, "%s/%s", env, name);
 		return is_file(buf, want_dir);
 	}
-	for (i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+	for (i = 0; i < sizeof built / sizeof built[0]; i++) {
 		snprintf(buf, n, "%s/%s", roots[i], name);
 		if (is_file(buf, want_dir))
 			return 1;
