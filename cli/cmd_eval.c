@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "jsonout.h"
 
 enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_LIMIT, OPT_BATCH };
 
@@ -80,7 +81,7 @@ static void print_json(const struct eval_result *r, struct dataset *d)
 	json_object_set_new(o, "per_class", pc);
 	json_object_set_new(o, "confusion", cm);
 	json_object_set_new(o, "min_prob_below_1e-7", json_real(r->min_prob_below));
-	s = json_dumps(o, JSON_PRESERVE_ORDER);
+	s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 	if (s)
 		puts(s);
 	free(s);

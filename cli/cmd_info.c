@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "diag.h"
+#include "jsonout.h"
 
 static void info_help(void)
 {
@@ -121,7 +122,7 @@ static void print_json(const struct net *n, size_t nonfinite)
 	json_object_set_new(o, "removed_softmax", json_boolean(in->removed_softmax));
 	json_object_set_new(o, "classes", cl);
 	json_object_set_new(o, "nonfinite_params", json_integer((json_int_t)nonfinite));
-	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	s = jsonout_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (s)
 		puts(s);
 	free(s);

@@ -177,6 +177,17 @@ ok $? "a FIFO as --image: refused at once ($(cat "$T/out"))"
 ok $? "control: gen-demo writes a small STL-10 directory"
 "$ADVEX" eval --arch vgg16-small --data "$T/stl" >"$T/out" 2>&1
 ok $? "control: eval on it runs"
+# --json reals in their shortest round-trip form: each accuracy is the
+# text Python's repr gives correct/total (0.3, not 0.29999999999999999)
+"$ADVEX" eval --arch vgg16-small --data "$T/stl" --json >"$T/ev.json" 2>/dev/null &&
+	"$PYTHON" - "$T/ev.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]), parse_float=str)
+rows = [d] + d["per_class"]
+assert all(r["accuracy"] == repr(r["correct"] / r["total"]) for r in rows if r["total"]), rows
+assert any(len(r["accuracy"]) < 17 for r in rows), rows
+PY
+ok $? "eval --json prints each real in its shortest round-trip form ($(head -c 60 "$T/ev.json"))"
 # without --data eval takes the default source, as every other command
 mkdir -p "$T/demoroot/demo" && cp -r "$T/stl" "$T/demoroot/demo/stl10_binary" &&
 	cp "${ADVEX_SRCDIR:-.}/assets/demo-model.safetensors" "$T/demoroot/"
