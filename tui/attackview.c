@@ -310,7 +310,14 @@ static void draw_probs(struct app *a, const struct session_snap *s, int y, int x
 		if (bw > 2)
 			bars_h(p, row, bx, bw, frac, c == s->p.target ? R_TARGET : c == s->pred ?
 			       R_PRED : c == s->label ? R_TRUE : R_BAR, 1);
-		draw_text(p, row, x + w - 11, 10, r, "%10.3g", pr);
+		{
+			/* right-aligned by position, not by padding: padding in
+			 * the row's role is underlined blanks without colour */
+			char v[32];
+
+			snprintf(v, sizeof v, "%.3g", pr);
+			draw_text(p, row, x + w - 1 - (int)strlen(v), (int)strlen(v), r, "%s", v);
+		}
 	}
 	if (legend)
 		draw_text(p, y + h - 2, x + 2, w - 4, R_DIM, "T true ◎ target ▶ predicted · b %s",

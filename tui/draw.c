@@ -407,9 +407,15 @@ static int wc_cols(wchar_t c)
 
 int draw_width(const char *s)
 {
-	wchar_t wb[1024];
-	size_t n = to_wide(s, wb, sizeof wb / sizeof wb[0]), i;
+	wchar_t wb[2048];
+	char shown[2048];
+	size_t n, i;
 	int w = 0;
+
+	/* the width of what draw_text shows: a control character in a name
+	 * from a file is drawn as \xNN, four columns, not one */
+	printable_escape(s, shown, sizeof shown);
+	n = to_wide(shown, wb, sizeof wb / sizeof wb[0]);
 
 	for (i = 0; i < n; i++)
 		w += wc_cols(wb[i]);
