@@ -647,8 +647,9 @@ void attackview_draw(struct app *a, int y, int h)
 			draw_hist(a, s, py, 0, ph - 1, half);
 			draw_layers(a, s, py, half, ph - 1, COLS - half);
 		}
-		draw_text(&a->pal, py + ph - 2, COLS - 22, 20, R_DIM, " d: %s ",
-			  a->attack.lower ? "probs, loss" : "gradient");
+		app_zone(a, py + ph - 2, COLS - 22, draw_text(&a->pal, py + ph - 2, COLS - 22, 20,
+							       R_DIM, " d: %s ", a->attack.lower ?
+							       "probs, loss" : "gradient"), 'd');
 		draw_diag(a, s, py + ph - 1, 1);
 	}
 }
