@@ -484,6 +484,16 @@ static const struct {
 	[AUDIT_EXPORT] = { "export_survives", "Export survives" },
 };
 
+const char *audit_check_key(enum audit_check_id id)
+{
+	return (unsigned)id < AUDIT_N_CHECKS ? check_names[id].key : "?";
+}
+
+const char *audit_check_title(enum audit_check_id id)
+{
+	return (unsigned)id < AUDIT_N_CHECKS ? check_names[id].title : "?";
+}
+
 /* Count the records pred() picks; the first one's index. */
 static int flag(struct audit_check *c, const struct audit_image *recs, int n,
 		int (*pred)(const struct audit_image *))

@@ -146,6 +146,11 @@ struct attack *audit_attack(struct audit *au);
 void audit_verdicts(const struct audit *au, const struct audit_image *recs,
 		    int n, struct audit_check *checks);
 
+/* A check's static JSON key ("silent_success") and title ("Silent
+ * success"); "?" for an id out of range. */
+const char *audit_check_key(enum audit_check_id id);
+const char *audit_check_title(enum audit_check_id id);
+
 /* Static names: "pass", "warn", "fail", "skipped". */
 const char *audit_verdict_name(enum audit_verdict v);
 

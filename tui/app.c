@@ -161,6 +161,8 @@ static void prompt_done(struct app *a)
 	a->prompt = PROMPT_NONE;
 	if (k == PROMPT_GOTO)
 		browse_prompt_done(a, text);
+	else if (k == PROMPT_AUDIT)
+		auditview_prompt_done(a, text);
 	else
 		runsview_prompt_done(a, k, text);
 }
@@ -212,6 +214,7 @@ static int screen_key(struct app *a, int key)
 	case SCREEN_ATTACK: return attackview_key(a, key);
 	case SCREEN_RUNS: return runsview_key(a, key);
 	case SCREEN_COMPARE: return compare_key(a, key);
+	case SCREEN_AUDIT: return auditview_key(a, key);
 	default: return 0;
 	}
 }
@@ -297,7 +300,7 @@ static void handle_key(struct app *a, int key)
 	case KEY_FN(KEY_BTAB):
 		switch_screen(a, (enum screen_id)((a->screen + SCREEN_N - 1) % SCREEN_N));
 		break;
-	case '1': case '2': case '3': case '4':
+	case '1': case '2': case '3': case '4': case '5':
 		switch_screen(a, (enum screen_id)(key - '1'));
 		break;
 	default:

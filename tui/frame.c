@@ -9,7 +9,8 @@
 #include "dataset.h"
 #include "runs.h"
 
-static const char *const screen_names[SCREEN_N] = { "Browse", "Attack", "Runs", "Compare" };
+static const char *const screen_names[SCREEN_N] = { "Browse", "Attack", "Runs", "Compare",
+						     "Audit" };
 
 static void draw_tabs(struct app *a)
 {
@@ -147,6 +148,9 @@ static int screen_state(const struct app *a, char *buf, size_t n, struct key_hin
 		k[nk++] = (struct key_hint){ "Esc", "back to Runs", K_ESC };
 		break;
 	}
+	case SCREEN_AUDIT:
+		nk = auditview_state(a, buf, n, k);
+		break;
 	default:
 		break;
 	}
@@ -170,6 +174,7 @@ static void draw_status(struct app *a)
 		static const char *const label[] = {
 			[PROMPT_GOTO] = "go to image index or class name", [PROMPT_FILTER] = "filter runs (text)",
 			[PROMPT_DELETE] = "delete the selected run? type y and Enter",
+			[PROMPT_AUDIT] = "audit images A:B (or one index)",
 		};
 
 		x = draw_text(&a->pal, y, 0, COLS, R_STATUS, " %s: ", a->prompt == PROMPT_DELETE &&
@@ -255,6 +260,7 @@ void frame_draw(struct app *a)
 	case SCREEN_ATTACK: attackview_draw(a, 1, body); break;
 	case SCREEN_RUNS: runsview_draw(a, 1, body); break;
 	case SCREEN_COMPARE: compare_draw(a, 1, body); break;
+	case SCREEN_AUDIT: auditview_draw(a, 1, body); break;
 	default: break;
 	}
 	tour_draw(a);

@@ -11,7 +11,7 @@ struct key_help {
 static const struct key_help keys[] = {
 	{ NULL, "Everywhere" },
 	{ "Tab S-Tab", "next / previous screen" },
-	{ "1 2 3 4", "the four screens" },
+	{ "1 2 3 4 5", "the five screens" },
 	{ "? F1", "this help (Esc closes)" },
 	{ "q", "quit (asks if running)" },
 	{ "Ctrl-L", "redraw" },
@@ -58,6 +58,12 @@ static const struct key_help keys[] = {
 	{ "R D", "reload; delete the run" },
 	{ NULL, "Compare" },
 	{ "Esc", "back to Runs" },
+	{ NULL, "Audit" },
+	{ "u", "audit the open image" },
+	{ "U", "audit a range A:B" },
+	{ "x", "stop the audit" },
+	{ "↑↓ jk", "choose a check" },
+	{ "Enter", "replay its first flagged run" },
 };
 
 #define N_KEYS (int)(sizeof keys / sizeof keys[0])
@@ -65,7 +71,8 @@ static const struct key_help keys[] = {
 /* Is section title t one to show on screen s when space is short? */
 static int wanted(const char *t, enum screen_id s)
 {
-	static const char *const names[SCREEN_N] = { "Browse", "Attack", "Runs", "Compare" };
+	static const char *const names[SCREEN_N] = { "Browse", "Attack", "Runs", "Compare",
+						     "Audit" };
 
 	return !strcmp(t, "Everywhere") || !strcmp(t, names[s]) ||
 		(s == SCREEN_ATTACK && !strncmp(t, "Replay", 6));

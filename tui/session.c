@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audits.h"
 #include "dataset.h"
 #include "db.h"
 #include "net.h"
@@ -72,11 +73,12 @@ void session_snap_copy(struct session_snap *dst, const struct session_snap *src)
 
 /* ---- the session ------------------------------------------------------------- */
 
-enum cmd_kind { CMD_OPEN, CMD_STEP, CMD_TOGGLE, CMD_RESET, CMD_PARAMS };
+enum cmd_kind { CMD_OPEN, CMD_STEP, CMD_TOGGLE, CMD_RESET, CMD_PARAMS, CMD_AUDIT };
 
 struct cmd {
 	enum cmd_kind kind;
 	int index;
+	int hi;			/* CMD_AUDIT: images [index, hi) */
 	int least_likely;
 	unsigned seq;
 	struct attack_params p;
@@ -101,6 +103,7 @@ struct session {
 	struct cmd q[QUEUE_MAX];
 	int q_head, q_n;
 	int quit;
+	int audit_stop;			/* session_audit_stop asked */
 	int want_lo, want_hi, want_all;
 	struct session_snap shared;
 	float *pred_probs;		/* n_images * k */
@@ -116,6 +119,11 @@ struct session {
 	int *batch_idx;
 	int bg_next;			/* next image for background predictions */
 	char err[ERR_MAX];
+	/* the audit: sized when one starts */
+	struct audit *au;
+	struct audit_image *arecs;	/* one per image audited */
+	int64_t *aruns;			/* the run of each */
+	int acap;
 };
 
 static void vnotice(struct session *w, int is_err, const char *fmt, va_list ap)
@@ -266,6 +274,12 @@ static void do_step(struct session *w)
 
 	if (!w->cur.loaded) {
 		notice(w, "no image open: pick one in Browse (Enter)");
+		w->cur.running = 0;
+		return;
+	}
+	/* one run open at a time in the log: the audit's, image by image */
+	if (w->cur.aud.state == SAUDIT_RUNNING) {
+		notice(w, "an audit is running (Audit screen, x stops it): no steps until it ends");
 		w->cur.running = 0;
 		return;
 	}
@@ -460,6 +474,174 @@ static void do_params(struct session *w, const struct attack_params *p)
 		sync_eval(w);
 }
 
+/* ---- the audit ------------------------------------------------------------------ */
+
+struct audit_step_ctx {
+	struct session *w;
+	int failed;		/* a log write failed */
+};
+
+/* Each step of the audited attack goes to the log; a stop or quit cuts it
+ * short. */
+static int audit_on_step(const struct attack_report *r, void *user)
+{
+	struct audit_step_ctx *c = user;
+	struct session *w = c->w;
+	int stop;
+
+	if (runlog_step(w->log, r, w->err) != ST_OK) {
+		c->failed = 1;
+		return 1;
+	}
+	pthread_mutex_lock(&w->mu);
+	stop = w->quit || w->audit_stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+/* The verdicts so far, and the run behind each check's first image. */
+static void audit_verdicts_now(struct session *w)
+{
+	struct session_audit *u = &w->cur.aud;
+	int i, j;
+
+	audit_verdicts(w->au, w->arecs, u->n_done, u->checks);
+	for (i = 0; i < AUDIT_N_CHECKS; i++) {
+		u->first_run[i] = 0;
+		for (j = 0; j < u->n_done; j++)
+			if (w->arecs[j].index == u->checks[i].first_image)
+				u->first_run[i] = w->aruns[j];
+	}
+}
+
+static void do_audit(struct session *w, const struct cmd *c)
+{
+	struct session_audit *u = &w->cur.aud;
+	struct audit_params ap = audit_params_default(&c->p);
+	int n = c->hi - c->index;
+
+	end_run(w, "interrupted");
+	w->cur.running = 0;
+	if (w->cur.db_failed)
+		return;
+	if (c->index < 0 || n < 1 || c->hi > w->n_images) {
+		complain(w, "audit: images %d..%d are not in the data (0..%d)", c->index,
+			 c->hi - 1, w->n_images - 1);
+		return;
+	}
+	audit_free(w->au);
+	w->au = NULL;
+	if (n > w->acap) {
+		struct audit_image *r = realloc(w->arecs, sizeof *r * (size_t)n);
+		int64_t *id = r ? realloc(w->aruns, sizeof *id * (size_t)n) : NULL;
+
+		if (r)
+			w->arecs = r;
+		if (!r || !id) {
+			complain(w, "audit: out of memory for %d images", n);
+			return;
+		}
+		w->aruns = id;
+		w->acap = n;
+	}
+	if (audit_new(w->net, &ap, &w->au, w->err) != ST_OK) {
+		complain(w, "audit: %s", w->err);
+		return;
+	}
+	memset(u, 0, sizeof *u);
+	u->state = SAUDIT_RUNNING;
+	u->lo = c->index;
+	u->hi = c->hi;
+	u->next = c->index;
+	u->p = c->p;
+	pthread_mutex_lock(&w->mu);
+	w->audit_stop = 0;
+	pthread_mutex_unlock(&w->mu);
+	audit_verdicts_now(w);
+	notice(w, "auditing image%s %d..%d", n == 1 ? "" : "s", c->index, c->hi - 1);
+}
+
+/* The end: verdicts, and the audit stored (when the log is on). */
+static void audit_finish(struct session *w)
+{
+	struct session_audit *u = &w->cur.aud;
+	int fails = 0, warns = 0, i;
+
+	audit_verdicts_now(w);
+	u->state = SAUDIT_DONE;
+	for (i = 0; i < AUDIT_N_CHECKS; i++) {
+		fails += u->checks[i].verdict == AUDIT_FAIL;
+		warns += u->checks[i].verdict == AUDIT_WARN;
+	}
+	if (w->db && audits_save(w->db, audit_get_params(w->au), w->arecs, w->aruns, u->n_done,
+				 u->checks, &u->audit_id, w->err) != ST_OK) {
+		db_failure(w);
+		return;
+	}
+	notice(w, "audit of %d image%s: %d fail, %d warn%s%lld", u->n_done,
+	       u->n_done == 1 ? "" : "s", fails, warns, u->audit_id ? "; stored as audit " : "",
+	       (long long)u->audit_id);
+}
+
+/* One image of the running audit: its attack logged as a run, then the
+ * checks. */
+static void audit_next(struct session *w)
+{
+	struct session_audit *u = &w->cur.aud;
+	struct audit_step_ctx ctx = { .w = w };
+	struct attack_params q = u->p;
+	struct attack_report fin;
+	struct run_begin b = w->tmpl;
+	char name[256];
+	float *x = w->batch_x;
+	int i = u->next++, y = dataset_label(w->data, i), cancelled;
+	enum status st;
+
+	if (y >= w->k)
+		y = -1;
+	if ((q.target >= 0 && y == q.target) || dataset_image(w->data, i, x, w->err) != ST_OK) {
+		u->n_skipped++;
+		goto next;
+	}
+	q.true_label = y;
+	dataset_image_name(w->data, i, name, (int)sizeof name);
+	b.params = &q;
+	b.true_label = y;
+	b.image_ref = name;
+	b.x0 = x;
+	if (w->db && runlog_begin(w->log, &b, w->err) != ST_OK) {
+		db_failure(w);
+		return;
+	}
+	st = audit_image(w->au, i, x, y, w->db ? audit_on_step : NULL, &ctx, &fin,
+			 &w->arecs[u->n_done], &cancelled, w->err);
+	if (ctx.failed) {
+		db_failure(w);
+		return;
+	}
+	w->aruns[u->n_done] = runlog_id(w->log);
+	if (w->db && runlog_finish(w->log, st == ST_OK && !cancelled ? "done" : "interrupted",
+				   st == ST_OK ? &fin : NULL,
+				   attack_x_adv(audit_attack(w->au)), w->err) != ST_OK) {
+		db_failure(w);
+		return;
+	}
+	if (st != ST_OK || cancelled) {
+		u->state = SAUDIT_STOPPED;
+		if (st != ST_OK)
+			complain(w, "audit stopped at image %d: %s", i, w->err);
+		else
+			notice(w, "audit stopped after %d image%s (not stored)", u->n_done,
+			       u->n_done == 1 ? "" : "s");
+		return;
+	}
+	u->n_done++;
+	audit_verdicts_now(w);
+next:
+	if (u->next >= u->hi)
+		audit_finish(w);
+}
+
 static void handle(struct session *w, const struct cmd *c)
 {
 	switch (c->kind) {
@@ -494,6 +676,9 @@ static void handle(struct session *w, const struct cmd *c)
 	case CMD_PARAMS:
 		do_params(w, &c->p);
 		w->cur.params_ack = c->seq;
+		break;
+	case CMD_AUDIT:
+		do_audit(w, c);
 		break;
 	}
 }
@@ -600,6 +785,20 @@ static void *session_thread(void *arg)
 			pthread_mutex_lock(&w->mu);
 			continue;
 		}
+		if (w->cur.aud.state == SAUDIT_RUNNING) {
+			if (w->audit_stop) {
+				w->cur.aud.state = SAUDIT_STOPPED;
+				pthread_mutex_unlock(&w->mu);
+				notice(w, "audit stopped after %d image%s (not stored)",
+				       w->cur.aud.n_done, w->cur.aud.n_done == 1 ? "" : "s");
+			} else {
+				pthread_mutex_unlock(&w->mu);
+				audit_next(w);
+			}
+			publish(w);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
 		if ((n = pick_batch(w)) > 0) {
 			pthread_mutex_unlock(&w->mu);
 			predict(w, n);
@@ -676,6 +875,21 @@ void session_params(struct session *w, const struct attack_params *p, unsigned s
 	push(w, &c);
 }
 
+void session_audit(struct session *w, int lo, int hi, const struct attack_params *p)
+{
+	struct cmd c = { .kind = CMD_AUDIT, .index = lo, .hi = hi, .p = *p };
+
+	push(w, &c);
+}
+
+void session_audit_stop(struct session *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->audit_stop = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
 void session_want(struct session *w, int lo, int hi, int all)
 {
 	pthread_mutex_lock(&w->mu);
@@ -724,6 +938,9 @@ int session_pred(struct session *w, int i, float *probs, int *pred, float *conf)
 
 static void free_session(struct session *w)
 {
+	audit_free(w->au);
+	free(w->arecs);
+	free(w->aruns);
 	runlog_free(w->log);
 	attack_free(w->at);
 	session_snap_free(&w->cur);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "attack.h"
+#include "audit.h"
 #include "diag.h"
 #include "loss.h"
 #include "status.h"
@@ -34,6 +35,23 @@ struct run_begin;
 
 /* Longest iteration count the explorer lets one attack have. */
 #define SESSION_MAX_ITERS 10000
+
+/* The Audit screen's state: an audit (core/audit.h) over dataset images
+ * [lo, hi), run by the session one image at a time; its verdicts are
+ * recomputed after each image, so the checks light up as it goes. */
+enum session_audit_state { SAUDIT_IDLE, SAUDIT_RUNNING, SAUDIT_DONE, SAUDIT_STOPPED };
+
+struct session_audit {
+	enum session_audit_state state;
+	int lo, hi;		/* the images */
+	int next;		/* the image being audited */
+	int n_done, n_skipped;	/* audited; skipped (label is the target) */
+	struct attack_params p;	/* the attack audited */
+	struct audit_check checks[AUDIT_N_CHECKS];	/* after n_done images */
+	int64_t first_run[AUDIT_N_CHECKS];	/* the run of each check's first
+						   flagged image; 0: none */
+	int64_t audit_id;	/* stored as; 0: not (yet, or no log) */
+};
 
 /* What the Attack screen shows: the session's state after its last piece of
  * work (or a logged run being replayed, see runsview.c). */
@@ -83,6 +101,7 @@ struct session_snap {
 	int64_t failed_run;	/* the run open then, 0: none */
 	int failed_marked;	/* 1: it could still be marked 'failed' */
 	int preds_done;		/* dataset predictions known */
+	struct session_audit aud;	/* the Audit screen's */
 };
 
 /* Size a snapshot's arrays; 0, or -1 when out of memory. */
@@ -127,6 +146,13 @@ void session_toggle_run(struct session *w);
 void session_reset(struct session *w);
 /* New parameters between steps (checked; a rejection becomes the notice). */
 void session_params(struct session *w, const struct attack_params *p, unsigned seq);
+/* Audit images [lo, hi) with the attack p (core/audit.h's checks): one
+ * image per turn of the session, each attack logged as a run, the audit
+ * stored when it ends. Ends the live attack's open run first. */
+void session_audit(struct session *w, int lo, int hi, const struct attack_params *p);
+/* Stop the audit after the image in flight (its attack is cut short and
+ * logged interrupted; nothing is stored). */
+void session_audit_stop(struct session *w);
 /* Predictions wanted: images [lo, hi) first; all: then every image. */
 void session_want(struct session *w, int lo, int hi, int all);
 

@@ -22,7 +22,8 @@ struct db;
 struct net_info;
 struct run_row;
 
-enum screen_id { SCREEN_BROWSE, SCREEN_ATTACK, SCREEN_RUNS, SCREEN_COMPARE, SCREEN_N };
+enum screen_id { SCREEN_BROWSE, SCREEN_ATTACK, SCREEN_RUNS, SCREEN_COMPARE, SCREEN_AUDIT,
+		 SCREEN_N };
 
 /* Keys: a character's code point, or a curses function key moved above
  * Unicode so the two never collide. */
@@ -149,9 +150,15 @@ struct compare_ui {
 	char err[ERR_MAX];
 };
 
+/* ---- Audit ----------------------------------------------------------------------- */
+
+struct audit_ui {
+	int sel;		/* the check shown in full */
+};
+
 /* ---- the application ------------------------------------------------------------ */
 
-enum prompt_kind { PROMPT_NONE, PROMPT_GOTO, PROMPT_FILTER, PROMPT_DELETE };
+enum prompt_kind { PROMPT_NONE, PROMPT_GOTO, PROMPT_FILTER, PROMPT_DELETE, PROMPT_AUDIT };
 
 /* A place on screen that a click acts on: the key it stands for (a tab's
  * digit, a key hint's key, K_ROW(i) for a list row). Laid down as the
@@ -226,6 +233,7 @@ struct app {
 	struct runs_ui runs;
 	struct replay replay;
 	struct compare_ui cmp;
+	struct audit_ui audit;
 };
 
 /* app.c */
@@ -283,6 +291,14 @@ int compare_key(struct app *a, int key);
 /* Load the marked runs (at least 2). Returns 0, or -1 with a message. */
 int compare_load(struct app *a);
 void compare_free(struct compare_ui *c);
+
+/* auditview.c: the Audit screen (advex audit in the explorer) */
+void auditview_draw(struct app *a, int y, int h);
+int auditview_key(struct app *a, int key);
+/* The range prompt's answer: "A:B" or one index. */
+void auditview_prompt_done(struct app *a, const char *text);
+/* The state line and keys of the Audit screen (frame.c's status line). */
+int auditview_state(const struct app *a, char *buf, size_t n, struct key_hint *k);
 
 /* help.c */
 void help_draw(struct app *a);
