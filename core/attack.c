@@ -634,9 +634,18 @@ static const struct attack_method *method_of(enum attack_kind k)
 	}
 }
 
+static int can_update(const struct attack *a)
+{
+	return !a->stopped && a->iter < a->m->total_iters(a);
+}
+
+/* A kind that returns its best point must also have evaluated its last
+ * iterate: then the step after the last update evaluates it (without an
+ * update) and only that step finishes. */
 int attack_finished(const struct attack *a)
 {
-	return a->stopped || a->iter >= a->m->total_iters(a);
+	return a->stopped || (a->iter >= a->m->total_iters(a) &&
+			      (!a->m->returns_best || a->evaluated == a->iter));
 }
 
 static void report_begin(struct attack_report *rep)
@@ -658,9 +667,10 @@ static void evaluate_end(struct attack *a, const float *x,
  * the report's tail. */
 static void step_end(struct attack *a, struct attack_report *rep)
 {
+	a->evaluated = a->iter;
 	if (a->p.early_stop && rep->success)
 		a->stopped = 1;
-	if (!attack_finished(a)) {
+	if (can_update(a)) {
 		if (a->m->update(a, rep)) {
 			if (a->p.quantize)
 				quantize(a, a->x_adv);
@@ -764,6 +774,7 @@ enum status attack_reset(struct attack *a, const float *x0,
 	a->stopped = 0;
 	a->label = -1;
 	a->queries = 0;
+	a->evaluated = -1;
 	a->has_best = 0;
 	memcpy(a->x_best, x0, sizeof(float) * a->n);
 	resolve_label(a);
@@ -800,6 +811,7 @@ enum status attack_set_params(struct attack *a, const struct attack_params *p,
 	/* the best point was judged by the old objective and ball; APGD's
 	 * schedule and Square's accepted point start over here */
 	a->has_best = 0;
+	a->evaluated = -1;
 	memcpy(a->x_best, a->x_adv, sizeof(float) * a->n);
 	a->m->reset(a, 0);
 	a->stopped = 0;

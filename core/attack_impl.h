@@ -64,6 +64,7 @@ struct attack {
 	int stopped;		/* early stop reached */
 	int ready;		/* a reset succeeded */
 	long queries;		/* forwards of this image since the reset */
+	int evaluated;		/* iter of the last step's evaluation, -1 none */
 	int has_best;		/* x_best holds a point */
 	int best_success, best_iter;
 	double best_loss, best_score, best_linf, best_l2;
