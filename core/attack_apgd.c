@@ -21,7 +21,9 @@
  * (AutoAttack's code compares it with a zero from an unfilled array).
  *
  * The losses, all maximised (the report's loss is this one):
- *   ce          CE(z, y); targeted: -CE(z, t)
+ *   ce          CE(z, y); targeted: -CE(z, t) (see ce_exact: its gradient
+ *               without the cancellation of p_y - 1 on a confident model;
+ *               AutoAttack's autograd has it)
  *   dlr         -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12)
  *   dlr, target -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
  * with pi the outputs sorted in decreasing order and y the true label.
@@ -86,6 +88,28 @@ static double dlr(const struct attack *a, const float *z, float *dout)
 	return -num / den;
 }
 
+/* CE(z, c) and its gradient without cancellation: when c is the top
+ * output, p_c - 1 computed as such is 0 in double once the others' sum
+ * falls below 1e-16 - the gradient then loses its c component, and APGD
+ * its direction, on a confident model (the demo). There CE =
+ * log1p(S), S = sum_{i!=c} exp(z_i - z_c), dz_i = exp(z_i - z_c) / (1+S),
+ * dz_c = -S / (1+S). Otherwise loss_ce (p_c is then far from 1). */
+static double ce_exact(int k, const float *z, int c, float *dout)
+{
+	double s = 0.0;
+	int i;
+
+	for (i = 0; i < k; i++)
+		if (i != c && z[i] >= z[c])
+			return loss_ce(k, z, c, NULL, dout);
+	for (i = 0; i < k; i++)
+		if (i != c)
+			s += exp((double)z[i] - z[c]);
+	for (i = 0; i < k; i++)
+		dout[i] = (float)(i == c ? -s / (1.0 + s) : exp((double)z[i] - z[c]) / (1.0 + s));
+	return log1p(s);
+}
+
 static double apgd_objective(struct attack *a, const float *z, float *dout)
 {
 	double l;
@@ -94,8 +118,8 @@ static double apgd_objective(struct attack *a, const float *z, float *dout)
 	if (a->p.kind == ATTACK_APGD_DLR)
 		return dlr(a, z, dout);
 	if (a->p.target < 0)
-		return loss_ce(a->k, z, a->st.apgd.label, NULL, dout);
-	l = loss_ce(a->k, z, a->p.target, NULL, dout);
+		return ce_exact(a->k, z, a->st.apgd.label, dout);
+	l = ce_exact(a->k, z, a->p.target, dout);
 	for (i = 0; i < a->k; i++)
 		dout[i] = -dout[i];
 	return -l;

@@ -23,6 +23,10 @@ through the public core/attack.h API by tests/attack_dump.
    reimplemented in attacksref.Rng) give the same accepted point, the same
    number of queries and the same success image by image; control: the
    reference with another seed does not give the same points.
+5. Restarts (the same evaluations and returned point as the reference's
+   restarts, seeded the same way), attack_batch (the same steps and
+   results as one at a time, no gradient while Square steps), --quantize
+   (every iterate on the 8-bit grid and in the ball; control: off without).
 4. The story on the demo: APGD-CE at eps 8/255 succeeds on at least as many
    images as I-FGSM (bim) with the same 20 iterations; Square at 8/255
    (10000 queries) succeeds on the images where prob-ce I-FGSM fails with an
@@ -54,7 +58,7 @@ DUMP = os.environ.get("ATTACK_DUMP") or os.path.join(os.getcwd(), "tests", "atta
 
 
 def run_dump(tmp, model, x, kind, norm, eps, iters, seed=0, target=-1, restarts=1,
-             dump_x=True, batch=1, tag="run"):
+             dump_x=True, batch=1, tag="run", quantize=0):
     """Run attack_dump on images x (N,3,H,W float32). Returns (steps, finals,
     iterates, results): steps[i] the step rows of image i, finals[i] its
     final row, iterates (dump_x) per image the points evaluated."""
@@ -62,7 +66,7 @@ def run_dump(tmp, model, x, kind, norm, eps, iters, seed=0, target=-1, restarts=
     out = os.path.join(tmp, tag)
     np.ascontiguousarray(x, dtype=np.float32).tofile(raw)
     r = subprocess.run([DUMP, model, "auto", str(batch), kind, norm, repr(eps), str(iters),
-                        str(seed), str(target), str(restarts), "0", "1" if dump_x else "0",
+                        str(seed), str(target), str(restarts), str(quantize), "1" if dump_x else "0",
                         raw, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True)
     if r.returncode:
@@ -313,6 +317,69 @@ def story_tests(tmp):
     tap.ok(sum(ctl) < sum(ok), "control: with 100 queries on fewer: %s" % ctl)
 
 
+# ---------------------------------------------------------------------------
+# 5. restarts, the batch, --quantize
+
+def restart_batch_quantize_tests(tmp):
+    path, f, imgs = random_model(tmp)
+    imgs = np.concatenate([imgs] + [T.pixels(T.test_image(32, 32, seed=40 + i)).numpy()
+                                    for i in range(5)])
+    eps, iters, R_ = 1.0 / 255, 10, 3
+    steps, finals, its, res = run_dump(tmp, path, imgs, "apgd-dlr", "linf", eps, iters,
+                                       seed=9, restarts=R_, tag="rs")
+    agree, same_n, same_start, restarted, ctl_naive = 0, 0, 0, 0, False
+    for i in range(len(imgs)):
+        x0 = torch.from_numpy(imgs[i:i + 1]).double()
+        with torch.no_grad():
+            lab = int(f(x0).argmax())
+        ref = R.apgd(f, x0, lab, "apgd-dlr", "linf", eps, iters, seed=9, restarts=R_)
+        agree += bool(finals[i][0]) == ref["success"]
+        same_n += len(steps[i]) == len(ref["xs"])
+        restarted += len(ref["xs"]) > iters + 1
+        # each restart's random start (the returned points after a DLR
+        # plateau follow rounding noise, see above, so they are not compared)
+        same_start += all(float(np.abs(its[i][r] - ref["xs"][r][0].numpy()).max()) <= 1e-6
+                          for r in range(0, min(len(its[i]), len(ref["xs"])), iters + 1))
+        if len(its[i]) > iters + 1:     # control: restart 1 seeded seed + 1
+            naive = R.apgd_start(x0, eps, "linf", R.Rng(9 + 1))
+            ctl_naive = float(np.abs(its[i][iters + 1] - naive[0].numpy()).max()) > 1e-6
+    tap.ok(ctl_naive, "control: restart 1 does not start where seed + 1 would put it")
+    tap.ok(agree == same_n == same_start == len(imgs) and restarted > 0,
+           "random VGG, apgd-dlr linf 1/255, %d iterations, %d restarts from seed 9: the same "
+           "success on %d, the same number of evaluations (restarts stop at a success) on "
+           "%d, the same start point of every restart on %d of %d images (%d restarted)" %
+           (iters, R_, agree, same_n, same_start, len(imgs), restarted))
+    for kind, q in (("apgd-ce", 10), ("square", 60)):
+        s1, f1, _, r1 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=2,
+                                 restarts=2 if kind != "square" else 1, dump_x=False, tag="b1")
+        s4, f4, _, r4 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=2,
+                                 restarts=2 if kind != "square" else 1, dump_x=False,
+                                 batch=3, tag="b3")
+        same = all(len(s1[i]) == len(s4[i]) and f1[i][0] == f4[i][0] for i in range(len(imgs)))
+        d = float(np.abs(r1 - r4).max())
+        nograd = all(row[5] == 0 for st in s4 for row in st) if kind == "square" else True
+        tap.ok(same and d <= 1e-5 and nograd,
+               "%s through attack_batch (3 slots, %d images) = one at a time: the same "
+               "steps and outcomes, returned points within %.1e%s" %
+               (kind, len(imgs), d, "; no gradient taken while stepping" if kind == "square"
+                else ""))
+    x, _ = R.demo_images(0, 4)
+    _, _, its, _ = run_dump(tmp, DEMO, x, "apgd-ce", "linf", EPS, 10, quantize=1, tag="q")
+    _, _, its0, _ = run_dump(tmp, DEMO, x, "apgd-ce", "linf", EPS, 10, tag="q0")
+
+    def on_grid(its):
+        allx = np.concatenate(its).astype(np.float64)
+        return float(np.abs(allx * 255 - np.round(allx * 255)).max())
+
+    inside = max(float(np.abs(its[i].astype(np.float64) - x[i].astype(np.float64)).max())
+                 for i in range(len(x)))
+    tap.ok(on_grid(its) <= 1e-4 and inside <= EPS + 1e-6,
+           "--quantize: every APGD iterate is on the 8-bit grid (max |255 x - round| %.1e) "
+           "and in the eps-ball (max |x - x0| %.6f)" % (on_grid(its), inside))
+    tap.ok(on_grid(its0) > 0.01, "control: without it the iterates are off the grid "
+           "(max |255 x - round| %.2f)" % on_grid(its0))
+
+
 def main():
     torch.set_num_threads(1)
     if T.advex_binary() is None or not os.path.exists(DUMP):
@@ -327,6 +394,7 @@ def main():
     demo_apgd_tests(tmp, f, x, labels)
     square_tests(tmp, f, x[:8], labels[:8])
     story_tests(tmp)
+    restart_batch_quantize_tests(tmp)
     tap.done()
 
 
