@@ -153,7 +153,9 @@ enum status attack_reset(struct attack *a, const float *x0,
 
 /* Change the parameters between steps, keeping x_adv and the iteration
  * count; x_adv is re-projected onto the new eps-ball. The momentum restarts
- * when the kind, target or loss mode changes. Clears an early stop, so the
+ * when the kind, target or loss mode changes; the best point, APGD's
+ * schedule (from the current point, no random start) and Square's accepted
+ * point start over on every change. Clears an early stop, so the
  * attack can go on. No random start here (that is attack_reset's). */
 enum status attack_set_params(struct attack *a, const struct attack_params *p,
 			      char *err);
@@ -168,7 +170,13 @@ enum status attack_set_params(struct attack *a, const struct attack_params *p,
 float attack_quantize_linf(float v, float x0, double eps);
 
 /* One iteration: evaluate loss and gradient at x_adv, fill rep (may be
- * NULL), then - unless finished or early-stopped - update x_adv.
+ * NULL), then - unless finished or early-stopped - update x_adv. Square
+ * takes no gradient here (rep->has_grad 0). APGD and Square, which return
+ * their best point, evaluate their last iterate too: the step after their
+ * last update evaluates without updating and is the one that finishes
+ * (Square: iters evaluations in all, the query budget; APGD: iters + 1
+ * per restart, between restarts an update that is the next random start;
+ * a restart only follows a run without success).
  * Non-finite gradient components count as 0 in the update, so a NaN never
  * reaches x_adv. Returns 1 when the attack is finished (after this step),
  * 0 when there is more to do, -1 when attack_reset never succeeded. */
