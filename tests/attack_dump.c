@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	p.quantize = atoi(argv[11]);
 	blas_set_threads(1);
 	if (modelfile_open(argv[1], &mf, err) != ST_OK ||
-	    net_create(mf, batch, 0, &n, err) != ST_OK)
+	    net_create(mf, batch, 0, 1, &n, err) != ST_OK)
 		return fprintf(stderr, "attack_dump: %s\n", err), 1;
 	modelfile_close(mf);
 	if (strcmp(argv[2], "auto") &&
