@@ -31,6 +31,7 @@ static const char *const kind_names[ATTACK_N_KINDS] = {
 	[ATTACK_APGD_CE] = "apgd-ce",
 	[ATTACK_APGD_DLR] = "apgd-dlr",
 	[ATTACK_SQUARE] = "square",
+	[ATTACK_DEEPFOOL] = "deepfool",
 };
 
 const char *attack_kind_name(enum attack_kind k)
@@ -58,7 +59,7 @@ enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err)
 		}
 	return status_set(err, ST_ERR_ARG,
 			  "unknown attack '%s': use fgsm, bim, pgd, mifgsm, apgd-ce, "
-			  "apgd-dlr or square",
+			  "apgd-dlr, square or deepfool",
 			  s ? s : "");
 }
 
@@ -130,6 +131,9 @@ static enum status check_sizes(const struct attack_params *p, char *err)
 	if (p->kind == ATTACK_SQUARE && p->norm != ATTACK_LINF)
 		return status_set(err, ST_ERR_ARG,
 				  "the square attack is implemented for linf only, not l2");
+	if (p->kind == ATTACK_DEEPFOOL && p->target >= 0)
+		return status_set(err, ST_ERR_ARG,
+				  "deepfool is untargeted: it moves to the nearest class");
 	if (!(p->momentum >= 0.0 && isfinite(p->momentum)))
 		return status_set(err, ST_ERR_ARG, "momentum %g must be >= 0",
 				  p->momentum);
@@ -321,12 +325,13 @@ float attack_quantize_linf(float v, float x0, double eps)
 static void quantize(struct attack *a, float *x)
 {
 	const float *x0 = a->x0;
-	double l2 = 0.0;
+	/* a minimal-perturbation attack has no ball: only the grid */
+	double l2 = 0.0, eps = a->m->minimal ? INFINITY : a->p.eps;
 	size_t i;
 
 	if (a->p.norm == ATTACK_LINF) {
 		for (i = 0; i < a->n; i++)
-			x[i] = attack_quantize_linf(x[i], x0[i], a->p.eps);
+			x[i] = attack_quantize_linf(x[i], x0[i], eps);
 		return;
 	}
 	for (i = 0; i < a->n; i++) {
@@ -334,7 +339,7 @@ static void quantize(struct attack *a, float *x)
 
 		l2 += q * q;
 	}
-	if (sqrt(l2) <= a->p.eps) {
+	if (sqrt(l2) <= eps) {
 		for (i = 0; i < a->n; i++)
 			x[i] = (float)grid_round(x[i]);
 		return;
@@ -466,8 +471,12 @@ static double best_score(const struct attack *a, double loss)
 static void track_best(struct attack *a, const float *x,
 		       struct attack_report *rep)
 {
-	double score = best_score(a, rep->loss);
+	double score = best_score(a, rep->loss), linf, l2;
 
+	diag_perturbation(x, a->x0, a->n, &linf, &l2);
+	/* a minimal attack's successes rank by their perturbation */
+	if (a->m->minimal && rep->success)
+		score = -(a->p.norm == ATTACK_L2 ? l2 : linf);
 	if (!a->has_best || rep->success > a->best_success ||
 	    (rep->success == a->best_success && score > a->best_score)) {
 		if (x != a->x_best)
@@ -477,7 +486,8 @@ static void track_best(struct attack *a, const float *x,
 		a->best_score = score;
 		a->best_loss = rep->loss;
 		a->best_iter = rep->iter;
-		diag_perturbation(x, a->x0, a->n, &a->best_linf, &a->best_l2);
+		a->best_linf = linf;
+		a->best_l2 = l2;
 	}
 	rep->best_loss = a->best_loss;
 	rep->best_success = a->best_success;
@@ -629,6 +639,8 @@ static const struct attack_method *method_of(enum attack_kind k)
 		return &attack_apgd_method;
 	case ATTACK_SQUARE:
 		return &attack_square_method;
+	case ATTACK_DEEPFOOL:
+		return &attack_deepfool_method;
 	default:
 		return &classic_method;
 	}
@@ -693,6 +705,10 @@ int attack_step(struct attack *a, struct attack_report *rep)
 	report_begin(rep);
 	if (!a->ready)
 		return -1;
+	if (a->m->prepare && can_update(a)) {
+		a->m->prepare(a);
+		a->queries++;
+	}
 	evaluate(a, a->x_adv, step_needs_grad(a), rep);
 	step_end(a, rep);
 	rep->step_ms = clock_ms() - t0;
@@ -1015,6 +1031,16 @@ int attack_batch_step(struct attack_batch *b, struct attack_report *reps)
 
 	if (!m)
 		return 0;
+	/* the kinds that run the net themselves do it now, before the batch's
+	 * forward and backward fill it with every slot's data */
+	for (j = 0; j < m; j++) {
+		struct attack *a = b->slot[b->in_batch[j]];
+
+		if (b->op[b->in_batch[j]] == ATTACK_OP_STEP && a->m->prepare && can_update(a)) {
+			a->m->prepare(a);
+			a->queries++;
+		}
+	}
 	z = net_forward(b->net, b->x, m);
 	for (j = 0; j < m; j++) {
 		int s = b->in_batch[j], g = slot_needs_grad(b, s);

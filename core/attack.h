@@ -43,9 +43,11 @@ enum attack_kind {
 			   target), iters per restart, --restarts */
 	ATTACK_APGD_DLR, /* APGD on the DLR loss (targeted: the targeted DLR
 			   loss; needs 3 classes, targeted 4) */
-	ATTACK_SQUARE	/* Square attack, Linf: iters = the query budget */
+	ATTACK_SQUARE,	/* Square attack, Linf: iters = the query budget */
+	ATTACK_DEEPFOOL	/* DeepFool, untargeted: at most iters iterations,
+			   no eps-ball (the smallest perturbation found) */
 };
-#define ATTACK_N_KINDS 7
+#define ATTACK_N_KINDS 8
 
 enum attack_norm { ATTACK_LINF, ATTACK_L2 };
 
@@ -119,7 +121,7 @@ struct attack_report {
 struct attack;
 
 /* Static names: "fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr",
- * "square"; "linf", "l2". */
+ * "square", "deepfool"; "linf", "l2". */
 const char *attack_kind_name(enum attack_kind k);
 const char *attack_norm_name(enum attack_norm n);
 /* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */

@@ -40,6 +40,12 @@ struct attack_square {
 	int it;			/* candidates drawn */
 	int started;		/* the accepted point holds a value */
 };
+/* DeepFool's linearisation at the current iterate (prepare). */
+struct attack_deepfool {
+	int have;		/* a class to move toward was found */
+	double ratio;		/* its |f| / ||w|| */
+	double f, wnorm;	/* its f_l = z_l - z_y and ||w_l|| (dual norm) */
+};
 /* (APGD's started flag: the restart's start point was evaluated.) */
 
 struct attack {
@@ -71,6 +77,7 @@ struct attack {
 	union {
 		struct attack_apgd apgd;
 		struct attack_square sq;
+		struct attack_deepfool df;
 	} st;
 	char diag[DIAG_EXPLAIN_MAX];
 };
@@ -81,6 +88,10 @@ struct attack_method {
 	 * params, the label and the seed: also the start point. fresh 0:
 	 * from attack_set_params: go on from x_adv as it is. */
 	void (*reset)(struct attack *a, int fresh);
+	/* Before a step's evaluation of x_adv when an update will follow
+	 * (alone or in a batch, before the batch's forward): may run the
+	 * net itself (DeepFool's per-class backwards). NULL: nothing. */
+	void (*prepare)(struct attack *a);
 	/* The kind's own objective at output row z (k values): returns the
 	 * loss reported and writes dLoss/dz into dout. NULL: loss_eval of
 	 * p.loss. */
@@ -100,10 +111,14 @@ struct attack_method {
 				   the gradient kinds, by target/untargeted) */
 	int descends;		/* the reported loss is minimised */
 	int returns_best;	/* the result is x_best, not the last x_adv */
+	int minimal;		/* a minimal-perturbation attack: among
+				   successful points the smaller perturbation
+				   is better; no eps-ball */
 };
 
 extern const struct attack_method attack_apgd_method;
 extern const struct attack_method attack_square_method;
+extern const struct attack_method attack_deepfool_method;
 
 /* Engine helpers for the kinds (attack.c). */
 float attack_clamp01(float v);

@@ -296,3 +296,45 @@ def square(f, x0, y, eps=8 / 255, queries=100, seed=0, target=-1):
             loss_best, x_best = loss, cand
             ok = success(z, y, target)
     return {"success": ok, "queries": used, "best": x_best, "losses": losses}
+
+
+# ---------------------------------------------------------------------------
+# DeepFool (Moosavi-Dezfooli et al. 2016), untargeted, L2 and Linf, with
+# foolbox's candidates (the 10 highest other outputs) and overshoot 0.02
+
+def deepfool(f, x0, y, norm="l2", iters=50, overshoot=0.02, candidates=10):
+    """Returns dict: success, iterations (updates made), x (the last
+    iterate), pert_l2, pert_linf."""
+    r_tot = torch.zeros_like(x0)
+    x = x0.clone()
+    done = 0
+    for it in range(iters + 1):
+        xr = x.detach().requires_grad_(True)
+        z = f(xr)[0]
+        if int(z.argmax()) != y or it == iters:
+            break
+        order = [int(i) for i in torch.argsort(z.detach(), descending=True) if int(i) != y]
+        best = None
+        for k in order[:candidates]:
+            w, = torch.autograd.grad(z[k] - z[y], [xr], retain_graph=True)
+            fk = float(z[k] - z[y])
+            wn = float(w.norm()) if norm == "l2" else float(w.abs().sum())
+            if not wn > 0:
+                continue
+            if best is None or abs(fk) / wn < best[0]:
+                best = (abs(fk) / wn, fk, wn, w)
+        if best is None:
+            break
+        _, fk, wn, w = best
+        if norm == "l2":
+            r_tot = r_tot + (abs(fk) + 1e-4) / wn ** 2 * w
+        else:
+            r_tot = r_tot + (abs(fk) + 1e-4) / wn * torch.sign(w)
+        r_tot = f32(r_tot)
+        x = f32((x0 + (1 + overshoot) * r_tot).clamp(0, 1))
+        done += 1
+    with torch.no_grad():
+        ok = int(f(x)[0].argmax()) != y
+    d = (x - x0)[0]
+    return {"success": ok, "iterations": done, "x": x, "pert_l2": float(d.norm()),
+            "pert_linf": float(d.abs().max())}

@@ -25,8 +25,12 @@ through the public core/attack.h API by tests/attack_dump.
    reference with another seed does not give the same points.
 5. Restarts (the same evaluations and returned point as the reference's
    restarts, seeded the same way), attack_batch (the same steps and
-   results as one at a time, no gradient while Square steps), --quantize
+   results as one at a time - DeepFool's per-class backwards included -, no
+   gradient while Square steps), --quantize
    (every iterate on the 8-bit grid and in the ball; control: off without).
+6. DeepFool (L2, Linf; foolbox's 10 candidates, overshoot 0.02), demo and
+   random VGG: the same success and number of iterations image by image,
+   the perturbation's norm within 1e-3 relative; control: overshoot 0.1.
 4. The story on the demo: APGD-CE at eps 8/255 succeeds on at least as many
    images as I-FGSM (bim) with the same 20 iterations; Square at 8/255
    (10000 queries) succeeds on the images where prob-ce I-FGSM fails with an
@@ -349,7 +353,7 @@ def restart_batch_quantize_tests(tmp):
            "success on %d, the same number of evaluations (restarts stop at a success) on "
            "%d, the same start point of every restart on %d of %d images (%d restarted)" %
            (iters, R_, agree, same_n, same_start, len(imgs), restarted))
-    for kind, q in (("apgd-ce", 10), ("square", 60)):
+    for kind, q in (("apgd-ce", 10), ("square", 60), ("deepfool", 50)):
         s1, f1, _, r1 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=2,
                                  restarts=2 if kind != "square" else 1, dump_x=False, tag="b1")
         s4, f4, _, r4 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=2,
@@ -363,6 +367,12 @@ def restart_batch_quantize_tests(tmp):
                "steps and outcomes, returned points within %.1e%s" %
                (kind, len(imgs), d, "; no gradient taken while stepping" if kind == "square"
                 else ""))
+        if kind == "apgd-ce":   # control: another seed is not the same run
+            _, _, _, r3 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=3,
+                                   restarts=2, dump_x=False, tag="b1s")
+            tap.ok(float(np.abs(r3 - r4).max()) > 1e-3,
+                   "control: with seed 3 the returned points differ (max %.2e)"
+                   % float(np.abs(r3 - r4).max()))
     x, _ = R.demo_images(0, 4)
     _, _, its, _ = run_dump(tmp, DEMO, x, "apgd-ce", "linf", EPS, 10, quantize=1, tag="q")
     _, _, its0, _ = run_dump(tmp, DEMO, x, "apgd-ce", "linf", EPS, 10, tag="q0")
@@ -380,6 +390,38 @@ def restart_batch_quantize_tests(tmp):
            "(max |255 x - round| %.2f)" % on_grid(its0))
 
 
+# ---------------------------------------------------------------------------
+# 6. DeepFool
+
+def deepfool_tests(tmp, model, f, x, what):
+    for norm in ("l2", "linf"):
+        steps, finals, _, res = run_dump(tmp, model, x, "deepfool", norm, 1.0, 50,
+                                         dump_x=False, tag="df")
+        agree, same_it, worst, ctl, succ = 0, 0, 0.0, 0, 0
+        for i in range(len(x)):
+            x0 = torch.from_numpy(x[i:i + 1]).double()
+            with torch.no_grad():
+                lab = int(f(x0).argmax())
+            ref = R.deepfool(f, x0, lab, norm, 50)
+            d = res[i].astype(np.float64) - x[i].astype(np.float64)
+            mine = np.sqrt((d * d).sum()) if norm == "l2" else np.abs(d).max()
+            want = ref["pert_" + norm]
+            agree += bool(finals[i][0]) == ref["success"]
+            succ += bool(finals[i][0])
+            # the steps: one evaluation per iterate, the last one fooled
+            same_it += len(steps[i]) - 1 == ref["iterations"]
+            worst = max(worst, abs(mine - want) / max(want, 1e-12))
+            other = R.deepfool(f, x0, lab, norm, 50, overshoot=0.1)["pert_" + norm]
+            ctl += abs(mine - other) / max(other, 1e-12) > 1e-3
+        tap.ok(agree == same_it == len(x) and worst <= 1e-3,
+               "%s, deepfool %s: the same success on %d, the same number of iterations on "
+               "%d of %d images (%d successes); the %s norm of the perturbation within "
+               "%.1e relative (tolerance 1e-3: a sign flip of a float32 gradient component)"
+               % (what, norm, agree, same_it, len(x), succ, norm, worst))
+        tap.ok(ctl == len(x), "control: overshoot 0.1 instead of 0.02 gives other norms on "
+               "%d of %d" % (ctl, len(x)))
+
+
 def main():
     torch.set_num_threads(1)
     if T.advex_binary() is None or not os.path.exists(DUMP):
@@ -393,6 +435,9 @@ def main():
         labels = [int(f(torch.from_numpy(x[i:i + 1]).double()).argmax()) for i in range(len(x))]
     demo_apgd_tests(tmp, f, x, labels)
     square_tests(tmp, f, x[:8], labels[:8])
+    deepfool_tests(tmp, DEMO, f, x[:10], "demo")
+    path, fv, imgs = random_model(tmp)
+    deepfool_tests(tmp, path, fv, imgs, "random VGG")
     story_tests(tmp)
     restart_batch_quantize_tests(tmp)
     tap.done()
