@@ -21,7 +21,7 @@ enum {
 	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
 	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG, OPT_NPY_OUT,
-	OPT_BATCH, OPT_RESTARTS, OPT_QUERIES, OPT_QUANTIZE
+	OPT_BATCH, OPT_RESTARTS, OPT_QUERIES, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS
 };
 
 static void attack_help(void)
@@ -51,7 +51,13 @@ static void attack_help(void)
 	       "                      no gradient; returns the best point), deepfool\n"
 	       "                      (DeepFool: untargeted, overshoot 0.02, the 10 top\n"
 	       "                      classes; --iters is its maximum; no eps-ball: it\n"
-	       "                      reports the smallest perturbation it found)\n"
+	       "                      reports the smallest perturbation it found), cw\n"
+	       "                      (Carlini-Wagner L2: tanh variables, Adam lr 0.01,\n"
+	       "                      binary search on the constant from 1e-3, margin\n"
+	       "                      --kappa; L2 only, the default norm for it; no\n"
+	       "                      eps-ball: the smallest successful perturbation)\n"
+	       "  --steps N           cw: Adam steps per binary step (= --iters)\n"
+	       "  --binary-steps B    cw: binary steps on the constant (default 9)\n"
 	       "  --restarts R        apgd-*: R runs of --iters iterations, restart r from\n"
 	       "                      a random start seeded from --seed and r (default 1)\n"
 	       "  --queries Q         square: the query budget (= --iters; default 10)\n"
@@ -182,13 +188,15 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "restarts", required_argument, NULL, OPT_RESTARTS },
 		{ "queries", required_argument, NULL, OPT_QUERIES },
 		{ "quantize", no_argument, NULL, OPT_QUANTIZE },
+		{ "steps", required_argument, NULL, OPT_STEPS },
+		{ "binary-steps", required_argument, NULL, OPT_BINARY_STEPS },
 		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[ERR_MAX];
 	long v;
-	int c, rc, queries = 0, iters_set = 0;
+	int c, rc, queries = 0, iters_set = 0, steps = 0, binary_set = 0, norm_set = 0;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		int r = cli_model_opt(&a->mo, "attack", c, optarg);
@@ -223,6 +231,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		case OPT_NORM:
 			if (attack_norm_parse(optarg, &a->p.norm, err) != ST_OK)
 				return cli_usage_error("attack", "%s", err);
+			norm_set = 1;
 			break;
 		case OPT_LOSS:
 			if (loss_mode_parse(optarg, &a->p.loss.mode, err) != ST_OK)
@@ -243,6 +252,19 @@ static int parse(int argc, char **argv, struct attack_args *a)
 			iters_set = 1;
 			break;
 		case OPT_QUANTIZE: a->p.quantize = 1; break;
+		case OPT_STEPS:
+			if ((v = source_parse_long(optarg, 1, 1000000)) < 0)
+				return cli_usage_error("attack", "--steps: '%s' is not a count "
+						       "(1..1000000)", optarg);
+			steps = (int)v;
+			break;
+		case OPT_BINARY_STEPS:
+			if ((v = source_parse_long(optarg, 1, 1000)) < 0)
+				return cli_usage_error("attack", "--binary-steps: '%s' is not a "
+						       "count (1..1000)", optarg);
+			a->p.binary_steps = (int)v;
+			binary_set = 1;
+			break;
 		case OPT_RESTARTS:
 			if ((v = source_parse_long(optarg, 1, 1000000)) < 0)
 				return cli_usage_error("attack", "--restarts: '%s' is not a count "
@@ -288,6 +310,18 @@ static int parse(int argc, char **argv, struct attack_args *a)
 				       a->p.iters);
 	if (queries)
 		a->p.iters = queries;
+	if ((steps || binary_set) && a->p.kind != ATTACK_CW)
+		return cli_usage_error("attack", "--steps and --binary-steps are for --attack cw");
+	if (steps && iters_set && steps != a->p.iters)
+		return cli_usage_error("attack", "--steps %d and --iters %d: cw's steps are its "
+				       "iterations, give one", steps, a->p.iters);
+	if (steps)
+		a->p.iters = steps;
+	if (a->p.kind == ATTACK_CW && !norm_set)
+		a->p.norm = ATTACK_L2;
+	if (a->p.kind == ATTACK_DEEPFOOL && a->target)
+		return cli_usage_error("attack", "--target: deepfool is untargeted (it moves "
+				       "to the nearest class)");
 	if (a->p.restarts > 1 && a->p.kind != ATTACK_APGD_CE &&
 	    a->p.kind != ATTACK_APGD_DLR)
 		return cli_usage_error("attack", "--restarts is for --attack apgd-ce or apgd-dlr");

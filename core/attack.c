@@ -32,6 +32,7 @@ static const char *const kind_names[ATTACK_N_KINDS] = {
 	[ATTACK_APGD_DLR] = "apgd-dlr",
 	[ATTACK_SQUARE] = "square",
 	[ATTACK_DEEPFOOL] = "deepfool",
+	[ATTACK_CW] = "cw",
 };
 
 const char *attack_kind_name(enum attack_kind k)
@@ -59,7 +60,7 @@ enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err)
 		}
 	return status_set(err, ST_ERR_ARG,
 			  "unknown attack '%s': use fgsm, bim, pgd, mifgsm, apgd-ce, "
-			  "apgd-dlr, square or deepfool",
+			  "apgd-dlr, square, deepfool or cw",
 			  s ? s : "");
 }
 
@@ -92,6 +93,7 @@ struct attack_params attack_params_default(void)
 	p.target = -1;
 	p.true_label = -1;
 	p.restarts = 1;
+	p.binary_steps = 9;
 	return p;
 }
 
@@ -131,6 +133,12 @@ static enum status check_sizes(const struct attack_params *p, char *err)
 	if (p->kind == ATTACK_SQUARE && p->norm != ATTACK_LINF)
 		return status_set(err, ST_ERR_ARG,
 				  "the square attack is implemented for linf only, not l2");
+	if (p->kind == ATTACK_CW && (p->binary_steps < 1 || p->binary_steps > 1000))
+		return status_set(err, ST_ERR_ARG,
+				  "binary steps %d: give 1 to 1000", p->binary_steps);
+	if (p->kind == ATTACK_CW && p->norm != ATTACK_L2)
+		return status_set(err, ST_ERR_ARG,
+				  "cw is the Carlini-Wagner L2 attack: use --norm l2");
 	if (p->kind == ATTACK_DEEPFOOL && p->target >= 0)
 		return status_set(err, ST_ERR_ARG,
 				  "deepfool is untargeted: it moves to the nearest class");
@@ -406,7 +414,7 @@ static void resolve_label(struct attack *a)
 /* The loss part of an evaluation at x_adv from the model's output row z
  * (k values): rep's loss, prediction and success, and dLoss/doutput in
  * a->dout for the backward. */
-static void eval_output(struct attack *a, const float *z,
+static void eval_output(struct attack *a, const float *x, const float *z,
 			struct attack_report *rep)
 {
 	int untargeted = a->p.target < 0;
@@ -424,7 +432,7 @@ static void eval_output(struct attack *a, const float *z,
 	rep->loss = loss_eval(&a->loss_used, a->k, a->out, a->out_is_probs, cls,
 			      untargeted, a->probs, a->dout, &rep->loss_info);
 	if (a->m->objective)
-		rep->loss = a->m->objective(a, a->out, a->dout);
+		rep->loss = a->m->objective(a, x, a->out, a->dout);
 	rep->queries = ++a->queries;
 	rep->logits = a->out;
 	rep->probs = a->probs;
@@ -515,7 +523,7 @@ static int step_needs_grad(const struct attack *a)
 static void evaluate(struct attack *a, const float *x, int need_grad,
 		     struct attack_report *rep)
 {
-	eval_output(a, net_forward(a->net, x, 1), rep);
+	eval_output(a, x, net_forward(a->net, x, 1), rep);
 	if (need_grad) {
 		net_backward(a->net, a->dout, a->grad);
 		eval_grad(a, net_grad_norms_image(a->net, 0), rep);
@@ -641,6 +649,8 @@ static const struct attack_method *method_of(enum attack_kind k)
 		return &attack_square_method;
 	case ATTACK_DEEPFOOL:
 		return &attack_deepfool_method;
+	case ATTACK_CW:
+		return &attack_cw_method;
 	default:
 		return &classic_method;
 	}
@@ -1046,7 +1056,7 @@ int attack_batch_step(struct attack_batch *b, struct attack_report *reps)
 		int s = b->in_batch[j], g = slot_needs_grad(b, s);
 		struct attack *a = b->slot[s];
 
-		eval_output(a, z + (size_t)j * b->k, &reps[s]);
+		eval_output(a, b->x + (size_t)j * b->n, z + (size_t)j * b->k, &reps[s]);
 		track_best(a, b->x + (size_t)j * b->n, &reps[s]);
 		/* a row that wants no gradient sends none back: its dx row
 		 * is then zero and unused */

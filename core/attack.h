@@ -44,10 +44,13 @@ enum attack_kind {
 	ATTACK_APGD_DLR, /* APGD on the DLR loss (targeted: the targeted DLR
 			   loss; needs 3 classes, targeted 4) */
 	ATTACK_SQUARE,	/* Square attack, Linf: iters = the query budget */
-	ATTACK_DEEPFOOL	/* DeepFool, untargeted: at most iters iterations,
+	ATTACK_DEEPFOOL, /* DeepFool, untargeted: at most iters iterations,
 			   no eps-ball (the smallest perturbation found) */
+	ATTACK_CW	/* Carlini-Wagner L2: binary_steps binary steps of
+			   iters Adam steps, kappa = loss.kappa; no eps-ball
+			   (the name is also a loss mode's: another list) */
 };
-#define ATTACK_N_KINDS 8
+#define ATTACK_N_KINDS 9
 
 enum attack_norm { ATTACK_LINF, ATTACK_L2 };
 
@@ -70,7 +73,8 @@ struct attack_params {
 				   from a random start seeded by
 				   attack_restart_seed(seed, r); >= 1 */
 	int quantize;		/* 1: every iterate on the 8-bit grid, see
-				   attack_quantize */
+				   attack_quantize_linf */
+	int binary_steps;	/* cw: binary steps on the constant c, >= 1 */
 };
 
 /* The seed of APGD's restart r: seed + r * 0x9e3779b97f4a7c15 (mod 2^64),
@@ -121,7 +125,7 @@ struct attack_report {
 struct attack;
 
 /* Static names: "fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr",
- * "square", "deepfool"; "linf", "l2". */
+ * "square", "deepfool", "cw"; "linf", "l2". */
 const char *attack_kind_name(enum attack_kind k);
 const char *attack_norm_name(enum attack_norm n);
 /* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */
@@ -130,7 +134,7 @@ enum status attack_norm_parse(const char *s, enum attack_norm *out, char *err);
 
 /* PGD, Linf, eps 8/255, alpha 2/255, 10 iterations, momentum 1, ce loss,
  * seed 0, untargeted, true label unknown, no early stop, 1 restart, not
- * quantized. */
+ * quantized, 9 binary steps (cw). */
 struct attack_params attack_params_default(void);
 
 /* ST_ERR_ARG and a message naming the value when p is unusable for a model

@@ -110,8 +110,10 @@ static double ce_exact(int k, const float *z, int c, float *dout)
 	return log1p(s);
 }
 
-static double apgd_objective(struct attack *a, const float *z, float *dout)
+static double apgd_objective(struct attack *a, const float *x, const float *z,
+				float *dout)
 {
+	(void)x;
 	double l;
 	int i;
 

@@ -41,8 +41,10 @@ static void deepfool_reset(struct attack *a, int fresh)
 }
 
 /* The margin z_y - max_{k!=y} z_k, driven to 0 and below. */
-static double deepfool_objective(struct attack *a, const float *z, float *dout)
+static double deepfool_objective(struct attack *a, const float *x, const float *z,
+				float *dout)
 {
+	(void)x;
 	int y = a->label, o = -1, i;
 
 	for (i = 0; i < a->k; i++) {

@@ -46,6 +46,14 @@ struct attack_deepfool {
 	double ratio;		/* its |f| / ||w|| */
 	double f, wnorm;	/* its f_l = z_l - z_y and ||w_l|| (dual norm) */
 };
+/* C&W-L2's binary search and Adam's step count. */
+struct attack_cw {
+	double c;		/* the constant of this binary step */
+	double lo, hi;		/* its bounds; hi < 0: not set yet */
+	int bstep;		/* binary step, 0.. */
+	int t;			/* Adam steps in this binary step */
+	int found;		/* a successful iterate in this binary step */
+};
 /* (APGD's started flag: the restart's start point was evaluated.) */
 
 struct attack {
@@ -78,6 +86,7 @@ struct attack {
 		struct attack_apgd apgd;
 		struct attack_square sq;
 		struct attack_deepfool df;
+		struct attack_cw cw;
 	} st;
 	char diag[DIAG_EXPLAIN_MAX];
 };
@@ -92,10 +101,11 @@ struct attack_method {
 	 * (alone or in a batch, before the batch's forward): may run the
 	 * net itself (DeepFool's per-class backwards). NULL: nothing. */
 	void (*prepare)(struct attack *a);
-	/* The kind's own objective at output row z (k values): returns the
-	 * loss reported and writes dLoss/dz into dout. NULL: loss_eval of
-	 * p.loss. */
-	double (*objective)(struct attack *a, const float *z, float *dout);
+	/* The kind's own objective at the point x (n pixels) with output row
+	 * z (k values): returns the loss reported and writes dLoss/dz into
+	 * dout. NULL: loss_eval of p.loss. */
+	double (*objective)(struct attack *a, const float *x, const float *z,
+			    float *dout);
 	/* With an objective: the loss mode whose loss_info and diagnosis
 	 * describe it best (ce, or cw for a margin on the outputs). */
 	enum loss_mode (*report_mode)(const struct attack *a);
@@ -119,6 +129,7 @@ struct attack_method {
 extern const struct attack_method attack_apgd_method;
 extern const struct attack_method attack_square_method;
 extern const struct attack_method attack_deepfool_method;
+extern const struct attack_method attack_cw_method;
 
 /* Engine helpers for the kinds (attack.c). */
 float attack_clamp01(float v);

@@ -34,8 +34,10 @@
 
 enum { W_ACCEPTED };	/* work[]: the accepted point */
 
-static double square_objective(struct attack *a, const float *z, float *dout)
+static double square_objective(struct attack *a, const float *x, const float *z,
+				float *dout)
 {
+	(void)x;
 	int y = a->p.target >= 0 ? a->p.target : a->label, o = -1, i;
 
 	if (a->p.target >= 0)

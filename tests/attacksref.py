@@ -338,3 +338,57 @@ def deepfool(f, x0, y, norm="l2", iters=50, overshoot=0.02, candidates=10):
     d = (x - x0)[0]
     return {"success": ok, "iterations": done, "x": x, "pert_l2": float(d.norm()),
             "pert_linf": float(d.abs().max())}
+
+
+# ---------------------------------------------------------------------------
+# C&W L2 (Carlini & Wagner 2017): tanh variables, Adam (lr 0.01), binary
+# search on c from 1e-3 (the authors' update rule), no early abort; w, m, v
+# stored in float32 as advex stores them
+
+def cw(f, x0, y, steps=10, binary_steps=9, kappa=0.0, target=-1):
+    """Returns dict: success, best (the successful iterate with the smallest
+    L2 perturbation, or None), pert_l2, evaluations."""
+    x0d = x0.double()
+    w0 = f32(torch.atanh((2 * x0d - 1) * 0.999999))
+    c, lo, hi = 1e-3, 0.0, None
+    best, best_l2, evals, losses = None, float("inf"), 0, []
+    for b in range(binary_steps):
+        w = w0.clone()
+        m = torch.zeros_like(w)
+        v = torch.zeros_like(w)
+        found = False
+        for t in range(steps + 1):
+            x = f32(0.5 * (torch.tanh(w) + 1))
+            xr = x.clone().requires_grad_(True)
+            z = f(xr)[0]
+            evals += 1
+            cls = target if target >= 0 else y
+            zo = z.clone()
+            zo[cls] = -float("inf")
+            o = int(zo.argmax())
+            margin = (z[o] - z[cls]) if target >= 0 else (z[cls] - z[o])
+            fm = torch.clamp(margin, min=-kappa)
+            gz, = torch.autograd.grad(c * fm, [xr])
+            losses.append(float(((x - x0d) ** 2).sum() + c * fm))
+            ok = int(z.argmax()) == target if target >= 0 else int(z.argmax()) != y
+            l2 = float((x - x0d).norm())
+            if ok:
+                found = True
+                if l2 < best_l2:
+                    best, best_l2 = x.clone(), l2
+            if t == steps:
+                break
+            th = torch.tanh(w)
+            g = (2 * (x - x0d) + gz) * 0.5 * (1 - th * th)
+            m = f32(0.9 * m + 0.1 * g)
+            v = f32(0.999 * v + 0.001 * g * g)
+            mh = m / (1 - 0.9 ** (t + 1))
+            vh = v / (1 - 0.999 ** (t + 1))
+            w = f32(w - 0.01 * mh / (torch.sqrt(vh) + 1e-8))
+        if found:
+            hi = c if hi is None else min(hi, c)
+        else:
+            lo = max(lo, c)
+        c = 0.5 * (lo + hi) if hi is not None else c * 10
+    return {"success": best is not None, "best": best, "pert_l2": best_l2, "evaluations": evals,
+            "losses": losses}

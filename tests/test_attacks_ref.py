@@ -31,6 +31,11 @@ through the public core/attack.h API by tests/attack_dump.
 6. DeepFool (L2, Linf; foolbox's 10 candidates, overshoot 0.02), demo and
    random VGG: the same success and number of iterations image by image,
    the perturbation's norm within 1e-3 relative; control: overshoot 0.1.
+7. C&W L2 (9 binary steps of 20 Adam steps), demo and random VGG: the same
+   success and number of evaluations image by image, the start's loss
+   within 1e-5, the smallest successful L2 norm within 5% (see the
+   message: whole trajectories are not identical); control: without the
+   binary search the result differs.
 4. The story on the demo: APGD-CE at eps 8/255 succeeds on at least as many
    images as I-FGSM (bim) with the same 20 iterations; Square at 8/255
    (10000 queries) succeeds on the images where prob-ce I-FGSM fails with an
@@ -353,10 +358,11 @@ def restart_batch_quantize_tests(tmp):
            "success on %d, the same number of evaluations (restarts stop at a success) on "
            "%d, the same start point of every restart on %d of %d images (%d restarted)" %
            (iters, R_, agree, same_n, same_start, len(imgs), restarted))
-    for kind, q in (("apgd-ce", 10), ("square", 60), ("deepfool", 50)):
-        s1, f1, _, r1 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=2,
+    for kind, q in (("apgd-ce", 10), ("square", 60), ("deepfool", 50), ("cw", 5)):
+        norm = "l2" if kind == "cw" else "linf"
+        s1, f1, _, r1 = run_dump(tmp, path, imgs, kind, norm, 4.0 / 255, q, seed=2,
                                  restarts=2 if kind != "square" else 1, dump_x=False, tag="b1")
-        s4, f4, _, r4 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=2,
+        s4, f4, _, r4 = run_dump(tmp, path, imgs, kind, norm, 4.0 / 255, q, seed=2,
                                  restarts=2 if kind != "square" else 1, dump_x=False,
                                  batch=3, tag="b3")
         same = all(len(s1[i]) == len(s4[i]) and f1[i][0] == f4[i][0] for i in range(len(imgs)))
@@ -422,6 +428,45 @@ def deepfool_tests(tmp, model, f, x, what):
                "%d of %d" % (ctl, len(x)))
 
 
+# ---------------------------------------------------------------------------
+# 7. C&W L2
+
+def cw_tests(tmp, model, f, x, what, steps=20, bsteps=9):
+    st, finals, _, res = run_dump(tmp, model, x, "cw", "l2", 1.0, steps, dump_x=False,
+                                  tag="cw", restarts=1)
+    agree, same_n, early, worst, succ, ctl = 0, 0, 0.0, 0.0, 0, 0
+    for i in range(len(x)):
+        x0 = torch.from_numpy(x[i:i + 1]).double()
+        with torch.no_grad():
+            lab = int(f(x0).argmax())
+        ref = R.cw(f, x0, lab, steps, bsteps)
+        mine_ok = bool(finals[i][0])
+        agree += mine_ok == ref["success"]
+        succ += mine_ok
+        same_n += len(st[i]) == ref["evaluations"]
+        # the start's loss (||x(w0) - x0||^2 + c f): from there on Adam's
+        # first steps are sign steps (see below)
+        early = max(early, abs(st[i][0][1] - ref["losses"][0]) / max(abs(ref["losses"][0]), 1e-12))
+        if mine_ok and ref["success"]:
+            d = res[i].astype(np.float64) - x[i].astype(np.float64)
+            worst = max(worst, abs(np.sqrt((d * d).sum()) - ref["pert_l2"]) / ref["pert_l2"])
+            other = R.cw(f, x0, lab, steps, 1)     # control: no binary search
+            ctl += other["success"] is False or \
+                abs(np.sqrt((d * d).sum()) - other["pert_l2"]) / other["pert_l2"] > 0.05
+    tap.ok(agree == same_n == len(x) and early <= 1e-5 and worst <= 0.05,
+           "%s, cw l2 (%d binary steps of %d Adam steps): the same success on %d and the same "
+           "number of evaluations on %d of %d images (%d successes); the start's loss "
+           "within %.1e relative; the smallest successful L2 perturbation within %.3f "
+           "relative (tolerance 0.05: Adam's first steps are sign steps, m/sqrt(v) = +-1, "
+           "so where x(w0) rounds back to x0 and the float64 gradient is exactly zero (flat "
+           "image regions) advex's float32 rounding noise moves a pixel by lr that "
+           "PyTorch leaves; near the decision boundary another iterate can then be the "
+           "smallest successful one)" %
+           (what, bsteps, steps, agree, same_n, len(x), succ, early, worst))
+    tap.ok(ctl > 0, "control: one binary step (c = 1e-3 only) misses or ends elsewhere on "
+           "%d of %d" % (ctl, succ))
+
+
 def main():
     torch.set_num_threads(1)
     if T.advex_binary() is None or not os.path.exists(DUMP):
@@ -438,6 +483,8 @@ def main():
     deepfool_tests(tmp, DEMO, f, x[:10], "demo")
     path, fv, imgs = random_model(tmp)
     deepfool_tests(tmp, path, fv, imgs, "random VGG")
+    cw_tests(tmp, DEMO, f, x[:6], "demo")
+    cw_tests(tmp, path, fv, imgs, "random VGG")
     story_tests(tmp)
     restart_batch_quantize_tests(tmp)
     tap.done()

@@ -344,10 +344,12 @@ fi
 grep -q "apgd-ce" "$T/out" && grep -q "apgd-dlr" "$T/out" && grep -q "square" "$T/out" &&
 	grep -q -- "--restarts" "$T/out" && grep -q -- "--queries" "$T/out" &&
 	grep -q -- "--quantize" "$T/out"
-ok $? "attack --help documents apgd-ce, apgd-dlr, square, --restarts, --queries, --quantize"
+grep -q "deepfool" "$T/out" && grep -q -- "--binary-steps" "$T/out" && grep -q -- "--steps" "$T/out"
+ok $? "attack --help documents apgd-ce, apgd-dlr, square, deepfool, cw and their options"
 for args in "--attack bim --restarts 2" "--attack pgd --queries 10" \
 	"--attack square --norm l2 --eps 1" "--attack square --queries 5 --iters 6" \
-	"--attack apgd-ce --restarts 0" "--attack frob"; do
+	"--attack apgd-ce --restarts 0" "--attack frob" "--attack bim --steps 5" \
+	"--attack cw --binary-steps 0" "--attack cw --norm linf" "--attack deepfool --target 1"; do
 	# shellcheck disable=SC2086
 	"$ADVEX" attack --arch vgg16-small --image "$T/x.png" --no-log $args >"$T/out" 2>&1
 	s=$?
