@@ -1,7 +1,10 @@
 /* attack.h - attacks one iteration at a time: FGSM, iterative FGSM (BIM),
  * PGD and MI-FGSM; APGD-CE and APGD-DLR (Croce & Hein 2020); the Square
- * attack (Andriushchenko et al. 2020, score-based, no gradient); targeted
- * or untargeted, Linf or L2 (Square: Linf only).
+ * attack (Andriushchenko et al. 2020, score-based, no gradient); DeepFool
+ * (Moosavi-Dezfooli et al. 2016) and C&W-L2 (Carlini & Wagner 2017), the
+ * minimal-perturbation attacks, which no eps-ball bounds; targeted or
+ * untargeted (DeepFool: untargeted), Linf or L2 (Square: Linf; C&W: L2).
+ * Each kind past MI-FGSM lives in its own core/attack_<kind>.c.
  *
  * One struct attack holds the state of one attack on one image: the
  * original x0, the current x_adv, the momentum and the random generator.
@@ -171,8 +174,9 @@ enum status attack_set_params(struct attack *a, const struct attack_params *p,
  * grid points inside [x0 - eps, x0 + eps] and [0,1] (when there is none,
  * x0 itself); L2 (whole image, after the ball projection): when the
  * rounded image leaves the ball, each pixel is rounded toward x0 instead
- * (floor of |v - x0| in grid steps), which never grows |v - x0|. This
- * function is the Linf rule for one pixel. */
+ * (floor of |v - x0| in grid steps), which never grows |v - x0|.
+ * DeepFool and C&W have no ball: their iterates are only rounded (and
+ * stay in [0,1]). This function is the Linf rule for one pixel. */
 float attack_quantize_linf(float v, float x0, double eps);
 
 /* One iteration: evaluate loss and gradient at x_adv, fill rep (may be
@@ -255,7 +259,13 @@ enum status attack_batch_set_op(struct attack_batch *b, int s,
 				enum attack_op op, char *err);
 enum attack_op attack_batch_op(const struct attack_batch *b, int s);
 
-/* One forward and one backward of the x_adv of every slot whose op is not
+/* DeepFool needs one gradient per candidate class: before the batch's
+ * forward, each DeepFool slot that will update runs its own batch-1
+ * forward and up to 10 backwards (so nothing the batch's pass leaves in
+ * the net for the other slots is overwritten); its queries count that
+ * forward too.
+ *
+ * One forward and one backward of the x_adv of every slot whose op is not
  * NONE (in slot order; EVALUATE: of attack_x_result) - no backward when
  * no slot needs a gradient (only Square steps in the batch); a Square
  * slot gets no gradient when the others do. Then each such slot s does
