@@ -113,10 +113,10 @@ static double ce_exact(int k, const float *z, int c, float *dout)
 static double apgd_objective(struct attack *a, const float *x, const float *z,
 				float *dout)
 {
-	(void)x;
 	double l;
 	int i;
 
+	(void)x;
 	if (a->p.kind == ATTACK_APGD_DLR)
 		return dlr(a, z, dout);
 	if (a->p.target < 0)

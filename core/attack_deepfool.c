@@ -44,9 +44,9 @@ static void deepfool_reset(struct attack *a, int fresh)
 static double deepfool_objective(struct attack *a, const float *x, const float *z,
 				float *dout)
 {
-	(void)x;
 	int y = a->label, o = -1, i;
 
+	(void)x;
 	for (i = 0; i < a->k; i++) {
 		dout[i] = 0.0f;
 		if (i != y && (o < 0 || z[i] > z[o]))

@@ -37,9 +37,9 @@ enum { W_ACCEPTED };	/* work[]: the accepted point */
 static double square_objective(struct attack *a, const float *x, const float *z,
 				float *dout)
 {
-	(void)x;
 	int y = a->p.target >= 0 ? a->p.target : a->label, o = -1, i;
 
+	(void)x;
 	if (a->p.target >= 0)
 		return loss_ce(a->k, z, y, NULL, dout);
 	for (i = 0; i < a->k; i++) {
