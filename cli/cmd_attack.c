@@ -21,7 +21,7 @@ enum {
 	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
 	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG, OPT_NPY_OUT,
-	OPT_BATCH
+	OPT_BATCH, OPT_RESTARTS, OPT_QUERIES, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS
 };
 
 static void attack_help(void)
@@ -43,7 +43,26 @@ static void attack_help(void)
 	       "  --images A:B        dataset images A..B-1 (batch mode)\n"
 	       "  --target CLASS      class to reach, by name or index; none: untargeted\n"
 	       "                      (push the true label's loss up)\n"
-	       "  --attack K          fgsm, ifgsm (= bim), pgd (default), mifgsm\n"
+	       "  --attack K          fgsm, ifgsm (= bim), pgd (default), mifgsm,\n"
+	       "                      apgd-ce, apgd-dlr (APGD, Croce & Hein 2020: own step\n"
+	       "                      size schedule, momentum 0.75, returns the best point;\n"
+	       "                      --alpha and --loss do not apply), square (Square\n"
+	       "                      attack, Linf: random search on the outputs' margin,\n"
+	       "                      no gradient; returns the best point), deepfool\n"
+	       "                      (DeepFool: untargeted, overshoot 0.02, the 10 top\n"
+	       "                      classes; --iters is its maximum; no eps-ball: it\n"
+	       "                      reports the smallest perturbation it found), cw\n"
+	       "                      (Carlini-Wagner L2: tanh variables, Adam lr 0.01,\n"
+	       "                      binary search on the constant from 1e-3, margin\n"
+	       "                      --kappa; L2 only, the default norm for it; no\n"
+	       "                      eps-ball: the smallest successful perturbation)\n"
+	       "  --steps N           cw: Adam steps per binary step (= --iters)\n"
+	       "  --binary-steps B    cw: binary steps on the constant (default 9)\n"
+	       "  --restarts R        apgd-*: R runs of --iters iterations, restart r from\n"
+	       "                      a random start seeded from --seed and r (default 1)\n"
+	       "  --queries Q         square: the query budget (= --iters; default 10)\n"
+	       "  --quantize          every iterate on the 8-bit grid round(255 x)/255,\n"
+	       "                      kept in the eps-ball and [0,1] (see man advex)\n"
 	       "  --loss L            ce (default: cross-entropy on logits), prob-ce (Keras:\n"
 	       "                      clipped probabilities), prob-naive (log of the float32\n"
 	       "                      softmax), cw (Carlini-Wagner margin)\n"
@@ -166,13 +185,18 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "no-log", no_argument, NULL, OPT_NO_LOG },
 		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "restarts", required_argument, NULL, OPT_RESTARTS },
+		{ "queries", required_argument, NULL, OPT_QUERIES },
+		{ "quantize", no_argument, NULL, OPT_QUANTIZE },
+		{ "steps", required_argument, NULL, OPT_STEPS },
+		{ "binary-steps", required_argument, NULL, OPT_BINARY_STEPS },
 		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[ERR_MAX];
 	long v;
-	int c, rc;
+	int c, rc, queries = 0, iters_set = 0, steps = 0, binary_set = 0, norm_set = 0;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		int r = cli_model_opt(&a->mo, "attack", c, optarg);
@@ -207,6 +231,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		case OPT_NORM:
 			if (attack_norm_parse(optarg, &a->p.norm, err) != ST_OK)
 				return cli_usage_error("attack", "%s", err);
+			norm_set = 1;
 			break;
 		case OPT_LOSS:
 			if (loss_mode_parse(optarg, &a->p.loss.mode, err) != ST_OK)
@@ -224,6 +249,33 @@ static int parse(int argc, char **argv, struct attack_args *a)
 			if ((v = source_parse_long(optarg, 0, 1000000)) < 0)
 				return cli_usage_error("attack", "--iters: '%s' is not a count", optarg);
 			a->p.iters = (int)v;
+			iters_set = 1;
+			break;
+		case OPT_QUANTIZE: a->p.quantize = 1; break;
+		case OPT_STEPS:
+			if ((v = source_parse_long(optarg, 1, 1000000)) < 0)
+				return cli_usage_error("attack", "--steps: '%s' is not a count "
+						       "(1..1000000)", optarg);
+			steps = (int)v;
+			break;
+		case OPT_BINARY_STEPS:
+			if ((v = source_parse_long(optarg, 1, 1000)) < 0)
+				return cli_usage_error("attack", "--binary-steps: '%s' is not a "
+						       "count (1..1000)", optarg);
+			a->p.binary_steps = (int)v;
+			binary_set = 1;
+			break;
+		case OPT_RESTARTS:
+			if ((v = source_parse_long(optarg, 1, 1000000)) < 0)
+				return cli_usage_error("attack", "--restarts: '%s' is not a count "
+						       "(1..1000000)", optarg);
+			a->p.restarts = (int)v;
+			break;
+		case OPT_QUERIES:
+			if ((v = source_parse_long(optarg, 1, 1000000)) < 0)
+				return cli_usage_error("attack", "--queries: '%s' is not a count "
+						       "(1..1000000)", optarg);
+			queries = (int)v;
 			break;
 		case OPT_BATCH:
 			if ((v = source_parse_long(optarg, 1, CLI_MAX_BATCH)) < 0)
@@ -250,6 +302,29 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "give --db FILE or --no-log, not both");
 	if (a->p.kind == ATTACK_FGSM)
 		a->p.iters = 1;
+	if (queries && a->p.kind != ATTACK_SQUARE)
+		return cli_usage_error("attack", "--queries is for --attack square");
+	if (queries && iters_set && queries != a->p.iters)
+		return cli_usage_error("attack", "--queries %d and --iters %d: square's "
+				       "queries are its iterations, give one", queries,
+				       a->p.iters);
+	if (queries)
+		a->p.iters = queries;
+	if ((steps || binary_set) && a->p.kind != ATTACK_CW)
+		return cli_usage_error("attack", "--steps and --binary-steps are for --attack cw");
+	if (steps && iters_set && steps != a->p.iters)
+		return cli_usage_error("attack", "--steps %d and --iters %d: cw's steps are its "
+				       "iterations, give one", steps, a->p.iters);
+	if (steps)
+		a->p.iters = steps;
+	if (a->p.kind == ATTACK_CW && !norm_set)
+		a->p.norm = ATTACK_L2;
+	if (a->p.kind == ATTACK_DEEPFOOL && a->target)
+		return cli_usage_error("attack", "--target: deepfool is untargeted (it moves "
+				       "to the nearest class)");
+	if (a->p.restarts > 1 && a->p.kind != ATTACK_APGD_CE &&
+	    a->p.kind != ATTACK_APGD_DLR)
+		return cli_usage_error("attack", "--restarts is for --attack apgd-ce or apgd-dlr");
 	if (a->batch && !a->images)
 		return cli_usage_error("attack", "--batch is for batch mode (--images A:B)");
 	if (a->image && (rc = cli_check_image_ref("attack", a->image)))

@@ -35,6 +35,11 @@ static void print_step_json(const struct net_info *in, const struct attack_repor
 
 	json_object_set_new(o, "diagnosis", r->diagnosis && r->diagnosis[0] ?
 			    json_string(r->diagnosis) : json_null());
+	json_object_set_new(o, "queries", json_integer(r->queries));
+	json_object_set_new(o, "best_loss", json_real(isfinite(r->best_loss) ? r->best_loss : 0.0));
+	json_object_set_new(o, "best_success", json_boolean(r->best_success));
+	json_object_set_new(o, "best_pert_linf", json_real(r->best_pert_linf));
+	json_object_set_new(o, "best_pert_l2", json_real(r->best_pert_l2));
 	if (run_id > 0)
 		json_object_set_new(o, "run_id", json_integer(run_id));
 	if (isinf(r->loss) || isnan(r->loss))
@@ -80,7 +85,7 @@ static int write_png(const struct attack_args *a, struct net *n, const struct at
 
 	exportmeta_fill(&m, p, attack_iter(at), p->target >= 0 ? in->classes[p->target] : NULL,
 			label >= 0 ? in->classes[label] : NULL, src, a->mo.used, run);
-	if (image_write_png(a->out, attack_x_adv(at), in->in_h, in->in_w, m.keys, m.vals,
+	if (image_write_png(a->out, attack_x_result(at), in->in_h, in->in_w, m.keys, m.vals,
 			    m.n, err) != ST_OK ||
 	    exportmeta_recheck(n, a->out, p, label, &pred, &ok, err) != ST_OK)
 		return cli_fail("%s", err);
@@ -170,13 +175,13 @@ int cmd_attack_one(struct attack_args *a, struct net *n, struct dataset *d,
 	run = cmd_attack_log_id(log);
 	if (!runlog_error(log->w))
 		print_summary(a, in, &rep, attack_label(at), log);
-	rc = cmd_attack_log_outcome(log, cancelled, &rep, attack_x_adv(at));
+	rc = cmd_attack_log_outcome(log, cancelled, &rep, attack_x_result(at));
 	if (!rc && a->out)
 		rc = write_png(a, n, at, name, label, log, run);
 	if (!rc && a->npy_out) {
 		int shape[4] = { 1, 3, in->in_h, in->in_w };
 
-		if (npy_write_f32(a->npy_out, shape, 4, attack_x_adv(at), err) != ST_OK)
+		if (npy_write_f32(a->npy_out, shape, 4, attack_x_result(at), err) != ST_OK)
 			rc = cli_fail("%s", err);
 	}
 out:

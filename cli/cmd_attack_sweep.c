@@ -174,7 +174,7 @@ static int sweep_done(struct sweep *w, int s)
 	int e = w->slot_e[s], rc;
 	char err[ERR_MAX];
 
-	rc = cmd_attack_log_outcome(&w->logs[s], 0, &w->reps[s], attack_x_adv(at));
+	rc = cmd_attack_log_outcome(&w->logs[s], 0, &w->reps[s], attack_x_result(at));
 	attack_batch_set_op(w->b, s, ATTACK_OP_NONE, err);
 	if (rc)
 		return rc;
@@ -205,7 +205,7 @@ static int sweep_abandon(struct sweep *w, int rc)
 		if (!w->logs[s].db)
 			continue;
 		attack_evaluate(at, &rep);
-		r = cmd_attack_log_outcome(&w->logs[s], 1, &rep, attack_x_adv(at));
+		r = cmd_attack_log_outcome(&w->logs[s], 1, &rep, attack_x_result(at));
 		rc = rc ? rc : r;
 	}
 	/* nothing logged: Ctrl-C has not been said yet */

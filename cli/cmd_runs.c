@@ -476,7 +476,11 @@ static void print_show_outcome(const struct run_view *v, const struct vanish *vn
 	if (r->final_diagnosis[0])
 		printf("diagnosis    %s\n", cli_printable(r->final_diagnosis, why, sizeof why));
 	printf("steps        %d logged", r->steps);
-	if (vn->found)
+	if (!strcmp(r->attack, "square"))
+		/* the Square attack takes no gradient while it steps: its
+		 * steps' gradient fields are zeros, not a dead gradient */
+		printf("%s\n", r->steps ? "; no gradient (score-based attack)" : "");
+	else if (vn->found)
 		printf("; the gradient died at iteration %d (Linf %.3g, %.1f%% zeros)%s%s\n",
 		       vn->iter, vn->linf, 100 * vn->zero_frac, vn->diagnosis[0] ? ": " : "",
 		       cli_printable(vn->diagnosis, why, sizeof why));

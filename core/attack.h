@@ -1,5 +1,10 @@
-/* attack.h - gradient attacks one iteration at a time: FGSM, iterative FGSM
- * (BIM), PGD and MI-FGSM, targeted or untargeted, Linf or L2.
+/* attack.h - attacks one iteration at a time: FGSM, iterative FGSM (BIM),
+ * PGD and MI-FGSM; APGD-CE and APGD-DLR (Croce & Hein 2020); the Square
+ * attack (Andriushchenko et al. 2020, score-based, no gradient); DeepFool
+ * (Moosavi-Dezfooli et al. 2016) and C&W-L2 (Carlini & Wagner 2017), the
+ * minimal-perturbation attacks, which no eps-ball bounds; targeted or
+ * untargeted (DeepFool: untargeted), Linf or L2 (Square: Linf; C&W: L2).
+ * Each kind past MI-FGSM lives in its own core/attack_<kind>.c.
  *
  * One struct attack holds the state of one attack on one image: the
  * original x0, the current x_adv, the momentum and the random generator.
@@ -36,9 +41,19 @@ enum attack_kind {
 	ATTACK_FGSM,	/* one step of size eps; alpha and iters ignored */
 	ATTACK_BIM,	/* iterative FGSM: iters steps of size alpha */
 	ATTACK_PGD,	/* BIM from a uniform random point of the eps-ball */
-	ATTACK_MIFGSM	/* BIM on g_acc = momentum * g_acc + g / ||g||_1 */
+	ATTACK_MIFGSM,	/* BIM on g_acc = momentum * g_acc + g / ||g||_1 */
+	ATTACK_APGD_CE,	/* APGD on cross-entropy (targeted: -CE of the
+			   target), iters per restart, --restarts */
+	ATTACK_APGD_DLR, /* APGD on the DLR loss (targeted: the targeted DLR
+			   loss; needs 3 classes, targeted 4) */
+	ATTACK_SQUARE,	/* Square attack, Linf: iters = the query budget */
+	ATTACK_DEEPFOOL, /* DeepFool, untargeted: at most iters iterations,
+			   no eps-ball (the smallest perturbation found) */
+	ATTACK_CW	/* Carlini-Wagner L2: binary_steps binary steps of
+			   iters Adam steps, kappa = loss.kappa; no eps-ball
+			   (the name is also a loss mode's: another list) */
 };
-#define ATTACK_N_KINDS 4
+#define ATTACK_N_KINDS 9
 
 enum attack_norm { ATTACK_LINF, ATTACK_L2 };
 
@@ -57,7 +72,17 @@ struct attack_params {
 	int true_label;		/* -1: unknown, the prediction at x0 stands in */
 	int early_stop;		/* 1: stop when the target is predicted
 				   (untargeted: when any wrong class is) */
+	int restarts;		/* APGD: runs of iters iterations, restart r
+				   from a random start seeded by
+				   attack_restart_seed(seed, r); >= 1 */
+	int quantize;		/* 1: every iterate on the 8-bit grid, see
+				   attack_quantize_linf */
+	int binary_steps;	/* cw: binary steps on the constant c, >= 1 */
 };
+
+/* The seed of APGD's restart r: seed + r * 0x9e3779b97f4a7c15 (mod 2^64),
+ * so restart 0 is the run with the seed itself. */
+uint64_t attack_restart_seed(uint64_t seed, int r);
 
 /* One evaluation of the attack at x_adv, and the update that followed it. */
 struct attack_report {
@@ -82,13 +107,28 @@ struct attack_report {
 	int success;		/* target predicted / true label no longer */
 	int updated;		/* 1: x_adv moved after the evaluation */
 	int finished;		/* 1: iters reached or early-stopped */
-	double pert_linf, pert_l2; /* of x_adv - x0 after the update */
+	double pert_linf, pert_l2; /* of x_adv - x0 after the update
+				   (attack_evaluate: of the point evaluated) */
 	double step_ms;		/* wall time of the whole step */
+	long queries;		/* forwards of this image since the reset,
+				   this evaluation included */
+	int has_grad;		/* 0: the kind took no gradient this step
+				   (Square): grad, layer_norms and diagnosis
+				   are empty */
+	/* The best point so far, this evaluation included (attack_x_best):
+	 * a successful point beats any other; among equals the higher
+	 * objective (the loss the kind ascends; targeted gradient kinds and
+	 * Square descend theirs). */
+	double best_loss;
+	int best_success;
+	int best_iter;		/* the iteration it was evaluated at */
+	double best_pert_linf, best_pert_l2;
 };
 
 struct attack;
 
-/* Static names: "fgsm", "bim", "pgd", "mifgsm"; "linf", "l2". */
+/* Static names: "fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-dlr",
+ * "square", "deepfool", "cw"; "linf", "l2". */
 const char *attack_kind_name(enum attack_kind k);
 const char *attack_norm_name(enum attack_norm n);
 /* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */
@@ -96,7 +136,8 @@ enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err);
 enum status attack_norm_parse(const char *s, enum attack_norm *out, char *err);
 
 /* PGD, Linf, eps 8/255, alpha 2/255, 10 iterations, momentum 1, ce loss,
- * seed 0, untargeted, true label unknown, no early stop. */
+ * seed 0, untargeted, true label unknown, no early stop, 1 restart, not
+ * quantized, 9 binary steps (cw). */
 struct attack_params attack_params_default(void);
 
 /* ST_ERR_ARG and a message naming the value when p is unusable for a model
@@ -121,13 +162,31 @@ enum status attack_reset(struct attack *a, const float *x0,
 
 /* Change the parameters between steps, keeping x_adv and the iteration
  * count; x_adv is re-projected onto the new eps-ball. The momentum restarts
- * when the kind, target or loss mode changes. Clears an early stop, so the
+ * when the kind, target or loss mode changes; the best point, APGD's
+ * schedule (from the current point, no random start) and Square's accepted
+ * point start over on every change. Clears an early stop, so the
  * attack can go on. No random start here (that is attack_reset's). */
 enum status attack_set_params(struct attack *a, const struct attack_params *p,
 			      char *err);
 
+/* The 8-bit grid rule of --quantize, for one pixel v of an iterate whose
+ * clean value is x0: q = round(255 v) / 255, then, Linf: clamped to the
+ * grid points inside [x0 - eps, x0 + eps] and [0,1] (when there is none,
+ * x0 itself); L2 (whole image, after the ball projection): when the
+ * rounded image leaves the ball, each pixel is rounded toward x0 instead
+ * (floor of |v - x0| in grid steps), which never grows |v - x0|.
+ * DeepFool and C&W have no ball: their iterates are only rounded (and
+ * stay in [0,1]). This function is the Linf rule for one pixel. */
+float attack_quantize_linf(float v, float x0, double eps);
+
 /* One iteration: evaluate loss and gradient at x_adv, fill rep (may be
- * NULL), then - unless finished or early-stopped - update x_adv.
+ * NULL), then - unless finished or early-stopped - update x_adv. Square
+ * takes no gradient here (rep->has_grad 0). APGD and Square, which return
+ * their best point, evaluate their last iterate too: the step after their
+ * last update evaluates without updating and is the one that finishes
+ * (Square: iters evaluations in all, the query budget; APGD: iters + 1
+ * per restart, between restarts an update that is the next random start;
+ * a restart only follows a run without success).
  * Non-finite gradient components count as 0 in the update, so a NaN never
  * reaches x_adv. Returns 1 when the attack is finished (after this step),
  * 0 when there is more to do, -1 when attack_reset never succeeded. */
@@ -140,15 +199,26 @@ typedef int (*attack_cb)(const struct attack_report *rep, void *user);
  * Returns 0 when finished, 1 when cb cancelled, -1 as attack_step. */
 int attack_run(struct attack *a, attack_cb cb, void *user);
 
-/* Evaluate at the current x_adv without updating (the final prediction
- * and probabilities, gradient and diagnosis at the end point). rep->iter
- * is the number of updates made; updated is 0. */
+/* Evaluate at the attack's result without updating (the final prediction
+ * and probabilities, gradient and diagnosis at the end point): the result
+ * is attack_x_result - the last x_adv for fgsm, bim, pgd and mifgsm (what
+ * peer tools return), the best point for APGD and Square (what their
+ * papers return). rep->iter is the number of updates made; updated is 0;
+ * one query more. */
 void attack_evaluate(struct attack *a, struct attack_report *rep);
 
 /* Borrowed views (C*H*W floats), owned by the attack. x_adv changes with
  * each step; grad is dLoss/dpixels of the last evaluation. */
 const float *attack_x_adv(const struct attack *a);
 const float *attack_x0(const struct attack *a);
+/* The best point evaluated so far (see struct attack_report), x_adv before
+ * the first evaluation; and the result (attack_evaluate's point). */
+const float *attack_x_best(const struct attack *a);
+const float *attack_x_result(const struct attack *a);
+/* Forwards of this image since the reset. */
+long attack_queries(const struct attack *a);
+/* 1 when the result is x_best (APGD, Square). */
+int attack_returns_best(const struct attack *a);
 const float *attack_grad(const struct attack *a);
 size_t attack_n_pixels(const struct attack *a);
 int attack_iter(const struct attack *a);
@@ -189,8 +259,17 @@ enum status attack_batch_set_op(struct attack_batch *b, int s,
 				enum attack_op op, char *err);
 enum attack_op attack_batch_op(const struct attack_batch *b, int s);
 
-/* One forward and one backward of the x_adv of every slot whose op is not
- * NONE (in slot order), then each such slot s does what attack_step (STEP)
+/* DeepFool needs one gradient per candidate class: before the batch's
+ * forward, each DeepFool slot that will update runs its own batch-1
+ * forward and up to 10 backwards (so nothing the batch's pass leaves in
+ * the net for the other slots is overwritten); its queries count that
+ * forward too.
+ *
+ * One forward and one backward of the x_adv of every slot whose op is not
+ * NONE (in slot order; EVALUATE: of attack_x_result) - no backward when
+ * no slot needs a gradient (only Square steps in the batch); a Square
+ * slot gets no gradient when the others do. Then each such slot s does
+ * what attack_step (STEP)
  * or attack_evaluate (EVALUATE) would and fills reps[s] (an array of max
  * reports; the others are left alone). A STEP slot whose attack is
  * finished is evaluated without update, as attack_step does; the caller

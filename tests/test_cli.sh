@@ -339,5 +339,39 @@ else
 	echo "ok $((n = n + 1)) # SKIP ulimit -v stops advex itself (a sanitizer build)"
 fi
 
+# The attacks of issue 15: names, their options, and one-line usage errors.
+"$ADVEX" attack --help >"$T/out" 2>&1
+grep -q "apgd-ce" "$T/out" && grep -q "apgd-dlr" "$T/out" && grep -q "square" "$T/out" &&
+	grep -q -- "--restarts" "$T/out" && grep -q -- "--queries" "$T/out" &&
+	grep -q -- "--quantize" "$T/out"
+grep -q "deepfool" "$T/out" && grep -q -- "--binary-steps" "$T/out" && grep -q -- "--steps" "$T/out"
+ok $? "attack --help documents apgd-ce, apgd-dlr, square, deepfool, cw and their options"
+for args in "--attack bim --restarts 2" "--attack pgd --queries 10" \
+	"--attack square --norm l2 --eps 1" "--attack square --queries 5 --iters 6" \
+	"--attack apgd-ce --restarts 0" "--attack frob" "--attack bim --steps 5" \
+	"--attack cw --binary-steps 0" "--attack cw --norm linf" "--attack deepfool --target 1"; do
+	# shellcheck disable=SC2086
+	"$ADVEX" attack --arch vgg16-small --image "$T/x.png" --no-log $args >"$T/out" 2>&1
+	s=$?
+	[ $s -eq 2 ] && [ "$(grep -c . "$T/out")" -le 2 ]
+	ok $? "attack $args: a usage error (exit $s): $(head -1 "$T/out")"
+done
+"$ADVEX" attack --image "$T/x.png" --attack apgd-dlr --iters 3 --restarts 2 --quantize \
+	--no-log --json >"$T/out" 2>/dev/null
+ok $? "attack --attack apgd-dlr --restarts 2 --quantize runs on the demo model"
+"$PYTHON" - "$T/out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+steps, summ = [r for r in rows if r["type"] == "step"], rows[-1]
+assert summ["type"] == "summary"
+assert [r["queries"] for r in steps] == list(range(1, len(steps) + 1)), "queries count evaluations"
+for k in ("best_loss", "best_success", "best_pert_linf", "best_pert_l2"):
+    assert k in summ, k
+for r in steps:     # on the 8-bit grid, the perturbation's Linf is a multiple of 1/255
+    v = r["pert_linf"] * 255
+    assert abs(v - round(v)) < 1e-3, v
+PY
+ok $? "its JSON steps count queries 1, 2, ..., carry the best point's figures, and stay on the 8-bit grid"
+
 echo "1..$n"
 [ $fails -eq 0 ]

@@ -64,6 +64,24 @@ static void radius_text(char *buf, size_t n, const struct attack_params *p, doub
 		snprintf(buf, n, "%.3g", v);
 }
 
+/* The kinds with one norm or no target (attack_params_check's rules): cw
+ * is L2, square Linf, deepfool untargeted. The norm's eps as the 'o' key
+ * sets it. */
+static void fit_kind(struct attack_params *p)
+{
+	if (p->kind == ATTACK_CW && p->norm != ATTACK_L2) {
+		p->norm = ATTACK_L2;
+		p->eps = 1.0;
+		p->alpha = 0.1;
+	} else if (p->kind == ATTACK_SQUARE && p->norm != ATTACK_LINF) {
+		p->norm = ATTACK_LINF;
+		p->eps = 8.0 / 255;
+		p->alpha = 1.0 / 255;
+	}
+	if (p->kind == ATTACK_DEEPFOOL)
+		p->target = -1;
+}
+
 static int total_iters(const struct attack_params *p)
 {
 	return p->kind == ATTACK_FGSM ? 1 : p->iters;
@@ -770,9 +788,11 @@ int attackview_key(struct app *a, int key)
 		return 1;
 	case 'a':
 		p->kind = (enum attack_kind)((p->kind + 1) % ATTACK_N_KINDS);
+		fit_kind(p);
 		break;
 	case 'A':
 		p->kind = (enum attack_kind)((p->kind + ATTACK_N_KINDS - 1) % ATTACK_N_KINDS);
+		fit_kind(p);
 		break;
 	case 'l':
 		p->loss.mode = (enum loss_mode)((p->loss.mode + 1) % LOSS_N_MODES);

@@ -260,7 +260,7 @@ static void end_run(struct session *w, const char *status)
 		return;
 	attack_evaluate(w->at, &r);
 	record(w, &r, 0);
-	if (runlog_finish(w->log, status, &r, attack_x_adv(w->at), w->err) != ST_OK) {
+	if (runlog_finish(w->log, status, &r, attack_x_result(w->at), w->err) != ST_OK) {
 		db_failure(w);
 		return;
 	}
