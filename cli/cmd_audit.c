@@ -20,13 +20,15 @@ enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_IMAGES, OPT_TARGET, OPT_ATTACK,
 	OPT_LOSS, OPT_NORM, OPT_EPS, OPT_BUDGETS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS, OPT_KAPPA,
-	OPT_QUERIES, OPT_NOISE_SAMPLES, OPT_DB, OPT_NO_LOG, OPT_LIST, OPT_SHOW
+	OPT_QUERIES, OPT_NOISE_SAMPLES, OPT_DB, OPT_NO_LOG, OPT_LIST, OPT_SHOW,
+	OPT_RESTARTS, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS
 };
 
 struct audit_args {
 	struct attack_args a;		/* model, data, attack, log options */
 	double budgets[AUDIT_MAX_EPS];
 	int n_budgets, queries, noise_samples;
+	int norm_set, steps;		/* --norm given; --steps */
 	int list;			/* --list */
 	long long show;			/* --show ID (0: none, -1: latest) */
 };
@@ -49,7 +51,7 @@ static void audit_help(void)
 	       "  6 gradient-free beats gradient-based: Square at the same budget\n"
 	       "  7 non-monotone budget: success must not fall as epsilon grows\n"
 	       "  8 unstable predictions: loss change under +-8/255 noise (100 draws) at\n"
-	       "    the result, and 5 forwards of each image that must agree\n"
+	       "    the clean image, and 5 forwards of each image that must agree\n"
 	       "  9 export survives: each success saved as an 8-bit PNG still succeeds\n"
 	       "Every image's attack is logged as a run; the audit is stored in the\n"
 	       "run log (tables audits and audit_images, README).\n\n"
@@ -59,7 +61,11 @@ static void audit_help(void)
 	       "  --data DIR          STL-10, CIFAR-10 or image folder (default: the demo)\n"
 	       "  --split S           test (default) or train\n"
 	       "  --images A:B        images A..B-1 of the data (required)\n"
-	       "  --attack A          fgsm, bim (ifgsm), pgd (default), mifgsm\n"
+	       "  --attack A          fgsm, bim (ifgsm), pgd (default), mifgsm, apgd-ce,\n"
+	       "                      apgd-dlr, square, deepfool, cw (as for advex attack)\n"
+	       "  --restarts R        apgd-ce, apgd-dlr: seeded restarts\n"
+	       "  --steps S, --binary-steps B   cw: Adam steps per binary step, binary steps\n"
+	       "  --quantize          every iterate on the 8-bit grid of a PNG\n"
 	       "  --loss L            ce (default), prob-ce, prob-naive, cw\n"
 	       "  --norm N            linf (default) or l2\n"
 	       "  --eps E             the budget audited (default 8/255; '8/255' accepted)\n"
@@ -71,7 +77,8 @@ static void audit_help(void)
 	       "  --early-stop        stop each attack at its first success\n"
 	       "  --seed S            of random starts and noise (default 0)\n"
 	       "  --clip-eps E, --kappa K, --momentum M   as for advex attack\n"
-	       "  --queries Q         Square's queries for check 6 (default 1000)\n"
+	       "  --queries Q         Square's queries for check 6 (default 1000); with\n"
+	       "                      --attack square also the audited attack's\n"
 	       "  --noise-samples N   check 8's draws (default 100)\n"
 	       "  --json              the report as one JSON object (params, images,\n"
 	       "                      checks: {KEY: {n, title, verdict, figure, detail,\n"
@@ -131,6 +138,25 @@ static int parse_opt(struct audit_args *u, int c, char *arg)
 	case OPT_NORM:
 		if (attack_norm_parse(arg, &a->p.norm, err) != ST_OK)
 			return cli_usage_error("audit", "%s", err);
+		u->norm_set = 1;
+		return EXIT_OK;
+	case OPT_QUANTIZE: a->p.quantize = 1; return EXIT_OK;
+	case OPT_RESTARTS:
+		if ((v = source_parse_long(arg, 1, 1000000)) < 0)
+			return cli_usage_error("audit", "--restarts: '%s' is not a count (1..1000000)",
+					       arg);
+		a->p.restarts = (int)v;
+		return EXIT_OK;
+	case OPT_STEPS:
+		if ((v = source_parse_long(arg, 1, 1000000)) < 0)
+			return cli_usage_error("audit", "--steps: '%s' is not a count (1..1000000)", arg);
+		u->steps = (int)v;
+		return EXIT_OK;
+	case OPT_BINARY_STEPS:
+		if ((v = source_parse_long(arg, 1, 1000)) < 0)
+			return cli_usage_error("audit", "--binary-steps: '%s' is not a count (1..1000)",
+					       arg);
+		a->p.binary_steps = (int)v;
 		return EXIT_OK;
 	case OPT_LOSS:
 		if (loss_mode_parse(arg, &a->p.loss.mode, err) != ST_OK)
@@ -203,6 +229,10 @@ static int parse(int argc, char **argv, struct audit_args *u)
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "no-log", no_argument, NULL, OPT_NO_LOG },
 		{ "list", no_argument, NULL, OPT_LIST },
+		{ "restarts", required_argument, NULL, OPT_RESTARTS },
+		{ "quantize", no_argument, NULL, OPT_QUANTIZE },
+		{ "steps", required_argument, NULL, OPT_STEPS },
+		{ "binary-steps", required_argument, NULL, OPT_BINARY_STEPS },
 		{ "show", required_argument, NULL, OPT_SHOW },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -234,6 +264,19 @@ static int parse(int argc, char **argv, struct audit_args *u)
 		return cli_usage_error("audit", "give --db FILE or --no-log, not both");
 	if (a->p.kind == ATTACK_FGSM)
 		a->p.iters = 1;
+	/* Square's iterations are its queries: as many as check 6's */
+	if (a->p.kind == ATTACK_SQUARE)
+		a->p.iters = u->queries ? u->queries : 1000;
+	if (u->steps && a->p.kind != ATTACK_CW)
+		return cli_usage_error("audit", "--steps is for --attack cw");
+	if (u->steps)
+		a->p.iters = u->steps;
+	if (a->p.kind == ATTACK_CW && !u->norm_set)
+		a->p.norm = ATTACK_L2;
+	if (a->p.kind == ATTACK_DEEPFOOL && a->target)
+		return cli_usage_error("audit", "--target: deepfool is untargeted");
+	if (a->p.restarts > 1 && a->p.kind != ATTACK_APGD_CE && a->p.kind != ATTACK_APGD_DLR)
+		return cli_usage_error("audit", "--restarts is for --attack apgd-ce or apgd-dlr");
 	cmd_attack_set_eps(a, a->n_eps ? a->eps[0] : 8.0 / 255);
 	return EXIT_OK;
 }
@@ -301,7 +344,7 @@ static int audit_one(struct audit_run *w, int i)
 		return cli_fail("image %d: %s", i, err);
 	}
 	if ((rc = cmd_attack_log_outcome(w->log, cancelled, &fin,
-					 attack_x_adv(audit_attack(w->au)))) || cancelled)
+					 attack_x_result(audit_attack(w->au)))) || cancelled)
 		return rc ? rc : EXIT_FAIL;
 	w->n_recs++;
 	if (!w->u->a.json && isatty(2))

@@ -2,7 +2,7 @@
  *
  * One image at a time: the clean output (check 1) and its determinism
  * (check 8), the audited attack on one struct attack while recording what
- * its steps show (checks 2-4), its returned point under noise (8) and as
+ * its steps show (checks 2-4), the clean image under noise (8), its result as
  * an 8-bit PNG (9), then the side attacks on a second struct attack
  * (5-7), so the audited attack's end point and report stay readable.
  */
@@ -83,19 +83,17 @@ static double whole_range(const struct audit *au)
 	return au->p.attack.norm == ATTACK_LINF ? 1.0 : sqrt((double)au->n);
 }
 
-/* Square at the audited budget, when this build has it; 0 when not. */
+/* Square at the audited budget (its iterations are its queries); 0 when
+ * it cannot run there: Square is L-infinity only. */
 static int square_params(const struct audit *au, struct attack_params *q)
 {
-	enum attack_kind kind;
 	char err[ERR_MAX];
 
-	if (attack_kind_parse("square", &kind, err) != ST_OK)
-		return 0;
 	*q = au->p.attack;
-	q->kind = kind;
+	q->kind = ATTACK_SQUARE;
 	q->iters = au->p.square_queries;
 	q->early_stop = 1;
-	return 1;
+	return q->norm == ATTACK_LINF && attack_params_check(q, au->k, err) == ST_OK;
 }
 
 /* Budgets for check 7: as given (ascending, each usable), or eps/4, eps/2,
@@ -173,10 +171,12 @@ enum status audit_new(struct net *net, const struct audit_params *p,
 		audit_free(au);
 		return st;
 	}
-	/* every evaluation of the audited attack: iters + 1 (Square: one per
-	 * query), and the end point */
-	au->hist_cap = (p->attack.iters > p->square_queries ? p->attack.iters
-							   : p->square_queries) + 2;
+	/* every evaluation of the audited attack: iters + 1 per restart or
+	 * binary step (Square: one per query), and the end point */
+	au->hist_cap = p->attack.iters * (p->attack.restarts > 1 ? p->attack.restarts : 1) *
+		(p->attack.binary_steps > 1 ? p->attack.binary_steps : 1) + 2 *
+		(p->attack.restarts > 1 ? p->attack.restarts : 1) *
+		(p->attack.binary_steps > 1 ? p->attack.binary_steps : 1) + 2;
 	au->row = malloc(sizeof(float) * (size_t)au->k);
 	au->probs = malloc(sizeof(float) * (size_t)au->k);
 	au->xr = malloc(sizeof(float) * au->n);
@@ -276,8 +276,10 @@ static int track_cb(const struct attack_report *r, void *user)
 	if (t->n_hist < t->au->hist_cap)
 		t->au->hist[t->n_hist++] = r->loss;
 	t->ever_success |= r->success;
-	if (r->iter == 0) {
-		rec->grad_zero = r->grad.n > 0 && r->grad.n_zero == r->grad.n;
+	if (t->n_hist == 1) {
+		/* a kind that takes no gradient (Square) cannot lose it */
+		rec->grad_zero = !r->has_grad ? -1 :
+			r->grad.n > 0 && r->grad.n_zero == r->grad.n;
 		if (rec->grad_zero)
 			zero_cause(r, rec->cause, sizeof rec->cause);
 	}
@@ -310,12 +312,16 @@ static double tail_improvement(const double *h, int n, int targeted)
 	return targeted ? a - b : b - a;
 }
 
-/* Check 8a: the mean relative change of the loss at the returned point
- * under uniform noise of +-AUDIT_NOISE_R, clipped to [0,1]. */
-static double noise_change(struct audit *au, const struct attack_params *q,
-			   int label, double l0, uint64_t seed)
+/* Check 8a: the mean relative change of the attack's loss at the clean
+ * image x0 (its output in au->row) under uniform noise of +-AUDIT_NOISE_R,
+ * clipped to [0,1]. At x0, not at the attack's result: a result on the
+ * decision boundary (an early stop, DeepFool) moves under any noise. */
+static double noise_change(struct audit *au, const float *x0,
+			   const struct attack_params *q, int label, uint64_t seed)
 {
 	int untargeted = q->target < 0, cls = untargeted ? label : q->target, s;
+	double l0 = loss_eval(&q->loss, au->k, au->row, au->out_is_probs, cls, untargeted,
+			      au->probs, NULL, NULL);
 	double sum = 0.0, scale = fabs(l0) > 1e-3 ? fabs(l0) : 1e-3;
 	struct rng rng;
 	size_t i;
@@ -328,7 +334,7 @@ static double noise_change(struct audit *au, const struct attack_params *q,
 		double l;
 
 		for (i = 0; i < au->n; i++) {
-			float v = au->xr[i] + (float)(AUDIT_NOISE_R *
+			float v = x0[i] + (float)(AUDIT_NOISE_R *
 						      (2.0 * rng_uniform(&rng) - 1.0));
 
 			au->xn[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
@@ -379,6 +385,14 @@ static int side_run(struct audit *au, const float *x0, const struct attack_param
 	return r.success;
 }
 
+/* DeepFool and C&W look for the smallest perturbation: no budget to vary
+ * or lift, and their result sits on the decision boundary, where any
+ * noise moves the loss. */
+static int minimal_kind(enum attack_kind k)
+{
+	return k == ATTACK_DEEPFOOL || k == ATTACK_CW;
+}
+
 /* Checks 5-7 on the second attack. */
 static enum status side_checks(struct audit *au, const float *x0,
 			       const struct attack_params *q,
@@ -387,12 +401,14 @@ static enum status side_checks(struct audit *au, const float *x0,
 	struct attack_params u;
 	int j;
 
+	if (minimal_kind(q->kind))
+		return ST_OK;
 	if (!rec->success) {
 		u = at_budget(q, whole_range(au));
 		u.early_stop = 1;
 		if ((rec->unconstrained = side_run(au, x0, &u, err)) < -1)
 			return ST_ERR_ARG;
-		if (square_params(au, &u)) {
+		if (q->kind != ATTACK_SQUARE && square_params(au, &u)) {
 			u.true_label = q->true_label;
 			if ((rec->square = side_run(au, x0, &u, err)) < -1)
 				return ST_ERR_ARG;
@@ -459,8 +475,8 @@ enum status audit_image(struct audit *au, int index, const float *x0,
 	fin.layer_norms = NULL;
 	if (final)
 		*final = fin;
-	memcpy(au->xr, attack_x_adv(au->at), sizeof(float) * au->n);
-	rec->noise_change = noise_change(au, &q, rec->label, fin.loss,
+	memcpy(au->xr, attack_x_result(au->at), sizeof(float) * au->n);
+	rec->noise_change = noise_change(au, x0, &q, rec->label,
 					 q.seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(index + 1)));
 	if (rec->success &&
 	    (rec->export_ok = export_survives(au, &q, rec->label, err)) < -1)
@@ -608,7 +624,8 @@ static void v_incomplete(struct audit_check *c, const struct audit_image *r, int
 		 "would not help.");
 }
 
-static void v_unconstrained(struct audit_check *c, const struct audit_image *r, int n)
+static void v_unconstrained(struct audit_check *c, const struct audit_params *p,
+			    const struct audit_image *r, int n)
 {
 	struct audit_check tmp = *c;
 	int ran = flag(&tmp, r, n, has_unc);
@@ -617,7 +634,9 @@ static void v_unconstrained(struct audit_check *c, const struct audit_image *r, 
 	fraction(c, ran, "failed images the attack cannot break even with the whole pixel range");
 	c->verdict = !ran ? AUDIT_SKIPPED : c->n_flagged ? AUDIT_FAIL : AUDIT_PASS;
 	snprintf(c->sentence, sizeof c->sentence, !ran ?
-		 "No image failed, so the unconstrained attack was not needed." :
+		 (minimal_kind(p->attack.kind) ?
+		  "A minimal-perturbation attack has no budget to lift: not measured." :
+		  "No image failed, so the unconstrained attack was not needed.") :
 		 c->n_flagged ?
 		 "With the whole pixel range as its budget any image can be turned into any "
 		 "other, yet the attack failed: its failures come from the attack (a flat or "
@@ -627,7 +646,8 @@ static void v_unconstrained(struct audit_check *c, const struct audit_image *r, 
 		 "it is able to optimise, and its failures at epsilon mean something.");
 }
 
-static void v_grad_free(struct audit_check *c, const struct audit_image *r, int n)
+static void v_grad_free(struct audit_check *c, const struct audit_params *p,
+			const struct audit_image *r, int n)
 {
 	struct audit_check tmp = *c;
 	int ran = flag(&tmp, r, n, has_square), failed = flag(&tmp, r, n, is_failed);
@@ -636,8 +656,12 @@ static void v_grad_free(struct audit_check *c, const struct audit_image *r, int 
 	fraction(c, ran, "failed images that Square breaks at the same epsilon");
 	c->verdict = !ran ? AUDIT_SKIPPED : c->n_flagged ? AUDIT_FAIL : AUDIT_PASS;
 	snprintf(c->sentence, sizeof c->sentence, !ran ?
-		 (failed ? "Square is not available in this build, so no gradient-free "
-			   "attack was compared." :
+		 (p->attack.kind == ATTACK_SQUARE ?
+		  "The audited attack is Square itself: it needs no gradient." :
+		  minimal_kind(p->attack.kind) ?
+		  "A minimal-perturbation attack has no budget for Square to match: not measured." :
+		  failed ? "Square runs in L-infinity only, so no gradient-free attack was "
+			   "compared on this L2 audit." :
 			   "No image failed, so no gradient-free attack was needed.") :
 		 c->n_flagged ?
 		 "An attack that only reads the model's outputs succeeded where the gradient "
@@ -651,12 +675,14 @@ static void v_grad_free(struct audit_check *c, const struct audit_image *r, int 
 static void v_budget(struct audit_check *c, const struct audit_params *p,
 		     const struct audit_image *r, int n)
 {
-	int j, i, worst = -1, cnt[AUDIT_MAX_EPS] = { 0 };
+	int j, i, worst = -1, cnt[AUDIT_MAX_EPS] = { 0 }, measured = 0;
 	double drop = 0.0;
 
 	for (j = 0; j < p->n_eps; j++)
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			cnt[j] += r[i].budget[j] == 1;
+			measured += r[i].budget[j] >= 0;
+		}
 	for (j = 1; j < p->n_eps; j++)
 		if (n && (double)(cnt[j - 1] - cnt[j]) / n > drop) {
 			drop = (double)(cnt[j - 1] - cnt[j]) / n;
@@ -677,9 +703,13 @@ static void v_budget(struct audit_check *c, const struct audit_params *p,
 		snprintf(c->figure_text, sizeof c->figure_text,
 			 "success %d/%d at eps %.4g up to %d/%d at eps %.4g", cnt[0], n,
 			 p->eps[0], cnt[p->n_eps - 1], n, p->eps[p->n_eps - 1]);
-	c->verdict = p->n_eps < 2 || !n ? AUDIT_SKIPPED : worst > 0 ? AUDIT_FAIL : AUDIT_PASS;
+	c->verdict = p->n_eps < 2 || !measured ? AUDIT_SKIPPED : worst > 0 ? AUDIT_FAIL :
+		AUDIT_PASS;
 	snprintf(c->sentence, sizeof c->sentence, c->verdict == AUDIT_SKIPPED ?
-		 "One budget only: give several epsilons to see the curve." :
+		 (minimal_kind(p->attack.kind) ?
+		  "A minimal-perturbation attack has no budget: its perturbation is the result." :
+		  n ? "One budget only: give several epsilons to see the curve." :
+		  "No image audited.") :
 		 worst > 0 ?
 		 "A larger budget contains every smaller one, so the success rate cannot truly "
 		 "fall as epsilon grows: the attack overshoots or follows a saturated loss at "
@@ -692,29 +722,39 @@ static void v_unstable(struct audit_check *c, const struct audit_params *p,
 		       const struct audit_image *r, int n)
 {
 	struct audit_check tmp = *c;
-	int rnd = flag(&tmp, r, n, is_random), i;
+	int rnd = flag(&tmp, r, n, is_random), i, measured = 0;
 	double mean = 0.0;
 
 	flag(c, r, n, rnd ? is_random : is_unstable);
 	for (i = 0; i < n; i++)
-		mean += r[i].noise_change / (n ? n : 1);
+		if (r[i].noise_change >= 0) {
+			mean += r[i].noise_change;
+			measured++;
+		}
+	mean /= measured ? measured : 1;
 	c->figure = rnd ? (double)rnd / (n ? n : 1) : mean;
 	if (rnd)
 		snprintf(c->figure_text, sizeof c->figure_text,
 			 "%d/%d images gave different outputs in %d forward passes", rnd, n,
 			 p->random_passes);
+	else if (!measured)
+		snprintf(c->figure_text, sizeof c->figure_text,
+			 "%d forwards agree on each of %d images; noise not measured", p->random_passes, n);
 	else
 		snprintf(c->figure_text, sizeof c->figure_text,
 			 "mean relative loss change %.3g under +-8/255 noise; %d/%d images above %.2g",
-			 mean, c->n_flagged, n, AUDIT_UNSTABLE);
+			 mean, c->n_flagged, measured, AUDIT_UNSTABLE);
 	c->verdict = rnd ? AUDIT_FAIL : c->n_flagged ? AUDIT_WARN : AUDIT_PASS;
 	snprintf(c->sentence, sizeof c->sentence, rnd ?
 		 "The same image gives different outputs from one forward to the next (dropout "
 		 "or another random layer left on), so every gradient is of a different model: "
 		 "put the model in inference mode, or attack the expectation over its "
 		 "randomness (EOT)." :
+		 !measured && n ?
+		 "Repeated forwards agree. The result of a minimal-perturbation attack sits on "
+		 "the decision boundary, where any noise moves the loss: not measured." :
 		 c->n_flagged ?
-		 "Noise far below the budget changes the loss a lot around the returned point: "
+		 "Noise far below the budget changes the loss a lot around the clean image: "
 		 "the loss surface is rough, so single gradients mislead - average gradients "
 		 "over noise (EOT) or use a gradient-free attack." :
 		 "The loss barely moves under small noise, and repeated forwards agree.");
@@ -753,8 +793,8 @@ void audit_verdicts(const struct audit *au, const struct audit_image *recs,
 	v_gradients(&checks[AUDIT_GRADIENTS], recs, n);
 	v_silent(&checks[AUDIT_SILENT], recs, n);
 	v_incomplete(&checks[AUDIT_INCOMPLETE], recs, n);
-	v_unconstrained(&checks[AUDIT_UNCONSTRAINED], recs, n);
-	v_grad_free(&checks[AUDIT_GRAD_FREE], recs, n);
+	v_unconstrained(&checks[AUDIT_UNCONSTRAINED], &au->p, recs, n);
+	v_grad_free(&checks[AUDIT_GRAD_FREE], &au->p, recs, n);
 	v_budget(&checks[AUDIT_BUDGET], &au->p, recs, n);
 	v_unstable(&checks[AUDIT_UNSTABLE_PRED], &au->p, recs, n);
 	v_export(&checks[AUDIT_EXPORT], recs, n);

@@ -18,9 +18,10 @@
  *                      whole pixel range as budget (Linf eps 1, L2 eps
  *                      sqrt(C*H*W)) must succeed; the step is scaled with eps
  *   6 gradient-free    where the attack failed: Square at the same budget
+ *                      (Linf only: skipped for an L2 audit)
  *   7 budget           the attack at each epsilon of the list: the success
  *                      rate must not fall as epsilon grows
- *   8 unstable         the loss at the returned point under uniform noise of
+ *   8 unstable         the attack's loss at x0 under uniform noise of
  *                      +-r (AUDIT_NOISE_R, clipped to [0,1]), noise_samples
  *                      draws: the mean relative change |dL| / max(|L|, 1e-3);
  *                      and random_passes forwards of x0 that must be
@@ -45,7 +46,8 @@
 #define AUDIT_TAIL 10			/* evaluations of check 4's window */
 #define AUDIT_TAIL_RANGE 0.05		/* check 4's threshold (Pintor et al.) */
 #define AUDIT_NOISE_R (8.0 / 255.0)	/* check 8's noise radius */
-#define AUDIT_UNSTABLE 1.0		/* check 8: mean relative loss change */
+#define AUDIT_UNSTABLE 10.0		/* check 8: relative loss change of an image: an
+					   order of magnitude */
 
 enum audit_check_id {
 	AUDIT_PROBS,
@@ -82,7 +84,8 @@ struct audit_image {
 	int clean_pred;
 	int outputs_probs;		/* 1: the row at x0 is probabilities */
 	double row_sum;			/* sum of the output row at x0 */
-	int grad_zero;			/* 1: dLoss/dx0 is exactly zero */
+	int grad_zero;			/* 1: dLoss/dx0 is exactly zero; -1:
+					   the attack takes no gradient */
 	char cause[16];			/* of a zero gradient: "clip",
 					   "underflow", "margin", "network" */
 	int success;			/* the returned point is adversarial */
@@ -139,7 +142,8 @@ enum status audit_image(struct audit *au, int index, const float *x0,
 			struct attack_report *final, struct audit_image *rec,
 			int *cancelled, char *err);
 
-/* The audited attack (its x_adv and last report after audit_image). */
+/* The audited attack; after audit_image, attack_x_result is the point it
+ * returned (the last iterate, or the best point for APGD and Square). */
 struct attack *audit_attack(struct audit *au);
 
 /* The verdicts over n records: checks[AUDIT_N_CHECKS], in check order. */

@@ -8,7 +8,8 @@ only), each tuned to one demo image so that what must happen is known in
 exact arithmetic, not found by trying:
 
 - softmax at the end of the demo model (check 1);
-- prob-ce on the story's confident images: clipped, zero gradients (2);
+- prob-ce on the story's confident images: clipped, zero gradients (2),
+  and Square, which needs no gradient, breaking them (6);
 - a "band" model: class B wins only while u.x is within w of c; FGSM at
   three budgets lands below, inside and beyond the band (7), and an
   iterative attack with steps wider than the band crosses it (3);
@@ -203,6 +204,17 @@ def main():
     causes = sorted({i["cause"] for i in rep["images"] if i["grad_zero"]}) if rep else []
     tap.ok(causes == ["clip"], "the zero gradients are all from the clip: %s" % causes)
 
+    # -- 6: gradient-free beats gradient-based (the story, untargeted) ---------
+    # prob-ce on images the demo model is sure of: p(true) is clipped, the
+    # gradient is zero and I-FGSM cannot move; Square reads only the outputs
+    rep, p = audit(["--images", "6:8", "--attack", "bim", "--iters", "20", "--loss", "prob-ce",
+                    "--queries", "10000", "--budgets", "8/255"])
+    got = [(i["grad_zero"], i["success"], i["square"]) for i in rep["images"]] if rep else []
+    expect(rep, p, "gradient_free", "fail", "prob-ce I-FGSM on images 6, 7 %s" % got)
+    rep, p = audit(["--images", "6:8", "--attack", "bim", "--iters", "20", "--loss", "prob-ce",
+                    "--queries", "50", "--budgets", "8/255"])
+    expect(rep, p, "gradient_free", "pass", "control: Square with 50 queries")
+
     # -- 4: incomplete (steps far too small) / levelled -----------------------
     rep, p = audit(["--images", "0:4", "--attack", "bim", "--iters", "12",
                     "--alpha", "0.02/255", "--budgets", "8/255"])
@@ -327,13 +339,13 @@ def main():
            "audit --list: one line per audit (%s)" % q.stdout.strip())
     q = run(["audit", "--data", DATA, "--no-log"])
     tap.ok(q.returncode == 2 and "give --images A:B" in q.stderr,
-           "no --images: usage error, exit 2 (%s)" % q.stderr.strip())
+           "no --images: usage error, exit 2 (%s)" % q.stderr.strip().replace("\n", " / "))
     q = run(["audit", "--show", "99", "--db", db])
     tap.ok(q.returncode == 1 and "AUDIT 99" in q.stderr, "an unknown audit id: exit 1 (%s)" %
-           q.stderr.strip())
+           q.stderr.strip().replace("\n", " / "))
     q = run(["audit", "--images", "0:2", "--budgets", "8/255,2/255", "--data", DATA, "--no-log"])
     tap.ok(q.returncode == 2 and "ascend" in q.stderr, "descending --budgets: exit 2 (%s)" %
-           q.stderr.strip())
+           q.stderr.strip().replace("\n", " / "))
     con.close()
     tap.done()
 

@@ -622,7 +622,7 @@ static void audit_next(struct session *w)
 	w->aruns[u->n_done] = runlog_id(w->log);
 	if (w->db && runlog_finish(w->log, st == ST_OK && !cancelled ? "done" : "interrupted",
 				   st == ST_OK ? &fin : NULL,
-				   attack_x_adv(audit_attack(w->au)), w->err) != ST_OK) {
+				   attack_x_result(audit_attack(w->au)), w->err) != ST_OK) {
 		db_failure(w);
 		return;
 	}
