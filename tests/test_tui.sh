@@ -88,6 +88,19 @@ wait_for() {
 	sed 's/^/#   /' "$T/screen.txt" >&2
 	return 1
 }
+# wait_gone SESSION EXTENDED-REGEX: poll until the text is off the screen
+wait_gone() {
+	i=0
+	while [ $i -lt $((WAIT * 20)) ]; do
+		screen_of "$1"
+		if ! grep -Eq -- "$2" "$T/screen.txt"; then return 0; fi
+		sleep 0.05
+		i=$((i + 1))
+	done
+	echo "# timed out waiting for /$2/ to go; the screen was:" >&2
+	sed 's/^/#   /' "$T/screen.txt" >&2
+	return 1
+}
 keys() { tm send-keys -t "$1" "$2"; }
 # box_has_blocks TITLE: the panel whose top edge holds TITLE has bars in it
 box_has_blocks() {
@@ -106,7 +119,7 @@ PY
 }
 db() { "$PYTHON" - "$T/runs.db" "$@"; }
 
-echo "1..48"
+echo "1..49"
 
 # ---- start, Browse ------------------------------------------------------------
 tm new-session -d -s ui -x 160 -y 50 "$T/explore.sh"
@@ -185,6 +198,14 @@ wait_for ui 'exported [^ ]+\.png'
 png=$(grep -Eo 'exported [^ ]+\.png' "$T/screen.txt" | sed 's/^exported //')
 [ -f "$png" ] && [ "$(head -c 8 "$png" | od -An -c | tr -d ' ')" = "211PNG\r\n032\n" ]
 ok $? "e writes the adversarial PNG shown on screen ($png)"
+wait_for ui 'read back' >/dev/null &&
+	[ "$(db "$png" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("select count(*) from exports where path = ?", (sys.argv[2],)).fetchone()[0])
+PY
+)" = 1 ]
+ok $? "the export is read back and classified again, said and logged in exports ($(grep -Eo 'read back[^│]*' "$T/screen.txt" | head -1 | cut -c1-80))"
 
 # ---- resize -------------------------------------------------------------------------------
 tm resize-window -t ui -x 80 -y 24
@@ -488,8 +509,8 @@ wait_for tour 'Tour 1/5' >/dev/null &&
 	keys tour L && wait_for tour 'Tour 4/5' >/dev/null &&
 	keys tour Space && wait_for tour 'Tour 5/5' >/dev/null &&
 	wait_for tour 'Success after 20 iterations' >/dev/null &&
-	keys tour Enter && wait_for tour '^ ■ finished' >/dev/null &&
-	! grep -q 'Tour 5/5' "$T/screen.txt" && [ -f "$T/xdg/advex/tour-seen" ]
+	keys tour Enter && wait_gone tour 'Tour 5/5' &&
+	grep -q '^ ■ finished' "$T/screen.txt" && [ -f "$T/xdg/advex/tour-seen" ]
 ok $? "the tour runs start to end on the demo: confident image, prob-ce stuck at 16.118 with a zero gradient, ce succeeds"
 keys tour q
 HIST=1 wait_for tour 'advex-exit=0' >/dev/null

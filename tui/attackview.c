@@ -12,8 +12,12 @@
  * up: all panels at once), "compact" when they get 7 (80x24: two panels,
  * d switches which), else a "too small" note.
  */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700	/* realpath */
+#endif
 #include "tui.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,6 +712,20 @@ static int next_target(int t, int k, int label, int dir)
 	return t;
 }
 
+/* Is the shown image the open model's to classify? A replayed run may
+ * come from another model file. */
+static int model_is_open_one(const struct app *a)
+{
+	const char *logged = a->replay.row->model_path;
+	char abs[PATH_MAX];
+
+	if (!a->replay.active)
+		return 1;
+	if (!strncmp(a->model_label, "builtin:", 8) || !strncmp(logged, "builtin:", 8))
+		return !strcmp(a->model_label, logged);
+	return realpath(a->model_label, abs) && !strcmp(abs, logged);
+}
+
 void attackview_export(struct app *a)
 {
 	const struct session_snap *s = shown(a);
@@ -715,6 +733,7 @@ void attackview_export(struct app *a)
 	const char *const *names = shown_names(a);
 	char path[4400], name[256], err[ERR_MAX];
 	struct exportmeta m;
+	int64_t run;
 
 	if (!s->loaded || (a->replay.active && !a->replay.have_adv)) {
 		app_message(a, R_BAD, "nothing to export: %s", a->replay.active ?
@@ -739,14 +758,22 @@ void attackview_export(struct app *a)
 		for (i = 2; access(path, F_OK) == 0 && i < 10000; i++)
 			snprintf(path, sizeof path, "%s/%s-%d.png", a->out_dir, stem, i);
 	}
+	run = a->replay.active ? a->replay.row_id : s->run_id ? s->run_id : s->last_run_id;
 	exportmeta_fill(&m, p, s->iter, p->target >= 0 ? cname(names, s->k, p->target) : NULL,
 			s->label >= 0 ? cname(names, s->k, s->label) : NULL, s->image_name,
-			a->model_label, a->replay.active ? a->replay.row_id :
-			s->run_id ? s->run_id : s->last_run_id);
-	if (image_write_png(path, s->xadv, s->h, s->w, m.keys, m.vals, m.n, err) != ST_OK)
+			a->model_label, run);
+	if (image_write_png(path, s->xadv, s->h, s->w, m.keys, m.vals, m.n, err) != ST_OK) {
 		app_message(a, R_BAD, "export failed: %s", err);
-	else
-		app_message(a, R_GOOD, "exported %s", path);
+		return;
+	}
+	if (!model_is_open_one(a)) {
+		app_message(a, R_GOOD, "exported %s (run #%lld is another model's: not read back)",
+			    path, (long long)run);
+		return;
+	}
+	app_message(a, R_GOOD, "exported %s; reading it back", path);
+	/* the session owns the net: it classifies the 8-bit image */
+	session_recheck(a->session, path, run, p, s->label, s->have_eval && s->success);
 }
 
 int attackview_key(struct app *a, int key)

@@ -13,6 +13,7 @@
 
 #include "audits.h"
 #include "dataset.h"
+#include "exportmeta.h"
 #include "db.h"
 #include "net.h"
 #include "runlog.h"
@@ -73,12 +74,14 @@ void session_snap_copy(struct session_snap *dst, const struct session_snap *src)
 
 /* ---- the session ------------------------------------------------------------- */
 
-enum cmd_kind { CMD_OPEN, CMD_STEP, CMD_TOGGLE, CMD_RESET, CMD_PARAMS, CMD_AUDIT };
+enum cmd_kind { CMD_OPEN, CMD_STEP, CMD_TOGGLE, CMD_RESET, CMD_PARAMS, CMD_AUDIT, CMD_RECHECK };
 
 struct cmd {
 	enum cmd_kind kind;
 	int index;
 	int hi;			/* CMD_AUDIT: images [index, hi) */
+	int64_t run;		/* CMD_RECHECK: the exported run */
+	char path[4400];	/* CMD_RECHECK: the PNG written */
 	int least_likely;
 	unsigned seq;
 	struct attack_params p;
@@ -642,6 +645,34 @@ next:
 		audit_finish(w);
 }
 
+/* An exported PNG read back and classified again (index: the true
+ * label; hi: the image was adversarial on screen): said, and logged with
+ * its run. */
+static void do_recheck(struct session *w, const struct cmd *c)
+{
+	const struct net_info *in = net_get_info(w->net);
+	int pred, ok;
+
+	if (exportmeta_recheck(w->net, c->path, &c->p, c->index, &pred, &ok, w->err) != ST_OK) {
+		complain(w, "exported, but reading it back failed: %s", w->err);
+		return;
+	}
+	if (w->db && c->run > 0 && exports_record(w->db, c->run, c->path, pred, ok,
+						  w->err) != ST_OK) {
+		db_failure(w);
+		return;
+	}
+	if (!c->hi)
+		notice(w, "exported %s: read back, predicted %s (the attack had not succeeded)",
+		       c->path, in->classes[pred]);
+	else if (ok)
+		notice(w, "exported %s: read back, still adversarial at 8 bits (%s)", c->path,
+		       in->classes[pred]);
+	else
+		complain(w, "exported %s, but read back it is NOT adversarial at 8 bits (%s): "
+			 "rounding to 256 levels undid the attack", c->path, in->classes[pred]);
+}
+
 static void handle(struct session *w, const struct cmd *c)
 {
 	switch (c->kind) {
@@ -679,6 +710,9 @@ static void handle(struct session *w, const struct cmd *c)
 		break;
 	case CMD_AUDIT:
 		do_audit(w, c);
+		break;
+	case CMD_RECHECK:
+		do_recheck(w, c);
 		break;
 	}
 }
@@ -879,6 +913,16 @@ void session_audit(struct session *w, int lo, int hi, const struct attack_params
 {
 	struct cmd c = { .kind = CMD_AUDIT, .index = lo, .hi = hi, .p = *p };
 
+	push(w, &c);
+}
+
+void session_recheck(struct session *w, const char *path, int64_t run,
+		     const struct attack_params *p, int label, int was_adversarial)
+{
+	struct cmd c = { .kind = CMD_RECHECK, .index = label, .hi = was_adversarial,
+			 .run = run, .p = *p };
+
+	snprintf(c.path, sizeof c.path, "%s", path);
 	push(w, &c);
 }
 

@@ -153,6 +153,12 @@ void session_audit(struct session *w, int lo, int hi, const struct attack_params
 /* Stop the audit after the image in flight (its attack is cut short and
  * logged interrupted; nothing is stored). */
 void session_audit_stop(struct session *w);
+/* Read the PNG exported at path back, classify it, say whether it is
+ * still adversarial for p (label: the true label; was_adversarial: the
+ * image was, as shown) and log that with run (0: not logged) in the
+ * exports table. */
+void session_recheck(struct session *w, const char *path, int64_t run,
+		     const struct attack_params *p, int label, int was_adversarial);
 /* Predictions wanted: images [lo, hi) first; all: then every image. */
 void session_want(struct session *w, int lo, int hi, int all);
 
