@@ -198,6 +198,7 @@ static json_t *run_json(const struct run_view *v)
 	int i;
 
 	json_object_set_new(o, "id", json_integer(r->id));
+	json_object_set_new(o, "uuid", json_string(r->uuid));
 	json_object_set_new(o, "created", json_string(r->created));
 	json_object_set_new(o, "ended", r->ended[0] ? json_string(r->ended) : json_null());
 	json_object_set_new(o, "status", json_string(r->status));

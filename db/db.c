@@ -163,6 +163,26 @@ static const char *const migrations[] = {
 	"  success INTEGER NOT NULL"	/* 1: still adversarial at 8 bits */
 	");"
 	"CREATE INDEX exports_run ON exports(run_id);",
+	/* 2 -> 3: every run and every audit gets a UUID, so that logs
+	 * written apart (the shards of a sweep, each on its own node) merge
+	 * without collisions (runs merge); and what the sweep table needs
+	 * from a run that schema 2 did not keep: the prediction on the clean
+	 * image and epsilon as the user wrote it ("8/255"). Rows logged
+	 * before get a fresh random UUID here and NULL for the other two
+	 * (unknown). runs.c gives a new run its UUID; a new audit gets its
+	 * own from the trigger, whoever inserts it. */
+	"ALTER TABLE runs ADD COLUMN uuid TEXT;"
+	"ALTER TABLE runs ADD COLUMN clean_pred INTEGER;"	/* NULL: unknown */
+	"ALTER TABLE runs ADD COLUMN eps_text TEXT;"		/* NULL: unknown */
+	"UPDATE runs SET uuid = " DB_UUID_SQL ";"
+	"CREATE UNIQUE INDEX runs_uuid ON runs(uuid);"
+	"ALTER TABLE audits ADD COLUMN uuid TEXT;"
+	"UPDATE audits SET uuid = " DB_UUID_SQL ";"
+	"CREATE UNIQUE INDEX audits_uuid ON audits(uuid);"
+	"CREATE TRIGGER audits_uuid AFTER INSERT ON audits "
+	"WHEN NEW.uuid IS NULL BEGIN "
+	"  UPDATE audits SET uuid = " DB_UUID_SQL " WHERE id = NEW.id; "
+	"END;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

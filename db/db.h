@@ -30,11 +30,21 @@
 #include "status.h"
 
 /* Schema version this advex writes. */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* PRAGMA application_id of an advex run log ("ADVX"), so that another
  * program's SQLite file is refused rather than migrated. */
 #define DB_APPLICATION_ID 0x41445658
+
+/* An SQL expression for a random (version 4, RFC 4122) UUID in lower-case
+ * hex with dashes: a new run's, and each old run's at migration 1 -> 2.
+ * SQLite's randomblob is its own CSPRNG, seeded from /dev/urandom. */
+#define DB_UUID_SQL \
+	"(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || " \
+	"'-4' || substr(lower(hex(randomblob(2))), 2) || '-' || " \
+	"substr('89ab', 1 + (abs(random()) % 4), 1) || " \
+	"substr(lower(hex(randomblob(2))), 2) || '-' || " \
+	"lower(hex(randomblob(6))))"
 
 /* How long a statement waits for another process's write lock. */
 #define DB_BUSY_TIMEOUT_MS 15000

@@ -260,10 +260,11 @@ static enum status dataset_id(struct db *db, const struct run_begin *b,
 static const char sql_insert_run[] =
 	"INSERT INTO runs (created, status, writer_pid, model_id, dataset_id, "
 	"image_ref, true_label, height, width, target, attack, loss, norm, eps, "
-	"alpha, iters, momentum, random_start, seed, clip_eps, kappa, early_stop) "
+	"alpha, iters, momentum, random_start, seed, clip_eps, kappa, early_stop, "
+	"uuid, clean_pred, eps_text) "
 	"VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'running', ?1, ?2, ?3, "
 	"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-	"?19, ?20)";
+	"?19, ?20, " DB_UUID_SQL ", ?21, ?22)";
 static const char sql_insert_image[] =
 	"INSERT OR REPLACE INTO images (run_id, role, png) VALUES (?1, ?2, ?3)";
 
@@ -297,6 +298,8 @@ static enum status insert_run(struct db *db, const struct run_begin *b,
 	sqlite3_bind_double(st, 18, p->loss.clip_eps);
 	sqlite3_bind_double(st, 19, p->loss.kappa);
 	sqlite3_bind_int(st, 20, p->early_stop);
+	bind_index(st, 21, b->has_clean_pred ? b->clean_pred : -1);
+	bind_text(st, 22, b->eps_text);
 	if (run_done(db, st, "cannot insert the run", err) != ST_OK)
 		return ST_ERR_DB;
 	*id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));

@@ -51,6 +51,11 @@ struct run_begin {
 	int h, w;			/* image size */
 	const float *x0;		/* the clean image (3,h,w), stored as
 					   PNG bytes; NULL: not stored */
+	int has_clean_pred;		/* 0: the clean prediction is unknown */
+	int clean_pred;			/* the model's class for x0 (the sweep
+					   table's clean accuracy) */
+	const char *eps_text;		/* epsilon as the user wrote it
+					   ("8/255"); NULL: unknown */
 };
 
 /* Insert a run with status 'running' owned by this process (it holds the
@@ -75,6 +80,7 @@ enum status runs_finish(struct db *db, int64_t id, const char *status,
  * short. */
 struct run_row {
 	int64_t id;
+	char uuid[40];			/* random, RFC 4122 v4 (runs merge) */
 	char created[32];		/* ISO 8601 UTC */
 	char ended[32];			/* "" while running or when it died */
 	char status[16];		/* on a db_open_read connection, a
@@ -97,6 +103,8 @@ struct run_row {
 	double final_loss, final_target_prob, pert_linf, pert_l2, wall_s;
 					/* NaN while unknown */
 	char final_diagnosis[DIAG_EXPLAIN_MAX];	/* "" when none */
+	int clean_pred;			/* -1: unknown */
+	char eps_text[32];		/* "" when unknown */
 };
 
 struct runs_filter {

@@ -97,7 +97,8 @@ bad:
 	"r.clip_eps, r.kappa, r.iters, r.random_start, r.early_stop, r.seed, " \
 	"(SELECT count(*) FROM steps s WHERE s.run_id = r.id), r.success, "    \
 	"r.final_iter, r.final_pred, r.final_loss, r.final_target_prob, "      \
-	"r.pert_linf, r.pert_l2, r.wall_s, r.final_diagnosis "                 \
+	"r.pert_linf, r.pert_l2, r.wall_s, r.final_diagnosis, r.uuid, "        \
+	"r.clean_pred, r.eps_text "                                            \
 	"FROM runs r JOIN models m ON m.id = r.model_id "                      \
 	"LEFT JOIN datasets d ON d.id = r.dataset_id "
 
@@ -161,6 +162,9 @@ static void read_row(sqlite3_stmt *st, struct run_row *r)
 	r->pert_l2 = col_double(st, c++);
 	r->wall_s = col_double(st, c++);
 	col_text(st, c++, r->final_diagnosis, sizeof r->final_diagnosis);
+	col_text(st, c++, r->uuid, sizeof r->uuid);
+	r->clean_pred = col_int(st, c++);
+	col_text(st, c++, r->eps_text, sizeof r->eps_text);
 }
 
 enum status runs_list(struct db *db, const struct runs_filter *f,

@@ -159,6 +159,15 @@ static void test_sha256(struct tap *t)
 
 /* ---- schema, migrations, refusals ----------------------------------------- */
 
+/* What migration 2 -> 3 added, undone (SQLite 3.35's DROP COLUMN): a log
+ * of the current schema becomes one of schema 2 with the same rows. */
+#define UNDO_MIGRATION_3                                                     \
+	"DROP TRIGGER audits_uuid; DROP INDEX audits_uuid; "                  \
+	"ALTER TABLE audits DROP COLUMN uuid; DROP INDEX runs_uuid; "         \
+	"ALTER TABLE runs DROP COLUMN uuid; "                                 \
+	"ALTER TABLE runs DROP COLUMN clean_pred; "                           \
+	"ALTER TABLE runs DROP COLUMN eps_text; "
+
 static void test_schema(struct tap *t)
 {
 	char path[512], err[ERR_MAX], before[4096], after[4096];
@@ -191,7 +200,8 @@ static void test_schema(struct tap *t)
 	path_in(path, sizeof path, "v1.db");
 	tap_ok(t, db_open(path, &db, err) == ST_OK, "a log to turn into version 1");
 	db_close(db);
-	sql_exec(path, "DROP TABLE exports; DROP TABLE audit_images; DROP TABLE audits; "
+	sql_exec(path, UNDO_MIGRATION_3
+		 "DROP TABLE exports; DROP TABLE audit_images; DROP TABLE audits; "
 		 "INSERT INTO models (path, arch, n_classes, classes) VALUES ('m', 'a', 2, '[]'); "
 		 "PRAGMA user_version = 1");
 	tap_ok(t, sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
@@ -515,6 +525,121 @@ static void test_round_trip(struct tap *t)
 }
 
 /* The stored hash is reused while size and mtime are unchanged. */
+/* A UUID as RFC 4122 version 4 writes it: 8-4-4-4-12 lower-case hex,
+ * version nibble 4, variant 8, 9, a or b. */
+static int uuid_v4(const char *u)
+{
+	int i;
+
+	if (strlen(u) != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (u[i] != '-')
+				return 0;
+		} else if (!strchr("0123456789abcdef", u[i])) {
+			return 0;
+		}
+	}
+	return u[14] == '4' && strchr("89ab", u[19]);
+}
+
+/* Migration 2 -> 3 on a log the way schema 2 left it: runs and audits get
+ * distinct UUIDs, keep every other column as it was, and runs know no
+ * clean prediction; an audit stored afterwards by code that names no UUID
+ * (db/audits.c) gets one all the same. The schema 2 file is made from a
+ * current one by undoing what migration 3 adds, so it holds real runs. */
+static void test_migration_3(struct tap *t)
+{
+	static const char old_cols[] =
+		"SELECT group_concat(id || '|' || created || '|' || model_id || '|' || "
+		"image_ref || '|' || eps || '|' || coalesce(success, 'N'), ';') "
+		"FROM (SELECT * FROM runs ORDER BY id)";
+	char path[512], err[ERR_MAX], before[4096], after[4096], uuids[4096], *u, *save;
+	struct attack_params p = attack_params_default();
+	struct fake_step fs;
+	struct run_row r;
+	struct db *db;
+	float x0[NPIX] = { 0 };
+	int64_t id = 0;
+	int i, good = 1, n = 0;
+
+	path_in(path, sizeof path, "v2.db");
+	if (db_open(path, &db, err) != ST_OK)
+		return;
+	for (i = 0; i < 4; i++) {
+		struct run_begin b = begin_desc(&p, x0, "builtin:v2");
+
+		runs_begin(db, &b, &id, err);
+		fake_report(&fs, 0);
+		runs_step(db, id, &fs.r, 10, err);
+		if (i != 3)
+			runs_finish(db, id, "done", &fs.r, x0, 0.5, err);
+	}
+	db_close(db);
+	/* tables of later migrations go too, so that they can come back */
+	sql_text(path, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+		 "('models', 'datasets', 'runs', 'steps', 'images', 'audits', 'audit_images', "
+		 "'exports', 'sqlite_sequence')", uuids, sizeof uuids);
+	for (u = strtok_r(uuids, "\n", &save); u; u = strtok_r(NULL, "\n", &save)) {
+		char drop[200];
+
+		snprintf(drop, sizeof drop, "DROP TABLE \"%s\"", u);
+		sql_exec(path, drop);
+	}
+	tap_ok(t, sql_exec(path, UNDO_MIGRATION_3
+			   "INSERT INTO audits (created, n_images, params, checks, n_pass, "
+			   "n_warn, n_fail) VALUES ('then', 1, '{}', '[]', 1, 0, 0), "
+			   "('then', 2, '{}', '[]', 0, 1, 0); PRAGMA user_version = 2") == 0 &&
+	       sql_int(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'uuid'") == 0,
+	       "a version 2 log with 4 runs (one left running by a dead writer) and 2 audits");
+	sql_text(path, old_cols, before, sizeof before);
+	tap_ok(t, db_open(path, &db, err) == ST_OK &&
+	       sql_int(path, "PRAGMA user_version") == DB_SCHEMA_VERSION,
+	       "reopened: migrated 2 -> %d (%s)", DB_SCHEMA_VERSION, db ? "" : err);
+	db_close(db);
+	sql_text(path, old_cols, after, sizeof after);
+	tap_ok(t, before[0] && !strcmp(before, after), "every version 2 column kept (%.60s...)", after);
+	sql_text(path, "SELECT uuid FROM runs ORDER BY id", uuids, sizeof uuids);
+	for (u = strtok_r(uuids, "\n", &save); u; u = strtok_r(NULL, "\n", &save), n++)
+		good &= uuid_v4(u);
+	tap_ok(t, n == 4 && good && sql_int(path, "SELECT count(DISTINCT uuid) FROM runs") == 4,
+	       "4 runs, 4 distinct version 4 UUIDs");
+	tap_ok(t, !uuid_v4("0123abcd-0000-1000-8000-000000000000") &&
+	       !uuid_v4("0123abcd-0000-4000-c000-000000000000") &&
+	       !uuid_v4("0123ABCD-0000-4000-8000-000000000000"),
+	       "control: the check rejects version 1, variant c and upper case");
+	tap_ok(t, sql_int(path, "SELECT count(*) FROM runs WHERE clean_pred IS NULL AND "
+			  "eps_text IS NULL") == 4, "old runs: clean prediction and eps text unknown");
+	tap_ok(t, sql_int(path, "SELECT count(*) FROM runs WHERE status = 'interrupted'") == 1,
+	       "the dead writer's run is marked interrupted after the migration");
+	tap_ok(t, sql_int(path, "SELECT count(DISTINCT uuid) FROM audits WHERE length(uuid) = 36") == 2,
+	       "the 2 audits have 2 distinct UUIDs");
+	sql_exec(path, "INSERT INTO audits (created, n_images, params, checks, n_pass, n_warn, "
+		 "n_fail) VALUES ('now', 3, '{}', '[]', 0, 0, 1)");
+	sql_text(path, "SELECT uuid FROM audits WHERE created = 'now'", after, sizeof after);
+	after[strcspn(after, "\n")] = 0;
+	tap_ok(t, uuid_v4(after) && sql_int(path, "SELECT count(DISTINCT uuid) FROM audits") == 3,
+	       "a new audit naming no UUID gets its own from the trigger (%s)", after);
+	/* a new run: its own UUID, the clean prediction and eps as written */
+	if (db_open(path, &db, err) != ST_OK)
+		return;
+	{
+		struct run_begin b = begin_desc(&p, x0, "builtin:v2");
+
+		b.has_clean_pred = 1;
+		b.clean_pred = 0;
+		b.eps_text = "8/255";
+		runs_begin(db, &b, &id, err);
+		runs_finish(db, id, "done", &fs.r, x0, 0.5, err);
+	}
+	tap_ok(t, runs_get(db, id, &r, err) == ST_OK && uuid_v4(r.uuid) && r.clean_pred == 0 &&
+	       !strcmp(r.eps_text, "8/255") &&
+	       sql_int(path, "SELECT count(DISTINCT uuid) FROM runs") == 5,
+	       "a new run: a fifth distinct UUID (%s), clean prediction 0, eps '8/255'", r.uuid);
+	db_close(db);
+}
+
 static void test_hash_cache(struct tap *t)
 {
 	char path[512], model[512], err[ERR_MAX], sha_a[65], sha_b[65];
@@ -1152,6 +1277,7 @@ int main(void)
 	test_refusals(&t);
 	test_round_trip(&t);
 	test_hash_cache(&t);
+	test_migration_3(&t);
 	test_list_delete(&t);
 	test_concurrency(&t);
 	test_interrupted(&t);
