@@ -4,6 +4,7 @@
  * cmd_attack_sweep.c). Every run, and every step of it, goes to the run
  * log (cmd_attack_log.c) unless --no-log. This file: the options. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +22,14 @@ enum {
 	OPT_ATTACK, OPT_LOSS, OPT_NORM, OPT_EPS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS,
 	OPT_KAPPA, OPT_OUT, OPT_CSV, OPT_QUIET, OPT_DB, OPT_NO_LOG, OPT_NPY_OUT,
-	OPT_BATCH, OPT_RESTARTS, OPT_QUERIES, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS
+	OPT_BATCH, OPT_RESTARTS, OPT_QUERIES, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS, OPT_SHARD
 };
 
 static void attack_help(void)
 {
 	printf("usage: advex attack (--model FILE | --arch NAME) --image REF [options]\n"
 	       "       advex attack (--model FILE | --arch NAME) --data DIR --images A:B\n"
-	       "                    --eps E1,E2,... [options]\n\n"
+	       "                    --eps E1,E2,... [--shard I/N | --shard slurm] [options]\n\n"
 	       "Run a gradient attack. With --image: one image, a table of every step\n"
 	       "(iteration, loss, target probability, prediction, gradient norm, zero\n"
 	       "fraction), the diagnosis when the gradient vanishes, and a summary.\n"
@@ -92,7 +93,19 @@ static void attack_help(void)
 	       "  --quiet             no per-step table / progress bar\n"
 	       "  --db FILE           the run log every run and step is recorded in\n"
 	       "                      (default $XDG_DATA_HOME/advex/runs.db, else\n"
-	       "                      ~/.local/share/advex/runs.db); see advex runs\n"
+	       "                      ~/.local/share/advex/runs.db); see advex runs.\n"
+	       "                      %%i is replaced by the shard, %%n by the shard\n"
+	       "                      count (0 and 1 without --shard), %%%% by %%\n"
+	       "  --shard I/N         batch mode: only shard I (0 <= I < N) of the images:\n"
+	       "                      [A, B) cut into N contiguous blocks whose sizes\n"
+	       "                      differ by at most one; each image's results are\n"
+	       "                      those of the unsharded run (merge the shards' logs\n"
+	       "                      with advex runs merge, see the table with advex\n"
+	       "                      runs sweep)\n"
+	       "  --shard slurm       the same with I = SLURM_ARRAY_TASK_ID -\n"
+	       "                      SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT\n"
+	       "                      (a job array's task; the array's ids must be\n"
+	       "                      consecutive, e.g. --array=0-7 or 1-8)\n"
 	       "  --no-log            record nothing\n"
 	       "  --batch N           batch mode: attack N images at a time, one forward and\n"
 	       "                      one backward for all of them per step (default %d\n"
@@ -190,6 +203,7 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		{ "quantize", no_argument, NULL, OPT_QUANTIZE },
 		{ "steps", required_argument, NULL, OPT_STEPS },
 		{ "binary-steps", required_argument, NULL, OPT_BINARY_STEPS },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -282,6 +296,11 @@ static int parse(int argc, char **argv, struct attack_args *a)
 				return cli_usage_error("attack", "--batch wants 1..%d", CLI_MAX_BATCH);
 			a->batch = (int)v;
 			break;
+		case OPT_SHARD:
+			if (shard_parse(optarg, &a->shard, err) != ST_OK)
+				return cli_usage_error("attack", "%s", err);
+			a->sharded = 1;
+			break;
 		case 'h': attack_help(); exit(EXIT_OK);
 		default: return cli_usage_error("attack", "unknown option");
 		}
@@ -327,6 +346,13 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "--restarts is for --attack apgd-ce or apgd-dlr");
 	if (a->batch && !a->images)
 		return cli_usage_error("attack", "--batch is for batch mode (--images A:B)");
+	if (a->sharded && !a->images)
+		return cli_usage_error("attack", "--shard is for batch mode (--images A:B)");
+	if (a->db) {
+		if (shard_expand(a->db, &a->shard, a->db_path, sizeof a->db_path, err) != ST_OK)
+			return cli_usage_error("attack", "--db %s", err);
+		a->db = a->db_path;
+	}
 	if (a->image && (rc = cli_check_image_ref("attack", a->image)))
 		return rc;
 	return check_params(a);
@@ -343,8 +369,13 @@ static int sweep_slots(const struct attack_args *a)
 	lo = strtol(a->images, &end, 10);
 	if (*end == ':') {
 		hi = strtol(end + 1, &end, 10);
-		if (hi > lo && lo >= 0 && (hi - lo) * a->n_eps < want)
-			want = (hi - lo) * a->n_eps;
+		if (hi > lo && lo >= 0 && hi <= INT32_MAX) {
+			int slo, shi;
+
+			shard_range(&a->shard, (int)lo, (int)hi, &slo, &shi);
+			if ((long)(shi - slo) * a->n_eps < want)
+				want = shi > slo ? (long)(shi - slo) * a->n_eps : 1;
+		}
 	}
 	return (int)want;
 }
@@ -361,7 +392,8 @@ void cmd_attack_set_eps(struct attack_args *a, double eps)
 
 int cmd_attack(int argc, char **argv)
 {
-	struct attack_args a = { .mo = { .seed = 1 }, .p = attack_params_default() };
+	struct attack_args a = { .mo = { .seed = 1 }, .p = attack_params_default(),
+				 .shard = { 0, 1 } };
 	struct run_log *log = NULL;
 	struct dataset *d = NULL;
 	struct net *n = NULL;

@@ -8,6 +8,7 @@
 #include "attack.h"
 #include "cli.h"
 #include "runs.h"
+#include "shard.h"
 
 struct dataset;
 struct db;
@@ -18,7 +19,10 @@ struct runlog;
 struct attack_args {
 	struct source_opts mo;
 	const char *data, *split, *image, *images, *target, *out, *npy_out;
-	const char *db;			/* --db FILE */
+	const char *db;			/* --db FILE (after %i/%n: db_path) */
+	struct shard shard;		/* --shard I/N; 0 of 1 without */
+	int sharded;			/* --shard given */
+	char db_path[4096];		/* --db with %i, %n, %% expanded */
 	int no_log;
 	int resize;			/* --resize */
 	const char *eps_text[MAX_EPS];	/* as given, for tables */

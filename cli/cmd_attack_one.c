@@ -166,6 +166,7 @@ int cmd_attack_one(struct attack_args *a, struct net *n, struct dataset *d,
 		       a->p.target >= 0 ? "p(target)" : "p(true)", "prediction",
 		       "grad L2", "zero", "pert Linf", "time");
 	}
+	log->b.eps_text = a->eps_text[0];
 	rc = cmd_attack_log_begin(log, &a->p, from_data ? d : NULL, from_data ? name : a->image,
 		       label, attack_x0(at));
 	if (rc)

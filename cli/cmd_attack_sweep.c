@@ -11,6 +11,8 @@
 #include "cmd_attack.h"
 #include "dataset.h"
 #include "net.h"
+#include "shard.h"
+#include "sweeptable.h"
 
 static int parse_range(const char *s, int count, int *lo, int *hi)
 {
@@ -45,33 +47,10 @@ static void print_batch_row(const struct attack_args *a, int e, int attempted,
 			    int succeeded, const int *skipped, int n_skipped,
 			    double clean_acc)
 {
-	double rate = attempted ? (double)succeeded / attempted : 0.0;
-	int i;
+	struct sweeptable t = { .json = a->json, .csv = a->csv };
 
-	if (a->json) {
-		json_t *o = json_pack("{s:f, s:s, s:i, s:i, s:f, s:i, s:f}", "eps", a->eps[e],
-				      "eps_text", a->eps_text[e], "attempted", attempted,
-				      "succeeded", succeeded, "success_rate", rate,
-				      "skipped", n_skipped, "clean_accuracy", clean_acc);
-		json_t *sk = json_array();
-		char *s;
-
-		for (i = 0; i < n_skipped; i++)
-			json_array_append_new(sk, json_integer(skipped[i]));
-		json_object_set_new(o, "skipped_images", sk);
-		s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
-		if (s)
-			puts(s);
-		free(s);
-		json_decref(o);
-	} else if (a->csv) {
-		printf("%.8g,%s,%d,%d,%.6f,%d,%.6f\n", a->eps[e], a->eps_text[e], attempted,
-		       succeeded, rate, n_skipped, clean_acc);
-	} else {
-		printf("%-12s %10d %10d %11.1f%%\n", a->eps_text[e], attempted, succeeded,
-		       100 * rate);
-	}
-	fflush(stdout);
+	sweeptable_row(&t, a->eps[e], a->eps_text[e], attempted, succeeded, skipped,
+		       n_skipped, clean_acc);
 }
 
 /* A batch sweep: the (epsilon, image) attacks in the order of the table,
@@ -94,6 +73,8 @@ struct sweep {
 	struct run_log *logs;		/* per slot: the run it writes */
 	struct attack_report *reps;	/* per slot */
 	float *x;			/* one image, to load */
+	const int *clean_pred;		/* hi - lo: the model's class for each
+					   clean image (logged with its runs) */
 	const int *skipped;
 	int n_skipped;
 	double clean_acc;
@@ -136,6 +117,9 @@ static int sweep_fill(struct sweep *w, int s)
 	    attack_reset(at, w->x, &a->p, err) != ST_OK)
 		return cli_fail("%s", err);
 	dataset_image_name(w->d, w->next_i, ref, sizeof ref);
+	w->logs[s].b.has_clean_pred = 1;
+	w->logs[s].b.clean_pred = w->clean_pred[w->next_i - w->lo];
+	w->logs[s].b.eps_text = a->eps_text[w->next_e];
 	if ((rc = cmd_attack_log_begin(&w->logs[s], attack_get_params(at), w->d, ref, y,
 			    attack_x0(at))))
 		return rc;
@@ -305,7 +289,8 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 	size_t npix = 3 * (size_t)in->in_h * in->in_w;
 	int lo, hi, i, e, rc = EXIT_OK, n_skipped = 0, clean_ok = 0, labelled = 0;
 	float *x = malloc(sizeof *x * npix);
-	int *skipped = NULL;
+	int *skipped = NULL, *clean_pred = NULL;
+	struct sweeptable t = { .json = a->json, .csv = a->csv };
 	struct sweep w;
 	char err[ERR_MAX], cn[CLI_NAME_MAX], shown[4096];
 
@@ -319,8 +304,11 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",
 				       a->images, dataset_count(d));
 	}
-	skipped = malloc(sizeof *skipped * (size_t)(hi - lo));
-	if (!x || !skipped) {
+	/* this shard's part of the range (all of it without --shard) */
+	shard_range(&a->shard, lo, hi, &lo, &hi);
+	skipped = malloc(sizeof *skipped * (size_t)(hi - lo + 1));
+	clean_pred = malloc(sizeof *clean_pred * (size_t)(hi - lo + 1));
+	if (!x || !skipped || !clean_pred) {
 		rc = cli_fail("out of memory");
 		goto out;
 	}
@@ -337,6 +325,7 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 		for (k = 1; k < in->n_classes; k++)
 			if (z[k] > z[arg])
 				arg = k;
+		clean_pred[i - lo] = arg;
 		labelled += y >= 0;
 		clean_ok += y >= 0 && arg == y;
 		if (a->p.target >= 0 && y == a->p.target)
@@ -351,29 +340,30 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 	w.shown = -1;
 	w.skipped = skipped;
 	w.n_skipped = n_skipped;
+	w.clean_pred = clean_pred;
 	w.clean_acc = labelled ? (double)clean_ok / labelled : 0.0;
 	if ((rc = sweep_new(&w, n, log)))
 		goto out;
 	for (e = 0; e < a->n_eps; e++)
 		w.pending[e] = hi - lo - n_skipped;
-	if (a->csv)
-		printf("eps,eps_text,attempted,succeeded,success_rate,skipped,clean_accuracy\n");
-	else if (!a->json)
-		printf("%s %s, loss %s, %s%s, images %d..%d of %s (%s), %d per batch\n"
-		       "clean accuracy %.2f%% (%d of %d); %d skipped (true label is the target)\n\n"
-		       "%-12s %10s %10s %12s\n",
+	if (!a->csv && !a->json) {
+		printf("%s %s, loss %s, %s%s, images %d..%d of %s (%s), %d per batch",
 		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm),
 		       loss_mode_name(a->p.loss.mode), a->p.target >= 0 ? "target " : "untargeted",
 		       a->p.target >= 0 ? cli_class_name(in, a->p.target, cn, sizeof cn) : "",
 		       lo, hi - 1, cli_printable(dataset_path(d), shown, sizeof shown),
-		       dataset_split(d), a->batch,
-		       labelled ? 100.0 * clean_ok / labelled : 0.0, clean_ok, labelled,
-		       n_skipped, "eps", "attempted", "succeeded", "success rate");
+		       dataset_split(d), a->batch);
+		if (a->shard.n > 1)
+			printf(", shard %d of %d", a->shard.i, a->shard.n);
+		printf("\n");
+	}
+	sweeptable_head(&t, clean_ok, labelled, n_skipped);
 	rc = sweep_run(&w);
 out:
 	sweep_free(&w);
 	free(x);
 	free(skipped);
+	free(clean_pred);
 	return rc;
 }
 
