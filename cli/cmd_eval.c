@@ -10,13 +10,15 @@
 #include "dataset.h"
 #include "evaluate.h"
 #include "jsonout.h"
+#include "shard.h"
 
-enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_LIMIT, OPT_BATCH };
+enum { OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_LIMIT, OPT_BATCH, OPT_SHARD };
 
 static void eval_help(void)
 {
 	printf("usage: advex eval [--data DIR] [--model FILE | --arch NAME] [--split S]\n"
-	       "                  [--limit N] [--batch B] [--resize] [--json]\n\n"
+	       "                  [--limit N] [--shard I/N | --shard slurm] [--batch B]\n"
+	       "                  [--resize] [--json]\n\n"
 	       "Accuracy, per-class accuracy and the confusion matrix (rows: true\n"
 	       "class, columns: predicted) on a labelled split, and how many images\n"
 	       "have a class with probability below 1e-7 (how confident the model is).\n\n%s"
@@ -26,6 +28,12 @@ static void eval_help(void)
 	       "                   demo, as every command)\n"
 	       "  --split S        train, test (default) or unlabeled (STL-10)\n"
 	       "  --limit N        only the first N images\n"
+	       "  --shard I/N      only shard I (0 <= I < N) of those images: N\n"
+	       "                   contiguous blocks whose sizes differ by at most one\n"
+	       "                   (the rule of advex attack --shard); the shards'\n"
+	       "                   confusion matrices add up to the whole one\n"
+	       "  --shard slurm    I and N from the SLURM job array (SLURM_ARRAY_TASK_ID\n"
+	       "                   - SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT)\n"
 	       "  --batch B        images per forward pass (default 32)\n"
 	       "  --json           keys accuracy, correct, total, per_class (list of\n"
 	       "                   {class, correct, total, accuracy}), confusion\n"
@@ -96,6 +104,7 @@ int cmd_eval(int argc, char **argv)
 		{ "split", required_argument, NULL, OPT_SPLIT },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "json", no_argument, NULL, OPT_JSON },
 		SOURCE_RESIZE_OPTION,
 		{ "help", no_argument, NULL, 'h' },
@@ -106,6 +115,8 @@ int cmd_eval(int argc, char **argv)
 	char err[ERR_MAX];
 	long limit = 0, batch = 32;
 	struct eval_result r = { 0 };
+	struct shard shard = { 0, 1 };
+	int lo, hi;
 	struct dataset *d = NULL;
 	struct net *n = NULL;
 	float *buf;
@@ -129,6 +140,10 @@ int cmd_eval(int argc, char **argv)
 			if ((batch = source_parse_long(optarg, 1, 4096)) < 0)
 				return cli_usage_error("eval", "--batch wants 1..4096");
 			break;
+		case OPT_SHARD:
+			if (shard_parse(optarg, &shard, err) != ST_OK)
+				return cli_usage_error("eval", "%s", err);
+			break;
 		case OPT_JSON: json = 1; break;
 		case OPT_RESIZE: resize = 1; break;
 		case 'h': eval_help(); return EXIT_OK;
@@ -149,10 +164,13 @@ int cmd_eval(int argc, char **argv)
 		dataset_close(d);
 		return rc;
 	}
+	/* --limit first, then this shard's part of it */
+	hi = limit > 0 && limit < dataset_count(d) ? (int)limit : dataset_count(d);
+	shard_range(&shard, 0, hi, &lo, &hi);
 	buf = malloc(sizeof *buf * 3 * (size_t)dataset_height(d) * dataset_width(d) * (size_t)batch);
 	if (!buf)
 		rc = cli_fail("out of memory");
-	else if (evaluate_run(n, d, (int)limit, buf, &r, NULL, NULL, err) != ST_OK)
+	else if (evaluate_range(n, d, lo, hi, buf, &r, NULL, NULL, err) != ST_OK)
 		rc = cli_fail("%s", err);
 	else if (json)
 		print_json(&r, d);

@@ -33,14 +33,28 @@ enum status evaluate_run(struct net *n, struct dataset *d, int limit,
 			 void (*progress)(int done, int total, void *user),
 			 void *user, char *err)
 {
+	int total = dataset_count(d);
+
+	if (limit > 0 && limit < total)
+		total = limit;
+	return evaluate_range(n, d, 0, total, buf, r, progress, user, err);
+}
+
+enum status evaluate_range(struct net *n, struct dataset *d, int lo, int hi,
+			   float *buf, struct eval_result *r,
+			   void (*progress)(int done, int total, void *user),
+			   void *user, char *err)
+{
 	const struct net_info *in = net_get_info(n);
 	size_t npix = (size_t)3 * in->in_h * in->in_w;
-	int total = dataset_count(d), i, b, tiny_count = 0;
+	int total, i, b, tiny_count = 0;
 	enum status st;
 
 	r->confusion = NULL;
-	if (limit > 0 && limit < total)
-		total = limit;
+	if (lo < 0 || hi < lo || hi > dataset_count(d))
+		return status_set(err, ST_ERR_ARG, "%s: images %d..%d: outside 0..%d",
+				  dataset_path(d), lo, hi - 1, dataset_count(d) - 1);
+	total = hi - lo;
 	if (dataset_n_classes(d) != in->n_classes)
 		return status_set(err, ST_ERR_SHAPE,
 				  "%s: %d classes, but the model has %d",
@@ -50,7 +64,7 @@ enum status evaluate_run(struct net *n, struct dataset *d, int limit,
 				  "%s: images are %dx%d, but the model takes %dx%d",
 				  dataset_path(d), dataset_width(d), dataset_height(d),
 				  in->in_w, in->in_h);
-	if (total > 0 && dataset_label(d, 0) < 0)
+	if (total > 0 && dataset_label(d, lo) < 0)
 		return status_set(err, ST_ERR_ARG, "%s: split '%s' has no labels",
 				  dataset_path(d), dataset_split(d));
 	r->confusion = calloc((size_t)in->n_classes * in->n_classes, sizeof(int));
@@ -64,13 +78,13 @@ enum status evaluate_run(struct net *n, struct dataset *d, int limit,
 		const float *z;
 
 		for (b = 0; b < nb; b++)
-			if ((st = dataset_image(d, i + b, buf + b * npix, err)) != ST_OK)
+			if ((st = dataset_image(d, lo + i + b, buf + b * npix, err)) != ST_OK)
 				return st;
 		z = net_forward(n, buf, nb);
 		for (b = 0; b < nb; b++) {
 			int tiny, p = row_pred(z + b * in->n_classes, in->n_classes,
 					       in->outputs_probs, &tiny);
-			int y = dataset_label(d, i + b);
+			int y = dataset_label(d, lo + i + b);
 
 			r->confusion[y * in->n_classes + p]++;
 			r->correct += p == y;

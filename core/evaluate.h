@@ -22,4 +22,10 @@ enum status evaluate_run(struct net *n, struct dataset *d, int limit,
 			 void (*progress)(int done, int total, void *user),
 			 void *user, char *err);
 
+/* The same on images [lo, hi) (a shard of a sweep). */
+enum status evaluate_range(struct net *n, struct dataset *d, int lo, int hi,
+			   float *buf, struct eval_result *r,
+			   void (*progress)(int done, int total, void *user),
+			   void *user, char *err);
+
 #endif
