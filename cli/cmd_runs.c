@@ -17,6 +17,7 @@
 #include "diag.h"
 #include "image.h"
 #include "runs.h"
+#include "cmd_runs.h"
 
 enum {
 	OPT_DB = OPT_FIRST_FREE, OPT_STATUS, OPT_LIMIT, OPT_STEPS, OPT_OUT,
@@ -32,7 +33,11 @@ static void runs_help(void)
 	       "       advex runs compare ID ID [ID...]\n"
 	       "       advex runs export ID [--out ADV.png] [--perturbation PERT.png]\n"
 	       "                            [--clean CLEAN.png]\n"
-	       "       advex runs delete ID...\n\n"
+	       "       advex runs delete ID...\n"
+	       "       advex runs merge --into ALL.db PART.db...\n"
+	       "       advex runs sweep [--json | --csv]\n"
+	       "       advex runs plot --out FILE.png [--kind sweep|loss|hist]\n"
+	       "                       [--runs ID,ID...] [--step K]\n\n"
 	       "Browse the run log: every `advex attack` run, its parameters, outcome\n"
 	       "and every step, in one SQLite file you may also query yourself.\n\n"
 	       "  --db FILE           the run log (every subcommand; default\n"
@@ -58,7 +63,35 @@ static void runs_help(void)
 	       "                      0.5; the factor is printed and kept in the tEXt\n"
 	       "                      chunk advex.perturbation_scale\n"
 	       "  --clean FILE        the clean image\n"
-	       "delete ID...          remove runs with their steps and images\n\n"
+	       "delete ID...          remove runs with their steps and images\n"
+	       "merge --into ALL.db PART.db...\n"
+	       "                      copy the runs of each PART log (e.g. the shards of\n"
+	       "                      attack --shard) into ALL.db (created if needed),\n"
+	       "                      one transaction per part: runs ALL.db has already\n"
+	       "                      (same UUID) are skipped, so merging again changes\n"
+	       "                      nothing; a run whose writer died is merged as\n"
+	       "                      interrupted, one still being written is left out;\n"
+	       "                      the same model file (SHA-256) or data source is\n"
+	       "                      shared; a PART from a newer advex is refused and\n"
+	       "                      left as it is. Says what it merged from each part\n"
+	       "sweep                 the success rate per epsilon of every sweep in the\n"
+	       "                      log (per model, data, attack, loss, norm, target,\n"
+	       "                      iterations), the table advex attack --images A:B\n"
+	       "                      prints, recomputed from the finished runs\n"
+	       "  --json              JSON lines: attack's keys after the sweep's (model,\n"
+	       "                      model_sha256, data, split, attack, loss, norm,\n"
+	       "                      target, iters)\n"
+	       "  --csv               CSV: the same columns\n"
+	       "plot --out FILE.png   draw the log as a PNG (800x500; written through a\n"
+	       "                      temporary name):\n"
+	       "  --kind sweep        success rate versus epsilon, one line per sweep\n"
+	       "                      (the default)\n"
+	       "  --kind loss         loss per iteration of the runs given with --runs\n"
+	       "                      (default: the last run)\n"
+	       "  --kind hist         the histogram of log10|gradient| at step --step\n"
+	       "                      (default: the last) of each run of --runs\n"
+	       "  --runs ID,ID...     the runs to draw (loss, hist; at most 8)\n"
+	       "  --step K            the iteration whose histogram to draw\n\n"
 	       "Exit status: 0 done, 1 failure (e.g. no such run), 2 usage error.\n");
 }
 
@@ -76,7 +109,7 @@ static int parse_id(const char *s, int64_t *id)
 
 /* Open the log; unlike `advex attack`, browsing never creates one, and
  * needs no write access (write: 0) - only delete writes. */
-static int open_log(const char *path, int write, struct db **db)
+int cmd_runs_open_log(const char *path, int write, struct db **db)
 {
 	char buf[4096], err[ERR_MAX];
 	struct stat sb;
@@ -325,7 +358,7 @@ static int runs_cmd_list(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("runs", "list: unexpected argument '%s'", argv[optind]);
-	if ((o = open_log(path, 0, &c.db)))
+	if ((o = cmd_runs_open_log(path, 0, &c.db)))
 		return o;
 	if (!c.json)
 		printf("%5s  %-19s  %-11s  %-20s  %-18s  %-28s  %-10s  %9s  %s\n", "ID",
@@ -523,7 +556,7 @@ static int runs_cmd_show(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("runs", "show wants one run ID");
-	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, 0, &db)))
+	if ((rc = parse_id(argv[optind], &id)) || (rc = cmd_runs_open_log(path, 0, &db)))
 		return rc;
 	if ((rc = view_load(db, id, &v)))
 		goto out;
@@ -776,7 +809,7 @@ static int runs_cmd_compare(int argc, char **argv)
 	for (i = 0; i < n; i++)
 		if ((rc = parse_id(argv[optind + i], &ids[i])))
 			return rc;
-	if ((rc = open_log(path, 0, &db)))
+	if ((rc = cmd_runs_open_log(path, 0, &db)))
 		return rc;
 	memset(c, 0, sizeof c);
 	for (i = 0; i < n && !rc; i++) {
@@ -924,7 +957,7 @@ static int runs_cmd_export(int argc, char **argv)
 		return cli_usage_error("runs", "export: give --out, --perturbation or --clean");
 	if ((rc = cli_check_outputs(out, pert, clean)))
 		return rc;
-	if ((rc = parse_id(argv[optind], &id)) || (rc = open_log(path, 0, &db)))
+	if ((rc = parse_id(argv[optind], &id)) || (rc = cmd_runs_open_log(path, 0, &db)))
 		return rc;
 	r = malloc(sizeof *r);
 	if (!r) {
@@ -986,7 +1019,7 @@ static int runs_cmd_delete(int argc, char **argv)
 	for (i = optind; i < argc; i++)
 		if ((o = parse_id(argv[i], &id)))
 			return o;
-	if ((o = open_log(path, 1, &db)))
+	if ((o = cmd_runs_open_log(path, 1, &db)))
 		return o;
 	/* each run on its own: one missing id does not keep the others */
 	for (i = optind; i < argc; i++) {
@@ -1010,12 +1043,14 @@ int cmd_runs(int argc, char **argv)
 	} subs[] = {
 		{ "list", runs_cmd_list }, { "show", runs_cmd_show },
 		{ "compare", runs_cmd_compare }, { "export", runs_cmd_export },
-		{ "delete", runs_cmd_delete },
+		{ "delete", runs_cmd_delete }, { "merge", cmd_runs_merge },
+		{ "sweep", cmd_runs_sweep }, { "plot", cmd_runs_plot },
 	};
 	size_t i;
 
 	if (argc < 2)
-		return cli_usage_error("runs", "list, show, compare, export or delete?");
+		return cli_usage_error("runs", "list, show, compare, export, delete, merge, "
+				       "sweep or plot?");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		runs_help();
@@ -1025,5 +1060,5 @@ int cmd_runs(int argc, char **argv)
 		if (!strcmp(argv[1], subs[i].name))
 			return subs[i].run(argc - 1, argv + 1);
 	return cli_usage_error("runs", "unknown subcommand '%s' (list, show, compare, "
-			       "export, delete)", argv[1]);
+			       "export, delete, merge, sweep, plot)", argv[1]);
 }

@@ -294,6 +294,30 @@ static enum status query_int(struct db *db, const char *sql, int64_t *v,
 	return ST_OK;
 }
 
+enum status db_query_int(struct db *db, const char *sql, int64_t *v,
+			 const char *what, char *err)
+{
+	return query_int(db, sql, v, what, err);
+}
+
+enum status db_exec(struct db *db, const char *sql, int64_t *changes,
+		    const char *what, char *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, what, err);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, what, err);
+	if (changes)
+		*changes = sqlite3_changes64(db->h);
+	return ST_OK;
+}
+
 /* ---- liveness locks ------------------------------------------------------- */
 
 /* Open file description locks belong to the open file, not the process: two

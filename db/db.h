@@ -91,6 +91,15 @@ enum status db_commit(struct db *db, char *err);
 /* Undo the open transaction, if any. */
 void db_rollback(struct db *db);
 
+/* One statement built at run time (not cached, unlike db_stmt), stepped
+ * to the end; *changes (if not NULL): the rows it inserted, updated or
+ * deleted. */
+enum status db_exec(struct db *db, const char *sql, int64_t *changes,
+		    const char *what, char *err);
+/* The first column of the first row of sql (0 when there is none). */
+enum status db_query_int(struct db *db, const char *sql, int64_t *v,
+			 const char *what, char *err);
+
 /* "PATH: what: SQLite's message" into err; returns ST_ERR_DB. */
 enum status db_fail(struct db *db, const char *what, char *err);
 

@@ -161,6 +161,41 @@ enum status runs_adv_png(struct db *db, int64_t id, unsigned char **png,
 enum status runs_clean_png(struct db *db, int64_t id, unsigned char **png,
 			   size_t *len, char *err);
 
+/* ---- the sweep table (runs_sweep.c) ------------------------------------------ */
+
+/* One epsilon of a sweep, recomputed from the log. */
+struct runs_sweep_row {
+	double eps;
+	char eps_text[32];		/* as the user wrote it; "" unknown */
+	int attempted, succeeded;	/* finished ('done') attacks */
+};
+
+/* The runs of one model on one data source with one attack, loss, norm,
+ * target and iteration count, at every epsilon logged. Strings and rows
+ * are valid during the callback only. */
+struct runs_sweep_group {
+	const char *model_path, *model_sha256;	/* sha256 "" for a built-in */
+	const char *data_path, *data_split;	/* "" for PNG files */
+	const char *attack, *loss, *norm;
+	int target;			/* -1: untargeted */
+	int iters;
+	int images;			/* distinct images attacked */
+	int labelled, clean_ok;		/* of those: with a known label and
+					   clean prediction; predicted right */
+	int n_rows;
+	const struct runs_sweep_row *rows;	/* by increasing eps */
+};
+
+/* The success rate per epsilon of every sweep in the log, as `advex
+ * attack --images A:B --eps ...` counts it: each image's finished attack
+ * at each epsilon once (the last one logged, should an image have been
+ * attacked again with the same parameters); runs not 'done' are not
+ * counted. Groups in order of model path, data, attack, loss, norm,
+ * target, iterations; cb returns non-zero to stop. */
+enum status runs_sweep(struct db *db,
+		       int (*cb)(const struct runs_sweep_group *g, void *user),
+		       void *user, char *err);
+
 /* Delete a run with its steps and images (and a model or data source no
  * run uses any more). A run whose writer is still alive is refused. */
 enum status runs_delete(struct db *db, int64_t id, char *err);
