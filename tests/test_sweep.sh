@@ -35,29 +35,9 @@ fi
 # 23 images: 7 shards of 3 or 4, 3 shards of 7 or 8
 SWEEP="--model $MODEL --data $DATA --images 2:25 --eps 1/255,3/255 --iters 4"
 
-# dump.py: what a log says about its runs, keyed by what a run is (the
-# image and epsilon), never by its row id: outcome, final prediction and
-# loss, status, and the loss of every step in order
-cat >"$T/dump.py" <<'PY'
-import sqlite3, sys
-def runs(path):
-    c = sqlite3.connect(path)
-    out = {}
-    for rid, ref, eps, st, succ, pred, fl, fi, cp in c.execute(
-            "SELECT id, image_ref, eps, status, success, final_pred, final_loss, final_iter, "
-            "clean_pred FROM runs"):
-        steps = [r[0] for r in c.execute("SELECT loss FROM steps WHERE run_id = ? ORDER BY id", (rid,))]
-        key = (ref, eps)
-        assert key not in out, ("twice", key)
-        out[key] = (st, succ, pred, fl, fi, cp, tuple(steps))
-    return out
-if __name__ == '__main__':
-    a, b = runs(sys.argv[1]), runs(sys.argv[2])
-    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    assert not diff, "%d of %d runs differ, first %s: %s vs %s" % (
-        len(diff), len(a), diff[0], a.get(diff[0]), b.get(diff[0]))
-    print(len(a))
-PY
+# sweep_dump.py A B: the two logs hold the same runs (by image and eps)
+# with the same outcomes and steps
+cp "$SRCDIR/tests/sweep_dump.py" "$T/dump.py"
 # canon.py: every row of every table, ids included, as text: equal output
 # means the log's content did not change
 cat >"$T/canon.py" <<'PY'
