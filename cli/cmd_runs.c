@@ -82,7 +82,7 @@ static void runs_help(void)
 	       "                      model_sha256, data, split, attack, loss, norm,\n"
 	       "                      target, iters)\n"
 	       "  --csv               CSV: the same columns\n"
-	       "plot --out FILE.png   draw the log as a PNG (800x500; written through a\n"
+	       "plot --out FILE.png   draw the log as a PNG (900x500; written through a\n"
 	       "                      temporary name):\n"
 	       "  --kind sweep        success rate versus epsilon, one line per sweep\n"
 	       "                      (the default)\n"
