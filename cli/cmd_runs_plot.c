@@ -433,11 +433,12 @@ static void fit_ranges(struct chart *c, int kind_sweep)
 		xhi = ylo = yhi = 1;
 	}
 	if (kind_sweep) {
-		/* success rates: 0..100% always; epsilon from 0 */
+		/* success rates: 0..100% always, with room so that a point
+		 * at 0 or 100% is not hidden by the frame; epsilon from 0 */
 		c->xlo = 0;
 		c->xhi = xhi > 0 ? xhi * 1.1 : 1;
-		c->ylo = 0;
-		c->yhi = 100;
+		c->ylo = -5;
+		c->yhi = 105;
 		return;
 	}
 	if (c->bars) {
@@ -447,9 +448,9 @@ static void fit_ranges(struct chart *c, int kind_sweep)
 		c->yhi = yhi > 0 ? yhi * 1.1 : 1;
 		return;
 	}
-	/* loss: 5% of room on both sides, so a line at the extremes shows */
-	c->xlo = xlo;
-	c->xhi = xhi > xlo ? xhi : xlo + 1;
+	/* loss: 5% of room on every side, so a line at the extremes shows */
+	c->xlo = xhi > xlo ? xlo - 0.05 * (xhi - xlo) : xlo - 1;
+	c->xhi = xhi > xlo ? xhi + 0.05 * (xhi - xlo) : xlo + 1;
 	c->ylo = yhi > ylo ? ylo - 0.05 * (yhi - ylo) : ylo - 1;
 	c->yhi = yhi > ylo ? yhi + 0.05 * (yhi - ylo) : ylo + 1;
 }
