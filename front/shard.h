@@ -8,9 +8,11 @@
  * [A + floor(I*M/N), A + floor((I+1)*M/N)). Every image is in exactly one
  * shard, shards are balanced, and which image a shard holds depends only
  * on (A, B, I, N). What an image's attack computes never depends on the
- * shard (its seed is the run's --seed, its batch slot does not change
- * its numbers), so the union of the N shards' results is the unsharded
- * run's, for any N. A shard may be empty when N > M.
+ * shard (its seed is the run's --seed, not its position), so the union of
+ * the N shards' results is the unsharded run's, for any N - exactly when
+ * the shards run with the unsharded run's --batch (a batch changes only
+ * the float rounding of the network's kernels, see advex attack --help).
+ * A shard may be empty when N > M.
  *
  * --shard slurm: I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN (MIN
  * taken as 0 when unset), N = SLURM_ARRAY_TASK_COUNT. SLURM arrays may
