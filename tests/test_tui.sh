@@ -188,8 +188,12 @@ keys ui g
 keys ui Space
 keys ui Space
 keys ui c
+! grep -q 'every sweep' "$T/screen.txt"
+no_curve_before=$?
 wait_for ui 'parameters that differ'
 ok $? "two marked runs open side by side in Compare"
+grep -q 'success rate (%) vs ε×255, every sweep' "$T/screen.txt" && [ $no_curve_before -eq 0 ]
+ok $? "beside the losses, the log's sweep curve (success rate vs epsilon; not on the Runs screen)"
 
 # ---- export ---------------------------------------------------------------------------
 keys ui 2

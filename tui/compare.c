@@ -10,6 +10,7 @@
 
 #include "plot.h"
 #include "runs.h"
+#include "sweepcurve.h"
 
 void compare_free(struct compare_ui *c)
 {
@@ -21,6 +22,7 @@ void compare_free(struct compare_ui *c)
 		free(c->runs[i].probs);
 	}
 	free(c->names);
+	sweepcurve_free(c->sweep);
 	memset(c, 0, sizeof *c);
 }
 
@@ -76,6 +78,9 @@ int compare_load(struct app *a)
 	c->names = calloc((size_t)(c->n_names > 0 ? c->n_names : 1), sizeof *c->names);
 	if (!c->names || runs_classes(a->db, c->runs[0].row->id, c->names, c->n_names, err) != ST_OK)
 		goto fail;
+	/* the sweep curve is a bonus: without it the runs still compare */
+	if (sweepcurve_new(a->db, &c->sweep, err))
+		app_message(a, R_WARN, "compare: no sweep curve: %s", err);
 	return 0;
 fail:
 	app_message(a, R_BAD, "compare: %s", err);
@@ -239,7 +244,7 @@ void compare_draw(struct app *a, int y, int h)
 	struct compare_ui *c = &a->cmp;
 	struct palette *p = &a->pal;
 	struct plot_series s[MAX_COMPARE];
-	int i, plot_h, table_h, xmax = 0;
+	int i, plot_h, plot_w, table_h, xmax = 0;
 
 	if (c->n < 2) {
 		draw_text(p, y + 2, 2, COLS - 4, R_DIM, "Nothing to compare: in Runs (3), mark two or "
@@ -279,9 +284,13 @@ void compare_draw(struct app *a, int y, int h)
 	if (table_h > (h - c->n) / 2)
 		table_h = (h - c->n) / 2;
 	plot_h = h - c->n - table_h;
-	draw_box(p, y + c->n, 0, plot_h, COLS, "loss per iteration (each run in its colour; "
+	/* on a wide screen, the log's sweep curve beside the losses */
+	plot_w = c->sweep && COLS >= 110 ? COLS * 3 / 5 : COLS;
+	draw_box(p, y + c->n, 0, plot_h, plot_w, "loss per iteration (each run in its colour; "
 		 "losses of different modes differ in scale)");
-	plot_draw(p, y + c->n + 1, 1, plot_h - 2, COLS - 2, s, c->n, xmax, -1);
+	plot_draw(p, y + c->n + 1, 1, plot_h - 2, plot_w - 2, s, c->n, xmax, -1);
+	if (plot_w < COLS)
+		sweepcurve_draw(c->sweep, p, y + c->n, plot_w, plot_h, COLS - plot_w);
 	if (table_h >= 5) {
 		draw_params_table(a, y + c->n + plot_h, 0, table_h, COLS / 2);
 		draw_probs_table(a, y + c->n + plot_h, COLS / 2, table_h, COLS - COLS / 2);

@@ -142,9 +142,13 @@ struct compare_run {
 	int n_probs;
 };
 
+struct sweepcurve;
+
 struct compare_ui {
 	struct compare_run runs[MAX_COMPARE];
 	int n;
+	struct sweepcurve *sweep;	/* the log's sweeps (sweepcurve.h);
+					   NULL: could not be read */
 	char (*names)[64];	/* class names of the first run */
 	int n_names;
 	char err[ERR_MAX];
