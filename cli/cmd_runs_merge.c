@@ -71,7 +71,9 @@ int cmd_runs_merge(int argc, char **argv)
 	/* each part on its own: one bad part does not keep the others out */
 	for (i = optind; i < argc; i++) {
 		if (merge_part(db, argv[i], &r, err) != ST_OK)
-			rc = cli_fail("%s", err);
+			/* every message names the part */
+			rc = strncmp(err, argv[i], strlen(argv[i])) ?
+			     cli_fail("%s: %s", argv[i], err) : cli_fail("%s", err);
 		else
 			print_report(argv[i], &r);
 	}

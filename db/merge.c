@@ -53,6 +53,8 @@ static const char sql_table_in_both[] =
 	"SELECT (SELECT count(*) FROM main.sqlite_master WHERE type = 'table' "
 	"AND name = ?1) + (SELECT count(*) FROM part.sqlite_master WHERE "
 	"type = 'table' AND name = ?1)";
+static const char sql_has_column[] =
+	"SELECT count(*) FROM pragma_table_info(?1, 'part') WHERE name = ?2";
 static const char sql_columns[] =
 	"SELECT m.name FROM pragma_table_info(?1, 'main') m WHERE m.name IN "
 	"(SELECT name FROM pragma_table_info(?1, 'part')) ORDER BY m.cid";
@@ -182,6 +184,30 @@ static enum status table_in_both(struct db *db, const char *table, int *both,
 	return rc == SQLITE_ROW ? ST_OK : db_fail(db, "cannot read the schema", err);
 }
 
+/* A per-run table must name its run: say so, rather than fail in SQL. */
+static enum status has_column(struct db *db, const char *table, const char *col,
+			      char *err)
+{
+	sqlite3_stmt *st = db_stmt(db, sql_has_column, err);
+	int rc, n = 0;
+
+	if (!st)
+		return ST_ERR_DB;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(db, "cannot read the schema", err);
+	if (!n)
+		return status_set(err, ST_ERR_FORMAT, "table %s has no column %s: "
+				  "MERGE_TABLES (db/merge.c) does not know how to "
+				  "copy it; nothing merged", table, col);
+	return ST_OK;
+}
+
 /* Models and data sources the chosen runs use: shared or added. */
 static enum status merge_sources(struct db *db, struct merge_report *r, char *err)
 {
@@ -268,6 +294,9 @@ static enum status merge_children(struct db *db, struct merge_report *r, char *e
 		s = table_in_both(db, t->name, &both, err);
 		if (s != ST_OK || !both)
 			continue;
+		s = has_column(db, t->name, t->run_col, err);
+		if (s != ST_OK)
+			break;
 		s = shared_columns(db, t->name, skip, plain, pref, sizeof plain, &n, err);
 		if (s != ST_OK)
 			break;

@@ -122,6 +122,39 @@ ok $? "merging the 7 parts again changes no row of the merged log ($(head -1 "$T
 ! cmp -s "$T/c1" "$T/c3" && grep -q 'test_X.bin#30' "$T/c3"
 ok $? "control: merging a new part does add its runs (the comparison sees it)"
 
+# ---- a per-run table of a later schema (audits) is copied when both logs have it ----
+cp "$T/n3/part-1-of-3.db" "$T/au-part.db"
+"$ADVEX" runs merge --into "$T/au.db" "$T/n3/part-0-of-3.db" >/dev/null 2>&1
+for f in "$T/au-part.db" "$T/au.db"; do
+	"$PYTHON" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1])
+c.execute("CREATE TABLE audits (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), verdict TEXT)")
+if "part" in sys.argv[1]:
+    c.executemany("INSERT INTO audits (run_id, verdict) SELECT id, ? || id FROM runs WHERE id % 3 = ?", [("v", 0), ("w", 1)])
+c.commit()' "$f"
+done
+"$ADVEX" runs merge --into "$T/au.db" "$T/au-part.db" >"$T/au.out" 2>&1 &&
+	"$PYTHON" - "$T/au-part.db" "$T/au.db" <<'PY'
+import sqlite3, sys
+def audits(path):
+    c = sqlite3.connect(path)
+    return sorted((u, v) for u, v in c.execute(
+        "SELECT r.uuid, a.verdict FROM audits a JOIN runs r ON r.id = a.run_id"))
+a, b = audits(sys.argv[1]), audits(sys.argv[2])
+assert a and a == b, (len(a), len(b))
+PY
+ok $? "an audits table in both logs: its rows follow their runs (by UUID) into the merged log ($(grep -o '[0-9]* other rows' "$T/au.out"))"
+# control: a table MERGE_TABLES lists but cannot copy is an error, not a silent loss
+cp "$T/n3/part-2-of-3.db" "$T/bad-part.db"
+"$PYTHON" -c 'import sqlite3, sys
+for f in sys.argv[1:]:
+    c = sqlite3.connect(f); c.execute("DROP TABLE IF EXISTS audits"); c.execute("CREATE TABLE audits (id INTEGER PRIMARY KEY, note TEXT)"); c.commit()' "$T/bad-part.db" "$T/au.db"
+"$PYTHON" "$T/canon.py" "$T/au.db" >"$T/au1"
+"$ADVEX" runs merge --into "$T/au.db" "$T/bad-part.db" >"$T/bad.out" 2>&1
+rc=$?
+"$PYTHON" "$T/canon.py" "$T/au.db" >"$T/au2"
+[ $rc -eq 1 ] && grep -q "bad-part.db: table audits has no column run_id" "$T/bad.out" && cmp -s "$T/au1" "$T/au2"
+ok $? "control: an audits table without run_id stops that part, nothing merged: $(cut -c1-120 "$T/bad.out")"
+
 # ---- a newer part is refused and left as it was -------------------------------------
 cp "$T/n3/part-1-of-3.db" "$T/newer.db"
 "$PYTHON" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); v = c.execute("PRAGMA user_version").fetchone()[0]; c.execute("PRAGMA user_version = %d" % (v + 1)); c.commit()' "$T/newer.db"
