@@ -20,7 +20,7 @@ static const struct command commands[] = {
 	{ "diagnose", cmd_diagnose, "one forward and backward: logits, probabilities, loss, input gradient" },
 	{ "attack", cmd_attack, "run an attack on one image, or on many at several epsilons" },
 	{ "audit", cmd_audit, "why did my attack fail? the attack and nine checks on a range of images" },
-	{ "runs", cmd_runs, "the run log: list, show, compare, export, delete recorded attacks" },
+	{ "runs", cmd_runs, "the run log: list, show, compare, export, delete, merge, sweep, plot" },
 	{ "train", cmd_train, "train a VGG-style network on CPU" },
 	{ "eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a split" },
 	{ "bench", cmd_bench, "time an attack step (forward + backward to the input) and a forward" },
