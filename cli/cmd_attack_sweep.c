@@ -347,11 +347,18 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 	for (e = 0; e < a->n_eps; e++)
 		w.pending[e] = hi - lo - n_skipped;
 	if (!a->csv && !a->json) {
-		printf("%s %s, loss %s, %s%s, images %d..%d of %s (%s), %d per batch",
+		char imgs[64];
+
+		/* a shard of fewer images than shards may have none */
+		if (hi > lo)
+			snprintf(imgs, sizeof imgs, "images %d..%d", lo, hi - 1);
+		else
+			snprintf(imgs, sizeof imgs, "no images");
+		printf("%s %s, loss %s, %s%s, %s of %s (%s), %d per batch",
 		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm),
 		       loss_mode_name(a->p.loss.mode), a->p.target >= 0 ? "target " : "untargeted",
 		       a->p.target >= 0 ? cli_class_name(in, a->p.target, cn, sizeof cn) : "",
-		       lo, hi - 1, cli_printable(dataset_path(d), shown, sizeof shown),
+		       imgs, cli_printable(dataset_path(d), shown, sizeof shown),
 		       dataset_split(d), a->batch);
 		if (a->shard.n > 1)
 			printf(", shard %d of %d", a->shard.i, a->shard.n);
