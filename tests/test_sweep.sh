@@ -218,6 +218,10 @@ ok $? "--shard slurm outside an array: usage error naming the variables"
 "$ADVEX" attack $SWEEP --shard 0/2 --db "$T/bad%x.db" >"$T/e4" 2>&1
 [ $? -eq 2 ] && grep -q "'%x' is not" "$T/e4"
 ok $? "--db with %x: usage error: $(head -1 "$T/e4")"
+"$ADVEX" attack --model "$MODEL" --data "$DATA" --images 2:4 --eps 1/255 --iters 2 --shard 5/7 \
+	--db "$T/empty-%i.db" >"$T/empty.out" 2>&1 && grep -q "no images" "$T/empty.out" &&
+	"$ADVEX" runs merge --into "$T/empty-all.db" "$T/empty-5.db" 2>&1 | grep -q "merged 0 runs"
+ok $? "more shards than images: shard 5 of 7 of 2 images has none, logs and merges nothing"
 # an array --array=5-7: ids 5, 6, 7 are shards 0, 1, 2 of 3
 SLURM_ARRAY_TASK_ID=7 SLURM_ARRAY_TASK_MIN=5 SLURM_ARRAY_TASK_MAX=7 SLURM_ARRAY_TASK_COUNT=3 \
 	"$ADVEX" attack $SWEEP --shard slurm --db "$T/s-%i-of-%n-%%.db" >"$T/s.out" 2>&1 &&
