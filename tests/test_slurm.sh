@@ -43,6 +43,8 @@ HOME="$T/home"
 export XDG_DATA_HOME HOME
 DATA="$(cd "$(dirname "$ADVEX")" && pwd)/assets/demo/stl10_binary"
 MODEL="$(cd "$(dirname "$ADVEX")" && pwd)/assets/demo-model.safetensors"
+# the model is a source file (a VPATH build, make distcheck, has it there)
+[ -f "$MODEL" ] || MODEL="$(cd "${ADVEX_SRCDIR:-.}" && pwd)/assets/demo-model.safetensors"
 ADVEX="$(cd "$(dirname "$ADVEX")" && pwd)/$(basename "$ADVEX")"
 SRCDIR="$(cd "$SRCDIR" && pwd)"
 if [ ! -f "$DATA/test_X.bin" ] || [ ! -f "$MODEL" ]; then

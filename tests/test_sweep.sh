@@ -28,6 +28,8 @@ HOME="$T/home"
 export XDG_DATA_HOME HOME
 DATA="$(dirname "$ADVEX")/assets/demo/stl10_binary"
 MODEL="$(dirname "$ADVEX")/assets/demo-model.safetensors"
+# the model is a source file (a VPATH build, make distcheck, has it there)
+[ -f "$MODEL" ] || MODEL="$(cd "${ADVEX_SRCDIR:-.}" && pwd)/assets/demo-model.safetensors"
 if [ ! -f "$DATA/test_X.bin" ] || [ ! -f "$MODEL" ]; then
 	echo "1..0 # SKIP demo model or data not built"
 	exit 0
