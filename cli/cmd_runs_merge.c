@@ -26,6 +26,9 @@ static void print_report(const char *part, const struct merge_report *r)
 	       cli_printable(part, shown, sizeof shown), (long long)r->runs,
 	       r->runs == 1 ? "" : "s", (long long)r->interrupted,
 	       (long long)r->steps, (long long)r->images);
+	if (r->audits || r->audits_present)
+		printf(", %lld audits (%lld already there)", (long long)r->audits,
+		       (long long)r->audits_present);
 	if (r->other_rows)
 		printf(", %lld other rows", (long long)r->other_rows);
 	printf("; %lld already there", (long long)r->present);

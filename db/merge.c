@@ -1,7 +1,10 @@
 /* merge.c - copying one run log into another (see merge.h). The part is
  * ATTACHed to the target's connection and copied with INSERT ... SELECT,
  * its row ids mapped to the target's through temporary tables:
- * temp.merge_runs (old run id -> status to give it, new id), and
+ * temp.merge_runs (old run id -> status to give it, new id) and
+ * temp.merge_audits (old -> new) for the runs and audits the target lacks,
+ * temp.merge_allruns (every run of the part the target has once the runs
+ * are in: a reference to a run from another table), and
  * temp.merge_models / temp.merge_datasets (old id -> new id).
  */
 #define _XOPEN_SOURCE 700	/* realpath */
@@ -14,17 +17,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The tables whose rows belong to a run, copied with it: the table and
- * its column naming the run. A new per-run table is one more line here
- * (its "id" column, when it has one, is left for the target to number).
- * A table missing from either log is passed over: an older part has no
- * rows of it, and an older target no room for them. */
+/* The tables whose rows belong to a run or to an audit, copied with it:
+ * the table, its parent ("runs" or "audits", copied only when the target
+ * lacks it), the column naming the parent, and a column naming some run
+ * (any run of the part, mapped to the target's; NULL when the target has
+ * not got it), or NULL. A new per-run table is one more line here (its
+ * "id" column, when it has one, is left for the target to number). A table
+ * missing from either log is passed over. */
 static const struct merge_table {
-	const char *name, *run_col;
+	const char *name, *parent, *parent_col, *run_col;
 } MERGE_TABLES[] = {
-	{ "steps", "run_id" },
-	{ "images", "run_id" },
-	{ "audits", "run_id" },
+	{ "steps", "runs", "run_id", NULL },
+	{ "images", "runs", "run_id", NULL },
+	{ "exports", "runs", "run_id", NULL },
+	{ "audit_images", "audits", "audit_id", "run_id" },
 };
 
 #define N_MERGE_TABLES ((int)(sizeof MERGE_TABLES / sizeof MERGE_TABLES[0]))
@@ -36,12 +42,17 @@ static const struct merge_table {
 	"((p.sha256 IS NOT NULL AND m.sha256 = p.sha256) OR "                 \
 	"(p.sha256 IS NULL AND m.sha256 IS NULL AND m.path = p.path))"
 
-#define USED_RUNS "(SELECT old FROM temp.merge_runs)"
-#define USED_MODELS \
-	"(SELECT DISTINCT model_id FROM part.runs WHERE id IN " USED_RUNS ")"
+/* The models and data sources of the runs and audits to copy. */
+#define USED_MODELS                                                          \
+	"(SELECT model_id FROM part.runs WHERE id IN "                        \
+	"(SELECT old FROM temp.merge_runs) UNION SELECT model_id FROM "        \
+	"part.audits WHERE id IN (SELECT old FROM temp.merge_audits) AND "     \
+	"model_id IS NOT NULL)"
 #define USED_DATASETS                                                        \
-	"(SELECT DISTINCT dataset_id FROM part.runs WHERE id IN " USED_RUNS \
-	" AND dataset_id IS NOT NULL)"
+	"(SELECT dataset_id FROM part.runs WHERE id IN "                      \
+	"(SELECT old FROM temp.merge_runs) AND dataset_id IS NOT NULL UNION "  \
+	"SELECT dataset_id FROM part.audits WHERE id IN "                     \
+	"(SELECT old FROM temp.merge_audits) AND dataset_id IS NOT NULL)"
 
 static const char sql_attach[] = "ATTACH ?1 AS part";
 static const char sql_running[] = "SELECT id FROM runs WHERE status = 'running'";
@@ -67,13 +78,22 @@ static const char *const merge_setup[] = {
 	"new INTEGER NOT NULL)",
 	"CREATE TEMP TABLE IF NOT EXISTS merge_datasets (old INTEGER PRIMARY KEY, "
 	"new INTEGER NOT NULL)",
+	"CREATE TEMP TABLE IF NOT EXISTS merge_audits (old INTEGER PRIMARY KEY, "
+	"new INTEGER)",
+	"CREATE TEMP TABLE IF NOT EXISTS merge_allruns (old INTEGER PRIMARY KEY, "
+	"new INTEGER NOT NULL)",
 	"DELETE FROM temp.merge_runs",
 	"DELETE FROM temp.merge_models",
 	"DELETE FROM temp.merge_datasets",
+	"DELETE FROM temp.merge_audits",
+	"DELETE FROM temp.merge_allruns",
 	/* finished runs the target does not have */
 	"INSERT INTO temp.merge_runs (old, status) SELECT id, status FROM "
 	"part.runs WHERE status <> 'running' AND uuid NOT IN "
 	"(SELECT uuid FROM main.runs WHERE uuid IS NOT NULL)",
+	/* audits the target does not have */
+	"INSERT INTO temp.merge_audits (old) SELECT id FROM part.audits WHERE "
+	"uuid NOT IN (SELECT uuid FROM main.audits WHERE uuid IS NOT NULL)",
 };
 
 static enum status exec_all(struct db *db, const char *const *sql, int n,
@@ -276,34 +296,76 @@ static enum status merge_runs(struct db *db, struct merge_report *r, char *err)
 				 "status = 'interrupted' AND old IN (SELECT id FROM "
 				 "part.runs WHERE status = 'running')", &r->interrupted,
 				 "cannot merge the runs", err);
+	if (s == ST_OK)
+		s = db_exec(db, "INSERT INTO temp.merge_allruns (old, new) SELECT p.id, "
+			    "m.id FROM part.runs p JOIN main.runs m ON m.uuid = p.uuid",
+			    NULL, "cannot merge the runs", err);
 	return s;
 }
 
-/* Every per-run table both logs have (MERGE_TABLES). */
+/* The audits, in the part's order, then their new ids. */
+static enum status merge_audits(struct db *db, struct merge_report *r, char *err)
+{
+	static const char *const skip[] = { "id", "model_id", "dataset_id", NULL };
+	char plain[4096], pref[4096], sql[10000];
+	enum status s;
+	int n;
+
+	s = db_query_int(db, "SELECT count(*) FROM part.audits WHERE uuid IN "
+			 "(SELECT uuid FROM main.audits)", &r->audits_present,
+			 "cannot merge the audits", err);
+	if (s == ST_OK)
+		s = shared_columns(db, "audits", skip, plain, pref, sizeof plain, &n, err);
+	if (s != ST_OK)
+		return s;
+	snprintf(sql, sizeof sql, "INSERT INTO main.audits (model_id, dataset_id, %s) "
+		 "SELECT mm.new, md.new, %s FROM part.audits p "
+		 "JOIN temp.merge_audits ma ON ma.old = p.id "
+		 "LEFT JOIN temp.merge_models mm ON mm.old = p.model_id "
+		 "LEFT JOIN temp.merge_datasets md ON md.old = p.dataset_id "
+		 "ORDER BY p.id", plain, pref);
+	s = db_exec(db, sql, &r->audits, "cannot merge the audits", err);
+	if (s == ST_OK)
+		s = db_exec(db, "UPDATE temp.merge_audits SET new = (SELECT m.id FROM "
+			    "main.audits m WHERE m.uuid = (SELECT p.uuid FROM part.audits p "
+			    "WHERE p.id = merge_audits.old))", NULL,
+			    "cannot merge the audits", err);
+	return s;
+}
+
+/* Every per-run and per-audit table both logs have (MERGE_TABLES). */
 static enum status merge_children(struct db *db, struct merge_report *r, char *err)
 {
-	char plain[4096], pref[4096], sql[10000];
+	char plain[4096], pref[4096], sql[10000], run_map[256];
 	enum status s = ST_OK;
 	int i, both, n;
 
 	for (i = 0; s == ST_OK && i < N_MERGE_TABLES; i++) {
 		const struct merge_table *t = &MERGE_TABLES[i];
-		const char *skip[] = { "id", t->run_col, NULL };
+		const char *skip[] = { "id", t->parent_col, t->run_col, NULL };
 		int64_t added = 0;
 
 		s = table_in_both(db, t->name, &both, err);
 		if (s != ST_OK || !both)
 			continue;
-		s = has_column(db, t->name, t->run_col, err);
+		s = has_column(db, t->name, t->parent_col, err);
+		if (s == ST_OK && t->run_col)
+			s = has_column(db, t->name, t->run_col, err);
+		if (s == ST_OK)
+			s = shared_columns(db, t->name, skip, plain, pref, sizeof plain,
+					   &n, err);
 		if (s != ST_OK)
 			break;
-		s = shared_columns(db, t->name, skip, plain, pref, sizeof plain, &n, err);
-		if (s != ST_OK)
-			break;
-		snprintf(sql, sizeof sql, "INSERT INTO main.\"%s\" (\"%s\"%s%s) SELECT "
-			 "mr.new%s%s FROM part.\"%s\" p JOIN temp.merge_runs mr ON "
-			 "mr.old = p.\"%s\" ORDER BY p.rowid", t->name, t->run_col,
-			 n ? ", " : "", plain, n ? ", " : "", pref, t->name, t->run_col);
+		if (t->run_col)
+			snprintf(run_map, sizeof run_map, "LEFT JOIN temp.merge_allruns ar "
+				 "ON ar.old = p.\"%s\" ", t->run_col);
+		snprintf(sql, sizeof sql, "INSERT INTO main.\"%s\" (\"%s\"%s%s%s%s%s) "
+			 "SELECT mp.new%s%s%s FROM part.\"%s\" p JOIN temp.merge_%s mp ON "
+			 "mp.old = p.\"%s\" %sORDER BY p.rowid", t->name, t->parent_col,
+			 t->run_col ? ", \"" : "", t->run_col ? t->run_col : "",
+			 t->run_col ? "\"" : "", n ? ", " : "", plain,
+			 t->run_col ? ", ar.new" : "", n ? ", " : "", pref, t->name,
+			 t->parent, t->parent_col, t->run_col ? run_map : "");
 		s = db_exec(db, sql, &added, "cannot merge the per-run rows", err);
 		if (!strcmp(t->name, "steps"))
 			r->steps += added;
@@ -388,6 +450,8 @@ enum status merge_part(struct db *into, const char *part_path,
 		s = merge_sources(into, r, err);
 	if (s == ST_OK)
 		s = merge_runs(into, r, err);
+	if (s == ST_OK)
+		s = merge_audits(into, r, err);
 	if (s == ST_OK)
 		s = merge_children(into, r, err);
 	if (s == ST_OK)

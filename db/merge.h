@@ -3,9 +3,10 @@
  * runs merge`.
  *
  * One part is merged in one transaction of the target log: its runs with
- * their steps and images (and every other per-run table both logs have,
- * see MERGE_TABLES in merge.c), each run once: a run whose UUID the target
- * already has is skipped, so merging a part twice changes nothing. Models
+ * their steps, images and exports, and its audits with their per-image
+ * records (every per-run or per-audit table both logs have, MERGE_TABLES
+ * in merge.c), each run and audit once: one whose UUID the target already
+ * has is skipped, so merging a part twice changes nothing. Models
  * are shared when they are the same file (same SHA-256, architecture and
  * class names, wherever the file lay; a built-in: same name), data sources
  * when they have the same path, kind and split (the log keeps no hash of
@@ -29,7 +30,10 @@ struct merge_report {
 	int64_t present;	/* runs the target had already (by UUID) */
 	int64_t live;		/* runs left out: their writer is still running */
 	int64_t steps, images;	/* rows added with the runs */
-	int64_t other_rows;	/* rows of the other per-run tables */
+	int64_t audits;		/* audits added (advex audit) */
+	int64_t audits_present;	/* audits the target had already (by UUID) */
+	int64_t other_rows;	/* rows of the other per-run and per-audit
+				   tables (exports, audit_images) */
 	int64_t models_added, models_shared;
 	int64_t datasets_added, datasets_shared;
 };

@@ -124,38 +124,46 @@ ok $? "merging the 7 parts again changes no row of the merged log ($(head -1 "$T
 ! cmp -s "$T/c1" "$T/c3" && grep -q 'test_X.bin#30' "$T/c3"
 ok $? "control: merging a new part does add its runs (the comparison sees it)"
 
-# ---- a per-run table of a later schema (audits) is copied when both logs have it ----
-cp "$T/n3/part-1-of-3.db" "$T/au-part.db"
-"$ADVEX" runs merge --into "$T/au.db" "$T/n3/part-0-of-3.db" >/dev/null 2>&1
-for f in "$T/au-part.db" "$T/au.db"; do
-	"$PYTHON" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1])
-c.execute("CREATE TABLE audits (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), verdict TEXT)")
-if "part" in sys.argv[1]:
-    c.executemany("INSERT INTO audits (run_id, verdict) SELECT id, ? || id FROM runs WHERE id % 3 = ?", [("v", 0), ("w", 1)])
-c.commit()' "$f"
-done
-"$ADVEX" runs merge --into "$T/au.db" "$T/au-part.db" >"$T/au.out" 2>&1 &&
-	"$PYTHON" - "$T/au-part.db" "$T/au.db" <<'PY'
+# ---- audits and exports follow: two logs with an audit each, one with an export ----
+"$ADVEX" audit --model "$MODEL" --data "$DATA" --images 0:3 --iters 3 --db "$T/au1.db" >/dev/null 2>&1 &&
+	"$ADVEX" audit --model "$MODEL" --data "$DATA" --images 3:5 --iters 3 --db "$T/au2.db" >/dev/null 2>&1 &&
+	"$ADVEX" attack --model "$MODEL" --data "$DATA" --image 7 --iters 3 --out "$T/x7.png" \
+		--db "$T/au2.db" >/dev/null 2>&1
+ok $? "two logs: an audit of images 0..2, and one of 3..4 with an attack exported to PNG"
+"$ADVEX" runs merge --into "$T/au.db" "$T/au1.db" "$T/au2.db" >"$T/au.out" 2>&1 &&
+	"$PYTHON" - "$T/au1.db" "$T/au2.db" "$T/au.db" <<'PY'
 import sqlite3, sys
-def audits(path):
+def rows(path):
     c = sqlite3.connect(path)
-    return sorted((u, v) for u, v in c.execute(
-        "SELECT r.uuid, a.verdict FROM audits a JOIN runs r ON r.id = a.run_id"))
-a, b = audits(sys.argv[1]), audits(sys.argv[2])
-assert a and a == b, (len(a), len(b))
+    au = sorted(c.execute("SELECT uuid, n_images, checks, n_pass, n_warn, n_fail FROM audits"))
+    im = sorted(c.execute("SELECT a.uuid, i.image_index, r.uuid, i.record FROM audit_images i "
+                          "JOIN audits a ON a.id = i.audit_id LEFT JOIN runs r ON r.id = i.run_id"))
+    ex = sorted(c.execute("SELECT r.uuid, e.path, e.pred, e.success FROM exports e JOIN runs r ON r.id = e.run_id"))
+    return au, im, ex
+a1, a2, m = rows(sys.argv[1]), rows(sys.argv[2]), rows(sys.argv[3])
+want = tuple(sorted(x + y) for x, y in zip(a1, a2))
+assert len(m[0]) == 2 and len(m[1]) == 5 and len(m[2]) == 1, [len(x) for x in m]
+assert all(r[2] is not None for r in m[1]), "an audited run lost"
+assert m == want
 PY
-ok $? "an audits table in both logs: its rows follow their runs (by UUID) into the merged log ($(grep -o '[0-9]* other rows' "$T/au.out"))"
+ok $? "merged: 2 audits, their 5 image records pointing at the same runs (by UUID), the export with its run ($(grep -o '[0-9]* audits ([0-9]* already there)' "$T/au.out" | tr '\n' ' '))"
+"$PYTHON" "$T/canon.py" "$T/au.db" >"$T/au1"
+"$ADVEX" runs merge --into "$T/au.db" "$T/au2.db" "$T/au1.db" >/dev/null 2>&1 &&
+	"$PYTHON" "$T/canon.py" "$T/au.db" >"$T/au2" && cmp -s "$T/au1" "$T/au2"
+ok $? "merging them again changes nothing"
 # control: a table MERGE_TABLES lists but cannot copy is an error, not a silent loss
-cp "$T/n3/part-2-of-3.db" "$T/bad-part.db"
+cp "$T/au1.db" "$T/bad-part.db"
+cp "$T/au.db" "$T/bad-into.db"
 "$PYTHON" -c 'import sqlite3, sys
 for f in sys.argv[1:]:
-    c = sqlite3.connect(f); c.execute("DROP TABLE IF EXISTS audits"); c.execute("CREATE TABLE audits (id INTEGER PRIMARY KEY, note TEXT)"); c.commit()' "$T/bad-part.db" "$T/au.db"
-"$PYTHON" "$T/canon.py" "$T/au.db" >"$T/au1"
-"$ADVEX" runs merge --into "$T/au.db" "$T/bad-part.db" >"$T/bad.out" 2>&1
+    c = sqlite3.connect(f); c.execute("DROP TABLE exports"); c.execute("CREATE TABLE exports (id INTEGER PRIMARY KEY, note TEXT)"); c.commit()' "$T/bad-part.db" "$T/bad-into.db"
+"$PYTHON" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE runs SET uuid = uuid || \"x\""); c.execute("UPDATE audits SET uuid = uuid || \"x\""); c.commit()' "$T/bad-part.db"
+"$PYTHON" "$T/canon.py" "$T/bad-into.db" >"$T/au1"
+"$ADVEX" runs merge --into "$T/bad-into.db" "$T/bad-part.db" >"$T/bad.out" 2>&1
 rc=$?
-"$PYTHON" "$T/canon.py" "$T/au.db" >"$T/au2"
-[ $rc -eq 1 ] && grep -q "bad-part.db: table audits has no column run_id" "$T/bad.out" && cmp -s "$T/au1" "$T/au2"
-ok $? "control: an audits table without run_id stops that part, nothing merged: $(cut -c1-120 "$T/bad.out")"
+"$PYTHON" "$T/canon.py" "$T/bad-into.db" >"$T/au2"
+[ $rc -eq 1 ] && grep -q "bad-part.db: table exports has no column run_id" "$T/bad.out" && cmp -s "$T/au1" "$T/au2"
+ok $? "control: an exports table without run_id stops that part, nothing merged: $(cut -c1-120 "$T/bad.out")"
 
 # ---- a newer part is refused and left as it was -------------------------------------
 cp "$T/n3/part-1-of-3.db" "$T/newer.db"
