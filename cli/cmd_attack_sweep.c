@@ -2,7 +2,6 @@
  * image of the range at every epsilon, run through one batched attack
  * (attack_batch), each attack its own run in the log; a table of the
  * success rate per epsilon with the clean accuracy. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
