@@ -119,7 +119,7 @@ PY
 }
 db() { "$PYTHON" - "$T/runs.db" "$@"; }
 
-echo "1..49"
+echo "1..50"
 
 # ---- start, Browse ------------------------------------------------------------
 tm new-session -d -s ui -x 160 -y 50 "$T/explore.sh"
