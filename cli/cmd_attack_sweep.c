@@ -13,22 +13,6 @@
 #include "shard.h"
 #include "sweeptable.h"
 
-static int parse_range(const char *s, int count, int *lo, int *hi)
-{
-	char *end;
-	long a = strtol(s, &end, 10), b;
-
-	if (end == s || *end != ':')
-		return -1;
-	s = end + 1;
-	b = strtol(s, &end, 10);
-	if (end == s || *end || a < 0 || b <= a || b > count)
-		return -1;
-	*lo = (int)a;
-	*hi = (int)b;
-	return 0;
-}
-
 static void progress(int done, int total, double eps, int ok, int tty)
 {
 	int i, fill = total ? 30 * done / total : 30;
@@ -298,7 +282,7 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 		free(x);
 		return EXIT_FAIL;
 	}
-	if (parse_range(a->images, dataset_count(d), &lo, &hi)) {
+	if (source_parse_range(a->images, dataset_count(d), 0, &lo, &hi)) {
 		free(x);
 		return cli_usage_error("attack", "--images %s: want A:B with 0 <= A < B <= %d",
 				       a->images, dataset_count(d));

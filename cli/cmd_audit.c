@@ -21,7 +21,7 @@ enum {
 	OPT_LOSS, OPT_NORM, OPT_EPS, OPT_BUDGETS, OPT_ALPHA, OPT_ITERS,
 	OPT_MOMENTUM, OPT_RANDOM_START, OPT_EARLY_STOP, OPT_CLIP_EPS, OPT_KAPPA,
 	OPT_QUERIES, OPT_NOISE_SAMPLES, OPT_DB, OPT_NO_LOG, OPT_LIST, OPT_SHOW,
-	OPT_RESTARTS, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS
+	OPT_RESTARTS, OPT_QUANTIZE, OPT_STEPS, OPT_BINARY_STEPS, OPT_SHARD
 };
 
 struct audit_args {
@@ -83,7 +83,12 @@ static void audit_help(void)
 	       "  --json              the report as one JSON object (params, images,\n"
 	       "                      checks: {KEY: {n, title, verdict, figure, detail,\n"
 	       "                      sentence, n_flagged, first_image}}, summary, audit_id)\n"
-	       "  --db FILE           run log (default ~/.local/share/advex/runs.db)\n"
+	       "  --shard I/N         only shard I (0 <= I < N) of the images (the rule of\n"
+	       "                      advex attack --shard); each shard stores the audit\n"
+	       "                      of its own images: merge the logs with runs merge\n"
+	       "  --shard slurm       I and N from the SLURM job array\n"
+	       "  --db FILE           run log (default ~/.local/share/advex/runs.db); %%i,\n"
+	       "                      %%n: the shard and the shard count\n"
 	       "  --no-log            record nothing\n"
 	       "  --list              list the stored audits\n"
 	       "  --show ID|latest    print a stored audit (--json: as stored, with run ids)\n"
@@ -141,6 +146,11 @@ static int parse_opt(struct audit_args *u, int c, char *arg)
 		u->norm_set = 1;
 		return EXIT_OK;
 	case OPT_QUANTIZE: a->p.quantize = 1; return EXIT_OK;
+	case OPT_SHARD:
+		if (shard_parse(arg, &a->shard, err) != ST_OK)
+			return cli_usage_error("audit", "--shard %s", err);
+		a->sharded = 1;
+		return EXIT_OK;
 	case OPT_RESTARTS:
 		if ((v = source_parse_long(arg, 1, 1000000)) < 0)
 			return cli_usage_error("audit", "--restarts: '%s' is not a count (1..1000000)",
@@ -230,6 +240,7 @@ static int parse(int argc, char **argv, struct audit_args *u)
 		{ "no-log", no_argument, NULL, OPT_NO_LOG },
 		{ "list", no_argument, NULL, OPT_LIST },
 		{ "restarts", required_argument, NULL, OPT_RESTARTS },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "quantize", no_argument, NULL, OPT_QUANTIZE },
 		{ "steps", required_argument, NULL, OPT_STEPS },
 		{ "binary-steps", required_argument, NULL, OPT_BINARY_STEPS },
@@ -238,6 +249,7 @@ static int parse(int argc, char **argv, struct audit_args *u)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct attack_args *a = &u->a;
+	char err[ERR_MAX];
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -262,6 +274,11 @@ static int parse(int argc, char **argv, struct audit_args *u)
 		return cli_usage_error("audit", "give --images A:B");
 	if (a->db && a->no_log)
 		return cli_usage_error("audit", "give --db FILE or --no-log, not both");
+	if (a->db) {
+		if (shard_expand(a->db, &a->shard, a->db_path, sizeof a->db_path, err) != ST_OK)
+			return cli_usage_error("audit", "--db %s", err);
+		a->db = a->db_path;
+	}
 	if (a->p.kind == ATTACK_FGSM)
 		a->p.iters = 1;
 	/* Square's iterations are its queries: as many as check 6's */
@@ -279,22 +296,6 @@ static int parse(int argc, char **argv, struct audit_args *u)
 		return cli_usage_error("audit", "--restarts is for --attack apgd-ce or apgd-dlr");
 	cmd_attack_set_eps(a, a->n_eps ? a->eps[0] : 8.0 / 255);
 	return EXIT_OK;
-}
-
-static int parse_range(const char *s, int count, int *lo, int *hi)
-{
-	char *end;
-	long a = strtol(s, &end, 10), b;
-
-	if (end == s || *end != ':')
-		return -1;
-	s = end + 1;
-	b = strtol(s, &end, 10);
-	if (end == s || *end || a < 0 || b <= a || b > count)
-		return -1;
-	*lo = (int)a;
-	*hi = (int)b;
-	return 0;
 }
 
 /* ---- the run ----------------------------------------------------------------- */
@@ -459,9 +460,10 @@ static int run(struct audit_run *w)
 	char err[ERR_MAX];
 	int lo, hi, i, rc = EXIT_OK;
 
-	if (parse_range(w->u->a.images, dataset_count(w->d), &lo, &hi))
+	if (source_parse_range(w->u->a.images, dataset_count(w->d), 0, &lo, &hi))
 		return cli_usage_error("audit", "--images %s: want A:B with 0 <= A < B <= %d",
 				       w->u->a.images, dataset_count(w->d));
+	shard_range(&w->u->a.shard, lo, hi, &lo, &hi);
 	memcpy(p.eps, w->u->budgets, sizeof p.eps);
 	p.n_eps = w->u->n_budgets;
 	if (w->u->queries)
@@ -470,8 +472,8 @@ static int run(struct audit_run *w)
 		p.noise_samples = w->u->noise_samples;
 	if (audit_new(w->n, &p, &w->au, err) != ST_OK)
 		return cli_usage_error("audit", "%s", err);
-	w->recs = calloc((size_t)(hi - lo), sizeof *w->recs);
-	w->run_ids = calloc((size_t)(hi - lo), sizeof *w->run_ids);
+	w->recs = calloc((size_t)(hi > lo ? hi - lo : 1), sizeof *w->recs);
+	w->run_ids = calloc((size_t)(hi > lo ? hi - lo : 1), sizeof *w->run_ids);
 	w->x = malloc(sizeof(float) * (size_t)in->in_c * in->in_h * in->in_w);
 	if (!w->recs || !w->run_ids || !w->x)
 		return cli_fail("out of memory");
@@ -560,7 +562,8 @@ static int stored(const struct audit_args *u)
 
 int cmd_audit(int argc, char **argv)
 {
-	struct audit_args u = { .a = { .mo = { .seed = 1 }, .p = attack_params_default() } };
+	struct audit_args u = { .a = { .mo = { .seed = 1 }, .p = attack_params_default(),
+				       .shard = { 0, 1 } } };
 	struct audit_run w = { .u = &u };
 	char path[4096], err[ERR_MAX];
 	int rc;

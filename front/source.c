@@ -94,6 +94,30 @@ int source_model_opt(struct source_opts *o, int code, const char *arg, char *msg
 	return 0;
 }
 
+int source_parse_range(const char *s, int count, int single, int *lo, int *hi)
+{
+	char *end;
+	long a = strtol(s, &end, 10), b;
+
+	if (end == s)
+		return -1;
+	if (single && !*end) {
+		b = a + 1;
+	} else {
+		if (*end != ':')
+			return -1;
+		s = end + 1;
+		b = strtol(s, &end, 10);
+		if (end == s || *end)
+			return -1;
+	}
+	if (a < 0 || b <= a || b > count)
+		return -1;
+	*lo = (int)a;
+	*hi = (int)b;
+	return 0;
+}
+
 void source_set_threads(int threads)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

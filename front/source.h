@@ -71,6 +71,10 @@ int source_model_opt(struct source_opts *o, int code, const char *arg, char *msg
  * *is_demo tells which. Returns -1 when there is neither. */
 int source_default(char *data, char *model, size_t n, int *is_demo);
 
+/* A range of images "A:B" (0 <= A < B <= count), or with single set one
+ * index "K" (as K:K+1), into [*lo, *hi); -1 when it is neither. */
+int source_parse_range(const char *s, int count, int single, int *lo, int *hi);
+
 /* Apply --threads (0 = every online core) to OpenBLAS's own threads, which
  * run the products of a one-thread net and of anything outside a net. The
  * net itself gets the count from source_load_net (net_create). */

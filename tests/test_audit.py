@@ -325,6 +325,20 @@ def main():
            ex == [(0, out)],
            "attack --out on the thin-margin model: the PNG read back is not adversarial, "
            "said and logged (%s)" % ex)
+    # -- --shard: the images split, each image audited as without it --------------
+    whole, p = audit(["--images", "0:5", "--attack", "bim", "--iters", "5"])
+    parts = [audit(["--images", "0:5", "--attack", "bim", "--iters", "5", "--shard", "%d/2" % k],
+                   db=os.path.join(tmp, "shard-%i.db"))[0] for k in (0, 1)]
+    keys_i = ("index", "success", "grad_zero", "unconstrained", "budget", "export_ok")
+    got = [tuple(i[k] for k in keys_i) for r in parts if r for i in r["images"]]
+    want = [tuple(i[k] for k in keys_i) for i in whole["images"]] if whole else None
+    tap.ok(got == want and all(r and r["images"] for r in parts),
+           "--shard 0/2 and 1/2 audit images %s and %s, each as the unsharded audit does" %
+           tuple([i["index"] for i in r["images"]] if r else None for r in parts))
+    tap.ok(os.path.exists(os.path.join(tmp, "shard-0.db")) and
+           os.path.exists(os.path.join(tmp, "shard-1.db")),
+           "--db shard-%i.db: one log per shard")
+
     # -- stored audits, usage errors ---------------------------------------------
     def run(args):
         return subprocess.run([T.advex_binary()] + args, stdout=subprocess.PIPE,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "source.h"
 
 static const struct {
 	const char *mark;
@@ -136,36 +137,11 @@ void auditview_draw(struct app *a, int y, int h)
 	draw_detail(a, y + 4 + rows, h - 4 - rows);
 }
 
-/* "A:B" or one index into [lo, hi); 0, or -1 when it is neither. */
-static int parse_range(const char *s, int count, int *lo, int *hi)
-{
-	char *end;
-	long x = strtol(s, &end, 10), y;
-
-	if (end == s)
-		return -1;
-	if (!*end) {
-		y = x + 1;
-	} else if (*end == ':') {
-		s = end + 1;
-		y = strtol(s, &end, 10);
-		if (end == s || *end)
-			return -1;
-	} else {
-		return -1;
-	}
-	if (x < 0 || y <= x || y > count)
-		return -1;
-	*lo = (int)x;
-	*hi = (int)y;
-	return 0;
-}
-
 void auditview_prompt_done(struct app *a, const char *text)
 {
 	int lo, hi, count = dataset_count(a->data);
 
-	if (parse_range(text, count, &lo, &hi)) {
+	if (source_parse_range(text, count, 1, &lo, &hi)) {
 		app_message(a, R_BAD, "'%s': give A:B with 0 <= A < B <= %d, or one index", text,
 			    count);
 		return;
