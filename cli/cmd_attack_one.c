@@ -11,6 +11,7 @@
 #include "db.h"
 #include "exportmeta.h"
 #include "image.h"
+#include "jsonout.h"
 #include "npy.h"
 #include "runlog.h"
 
@@ -44,7 +45,7 @@ static void print_step_json(const struct net_info *in, const struct attack_repor
 		json_object_set_new(o, "run_id", json_integer(run_id));
 	if (isinf(r->loss) || isnan(r->loss))
 		json_object_set_new(o, "loss", json_string(isnan(r->loss) ? "nan" : "inf"));
-	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+	s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 	if (s)
 		puts(s);
 	free(s);

@@ -15,6 +15,7 @@
 #include "cmd_attack.h"
 #include "dataset.h"
 #include "db.h"
+#include "jsonout.h"
 
 enum {
 	OPT_DATA = OPT_FIRST_FREE, OPT_SPLIT, OPT_IMAGES, OPT_TARGET, OPT_ATTACK,
@@ -427,7 +428,7 @@ static void print_json(const struct audit_run *w, const struct audit_check *chec
 		json_object_set_new(json_array_get(im, (size_t)i), "run_id",
 				    w->run_ids[i] > 0 ? json_integer(w->run_ids[i]) : json_null());
 	json_object_set_new(o, "audit_id", audit_id > 0 ? json_integer(audit_id) : json_null());
-	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+	s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 	if (s)
 		puts(s);
 	free(s);
@@ -486,7 +487,7 @@ static int run(struct audit_run *w)
 
 static void put_json(json_t *o)
 {
-	char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+	char *s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 
 	if (s)
 		puts(s);

@@ -11,6 +11,7 @@
 #include "attack.h"
 #include "clock.h"
 #include "cli.h"
+#include "jsonout.h"
 #include "loss.h"
 #include "rng.h"
 
@@ -276,7 +277,7 @@ static int run(struct net *n, int steps, int warmup, int json, int layers,
 			json_object_set_new(o, "layers", prof);
 		if (sw)
 			json_object_set_new(o, "sweep", sweep_json(sw));
-		char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+		char *s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 
 		if (s)
 			puts(s);

@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "diag.h"
 #include "image.h"
+#include "jsonout.h"
 #include "loss.h"
 #include "npy.h"
 
@@ -151,7 +152,7 @@ static void print_json(const struct net *n, const struct diag *d)
 	json_object_set_new(o, "nonfinite_params", json_integer((json_int_t)d->n_bad_weights));
 	json_object_set_new(o, "weights_warning", d->bad_weights[0] ?
 			    json_string(d->bad_weights) : json_null());
-	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+	s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 	if (s)
 		puts(s);
 	free(s);

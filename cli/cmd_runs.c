@@ -16,6 +16,7 @@
 #include "db.h"
 #include "diag.h"
 #include "image.h"
+#include "jsonout.h"
 #include "runs.h"
 #include "cmd_runs.h"
 
@@ -216,7 +217,7 @@ static json_t *json_class(const struct run_view *v, int c)
 
 static void print_json_line(json_t *o, size_t flags)
 {
-	char *s = json_dumps(o, flags | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+	char *s = jsonout_dumps(o, flags | JSON_PRESERVE_ORDER);
 
 	if (s)
 		puts(s);

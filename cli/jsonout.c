@@ -2,12 +2,24 @@
  * jansson prints a real with a fixed number of digits; 17 always read
  * back exactly but show the binary noise of most decimals. The text is
  * dumped at 17 digits, then each real is rewritten with the fewest digits
- * that strtod turns back into the same double (what Python's repr does). */
+ * that strtod turns back into the same double (what Python's repr does).
+ * Most of advex's numbers are float32 widened to double (probabilities,
+ * losses, norms): a double that is exactly a float is written with the
+ * fewest digits that read back as that float (0.986, not the widened
+ * 0.98600000143051147), which is what the number was before widening. */
 #include "jsonout.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Whether v is a float32 value widened to double. */
+static int is_float(double v)
+{
+	return isfinite(v) && fabs(v) <= FLT_MAX && (double)(float)v == v;
+}
 
 /* The shortest %.*g of the real spelled tok[0..len) into buf (n >= 32);
  * a real stays a real ("5.0", not "5"). */
@@ -21,7 +33,8 @@ static void shortest(const char *tok, size_t len, char *buf, size_t n)
 	v = strtod(in, NULL);
 	for (p = 1; p <= 17; p++) {
 		snprintf(buf, n, "%.*g", p, v);
-		if (strtod(buf, NULL) == v)
+		if (is_float(v) ? strtof(buf, NULL) == (float)v
+				: strtod(buf, NULL) == v)
 			break;
 	}
 	if (!strpbrk(buf, ".eEn"))

@@ -2,6 +2,8 @@
  * sweep and for the log (see sweeptable.h). */
 #include "sweeptable.h"
 
+#include "jsonout.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -42,7 +44,7 @@ void sweeptable_row(const struct sweeptable *t, double eps, const char *eps_text
 		for (i = 0; i < n_skipped; i++)
 			json_array_append_new(sk, json_integer(skipped[i]));
 		json_object_set_new(o, "skipped_images", sk);
-		s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+		s = jsonout_dumps(o, JSON_PRESERVE_ORDER);
 		if (s)
 			puts(s);
 		free(s);

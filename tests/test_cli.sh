@@ -373,5 +373,35 @@ for r in steps:     # on the 8-bit grid, the perturbation's Linf is a multiple o
 PY
 ok $? "its JSON steps count queries 1, 2, ..., carry the best point's figures, and stay on the 8-bit grid"
 
+# JSON reals in every command's output: float32 figures (probabilities,
+# norms) in the fewest digits that read back as the same float32, doubles
+# (losses) in the fewest that read back as the same double - never the
+# 17-digit noise of a widened float (0.98600000143051147)
+"$ADVEX" attack --image "$T/x.png" --target 1 --iters 2 --no-log --json >"$T/out" 2>/dev/null &&
+	"$ADVEX" diagnose --image "$T/x.png" --target 1 --json >>"$T/out" 2>/dev/null &&
+	"$PYTHON" - "$T/out" <<'PY'
+import json, re, struct, sys
+reals = []
+for line in open(sys.argv[1]):
+    json.loads(line, parse_float=lambda s: reals.append(s) or float(s))
+assert len(reals) > 50, len(reals)
+def digits(s):
+    return max(1, len(re.sub(r"[-.]|e.*$", "", s.lower()).strip("0")))
+def is_f32(v):
+    return struct.unpack("f", struct.pack("f", v))[0] == v
+for s in reals:
+    v = float(s)
+    assert not re.search(r"(0{6,}|9{6,})\d*$", s.split("e")[0][3:]), s
+    if is_f32(v):
+        assert digits(s) <= 9, s
+        if digits(s) > 1:   # one digit fewer no longer gives the float back
+            shorter = "%.*g" % (digits(s) - 1, v)
+            f = struct.unpack("f", struct.pack("f", float(shorter)))[0]
+            assert f != v, (s, shorter)
+    else:
+        assert float(repr(v)) == v and digits(s) <= 17, s
+PY
+ok $? "attack and diagnose --json: every real in its shortest form (float32 figures at most 9 digits)"
+
 echo "1..$n"
 [ $fails -eq 0 ]
