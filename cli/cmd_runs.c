@@ -262,6 +262,12 @@ static json_t *run_json(const struct run_view *v)
 	json_object_set_new(o, "clip_eps", json_num(r->clip_eps));
 	json_object_set_new(o, "kappa", json_num(r->kappa));
 	json_object_set_new(o, "early_stop", json_boolean(r->early_stop > 0));
+	json_object_set_new(o, "restarts", json_index(r->restarts));
+	json_object_set_new(o, "binary_steps", json_index(r->binary_steps));
+	json_object_set_new(o, "quantize", r->quantize < 0 ? json_null() :
+			    json_boolean(r->quantize));
+	json_object_set_new(o, "objective", r->objective[0] ?
+			    json_string(r->objective) : json_null());
 	json_object_set_new(o, "n_steps", json_integer(r->steps));
 	json_object_set_new(o, "success", r->success < 0 ? json_null() :
 			    json_boolean(r->success));
@@ -305,7 +311,8 @@ static int list_one(const struct run_row *r, void *user)
 	}
 	/* 2025-01-02T03:04:05.678Z -> 2025-01-02 03:04:05 */
 	snprintf(when, sizeof when, "%.10s %.8s", r->created, r->created + 11);
-	snprintf(what, sizeof what, "%s/%s/%s eps %.4g", r->attack, r->loss, r->norm, r->eps);
+	snprintf(what, sizeof what, "%s/%s/%s eps %.4g", r->attack,
+		 run_row_objective(r), r->norm, r->eps);
 	if (r->success < 0)
 		snprintf(result, sizeof result, "-");
 	else
@@ -489,6 +496,10 @@ static void print_show_head(const struct run_view *v)
 	printf("             momentum %g, random start %s, seed %lld, clip eps %g, "
 	       "kappa %g, early stop %s\n", r->momentum, r->random_start ? "yes" : "no",
 	       (long long)r->seed, r->clip_eps, r->kappa, r->early_stop ? "yes" : "no");
+	if (r->quantize >= 0)	/* unknown in logs from before schema 4 */
+		printf("             objective %s, restarts %d, binary steps %d, "
+		       "quantize %s\n", r->objective[0] ? r->objective : "?",
+		       r->restarts, r->binary_steps, r->quantize ? "yes" : "no");
 	printf("target       %s\n", r->target >= 0 ? class_name(v, r->target) :
 	       "(untargeted: push the true label's loss up)");
 }
@@ -626,6 +637,14 @@ static int collect_loss(const struct run_step *s, void *user)
 
 /* One parameter of every run as text; printed when they differ, else
  * listed once under "same". */
+static void unknown_or_int(char *buf, size_t n, int v)
+{
+	if (v < 0)
+		snprintf(buf, n, "?");
+	else
+		snprintf(buf, n, "%d", v);
+}
+
 static void param_text(const struct run_view *v, int k, char *buf, size_t n)
 {
 	const struct run_row *r = &v->row;
@@ -647,14 +666,20 @@ static void param_text(const struct run_view *v, int k, char *buf, size_t n)
 	case 13: snprintf(buf, n, "%lld", (long long)r->seed); break;
 	case 14: snprintf(buf, n, "%g", r->clip_eps); break;
 	case 15: snprintf(buf, n, "%g", r->kappa); break;
-	default: snprintf(buf, n, "%s", r->early_stop ? "yes" : "no"); break;
+	case 16: snprintf(buf, n, "%s", r->early_stop ? "yes" : "no"); break;
+	case 17: snprintf(buf, n, "%s", r->objective[0] ? r->objective : "?"); break;
+	case 18: unknown_or_int(buf, n, r->restarts); break;
+	case 19: unknown_or_int(buf, n, r->binary_steps); break;
+	default: snprintf(buf, n, "%s", r->quantize < 0 ? "?" : r->quantize ? "yes" : "no");
+		break;
 	}
 }
 
 static const char *const param_names[] = {
 	"model", "model sha256", "image", "true label", "target", "attack", "loss",
 	"norm", "eps", "alpha", "iters", "momentum", "random start", "seed",
-	"clip eps", "kappa", "early stop"
+	"clip eps", "kappa", "early stop", "objective", "restarts", "binary steps",
+	"quantize"
 };
 #define N_PARAMS ((int)(sizeof param_names / sizeof param_names[0]))
 

@@ -45,6 +45,18 @@ const char *attack_norm_name(enum attack_norm n)
 	return n == ATTACK_LINF ? "linf" : n == ATTACK_L2 ? "l2" : "?";
 }
 
+const char *attack_objective_name(const struct attack_params *p)
+{
+	switch (p->kind) {
+	case ATTACK_APGD_CE: return "ce";
+	case ATTACK_APGD_DLR: return p->target >= 0 ? "dlr-targeted" : "dlr";
+	case ATTACK_SQUARE: return p->target >= 0 ? "ce" : "margin";
+	case ATTACK_DEEPFOOL: return "margin";
+	case ATTACK_CW: return "cw";
+	default: return loss_mode_name(p->loss.mode);
+	}
+}
+
 enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err)
 {
 	int i;

@@ -131,6 +131,12 @@ struct attack;
  * "square", "deepfool", "cw"; "linf", "l2". */
 const char *attack_kind_name(enum attack_kind k);
 const char *attack_norm_name(enum attack_norm n);
+/* What p's kind minimises or maximises, when it is not p->loss (which
+ * fgsm, bim, pgd and mifgsm take): "ce" (apgd-ce), "dlr" and
+ * "dlr-targeted" (apgd-dlr), "margin" (square untargeted: z_y - max
+ * other; deepfool: the linearised margins), "ce" (square targeted), "cw"
+ * (cw, with p->loss.kappa); loss_mode_name(p->loss.mode) otherwise. */
+const char *attack_objective_name(const struct attack_params *p);
 /* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */
 enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err);
 enum status attack_norm_parse(const char *s, enum attack_norm *out, char *err);

@@ -183,6 +183,15 @@ static const char *const migrations[] = {
 	"WHEN NEW.uuid IS NULL BEGIN "
 	"  UPDATE audits SET uuid = " DB_UUID_SQL " WHERE id = NEW.id; "
 	"END;",
+	/* 3 -> 4: the parameters of the attacks schema 3 did not know
+	 * (apgd-*: restarts; cw: binary steps; every kind: --quantize) and
+	 * what a kind optimises when it is not --loss (apgd-dlr: "dlr",
+	 * square: "margin", see attack_objective_name), so a run can be
+	 * read and replayed as it ran. NULL: logged before (unknown). */
+	"ALTER TABLE runs ADD COLUMN restarts INTEGER;"
+	"ALTER TABLE runs ADD COLUMN binary_steps INTEGER;"
+	"ALTER TABLE runs ADD COLUMN quantize INTEGER;"
+	"ALTER TABLE runs ADD COLUMN objective TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -30,7 +30,7 @@
 #include "status.h"
 
 /* Schema version this advex writes. */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of an advex run log ("ADVX"), so that another
  * program's SQLite file is refused rather than migrated. */

@@ -261,10 +261,10 @@ static const char sql_insert_run[] =
 	"INSERT INTO runs (created, status, writer_pid, model_id, dataset_id, "
 	"image_ref, true_label, height, width, target, attack, loss, norm, eps, "
 	"alpha, iters, momentum, random_start, seed, clip_eps, kappa, early_stop, "
-	"uuid, clean_pred, eps_text) "
+	"uuid, clean_pred, eps_text, restarts, binary_steps, quantize, objective) "
 	"VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'running', ?1, ?2, ?3, "
 	"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-	"?19, ?20, " DB_UUID_SQL ", ?21, ?22)";
+	"?19, ?20, " DB_UUID_SQL ", ?21, ?22, ?23, ?24, ?25, ?26)";
 static const char sql_insert_image[] =
 	"INSERT OR REPLACE INTO images (run_id, role, png) VALUES (?1, ?2, ?3)";
 
@@ -300,6 +300,10 @@ static enum status insert_run(struct db *db, const struct run_begin *b,
 	sqlite3_bind_int(st, 20, p->early_stop);
 	bind_index(st, 21, b->has_clean_pred ? b->clean_pred : -1);
 	bind_text(st, 22, b->eps_text);
+	sqlite3_bind_int(st, 23, p->restarts);
+	sqlite3_bind_int(st, 24, p->binary_steps);
+	sqlite3_bind_int(st, 25, p->quantize);
+	bind_text(st, 26, attack_objective_name(p));
 	if (run_done(db, st, "cannot insert the run", err) != ST_OK)
 		return ST_ERR_DB;
 	*id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));

@@ -105,7 +105,14 @@ struct run_row {
 	char final_diagnosis[DIAG_EXPLAIN_MAX];	/* "" when none */
 	int clean_pred;			/* -1: unknown */
 	char eps_text[32];		/* "" when unknown */
+	int restarts, binary_steps;	/* -1: unknown (logged before schema 4) */
+	int quantize;			/* 0/1; -1: unknown */
+	char objective[16];		/* attack_objective_name; "" when unknown */
 };
+
+/* What a run optimised, for display: its objective when known (schema
+ * 4), else its loss column. */
+const char *run_row_objective(const struct run_row *r);
 
 struct runs_filter {
 	const char *model;		/* substring of model_path or prefix of

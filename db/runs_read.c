@@ -98,7 +98,8 @@ bad:
 	"(SELECT count(*) FROM steps s WHERE s.run_id = r.id), r.success, "    \
 	"r.final_iter, r.final_pred, r.final_loss, r.final_target_prob, "      \
 	"r.pert_linf, r.pert_l2, r.wall_s, r.final_diagnosis, r.uuid, "        \
-	"r.clean_pred, r.eps_text "                                            \
+	"r.clean_pred, r.eps_text, r.restarts, r.binary_steps, r.quantize, "  \
+	"r.objective "                                                         \
 	"FROM runs r JOIN models m ON m.id = r.model_id "                      \
 	"LEFT JOIN datasets d ON d.id = r.dataset_id "
 
@@ -165,6 +166,15 @@ static void read_row(sqlite3_stmt *st, struct run_row *r)
 	col_text(st, c++, r->uuid, sizeof r->uuid);
 	r->clean_pred = col_int(st, c++);
 	col_text(st, c++, r->eps_text, sizeof r->eps_text);
+	r->restarts = col_int(st, c++);
+	r->binary_steps = col_int(st, c++);
+	r->quantize = col_int(st, c++);
+	col_text(st, c++, r->objective, sizeof r->objective);
+}
+
+const char *run_row_objective(const struct run_row *r)
+{
+	return r->objective[0] ? r->objective : r->loss;
 }
 
 enum status runs_list(struct db *db, const struct runs_filter *f,

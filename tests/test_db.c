@@ -161,7 +161,15 @@ static void test_sha256(struct tap *t)
 
 /* What migration 2 -> 3 added, undone (SQLite 3.35's DROP COLUMN): a log
  * of the current schema becomes one of schema 2 with the same rows. */
+/* What migration 3 -> 4 added, undone likewise. */
+#define UNDO_MIGRATION_4                                                     \
+	"ALTER TABLE runs DROP COLUMN restarts; "                             \
+	"ALTER TABLE runs DROP COLUMN binary_steps; "                         \
+	"ALTER TABLE runs DROP COLUMN quantize; "                             \
+	"ALTER TABLE runs DROP COLUMN objective; "
+
 #define UNDO_MIGRATION_3                                                     \
+	UNDO_MIGRATION_4                                                      \
 	"DROP TRIGGER audits_uuid; DROP INDEX audits_uuid; "                  \
 	"ALTER TABLE audits DROP COLUMN uuid; DROP INDEX runs_uuid; "         \
 	"ALTER TABLE runs DROP COLUMN uuid; "                                 \
@@ -637,6 +645,75 @@ static void test_migration_3(struct tap *t)
 	       !strcmp(r.eps_text, "8/255") &&
 	       sql_int(path, "SELECT count(DISTINCT uuid) FROM runs") == 5,
 	       "a new run: a fifth distinct UUID (%s), clean prediction 0, eps '8/255'", r.uuid);
+	db_close(db);
+}
+
+/* Migration 3 -> 4: runs logged before know no restarts, binary steps,
+ * quantize or objective (NULL, read as unknown, shown as such and not
+ * used by a replay); every other column is kept; a run logged afterwards
+ * records them, with the objective its kind optimises. */
+static void test_migration_4(struct tap *t)
+{
+	static const char old_cols[] =
+		"SELECT group_concat(id || '|' || uuid || '|' || attack || '|' || loss || "
+		"'|' || coalesce(success, 'N'), ';') FROM (SELECT * FROM runs ORDER BY id)";
+	char path[512], err[ERR_MAX], before[4096], after[4096];
+	struct attack_params p = attack_params_default(), q;
+	struct fake_step fs;
+	struct run_row r;
+	struct db *db;
+	float x0[NPIX] = { 0 };
+	int64_t id = 0, first = 0;
+	int i;
+
+	path_in(path, sizeof path, "v3.db");
+	if (db_open(path, &db, err) != ST_OK)
+		return;
+	for (i = 0; i < 2; i++) {
+		struct run_begin b = begin_desc(&p, x0, "builtin:v3");
+
+		runs_begin(db, &b, &id, err);
+		fake_report(&fs, 0);
+		runs_finish(db, id, "done", &fs.r, x0, 0.5, err);
+		first = first ? first : id;
+	}
+	db_close(db);
+	tap_ok(t, sql_exec(path, UNDO_MIGRATION_4 "PRAGMA user_version = 3") == 0 &&
+	       sql_int(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE "
+		       "name = 'objective'") == 0, "a version 3 log with 2 runs");
+	sql_text(path, old_cols, before, sizeof before);
+	tap_ok(t, db_open(path, &db, err) == ST_OK &&
+	       sql_int(path, "PRAGMA user_version") == DB_SCHEMA_VERSION,
+	       "reopened: migrated 3 -> %d (%s)", DB_SCHEMA_VERSION, db ? "" : err);
+	sql_text(path, old_cols, after, sizeof after);
+	tap_ok(t, before[0] && !strcmp(before, after), "every version 3 column kept (%.60s...)", after);
+	tap_ok(t, runs_get(db, first, &r, err) == ST_OK && r.restarts == -1 &&
+	       r.binary_steps == -1 && r.quantize == -1 && !r.objective[0],
+	       "an old run: restarts, binary steps, quantize and objective unknown");
+	q = p;
+	q.kind = ATTACK_APGD_DLR;
+	q.restarts = 3;
+	q.quantize = 1;
+	q.binary_steps = 5;
+	{
+		struct run_begin b = begin_desc(&q, x0, "builtin:v3");
+
+		runs_begin(db, &b, &id, err);
+		runs_finish(db, id, "done", &fs.r, x0, 0.5, err);
+	}
+	tap_ok(t, runs_get(db, id, &r, err) == ST_OK && r.restarts == 3 && r.binary_steps == 5 &&
+	       r.quantize == 1 && !strcmp(r.objective, "dlr") && !strcmp(r.loss, "ce"),
+	       "a new apgd-dlr run: restarts 3, binary steps 5, quantize, objective %s "
+	       "(loss column: --loss %s)", r.objective, r.loss);
+	q.target = 1;
+	{
+		struct run_begin b = begin_desc(&q, x0, "builtin:v3");
+
+		runs_begin(db, &b, &id, err);
+		runs_finish(db, id, "done", &fs.r, x0, 0.5, err);
+	}
+	tap_ok(t, runs_get(db, id, &r, err) == ST_OK && !strcmp(r.objective, "dlr-targeted"),
+	       "control: targeted, the objective is %s", r.objective);
 	db_close(db);
 }
 
@@ -1278,6 +1355,7 @@ int main(void)
 	test_round_trip(&t);
 	test_hash_cache(&t);
 	test_migration_3(&t);
+	test_migration_4(&t);
 	test_list_delete(&t);
 	test_concurrency(&t);
 	test_interrupted(&t);

@@ -368,6 +368,22 @@ fi
 "$ADVEX" attack $ATTACK --iters 5 --db "$DB" --no-log >/dev/null 2>&1
 ok $(($? != 2)) "--db with --no-log is a usage error"
 
+# the parameters of the newer attacks and what they optimise (schema 4)
+"$ADVEX" attack --arch vgg-compact --image "$T/x.png" --attack apgd-dlr --iters 2 --restarts 2 \
+	--quantize --quiet --db "$T/obj.db" >/dev/null 2>&1 &&
+	"$ADVEX" attack --arch vgg-compact --image "$T/x.png" --attack pgd --loss cw --iters 2 \
+		--quiet --db "$T/obj.db" >/dev/null 2>&1 &&
+	"$ADVEX" runs list --json --db "$T/obj.db" >"$T/obj.jsonl" &&
+	py 'import json; r = [json.loads(l) for l in open(sys.argv[1])]
+pgd, dlr = r
+assert (dlr["attack"], dlr["loss"], dlr["objective"], dlr["restarts"], dlr["quantize"]) == \
+    ("apgd-dlr", "ce", "dlr", 2, True), dlr
+assert (pgd["objective"], pgd["restarts"], pgd["quantize"]) == ("cw", 1, False), pgd' "$T/obj.jsonl" &&
+	"$ADVEX" runs show 1 --db "$T/obj.db" >"$T/obj.show" &&
+	grep -q "^             objective dlr, restarts 2, binary steps 9, quantize yes$" "$T/obj.show" &&
+	"$ADVEX" runs list --db "$T/obj.db" | grep -q " apgd-dlr/dlr/linf "
+ok $? "apgd-dlr --restarts 2 --quantize: logged with objective dlr (loss column: ce), restarts 2, quantize; pgd --loss cw: objective cw"
+
 # -- the default path, and --no-log ----------------------------------------------------
 "$ADVEX" attack $ATTACK --iters 3 --no-log --quiet >/dev/null 2>&1 &&
 	[ ! -e "$XDG_DATA_HOME" ] && [ ! -e "$HOME" ]

@@ -97,7 +97,7 @@ static void param_text(const struct app *a, const struct run_row *r, int which, 
 	switch (which) {
 	case 0: snprintf(buf, n, "%s", r->image_ref); break;
 	case 1: snprintf(buf, n, "%s", r->attack); break;
-	case 2: snprintf(buf, n, "%s", r->loss); break;
+	case 2: snprintf(buf, n, "%s", run_row_objective(r)); break;
 	case 3: snprintf(buf, n, "%s", r->norm); break;
 	case 4:
 		if (!strcmp(r->norm, "linf"))
@@ -270,7 +270,7 @@ void compare_draw(struct app *a, int y, int h)
 				 r->target >= 0 ? "target" : "true label", r->final_target_prob);
 		draw_text(p, y + i, 4, COLS - 5, R_NORMAL,
 			  "run #%lld  %s %s ε %s, %d iters, loss %s, target %s · %s · %s",
-			  (long long)r->id, r->attack, r->norm, eps, r->iters, r->loss,
+			  (long long)r->id, r->attack, r->norm, eps, r->iters, run_row_objective(r),
 			  r->target < 0 ? "none" : r->target < c->n_names ? c->names[r->target] : "?",
 			  r->image_ref, outcome);
 		s[i].y = c->runs[i].loss;

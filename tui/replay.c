@@ -216,6 +216,11 @@ int replay_open(struct app *a, int64_t id)
 	p.loss.kappa = r->row->kappa;
 	p.random_start = r->row->random_start;
 	p.early_stop = r->row->early_stop;
+	if (r->row->restarts >= 1)	/* -1: logged before schema 4 */
+		p.restarts = r->row->restarts;
+	if (r->row->binary_steps >= 1)
+		p.binary_steps = r->row->binary_steps;
+	p.quantize = r->row->quantize > 0;
 	p.seed = (uint64_t)r->row->seed;
 	p.target = r->row->target;
 	p.true_label = r->row->true_label;

@@ -76,7 +76,8 @@ static int passes(const struct runs_ui *u, const struct run_row *r)
 	    !strcmp(attack_kind_name(k), r->attack))
 		return 1;
 	return !u->text[0] || contains(r->image_ref, u->text) || contains(r->attack, u->text) ||
-		contains(r->loss, u->text) || contains(r->norm, u->text) ||
+		contains(r->loss, u->text) || contains(run_row_objective(r), u->text) ||
+		contains(r->norm, u->text) ||
 		contains(r->status, u->text) || contains(r->model_path, u->text) ||
 		contains(r->data_path, u->text) || contains(r->final_diagnosis, u->text);
 }
@@ -101,7 +102,7 @@ static int compare_rows(const struct run_row *x, const struct run_row *y, int ke
 	case SORT_STATUS: c = strcmp(x->status, y->status); break;
 	case SORT_IMAGE: c = strcmp(x->image_ref, y->image_ref); break;
 	case SORT_ATTACK: c = strcmp(x->attack, y->attack); break;
-	case SORT_LOSS: c = strcmp(x->loss, y->loss); break;
+	case SORT_LOSS: c = strcmp(run_row_objective(x), run_row_objective(y)); break;
 	default:
 		a = sort_value(x, key);
 		b = sort_value(y, key);
@@ -273,7 +274,7 @@ static void draw_row(struct app *a, int y, int w, const struct run_row *r, int s
 			break;
 		case C_IMAGE: x = cell(p, y, x, c, base, r->image_ref); break;
 		case C_ATTACK: x = cell(p, y, x, c, base, r->attack); break;
-		case C_LOSS: x = cell(p, y, x, c, base, r->loss); break;
+		case C_LOSS: x = cell(p, y, x, c, base, run_row_objective(r)); break;
 		case C_NORM: x = cell(p, y, x, c, base, !strcmp(r->norm, "linf") ? "L∞" : "L2"); break;
 		case C_EPS: x = cell(p, y, x, c, base, eps); break;
 		case C_ITERS: x = cell(p, y, x, c, base, iters); break;
