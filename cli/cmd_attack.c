@@ -313,8 +313,6 @@ static int parse(int argc, char **argv, struct attack_args *a)
 		return cli_usage_error("attack", "give --image REF (one image) or --images A:B (batch)");
 	if ((rc = cli_check_outputs(a->out, a->npy_out, NULL)))
 		return rc;
-	if (a->images && !a->data)
-		return cli_usage_error("attack", "--images needs --data");
 	if (a->image && a->n_eps > 1)
 		return cli_usage_error("attack", "several epsilons need --images A:B");
 	if (a->db && a->no_log)
@@ -436,7 +434,7 @@ int cmd_attack(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((a.data || source_is_index(a.image)) &&
+	if ((a.data || a.images || source_is_index(a.image)) &&
 	    (rc = cli_open_data(a.data, a.split, &d)))
 		goto out;
 	/* without --resize the size is checked where the data is used: a

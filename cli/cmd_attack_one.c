@@ -157,7 +157,7 @@ int cmd_attack_one(struct attack_args *a, struct net *n, struct dataset *d,
 	if (!a->json && !a->quiet) {
 		printf("attack %s %s eps %.6g alpha %.6g iters %d, loss %s, %s%s\n",
 		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm), a->p.eps,
-		       a->p.alpha, a->p.iters, loss_mode_name(a->p.loss.mode),
+		       a->p.alpha, a->p.iters, attack_objective_name(&a->p),
 		       a->p.target >= 0 ? "target " : "untargeted",
 		       a->p.target >= 0 ? cli_class_name(in, a->p.target, cn, sizeof cn) : "");
 		printf("image  %s%s%s\n\n", cli_printable(name, shown, sizeof shown),

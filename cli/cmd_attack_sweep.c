@@ -339,7 +339,7 @@ int cmd_attack_sweep(struct attack_args *a, struct net *n, struct dataset *d,
 			snprintf(imgs, sizeof imgs, "no images");
 		printf("%s %s, loss %s, %s%s, %s of %s (%s), %d per batch",
 		       attack_kind_name(a->p.kind), attack_norm_name(a->p.norm),
-		       loss_mode_name(a->p.loss.mode), a->p.target >= 0 ? "target " : "untargeted",
+		       attack_objective_name(&a->p), a->p.target >= 0 ? "target " : "untargeted",
 		       a->p.target >= 0 ? cli_class_name(in, a->p.target, cn, sizeof cn) : "",
 		       imgs, cli_printable(dataset_path(d), shown, sizeof shown),
 		       dataset_split(d), a->batch);

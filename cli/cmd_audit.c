@@ -394,7 +394,7 @@ static void print_report(const struct audit_run *w, const struct audit_check *ch
 	printf("audit: %s %s, loss %s, eps %.6g, %d iterations, %s; images %s of %s (%s), "
 	       "%d audited, %d skipped (label is the target)\n\n",
 	       attack_kind_name(p->attack.kind), attack_norm_name(p->attack.norm),
-	       loss_mode_name(p->attack.loss.mode), p->attack.eps, p->attack.iters,
+	       attack_objective_name(&p->attack), p->attack.eps, p->attack.iters,
 	       p->attack.target >= 0 ? "targeted" : "untargeted", w->u->a.images,
 	       cli_printable(dataset_path(w->d), shown, sizeof shown), dataset_split(w->d),
 	       w->n_recs, w->n_skipped);

@@ -57,6 +57,11 @@ const char *attack_objective_name(const struct attack_params *p)
 	}
 }
 
+int attack_uses_loss(enum attack_kind k)
+{
+	return k == ATTACK_FGSM || k == ATTACK_BIM || k == ATTACK_PGD || k == ATTACK_MIFGSM;
+}
+
 enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err)
 {
 	int i;

@@ -137,6 +137,9 @@ const char *attack_norm_name(enum attack_norm n);
  * other; deepfool: the linearised margins), "ce" (square targeted), "cw"
  * (cw, with p->loss.kappa); loss_mode_name(p->loss.mode) otherwise. */
 const char *attack_objective_name(const struct attack_params *p);
+/* 1: kind k minimises or maximises p->loss (fgsm, bim, pgd, mifgsm); 0:
+ * it has its own objective and --loss does not apply. */
+int attack_uses_loss(enum attack_kind k);
 /* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */
 enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err);
 enum status attack_norm_parse(const char *s, enum attack_norm *out, char *err);

@@ -20,6 +20,7 @@ json_t *audit_json_params(const struct audit_params *p)
 	json_object_set_new(o, "attack", json_string(attack_kind_name(a->kind)));
 	json_object_set_new(o, "norm", json_string(attack_norm_name(a->norm)));
 	json_object_set_new(o, "loss", json_string(loss_mode_name(a->loss.mode)));
+	json_object_set_new(o, "objective", json_string(attack_objective_name(a)));
 	json_object_set_new(o, "eps", json_real(a->eps));
 	json_object_set_new(o, "alpha", json_real(a->alpha));
 	json_object_set_new(o, "iters", json_integer(a->iters));

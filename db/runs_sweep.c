@@ -10,13 +10,18 @@
 
 /* latest: each (sweep, epsilon, image)'s last finished run; clean: per
  * sweep, its images with a known label and clean prediction. A sweep is
- * keyed by model, data, attack, loss, norm, target and iterations. */
+ * keyed by model, data, attack, loss, norm, target and iterations; the
+ * loss is what the attack optimised (objective, schema 4: apgd-dlr's is
+ * dlr whatever --loss said), else the loss column. */
 static const char sql_sweep[] =
 	"WITH latest AS ("
 	"  SELECT model_id, coalesce(dataset_id, 0) AS ds, attack, loss, norm,"
 	"    coalesce(target, -1) AS tg, iters, eps, image_ref, success,"
 	"    clean_pred, true_label, eps_text, max(id) AS last"
-	"  FROM runs WHERE status = 'done' AND success IS NOT NULL"
+	"  FROM (SELECT id, model_id, dataset_id, attack,"
+	"    coalesce(objective, loss) AS loss, norm, target, iters, eps,"
+	"    image_ref, success, clean_pred, true_label, eps_text, status FROM runs)"
+	"  WHERE status = 'done' AND success IS NOT NULL"
 	"  GROUP BY model_id, ds, attack, loss, norm, tg, iters, eps, image_ref),"
 	" imgs AS ("
 	"  SELECT model_id, ds, attack, loss, norm, tg, iters, image_ref,"

@@ -195,6 +195,11 @@ ADVEX_DEMO_DIR="$T/demoroot" "$ADVEX" eval --arch vgg16-small --limit 4 >"$T/out
 	grep -q "^advex: note: no --data: using the bundled demo data $T/demoroot/demo/stl10_binary\$" "$T/out" &&
 	grep -q '^accuracy .*(.* of 4)' "$T/out"
 ok $? "eval without --data uses the default source and says so ($(head -n 1 "$T/out"))"
+ADVEX_DEMO_DIR="$T/demoroot" "$ADVEX" attack --images 0:2 --attack apgd-dlr --iters 2 --no-log \
+	>"$T/out" 2>&1 &&
+	grep -q "^advex: note: no --data: using the bundled demo data $T/demoroot/demo/stl10_binary\$" "$T/out" &&
+	grep -q "^apgd-dlr linf, loss dlr, untargeted, images 0..1 of " "$T/out"
+ok $? "attack --images without --data: the default source too; apgd-dlr's header names its objective ($(sed -n 2p "$T/out" | cut -c1-50))"
 for f in class_names.txt test_X.bin test_y.bin; do
 	mv "$T/stl/$f" "$T/stl/$f.real" && mkfifo "$T/stl/$f"
 	timeout 30 "$ADVEX" eval --arch vgg16-small --data "$T/stl" >"$T/out" 2>&1

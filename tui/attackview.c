@@ -139,9 +139,12 @@ static void draw_params(struct app *a, const struct session_snap *s, int y)
 		snprintf(buf, sizeof buf, "%d iters  ", p->iters);
 		x += kv(a, y, x, w - x, live ? "iI" : NULL, R_NORMAL, "%s", buf);
 	}
-	snprintf(buf, sizeof buf, "loss %s  ", loss_mode_name(p->loss.mode));
-	x += kv(a, y, x, w - x, live ? "l" : NULL,
-		p->loss.mode == LOSS_CE ? R_NORMAL : R_WARN, "%s", buf);
+	snprintf(buf, sizeof buf, "loss %s  ", attack_objective_name(p));
+	if (attack_uses_loss(p->kind))
+		x += kv(a, y, x, w - x, live ? "l" : NULL,
+			p->loss.mode == LOSS_CE ? R_NORMAL : R_WARN, "%s", buf);
+	else	/* its own objective: l changes nothing it uses */
+		x += kv(a, y, x, w - x, NULL, R_NORMAL, "%s", buf);
 	if (p->target >= 0)
 		snprintf(buf, sizeof buf, "target %s  ", cname(names, s->k, p->target));
 	else
@@ -362,10 +365,10 @@ static void draw_loss(struct app *a, const struct session_snap *s, int y, int x,
 	else
 		snprintf(val, sizeof val, "%.6g", s->loss);
 	snprintf(title, sizeof title, "loss %s at iter %d: %s · p(%s) %.3g",
-		 loss_mode_name(s->p.loss.mode), s->eval_iter, val,
+		 attack_objective_name(&s->p), s->eval_iter, val,
 		 cname(shown_names(a), s->k, s->cls), s->target_prob);
 	if (draw_width(title) > w - 6)
-		snprintf(title, sizeof title, "%s @%d: %.4g · p %.2g", loss_mode_name(s->p.loss.mode),
+		snprintf(title, sizeof title, "%s @%d: %.4g · p %.2g", attack_objective_name(&s->p),
 			 s->eval_iter, s->loss, s->target_prob);
 	draw_box(p, y, x, h, w, title);
 	if (h < 5 || !s->have_eval)
@@ -743,10 +746,10 @@ void attackview_export(struct app *a)
 	if (a->replay.active)
 		snprintf(name, sizeof name, "advex-run%lld-%s-%s-iter%d.png",
 			 (long long)a->replay.row_id, attack_kind_name(p->kind),
-			 loss_mode_name(p->loss.mode), s->iter);
+			 attack_objective_name(p), s->iter);
 	else
 		snprintf(name, sizeof name, "advex-img%d-%s-%s-%s-iter%d.png", s->index,
-			 attack_kind_name(p->kind), loss_mode_name(p->loss.mode),
+			 attack_kind_name(p->kind), attack_objective_name(p),
 			 attack_norm_name(p->norm), s->iter);
 	snprintf(path, sizeof path, "%s/%s", a->out_dir, name);
 	{
