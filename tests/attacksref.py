@@ -104,7 +104,7 @@ def f32(x):
 def demo_images(lo, hi):
     """Demo test images lo..hi-1 as float32 (N,3,96,96) in [0,1] and their
     labels (STL-10 binary layout: each channel runs down the columns)."""
-    d = os.path.join(T.SRCDIR, "assets", "demo", "stl10_binary")
+    d = T.demo_data_dir()
     raw = np.fromfile(os.path.join(d, "test_X.bin"), dtype=np.uint8,
                       count=hi * 3 * 96 * 96)
     x = raw.reshape(hi, 3, 96, 96)[lo:hi].transpose(0, 1, 3, 2)

@@ -62,7 +62,7 @@ import attacksref as R  # noqa: E402
 
 EPS = 8.0 / 255
 DEMO = os.path.join(T.SRCDIR, "assets", "demo-model.safetensors")
-DEMO_DATA = os.path.join(T.SRCDIR, "assets", "demo", "stl10_binary")
+DEMO_DATA = T.demo_data_dir()
 DUMP = os.environ.get("ATTACK_DUMP") or os.path.join(os.getcwd(), "tests", "attack_dump")
 
 

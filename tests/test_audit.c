@@ -2,7 +2,7 @@
  * (check 8) on a model whose dropout is left on, which no model file can
  * ask for, with the same model in inference mode as the control; and the
  * refusals of unusable audit parameters. The other checks are
- * tests/test_audit.py's, through `advex audit`. */
+ * tests/test_audit_checks.py's, through `advex audit`. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -56,5 +56,21 @@ grep -n '#include "[^"]*/' "$SRC"/core/*.[ch] "$SRC"/db/*.[ch] "$SRC"/front/*.[c
 [ $? -ne 0 ]
 ok $? "no #include names a path (found: $(tr '\n' ' ' <"$T/paths"))"
 
+# every test has a log of its own: automake names a test's log after its
+# path without the extension, so tests/test_x.c (the program tests/test_x)
+# beside tests/test_x.py would share tests/test_x.log and one of them would
+# silently never run (tests/test_audit.py did not, until it was renamed)
+dup_logs() { # dup_logs MAKEFILE.AM: the log names two tests share
+	awk '/^(check_PROGRAMS|dist_check_SCRIPTS) *\+?=/ { on = 1 } on { print } !/\\$/ { on = 0 }' \
+		"$1" | tr ' \t\\' '\n\n\n' | grep '^tests/test_' |
+		sed -E 's/\.(sh|py)$//' | sort | uniq -d
+}
+dup_logs "$SRC/Makefile.am" >"$T/dup-logs"
+[ ! -s "$T/dup-logs" ] && [ "$(grep -c 'tests/test_' "$SRC/Makefile.am")" -gt 0 ]
+ok $? "no two tests in Makefile.am share a log name (found: $(tr '\n' ' ' <"$T/dup-logs"))"
+sed 's#tests/test_audit_checks\.py#tests/test_audit.py#' "$SRC/Makefile.am" >"$T/old.am"
+[ "$(dup_logs "$T/old.am")" = tests/test_audit ]
+ok $? "control: with the script named tests/test_audit.py again, the clash is caught"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

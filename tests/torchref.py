@@ -389,6 +389,18 @@ def advex_binary():
     return None
 
 
+def demo_data_dir():
+    """The bundled demo's STL-10 directory: generated at build time, so in
+    the build tree beside the advex binary (out-of-tree builds, distcheck),
+    else in the source tree."""
+    exe = advex_binary()
+    for top in ([os.path.dirname(exe)] if exe else []) + [SRCDIR]:
+        d = os.path.join(top, "assets", "demo", "stl10_binary")
+        if os.path.isfile(os.path.join(d, "test_X.bin")):
+            return d
+    return os.path.join(SRCDIR, "assets", "demo", "stl10_binary")
+
+
 def run_advex(args, timeout=600):
     exe = advex_binary()
     return subprocess.run([exe] + list(args), stdout=subprocess.PIPE,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test_audit.py - `advex audit`: each check fires on a case built to
+"""test_audit_checks.py - `advex audit`: each check fires on a case built to
 trigger it and stays quiet on a healthy one, the JSON and the run log
 agree, and the exported PNG is read back.
 
@@ -38,7 +38,7 @@ T.require_torch(tap)
 import numpy as np  # noqa: E402
 
 SRC = T.SRCDIR
-DATA = os.path.join(SRC, "assets", "demo", "stl10_binary")
+DATA = T.demo_data_dir()
 DEMO = os.environ.get("ADVEX_DEMO_MODEL") or os.path.join(SRC, "assets", "demo-model.safetensors")
 N = 3 * 96 * 96
 
