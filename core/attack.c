@@ -147,9 +147,6 @@ static enum status check_sizes(const struct attack_params *p, char *err)
 	if (p->restarts < 1 || p->restarts > 1000000)
 		return status_set(err, ST_ERR_ARG,
 				  "restarts %d: give 1 to 1000000", p->restarts);
-	if (p->kind == ATTACK_SQUARE && p->norm != ATTACK_LINF)
-		return status_set(err, ST_ERR_ARG,
-				  "the square attack is implemented for linf only, not l2");
 	if (p->kind == ATTACK_CW && (p->binary_steps < 1 || p->binary_steps > 1000))
 		return status_set(err, ST_ERR_ARG,
 				  "binary steps %d: give 1 to 1000", p->binary_steps);

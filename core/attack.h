@@ -3,7 +3,7 @@
  * attack (Andriushchenko et al. 2020, score-based, no gradient); DeepFool
  * (Moosavi-Dezfooli et al. 2016) and C&W-L2 (Carlini & Wagner 2017), the
  * minimal-perturbation attacks, which no eps-ball bounds; targeted or
- * untargeted (DeepFool: untargeted), Linf or L2 (Square: Linf; C&W: L2).
+ * untargeted (DeepFool: untargeted), Linf or L2 (C&W: L2 only).
  * Each kind past MI-FGSM lives in its own core/attack_<kind>.c.
  *
  * One struct attack holds the state of one attack on one image: the
@@ -46,7 +46,7 @@ enum attack_kind {
 			   target), iters per restart, --restarts */
 	ATTACK_APGD_DLR, /* APGD on the DLR loss (targeted: the targeted DLR
 			   loss; needs 3 classes, targeted 4) */
-	ATTACK_SQUARE,	/* Square attack, Linf: iters = the query budget */
+	ATTACK_SQUARE,	/* Square attack, Linf or L2: iters = the query budget */
 	ATTACK_DEEPFOOL, /* DeepFool, untargeted: at most iters iterations,
 			   no eps-ball (the smallest perturbation found) */
 	ATTACK_CW	/* Carlini-Wagner L2: binary_steps binary steps of

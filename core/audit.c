@@ -83,8 +83,8 @@ static double whole_range(const struct audit *au)
 	return au->p.attack.norm == ATTACK_LINF ? 1.0 : sqrt((double)au->n);
 }
 
-/* Square at the audited budget (its iterations are its queries); 0 when
- * it cannot run there: Square is L-infinity only. */
+/* Square at the audited budget and norm (its iterations are its queries);
+ * 0 when it cannot run there. */
 static int square_params(const struct audit *au, struct attack_params *q)
 {
 	char err[ERR_MAX];
@@ -93,7 +93,7 @@ static int square_params(const struct audit *au, struct attack_params *q)
 	q->kind = ATTACK_SQUARE;
 	q->iters = au->p.square_queries;
 	q->early_stop = 1;
-	return q->norm == ATTACK_LINF && attack_params_check(q, au->k, err) == ST_OK;
+	return attack_params_check(q, au->k, err) == ST_OK;
 }
 
 /* Budgets for check 7: as given (ascending, each usable), or eps/4, eps/2,
@@ -660,8 +660,8 @@ static void v_grad_free(struct audit_check *c, const struct audit_params *p,
 		  "The audited attack is Square itself: it needs no gradient." :
 		  minimal_kind(p->attack.kind) ?
 		  "A minimal-perturbation attack has no budget for Square to match: not measured." :
-		  failed ? "Square runs in L-infinity only, so no gradient-free attack was "
-			   "compared on this L2 audit." :
+		  failed ? "Square cannot run with this audit's parameters, so no "
+			   "gradient-free attack was compared." :
 			   "No image failed, so no gradient-free attack was needed.") :
 		 c->n_flagged ?
 		 "An attack that only reads the model's outputs succeeded where the gradient "

@@ -18,7 +18,7 @@
  *                      whole pixel range as budget (Linf eps 1, L2 eps
  *                      sqrt(C*H*W)) must succeed; the step is scaled with eps
  *   6 gradient-free    where the attack failed: Square at the same budget
- *                      (Linf only: skipped for an L2 audit)
+ *                      and norm (Linf or L2)
  *   7 budget           the attack at each epsilon of the list: the success
  *                      rate must not fall as epsilon grows
  *   8 unstable         the attack's loss at x0 under uniform noise of

@@ -69,18 +69,13 @@ static void radius_text(char *buf, size_t n, const struct attack_params *p, doub
 }
 
 /* The kinds with one norm or no target (attack_params_check's rules): cw
- * is L2, square Linf, deepfool untargeted. The norm's eps as the 'o' key
- * sets it. */
+ * is L2, deepfool untargeted. The norm's eps as the 'o' key sets it. */
 static void fit_kind(struct attack_params *p)
 {
 	if (p->kind == ATTACK_CW && p->norm != ATTACK_L2) {
 		p->norm = ATTACK_L2;
 		p->eps = 1.0;
 		p->alpha = 0.1;
-	} else if (p->kind == ATTACK_SQUARE && p->norm != ATTACK_LINF) {
-		p->norm = ATTACK_LINF;
-		p->eps = 8.0 / 255;
-		p->alpha = 1.0 / 255;
 	}
 	if (p->kind == ATTACK_DEEPFOOL)
 		p->target = -1;
