@@ -1,5 +1,5 @@
 """attacksref.py - PyTorch reference implementations of APGD (CE, DLR) and
-the Square attack (Linf), written from the papers for test_attacks_ref.py
+the Square attack (Linf and L2), written from the papers for test_attacks_ref.py
 and bench/attacks_bench.py, independently of advex's C code.
 
   Rng(seed)                 core/rng.c's generator (xoroshiro128+ seeded by
@@ -9,12 +9,15 @@ and bench/attacks_bench.py, independently of advex's C code.
                             float64; f(x) -> logits for (N,3,H,W)
   apgd(f, x0, y, ...)       APGD, one image; returns iterates, losses, best
   square(f, x0, y, ...)     Square Linf, one image
+  square_l2(f, x0, y, ...)  Square L2, one image
   demo_images(lo, hi)       the bundled demo data's test images, float32
 
 Conventions that make runs comparable draw for draw (see the C files'
 headers): APGD's start t uses n draws (uniform: 2u-1; L2: normals) twice
 (the first pass for its norm); Square's draws: C*W stripe signs, then per
-query row, column, and C signs per try. Iterates are stored in float32
+query row, column, and C signs per try; Square L2's: per start block
+(row-major) a transpose draw and C signs, then per query window 1's row
+and column, window 2's row and column, a transpose draw and C signs. Iterates are stored in float32
 after each move, as advex stores them; everything else is float64.
 """
 
@@ -296,6 +299,103 @@ def square(f, x0, y, eps=8 / 255, queries=100, seed=0, target=-1):
             loss_best, x_best = loss, cand
             ok = success(z, y, target)
     return {"success": ok, "queries": used, "best": x_best, "losses": losses}
+
+
+# ---------------------------------------------------------------------------
+# Square attack, L2 (Andriushchenko et al. 2020, Algorithm 3, written as the
+# authors' square_attack_l2 and its helpers pseudo_gaussian_pert_rectangles
+# and meta_pseudo_gaussian_pert, with their slicing loops)
+
+def _rectangle(x, y):
+    delta = torch.zeros(x, y, dtype=torch.float64)
+    x_c, y_c = x // 2 + 1, y // 2 + 1
+    c2 = [x_c - 1, y_c - 1]
+    for k in range(max(x_c, y_c)):
+        delta[max(c2[0], 0):min(c2[0] + 2 * k + 1, x),
+              max(0, c2[1]):min(c2[1] + 2 * k + 1, y)] += 1.0 / (k + 1) ** 2
+        c2[0] -= 1
+        c2[1] -= 1
+    return delta / (delta ** 2).sum().sqrt()
+
+
+def _meta(s, rng):
+    delta = torch.zeros(s, s, dtype=torch.float64)
+    if s // 2:
+        delta[:s // 2] = _rectangle(s // 2, s)
+    delta[s // 2:] = -_rectangle(s - s // 2, s)
+    delta /= (delta ** 2).sum().sqrt()
+    if rng.uniform() > 0.5:
+        delta = delta.t()
+    return delta
+
+
+def square_l2(f, x0, y, eps=0.5, queries=100, seed=0, target=-1, p_init=0.1,
+              keep_points=0):
+    """Returns dict: success, queries used, best (the accepted point),
+    losses (per query), points (the first keep_points points evaluated)."""
+    c, h, w = x0.shape[1:]
+    rng = Rng(seed)
+    delta = torch.zeros_like(x0)
+    s = max(h // 5, 1)
+    sp = (h - s * 5) // 2
+    for bh in range(h // s):
+        for bw in range(w // s):
+            r0, c0 = sp + bh * s, sp + bw * s
+            m = _meta(s, rng)
+            for ch in range(c):
+                sg = -1.0 if rng.uniform() < 0.5 else 1.0
+                blk = delta[0, ch, r0:r0 + s, c0:c0 + s]
+                blk += (sg * m)[:blk.shape[0], :blk.shape[1]]
+    x_best = f32((x0 + delta / delta.norm() * eps).clamp(0, 1))
+    points = [x_best]
+    with torch.no_grad():
+        z = f(x_best)
+    loss_min = square_loss(z, y, target)
+    losses = [loss_min]
+    ok = success(z, y, target)
+    used = 1
+    for it in range(queries - 1):
+        if ok:
+            break
+        d = x_best - x0
+        p = p_selection(it, queries, p_init)
+        s = max(int(round(math.sqrt(p * c * h * w / c))), 3)
+        if s % 2 == 0:
+            s += 1
+        s = max(min(s, min(h, w) - 1), 1)
+        r1 = int(rng.uniform() * (h - s))
+        c1 = int(rng.uniform() * (w - s))
+        r2 = int(rng.uniform() * (h - s))
+        c2 = int(rng.uniform() * (w - s))
+        mask1 = torch.zeros_like(x0)
+        mask1[..., r1:r1 + s, c1:c1 + s] = 1.0
+        mask2 = torch.zeros_like(x0)
+        mask2[..., r2:r2 + s, c2:c2 + s] = 1.0
+        n_w1 = ((d * mask1) ** 2).sum(dim=(2, 3), keepdim=True).sqrt()
+        n_img = d.norm()
+        n_union = ((d * torch.max(mask1, mask2)) ** 2).sum(dim=(2, 3), keepdim=True).sqrt()
+        new = _meta(s, rng).view(1, 1, s, s).repeat(1, c, 1, 1)
+        for ch in range(c):
+            new[0, ch] *= -1.0 if rng.uniform() < 0.5 else 1.0
+        new = new + d[..., r1:r1 + s, c1:c1 + s] / (1e-10 + n_w1)
+        new = new / (new ** 2).sum(dim=(2, 3), keepdim=True).sqrt() * \
+            (max(eps ** 2 - float(n_img) ** 2, 0.0) / c + n_union ** 2).sqrt()
+        d = d.clone()
+        d[..., r2:r2 + s, c2:c2 + s] = 0.0
+        d[..., r1:r1 + s, c1:c1 + s] = new
+        cand = f32((x0 + d / d.norm() * eps).clamp(0, 1))
+        if len(points) < keep_points:
+            points.append(cand)
+        with torch.no_grad():
+            z = f(cand)
+        loss = square_loss(z, y, target)
+        losses.append(loss)
+        used += 1
+        if loss < loss_min:
+            loss_min, x_best = loss, cand
+            ok = success(z, y, target)
+    return {"success": ok, "queries": used, "best": x_best, "losses": losses,
+            "points": points}
 
 
 # ---------------------------------------------------------------------------
