@@ -330,9 +330,12 @@ def _meta(s, rng):
 
 
 def square_l2(f, x0, y, eps=0.5, queries=100, seed=0, target=-1, p_init=0.1,
-              keep_points=0):
+              keep_points=0, clip=True):
     """Returns dict: success, queries used, best (the accepted point),
-    losses (per query), points (the first keep_points points evaluated)."""
+    losses (per query), points (the first keep_points points evaluated).
+    clip False (a control): no clip to [0,1]."""
+    def onto(v):
+        return f32(v.clamp(0, 1) if clip else v)
     c, h, w = x0.shape[1:]
     rng = Rng(seed)
     delta = torch.zeros_like(x0)
@@ -346,7 +349,7 @@ def square_l2(f, x0, y, eps=0.5, queries=100, seed=0, target=-1, p_init=0.1,
                 sg = -1.0 if rng.uniform() < 0.5 else 1.0
                 blk = delta[0, ch, r0:r0 + s, c0:c0 + s]
                 blk += (sg * m)[:blk.shape[0], :blk.shape[1]]
-    x_best = f32((x0 + delta / delta.norm() * eps).clamp(0, 1))
+    x_best = onto(x0 + delta / delta.norm() * eps)
     points = [x_best]
     with torch.no_grad():
         z = f(x_best)
@@ -383,7 +386,7 @@ def square_l2(f, x0, y, eps=0.5, queries=100, seed=0, target=-1, p_init=0.1,
         d = d.clone()
         d[..., r2:r2 + s, c2:c2 + s] = 0.0
         d[..., r1:r1 + s, c1:c1 + s] = new
-        cand = f32((x0 + d / d.norm() * eps).clamp(0, 1))
+        cand = onto(x0 + d / d.norm() * eps)
         if len(points) < keep_points:
             points.append(cand)
         with torch.no_grad():

@@ -488,7 +488,7 @@ static void test_no_alloc(struct tap *t, struct attack *a, const float *x0)
 	attack_run(a, NULL, NULL);
 	before = alloc_count;
 	/* every kind, with 2 restarts, 2 binary steps and the 8-bit grid on
-	 * every other run; the combinations a kind refuses (square L2, cw
+	 * every other run; the combinations a kind refuses (cw
 	 * Linf, deepfool targeted) fail their reset and are not counted */
 	for (k = 0; k < ATTACK_N_KINDS; k++)
 		for (nm = 0; nm < 2; nm++)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""test_attacks_ref.py - advex's APGD-CE, APGD-DLR and Square attack against
-PyTorch references written from the papers (tests/attacksref.py), run
+"""test_attacks_ref.py - advex's APGD-CE, APGD-DLR and Square attack (Linf
+and L2) against PyTorch references written from the papers (tests/attacksref.py), run
 through the public core/attack.h API by tests/attack_dump.
 
 1. APGD, a small random VGG-like model (32x32, well conditioned: no loss
@@ -23,6 +23,18 @@ through the public core/attack.h API by tests/attack_dump.
    reimplemented in attacksref.Rng) give the same accepted point, the same
    number of queries and the same success image by image; control: the
    reference with another seed does not give the same points.
+3b. Square (L2): with the same draws, the first 60 points evaluated equal
+   the reference's (|diff| <= 1e-6) at eps 0.5 and 1, up to a candidate
+   that one accepts and the other does not - allowed only where the loss
+   gap is within the two losses' float32/float64 disagreement (a tie the
+   precisions order differently); each point is within float
+   rounding of the eps-sphere (L2 <= eps + sqrt(n) 2^-25) and in [0,1];
+   over 1000 queries the same success and number of queries image by image
+   (the accepted points themselves may part after a few hundred queries:
+   two candidates' losses a few 1e-5 apart are ordered by float32 in advex
+   and float64 in the reference). Controls: seed 12 starts elsewhere; the
+   largest norm reaches 0.99 eps; without the clip the reference's points
+   leave [0,1]; p_init 0.05 instead of 0.1 changes the queries needed.
 5. Restarts (the same evaluations and returned point as the reference's
    restarts, seeded the same way), attack_batch (the same steps and
    results as one at a time - DeepFool's per-class backwards included -, no
@@ -283,6 +295,103 @@ def square_tests(tmp, f, x, labels):
 
 
 # ---------------------------------------------------------------------------
+# 3b. Square L2, the same draws
+
+def l2_bound(eps, px):
+    """The largest L2 norm a point on the eps-sphere can show once its
+    pixels are float32 values in [0,1]: each rounds by at most 2^-25."""
+    return eps + np.sqrt(px) * 2.0 ** -25
+
+
+def comparable(mine, ref, n):
+    """How many points from the start the two runs share: up to and
+    including the first candidate that one accepts and the other does not
+    (both keep the lower loss). Returns (count, ok): ok is False when that
+    split is not a near-tie, i.e. the reference's loss gap there is larger
+    than the two implementations' disagreement on the two losses involved
+    (float32 in advex, float64 in the reference)."""
+    mb, rb, mk, rk = mine[0], ref[0], 0, 0
+    for k in range(1, min(n, len(mine), len(ref))):
+        if (mine[k] < mb) != (ref[k] < rb):
+            slack = abs(mine[k] - ref[k]) + abs(mine[mk] - ref[rk])
+            return k + 1, abs(ref[k] - rb) <= slack
+        if mine[k] < mb:
+            mb, mk = mine[k], k
+        if ref[k] < rb:
+            rb, rk = ref[k], k
+    return min(n, len(mine), len(ref)), True
+
+
+def square_l2_tests(tmp, f, x, labels):
+    n_pts, px = 60, x[0].size
+    for eps in (0.5, 1.0):
+        steps, _, its, _ = run_dump(tmp, DEMO, x, "square", "l2", eps, n_pts, seed=11,
+                                    tag="sq2pts")
+        same, worst, ctl_seed, top, outside, compared, outside_raw = 0, 0.0, 0, 0.0, 0.0, 0, 0
+        for i in range(len(x)):
+            x0 = torch.from_numpy(x[i:i + 1]).double()
+            ref = R.square_l2(f, x0, labels[i], eps, n_pts, seed=11, keep_points=n_pts)
+            pts = ref["points"]
+            k, tie = comparable([row[1] for row in steps[i]], ref["losses"], len(pts))
+            compared += k
+            d = max(float(np.abs(its[i][j] - pts[j][0].numpy()).max()) for j in range(k))
+            same += tie and d <= 1e-6 and (k >= 10 or k == len(pts) == len(its[i]))
+            worst = max(worst, d)
+            outside_raw += any(float(p.min()) < 0.0 or float(p.max()) > 1.0 for p in
+                               R.square_l2(f, x0, labels[i], eps, n_pts, seed=11,
+                                           keep_points=n_pts, clip=False)["points"])
+            other = R.square_l2(f, x0, labels[i], eps, n_pts, seed=12, keep_points=1)
+            ctl_seed += float(np.abs(its[i][0] - other["points"][0][0].numpy()).max()) > 1e-3
+            for p in its[i]:
+                dd = p.astype(np.float64) - x[i].astype(np.float64)
+                nrm = float(np.sqrt((dd * dd).sum()))
+                top = max(top, nrm)
+                outside = max(outside, float(-p.min()), float(p.max() - 1.0))
+        tap.ok(same == len(x),
+               "square l2 eps %g, seed 11, demo images: the points evaluated (start and "
+               "candidates, at most %d, up to a success or to a candidate that one run "
+               "accepts and the other does not, which must be a tie within their losses' "
+               "float32/float64 disagreement: %d points in all, at least 10 per image) "
+               "equal the reference's, |diff| <= 1e-6, on %d of %d images (worst %.1e)"
+               % (eps, n_pts, compared, same, len(x), worst))
+        tap.ok(ctl_seed == len(x), "control: the reference with seed 12 starts elsewhere on "
+               "%d of %d" % (ctl_seed, len(x)))
+        tap.ok(top <= l2_bound(eps, px) and outside <= 0.0,
+               "square l2 eps %g: every point's L2 perturbation is at most eps + sqrt(n) "
+               "2^-25 (max %.9f, bound %.9f) and every pixel in [0,1] (max overshoot %g)"
+               % (eps, top, l2_bound(eps, px), outside))
+        tap.ok(top >= 0.99 * eps and outside_raw > 0,
+               "control: the norm reaches the sphere (max L2 %.6f >= 0.99 eps: a bound "
+               "below eps would fail), and without the clip the reference's points leave "
+               "[0,1] on %d of %d images" % (top, outside_raw, len(x)))
+
+    # whole runs: success and queries image by image
+    q = 1000
+    for eps in (0.5, 1.0):
+        steps, finals, _, res = run_dump(tmp, DEMO, x, "square", "l2", eps, q, seed=0,
+                                         dump_x=False, tag="sq2")
+        agree, same_q, succ, ref_succ, ctl = 0, 0, 0, 0, 0
+        for i in range(len(x)):
+            x0 = torch.from_numpy(x[i:i + 1]).double()
+            ref = R.square_l2(f, x0, labels[i], eps, q, seed=0)
+            mine = bool(finals[i][0])
+            succ += mine
+            ref_succ += ref["success"]
+            agree += mine == ref["success"]
+            same_q += len(steps[i]) == ref["queries"]
+            if ref["success"]:  # control: Linf's p_init (0.05) is another run
+                other = R.square_l2(f, x0, labels[i], eps, q, seed=0, p_init=0.05)
+                ctl += other["queries"] != ref["queries"]
+        tap.ok(agree == same_q == len(x),
+               "square l2 eps %g, %d queries, demo images 0..%d: the same success on %d and the "
+               "same number of queries on %d of %d (advex %d successes, the reference %d)"
+               % (eps, q, len(x) - 1, agree, same_q, len(x), succ, ref_succ))
+        tap.ok(ref_succ == 0 or ctl > 0,
+               "control: the reference with p_init 0.05 needs another number of queries on %d "
+               "of its %d successes" % (ctl, ref_succ))
+
+
+# ---------------------------------------------------------------------------
 # 4. the story
 
 def advex_json(args):
@@ -358,8 +467,8 @@ def restart_batch_quantize_tests(tmp):
            "success on %d, the same number of evaluations (restarts stop at a success) on "
            "%d, the same start point of every restart on %d of %d images (%d restarted)" %
            (iters, R_, agree, same_n, same_start, len(imgs), restarted))
-    for kind, q in (("apgd-ce", 10), ("square", 60), ("deepfool", 50), ("cw", 5)):
-        norm = "l2" if kind == "cw" else "linf"
+    for kind, norm, q in (("apgd-ce", "linf", 10), ("square", "linf", 60),
+                          ("square", "l2", 60), ("deepfool", "linf", 50), ("cw", "l2", 5)):
         s1, f1, _, r1 = run_dump(tmp, path, imgs, kind, norm, 4.0 / 255, q, seed=2,
                                  restarts=2 if kind != "square" else 1, dump_x=False, tag="b1")
         s4, f4, _, r4 = run_dump(tmp, path, imgs, kind, norm, 4.0 / 255, q, seed=2,
@@ -369,9 +478,9 @@ def restart_batch_quantize_tests(tmp):
         d = float(np.abs(r1 - r4).max())
         nograd = all(row[5] == 0 for st in s4 for row in st) if kind == "square" else True
         tap.ok(same and d <= 1e-5 and nograd,
-               "%s through attack_batch (3 slots, %d images) = one at a time: the same "
+               "%s %s through attack_batch (3 slots, %d images) = one at a time: the same "
                "steps and outcomes, returned points within %.1e%s" %
-               (kind, len(imgs), d, "; no gradient taken while stepping" if kind == "square"
+               (kind, norm, len(imgs), d, "; no gradient taken while stepping" if kind == "square"
                 else ""))
         if kind == "apgd-ce":   # control: another seed is not the same run
             _, _, _, r3 = run_dump(tmp, path, imgs, kind, "linf", 4.0 / 255, q, seed=3,
@@ -480,6 +589,7 @@ def main():
         labels = [int(f(torch.from_numpy(x[i:i + 1]).double()).argmax()) for i in range(len(x))]
     demo_apgd_tests(tmp, f, x, labels)
     square_tests(tmp, f, x[:8], labels[:8])
+    square_l2_tests(tmp, f, x[:8], labels[:8])
     deepfool_tests(tmp, DEMO, f, x[:10], "demo")
     path, fv, imgs = random_model(tmp)
     deepfool_tests(tmp, path, fv, imgs, "random VGG")
