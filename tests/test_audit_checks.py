@@ -214,6 +214,15 @@ def main():
     rep, p = audit(["--images", "6:8", "--attack", "bim", "--iters", "20", "--loss", "prob-ce",
                     "--queries", "50", "--budgets", "8/255"])
     expect(rep, p, "gradient_free", "pass", "control: Square with 50 queries")
+    # the same under L2: Square L2 (Algorithm 3) at eps 10 breaks image 6
+    # within 1000 queries, not within 50 (measured: 1/2 and 0/2)
+    l2 = ["--images", "6:8", "--attack", "bim", "--iters", "20", "--loss", "prob-ce",
+          "--norm", "l2", "--eps", "10", "--budgets", "10"]
+    rep, p = audit(l2 + ["--queries", "1000"])
+    got = [(i["grad_zero"], i["success"], i["square"]) for i in rep["images"]] if rep else []
+    expect(rep, p, "gradient_free", "fail", "L2: prob-ce I-FGSM, Square L2 eps 10 %s" % got)
+    rep, p = audit(l2 + ["--queries", "50"])
+    expect(rep, p, "gradient_free", "pass", "control: Square L2 with 50 queries")
 
     # -- 4: incomplete (steps far too small) / levelled -----------------------
     rep, p = audit(["--images", "0:4", "--attack", "bim", "--iters", "12",
