@@ -17,7 +17,7 @@
  * evaluation (alone or in a batch), so nothing another slot of a batch
  * holds in the net is overwritten, and keeps only the chosen class's
  * gradient (work[W_BEST]); a batch step costs such a slot one forward and
- * up to DEEPFOOL_CANDIDATES backwards more.
+ * up to DEEPFOOL_CANDIDATES backwards more (none once x_adv is fooled).
  */
 #include <math.h>
 #include <string.h>
@@ -83,6 +83,17 @@ static void deepfool_prepare(struct attack *a)
 	float *dout = a->dout;
 
 	s->have = 0;
+	/* already fooled (the engine's rule: the first maximum is not y): the
+	 * update will stop, so the backwards would be wasted (all of them on
+	 * an image the model misclassifies from the start, one set on every
+	 * success). Should the engine's evaluation, batched, round a near-tie
+	 * the other way, the attack stops there unfooled, as it would with no
+	 * class to move toward. */
+	for (i = 0, c = 0; i < a->k; i++)
+		if (z[i] > z[c])
+			c = i;
+	if (c != y)
+		return;
 	for (c = 0; c < DEEPFOOL_CANDIDATES && c < a->k - 1; c++) {
 		int best = -1, j;
 
