@@ -41,34 +41,23 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import graphref  # noqa: E402
+import attacksref  # noqa: E402  (its Model, in float32 here)
+from attacksref import p_selection  # noqa: E402  (the paper's schedule, one copy)
 
 KINDS = ("bim", "pgd", "apgd-ce", "apgd-dlr", "square", "cw", "deepfool")
 
 
-class Model:
+class Model(attacksref.Model):
     """An advex model file run by PyTorch in float32: graphref's ops on
     weights converted to float32 tensors once."""
 
     def __init__(self, path):
-        mf = graphref.ModelFile(path)
+        super().__init__(path, torch.float32)
+        mf = self.mf
         cache = {k: torch.from_numpy(np.array(v, dtype=np.float32))
                  for k, v in mf.tensors.items()}
         mf.tensors = None
         mf._t = cache.__getitem__
-        self.mf = mf
-        self.mean = torch.tensor(mf.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(mf.std, dtype=torch.float32).view(1, -1, 1, 1)
-
-    def __call__(self, x):
-        mf = self.mf
-        h = x * mf.scale if mf.scale != 1 else x
-        if mf.bgr:
-            h = h[:, [2, 1, 0]]
-        vals = {"input": (h - self.mean) / self.std}
-        for n in mf.nodes:
-            vals[n["name"]] = mf._node(n, [vals[i] for i in n["inputs"]])
-        return vals[mf.nodes[-1]["name"]]
 
 
 def stl10(d, lo, hi, side=96):
@@ -202,16 +191,6 @@ def apgd(f, x0, y, eps, iters, loss, gen=None):
 # Square attack, Linf, untargeted (margin loss, minimised): vertical-stripe
 # start, then one window per query and image, accepted when the margin
 # falls; an image stops at its first success.
-
-def p_selection(it, n_iters, p_init=0.05):
-    it = int(it / n_iters * 10000)
-    for j, (lo, hi) in enumerate([(10, 50), (50, 200), (200, 500), (500, 1000),
-                                  (1000, 2000), (2000, 4000), (4000, 6000),
-                                  (6000, 8000), (8000, 10000)]):
-        if lo < it <= hi:
-            return p_init / 2 ** (j + 1)
-    return p_init
-
 
 def square(f, x0, y, eps, queries, gen=None):
     b, c, h, w = x0.shape

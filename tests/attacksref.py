@@ -81,17 +81,19 @@ def restart_seed(seed, r):
 
 
 class Model:
-    """An advex model file in PyTorch float64 (graphref's ops)."""
+    """An advex model file in PyTorch float64 (graphref's ops); dtype
+    float32 is bench/attacks_torch.py's."""
 
-    def __init__(self, path):
+    def __init__(self, path, dtype=torch.float64):
         self.mf = graphref.ModelFile(path)
         mf = self.mf
-        self.mean = torch.tensor(mf.mean, dtype=torch.float64).view(1, -1, 1, 1)
-        self.std = torch.tensor(mf.std, dtype=torch.float64).view(1, -1, 1, 1)
+        self.dtype = dtype
+        self.mean = torch.tensor(mf.mean, dtype=dtype).view(1, -1, 1, 1)
+        self.std = torch.tensor(mf.std, dtype=dtype).view(1, -1, 1, 1)
 
     def __call__(self, x):
         mf = self.mf
-        h = x.double() * mf.scale
+        h = x.to(self.dtype) * mf.scale
         if mf.bgr:
             h = h[:, [2, 1, 0]]
         vals = {"input": (h - self.mean) / self.std}
