@@ -403,16 +403,6 @@ static void random_start(struct attack *a)
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-static int argmax(const float *v, int k)
-{
-	int i, best = 0;
-
-	for (i = 1; i < k; i++)
-		if (v[i] > v[best])
-			best = i;
-	return best;
-}
-
 /* The label an untargeted attack moves away from: given, or else the
  * prediction at x0 (one forward, once). */
 static void resolve_label(struct attack *a)
@@ -421,7 +411,7 @@ static void resolve_label(struct attack *a)
 		a->label = a->p.true_label;
 	else if (a->label < 0 && (a->p.target < 0 || a->p.kind == ATTACK_APGD_DLR))
 		/* targeted DLR is about the true label too */
-		a->label = argmax(net_forward(a->net, a->x0, 1), a->k);
+		a->label = loss_argmax(a->k, net_forward(a->net, a->x0, 1));
 }
 
 
@@ -450,7 +440,7 @@ static void eval_output(struct attack *a, const float *x, const float *z,
 	rep->queries = ++a->queries;
 	rep->logits = a->out;
 	rep->probs = a->probs;
-	rep->pred = argmax(a->out, a->k);
+	rep->pred = loss_argmax(a->k, a->out);
 	rep->target_prob = a->probs[cls];
 	rep->success = untargeted ? rep->pred != cls : rep->pred == cls;
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "attack_impl.h"
+#include "loss.h"
 
 #define DEEPFOOL_CANDIDATES 10
 #define DEEPFOOL_OVERSHOOT 0.02
@@ -44,17 +45,8 @@ static void deepfool_reset(struct attack *a, int fresh)
 static double deepfool_objective(struct attack *a, const float *x, const float *z,
 				float *dout)
 {
-	int y = a->label, o = -1, i;
-
 	(void)x;
-	for (i = 0; i < a->k; i++) {
-		dout[i] = 0.0f;
-		if (i != y && (o < 0 || z[i] > z[o]))
-			o = i;
-	}
-	dout[y] = 1.0f;
-	dout[o] = -1.0f;
-	return (double)z[y] - z[o];
+	return loss_margin(a->k, z, a->label, dout);
 }
 
 static enum loss_mode deepfool_report_mode(const struct attack *a)
@@ -89,10 +81,7 @@ static void deepfool_prepare(struct attack *a)
 	 * success). Should the engine's evaluation, batched, round a near-tie
 	 * the other way, the attack stops there unfooled, as it would with no
 	 * class to move toward. */
-	for (i = 0, c = 0; i < a->k; i++)
-		if (z[i] > z[c])
-			c = i;
-	if (c != y)
+	if (loss_argmax(a->k, z) != y)
 		return;
 	for (c = 0; c < DEEPFOOL_CANDIDATES && c < a->k - 1; c++) {
 		int best = -1, j;

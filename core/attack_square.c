@@ -71,19 +71,10 @@ static void l2_candidate(struct attack *a);
 static double square_objective(struct attack *a, const float *x, const float *z,
 				float *dout)
 {
-	int y = a->p.target >= 0 ? a->p.target : a->label, o = -1, i;
-
 	(void)x;
 	if (a->p.target >= 0)
-		return loss_ce(a->k, z, y, NULL, dout);
-	for (i = 0; i < a->k; i++) {
-		dout[i] = 0.0f;
-		if (i != y && (o < 0 || z[i] > z[o]))
-			o = i;
-	}
-	dout[y] = 1.0f;
-	dout[o] = -1.0f;
-	return (double)z[y] - z[o];
+		return loss_ce(a->k, z, a->p.target, NULL, dout);
+	return loss_margin(a->k, z, a->label, dout);
 }
 
 static enum loss_mode square_report_mode(const struct attack *a)

@@ -221,16 +221,6 @@ struct attack *audit_attack(struct audit *au)
 
 /* ---- one image ----------------------------------------------------------- */
 
-static int argmax(const float *v, int k)
-{
-	int i, best = 0;
-
-	for (i = 1; i < k; i++)
-		if (v[i] > v[best])
-			best = i;
-	return best;
-}
-
 static int adversarial(const struct attack_params *p, int label, int pred)
 {
 	return p->target >= 0 ? pred == p->target : pred != label;
@@ -250,7 +240,7 @@ static void clean_checks(struct audit *au, const float *x0, struct audit_image *
 	}
 	rec->row_sum = sum;
 	rec->outputs_probs = au->out_is_probs || (in01 && fabs(sum - 1.0) < 1e-3);
-	rec->clean_pred = argmax(au->row, au->k);
+	rec->clean_pred = loss_argmax(au->k, au->row);
 	rec->random = 0;
 	for (i = 1; i < au->p.random_passes && !rec->random; i++)
 		rec->random = memcmp(net_forward(au->net, x0, 1), au->row,
@@ -367,7 +357,7 @@ static int export_survives(struct audit *au, const struct attack_params *q,
 		return -2;
 	}
 	free(png);
-	ok = adversarial(q, label, argmax(net_forward(au->net, pix, 1), au->k));
+	ok = adversarial(q, label, loss_argmax(au->k, net_forward(au->net, pix, 1)));
 	free(pix);
 	return ok;
 }

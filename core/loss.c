@@ -45,6 +45,32 @@ struct loss_params loss_params_default(void)
 	return p;
 }
 
+int loss_argmax(int k, const float *z)
+{
+	int i, best = 0;
+
+	for (i = 1; i < k; i++)
+		if (z[i] > z[best])
+			best = i;
+	return best;
+}
+
+double loss_margin(int k, const float *z, int y, float *dz)
+{
+	int o = -1, i;
+
+	for (i = 0; i < k; i++) {
+		dz[i] = 0.0f;
+		if (i != y && (o < 0 || z[i] > z[o]))
+			o = i;
+	}
+	if (o < 0)	/* k == 1: no other class */
+		return 0.0;
+	dz[y] = 1.0f;
+	dz[o] = -1.0f;
+	return (double)z[y] - z[o];
+}
+
 double loss_ce(int k, const float *z, int target, float *probs, float *dz)
 {
 	double m = z[0], sum = 0.0, lse;

@@ -72,6 +72,15 @@ double loss_eval(const struct loss_params *lp, int k, const float *out,
 		 int out_is_probs, int cls, int untargeted, float *probs,
 		 float *dout, struct loss_info *info);
 
+/* The prediction: the first maximum of the k values z (ties go to the
+ * lower class, as everywhere in advex). */
+int loss_argmax(int k, const float *z);
+
+/* The margin z_y - max_{i != y} z_i of k >= 2 logits, and its gradient
+ * in dz (k, required): +1 at y, -1 at the first runner-up. Square's and
+ * DeepFool's objective. */
+double loss_margin(int k, const float *z, int y, float *dz);
+
 /* ce alone, kept for the CLI: z k logits. Writes probs (k, may be NULL) and
  * dz = dLoss/dz (k, may be NULL). Returns -log softmax(z)[target]. */
 double loss_ce(int k, const float *z, int target, float *probs, float *dz);

@@ -49,9 +49,8 @@ enum status exportmeta_recheck(struct net *n, const char *path,
 {
 	const struct net_info *in = net_get_info(n);
 	float *pix = malloc(sizeof(float) * 3 * (size_t)in->in_h * in->in_w);
-	const float *z;
 	enum status st;
-	int i, best = 0;
+	int best;
 
 	if (!pix)
 		return status_set(err, ST_ERR_NOMEM, "out of memory to read %s back", path);
@@ -61,10 +60,7 @@ enum status exportmeta_recheck(struct net *n, const char *path,
 	else
 		st = image_load_png(path, in->in_h, in->in_w, pix, err);
 	if (st == ST_OK) {
-		z = net_forward(n, pix, 1);
-		for (i = 1; i < in->n_classes; i++)
-			if (z[i] > z[best])
-				best = i;
+		best = loss_argmax(in->n_classes, net_forward(n, pix, 1));
 		*pred = best;
 		*success = p->target >= 0 ? best == p->target : best != label;
 	}

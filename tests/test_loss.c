@@ -313,6 +313,28 @@ static void test_names(struct tap *t)
 	       "an unknown loss is refused: %s", err);
 }
 
+/* The prediction and the margin that Square and DeepFool minimise: ties go
+ * to the first class, the gradient to y and the first runner-up. */
+static void test_argmax_margin(struct tap *t)
+{
+	const float z[5] = { 1.0f, 3.0f, -2.0f, 3.0f, 0.5f };
+	float dz[5];
+	double m;
+
+	tap_ok(t, loss_argmax(5, z) == 1 && loss_argmax(1, z) == 0 && loss_argmax(3, z + 2) == 1,
+	       "argmax: the first maximum (1 of the tie 1/3), 0 for one class");
+	m = loss_margin(5, z, 0, dz);
+	tap_ok(t, m == -2.0 && dz[0] == 1.0f && dz[1] == -1.0f && dz[3] == 0.0f &&
+		  dz[2] == 0.0f && dz[4] == 0.0f,
+	       "margin about class 0: %g, gradient +1 at 0, -1 at the first runner-up 1", m);
+	m = loss_margin(5, z, 1, dz);
+	tap_ok(t, m == 0.0 && dz[1] == 1.0f && dz[3] == -1.0f && dz[0] == 0.0f,
+	       "margin about class 1 tied with 3: %g, the runner-up is 3", m);
+	dz[0] = 7.0f;
+	tap_ok(t, loss_margin(1, z, 0, dz) == 0.0 && dz[0] == 0.0f,
+	       "one class: margin 0, zero gradient (nothing to read past the row)");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -323,5 +345,6 @@ int main(void)
 	test_gradients(&t);
 	test_histogram(&t);
 	test_names(&t);
+	test_argmax_margin(&t);
 	return tap_done(&t);
 }
