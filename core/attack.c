@@ -59,7 +59,27 @@ const char *attack_objective_name(const struct attack_params *p)
 
 int attack_uses_loss(enum attack_kind k)
 {
-	return k == ATTACK_FGSM || k == ATTACK_BIM || k == ATTACK_PGD || k == ATTACK_MIFGSM;
+	return k == ATTACK_FGSM || attack_uses_alpha(k);
+}
+
+int attack_uses_alpha(enum attack_kind k)
+{
+	return k == ATTACK_BIM || k == ATTACK_PGD || k == ATTACK_MIFGSM;
+}
+
+int attack_uses_eps(enum attack_kind k)
+{
+	return k != ATTACK_DEEPFOOL && k != ATTACK_CW;
+}
+
+const char *attack_iters_name(enum attack_kind k)
+{
+	switch (k) {
+	case ATTACK_SQUARE: return "queries";
+	case ATTACK_CW: return "Adam steps";
+	case ATTACK_DEEPFOOL: return "max iters";
+	default: return "iters";
+	}
 }
 
 enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err)

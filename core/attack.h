@@ -140,6 +140,15 @@ const char *attack_objective_name(const struct attack_params *p);
 /* 1: kind k minimises or maximises p->loss (fgsm, bim, pgd, mifgsm); 0:
  * it has its own objective and --loss does not apply. */
 int attack_uses_loss(enum attack_kind k);
+/* 1: kind k steps by p->alpha (bim, pgd, mifgsm; FGSM's step is eps, APGD
+ * sets its own from eps, Square, DeepFool and C&W take none). */
+int attack_uses_alpha(enum attack_kind k);
+/* 1: kind k stays in the eps-ball; 0: deepfool and cw, which look for the
+ * smallest perturbation and ignore eps. */
+int attack_uses_eps(enum attack_kind k);
+/* What iters counts for kind k: "iters", "queries" (square), "Adam steps"
+ * (cw, per binary step), "max iters" (deepfool: it stops when fooled). */
+const char *attack_iters_name(enum attack_kind k);
 /* Parse the names above ("ifgsm"/"i-fgsm" and "mi-fgsm" also accepted). */
 enum status attack_kind_parse(const char *s, enum attack_kind *out, char *err);
 enum status attack_norm_parse(const char *s, enum attack_norm *out, char *err);

@@ -119,7 +119,7 @@ PY
 }
 db() { "$PYTHON" - "$T/runs.db" "$@"; }
 
-echo "1..50"
+echo "1..52"
 
 # ---- start, Browse ------------------------------------------------------------
 tm new-session -d -s ui -x 160 -y 50 "$T/explore.sh"
@@ -459,6 +459,27 @@ ok $? "a class name with escape sequences (class_names.txt) is drawn escaped"
 wait_for esc 'class names: data ≠ model' >/dev/null
 ok $? "data and model class names that differ are flagged"
 tm kill-session -t esc
+
+# only the parameters a kind uses: Square has no α and counts queries; a
+# key for what it ignores says so and changes nothing
+keys keys 2
+wait_for keys '^ a ' >/dev/null
+i=0
+while [ $i -lt 10 ] && ! sed -n 2p "$T/screen.txt" | grep -q '^ a square '; do
+	keys keys a
+	sleep 0.2
+	screen_of keys
+	i=$((i + 1))
+done
+line=$(sed -n 2p "$T/screen.txt")
+echo "$line" | grep -q '^ a square .*ε 8/255 .* 20 queries' && ! echo "$line" | grep -q 'α'
+ok $? "Square's parameter line: ε and queries, no α ($line)"
+keys keys ']'
+wait_for keys 'square takes no α: it draws random squares' >/dev/null &&
+	[ "$(sed -n 2p "$T/screen.txt")" = "$line" ] &&
+	keys keys l && wait_for keys 'square optimises its own objective \(' >/dev/null &&
+	[ "$(sed -n 2p "$T/screen.txt")" = "$line" ]
+ok $? "] and l on Square say it takes no α and has its own objective, and change nothing"
 
 keys keys q
 HIST=1 wait_for keys 'advex-exit=0' >/dev/null

@@ -81,6 +81,17 @@ static void fit_kind(struct attack_params *p)
 		p->target = -1;
 }
 
+/* Why kind k ignores alpha (or, for deepfool and cw, eps too). */
+static const char *unused_why(enum attack_kind k)
+{
+	switch (k) {
+	case ATTACK_FGSM: return "its one step is ε";
+	case ATTACK_APGD_CE: case ATTACK_APGD_DLR: return "its step size starts at 2ε and adapts";
+	case ATTACK_SQUARE: return "it draws random squares, no gradient steps";
+	default: return "it looks for the smallest perturbation";
+	}
+}
+
 static int total_iters(const struct attack_params *p)
 {
 	return p->kind == ATTACK_FGSM ? 1 : p->iters;
@@ -126,12 +137,18 @@ static void draw_params(struct app *a, const struct session_snap *s, int y)
 	x += kv(a, y, x, w - x, live ? "a" : NULL, R_NORMAL, "%s  ", kind_label(p->kind));
 	x += kv(a, y, x, w - x, live ? "o" : NULL, R_NORMAL, "%s  ",
 		p->norm == ATTACK_LINF ? "L∞" : "L2");
-	snprintf(buf, sizeof buf, "ε %s  ", eps);
-	x += kv(a, y, x, w - x, live ? "+-" : NULL, R_NORMAL, "%s", buf);
-	if (p->kind != ATTACK_FGSM) {
+	/* only what the kind uses: deepfool and cw ignore eps, only bim, pgd
+	 * and mifgsm step by alpha */
+	if (attack_uses_eps(p->kind)) {
+		snprintf(buf, sizeof buf, "ε %s  ", eps);
+		x += kv(a, y, x, w - x, live ? "+-" : NULL, R_NORMAL, "%s", buf);
+	}
+	if (attack_uses_alpha(p->kind)) {
 		snprintf(buf, sizeof buf, "α %s  ", alpha);
 		x += kv(a, y, x, w - x, live ? "[]" : NULL, R_NORMAL, "%s", buf);
-		snprintf(buf, sizeof buf, "%d iters  ", p->iters);
+	}
+	if (p->kind != ATTACK_FGSM) {
+		snprintf(buf, sizeof buf, "%d %s  ", p->iters, attack_iters_name(p->kind));
 		x += kv(a, y, x, w - x, live ? "iI" : NULL, R_NORMAL, "%s", buf);
 	}
 	snprintf(buf, sizeof buf, "loss %s  ", attack_objective_name(p));
@@ -800,6 +817,20 @@ int attackview_key(struct app *a, int key)
 			return 1;
 		}
 		return 0;
+	}
+	/* a parameter the kind ignores: say so rather than change it unseen
+	 * (a change would also start a finished run again for nothing) */
+	if (key > 0 && key < 128 &&
+	    ((strchr("+-=_", key) && !attack_uses_eps(p->kind)) ||
+	     (strchr("[]", key) && !attack_uses_alpha(p->kind)))) {
+		app_message(a, R_NORMAL, "%s takes no %s: %s", kind_label(p->kind),
+			    strchr("[]", key) ? "α" : "ε", unused_why(p->kind));
+		return 1;
+	}
+	if ((key == 'l' || key == 'L') && !attack_uses_loss(p->kind)) {
+		app_message(a, R_NORMAL, "%s optimises its own objective (%s): l does not apply",
+			    kind_label(p->kind), attack_objective_name(p));
+		return 1;
 	}
 	switch (key) {
 	case 'n':

@@ -76,7 +76,8 @@ static int attack_state(const struct app *a, char *buf, size_t n, struct key_hin
 		snprintf(buf, n, "ready at %d/%d", s->iter, total);
 		k[nk++] = (struct key_hint){ "n", "one step", 'n' };
 		k[nk++] = (struct key_hint){ "Space", "run", ' ' };
-		k[nk++] = (struct key_hint){ "l", "loss", 'l' };
+		if (attack_uses_loss(s->p.kind))	/* the others have their own objective */
+			k[nk++] = (struct key_hint){ "l", "loss", 'l' };
 	}
 	return nk;
 }
