@@ -59,7 +59,7 @@ const char *attack_objective_name(const struct attack_params *p)
 
 int attack_uses_loss(enum attack_kind k)
 {
-	return k == ATTACK_FGSM || attack_uses_alpha(k);
+	return k == ATTACK_FGSM || k == ATTACK_BIM || k == ATTACK_PGD || k == ATTACK_MIFGSM;
 }
 
 int attack_uses_alpha(enum attack_kind k)
